@@ -1,0 +1,264 @@
+"""Settings for aimlweb, read from the environment (and `.env` when present).
+
+Every variable is listed with a comment in `.env.example`. A value that cannot be
+parsed stops start-up with a message naming the variable, instead of silently
+falling back to a default.
+"""
+
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env.str(name, default=str(default))
+    value = raw.strip().lower()
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
+
+
+def env_number(name: str, default, cast=int, minimum=None):
+    raw = env.str(name, default=str(default))
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a {cast.__name__}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.str(name, default=default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}.")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env.str(name, default=default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY, or generate one once and keep it in data/secret_key (mode 600)."""
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        # O_EXCL: when web and worker start together only one of them writes the key.
+        try:
+            fd = path.open("x", encoding="utf-8")
+        except FileExistsError:
+            pass
+        else:
+            with fd:
+                path.chmod(0o600)
+                fd.write(secrets.token_urlsafe(50))
+    for _ in range(50):
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise ImproperlyConfigured(f"{path} is empty; delete it or set SECRET_KEY.")
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+PORT = env_number("PORT", 8000, minimum=1)
+SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_COOKIES=true.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "huey.contrib.djhuey",
+    "conversations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "aimlweb.urls"
+WSGI_APPLICATION = "aimlweb.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "conversations.context_processors.site",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web and worker processes write to the same file: WAL lets readers run
+    # beside a writer, IMMEDIATE takes the write lock at BEGIN (no upgrade
+    # deadlocks), and the timeout waits for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Security headers. The pages use no inline script or style, so a strict CSP holds.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+if SECURE_COOKIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- AI/ML API -------------------------------------------------------------
+AIMLAPI_KEY = env.str("AIMLAPI_KEY", default="")
+AIMLAPI_BASE_URL = env.str("AIMLAPI_BASE_URL", default="https://api.aimlapi.com/v1").rstrip("/")
+if urlsplit(AIMLAPI_BASE_URL).scheme not in ("http", "https") or not urlsplit(AIMLAPI_BASE_URL).netloc:
+    raise ImproperlyConfigured(f"AIMLAPI_BASE_URL={AIMLAPI_BASE_URL!r} is not an http(s) URL.")
+if urlsplit(AIMLAPI_BASE_URL).username or urlsplit(AIMLAPI_BASE_URL).password:
+    raise ImproperlyConfigured("AIMLAPI_BASE_URL must not contain a user name or password.")
+AIMLAPI_MODEL = env.str("AIMLAPI_MODEL", default="openai/gpt-5-pro")
+AIMLAPI_MODELS = env_list("AIMLAPI_MODELS", AIMLAPI_MODEL)
+if AIMLAPI_MODEL not in AIMLAPI_MODELS:
+    AIMLAPI_MODELS.insert(0, AIMLAPI_MODEL)
+# sync: one POST that waits for the whole answer; stream: SSE with live text;
+# background: background=true, then poll GET /responses/{id} (resumable after a crash).
+AIMLAPI_MODE = env_choice("AIMLAPI_MODE", "sync", ("sync", "stream", "background"))
+AIMLAPI_CONNECT_TIMEOUT = env_number("AIMLAPI_CONNECT_TIMEOUT", 10, float, minimum=0.1)
+# Without streaming no byte arrives until the answer is done, so this must
+# exceed the slowest generation (gpt-5-pro: several minutes).
+AIMLAPI_READ_TIMEOUT = env_number("AIMLAPI_READ_TIMEOUT", 1200, float, minimum=0.1)
+# Attempts for errors that are safe to repeat (429, 5xx, connection refused).
+AIMLAPI_MAX_ATTEMPTS = env_number("AIMLAPI_MAX_ATTEMPTS", 4, minimum=1)
+AIMLAPI_BACKOFF_SECONDS = env_number("AIMLAPI_BACKOFF_SECONDS", 1.0, float, minimum=0)
+AIMLAPI_RETRY_AFTER_MAX = env_number("AIMLAPI_RETRY_AFTER_MAX", 30.0, float, minimum=0)
+AIMLAPI_POLL_INTERVAL = env_number("AIMLAPI_POLL_INTERVAL", 2.0, float, minimum=0.01)
+# USD per million tokens, "model=input:output;..." (AI/ML API list price for gpt-5-pro).
+AIMLAPI_PRICES = env.str("AIMLAPI_PRICES", default="openai/gpt-5-pro=20.631:165.048")
+AIMLAPI_DEMO = env_bool("AIMLAPI_DEMO", False)
+MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
+
+# --- Background work (Huey) ----------------------------------------------------
+HUEY_WORKERS = env_number("HUEY_WORKERS", 16, minimum=1)
+# How long a running turn may go without a heartbeat before the sweeper takes it back.
+TURN_LEASE_SECONDS = env_number("TURN_LEASE_SECONDS", 90, minimum=5)
+# How often a running worker checks whether its turn was stopped.
+TURN_CANCEL_CHECK_SECONDS = env_number("TURN_CANCEL_CHECK_SECONDS", 1.0, float, minimum=0.05)
+HUEY = {
+    "huey_class": "huey.SqliteHuey",
+    "name": "aimlweb",
+    "filename": env.str("HUEY_FILENAME", default=str(DATA_DIR / "huey.sqlite3")),
+    "immediate": env_bool("HUEY_IMMEDIATE", False),
+    "results": False,
+    "consumer": {
+        "workers": HUEY_WORKERS,
+        "worker_type": "thread",
+        # Idle workers look for new tasks at least this often: a new prompt
+        # starts within ~0.1 s instead of waiting on Huey's default 10 s backoff.
+        "initial_delay": 0.05,
+        "backoff": 1.15,
+        "max_delay": env_number("HUEY_MAX_DELAY", 0.1, float, minimum=0.01),
+        "periodic": True,
+        "check_worker_health": True,
+    },
+}
+LIVE_POLL_MS = env_number("LIVE_POLL_MS", 1000, minimum=100)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}

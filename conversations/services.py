@@ -1,0 +1,520 @@
+"""Every write: create a conversation or turn, run it, cancel, retry, recover.
+
+Rules that keep prompts safe and answers single:
+- A turn is committed (status `queued`) before anything talks to the provider.
+- The provider is never called inside a database transaction.
+- Each state change is a conditional UPDATE (`status=..., attempts=n`), so a
+  late worker never overwrites a cancel, a retry or another worker's result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import aimlapi, rendering
+from .models import Conversation, Turn
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_SAVE_SECONDS = 0.5
+QUEUED_STALE_AFTER = timedelta(minutes=10)
+
+
+class TurnInFlight(Exception):
+    """The conversation already has a turn that is queued or being generated."""
+
+    message = "An answer is still being generated in this conversation. Wait for it or press Stop, then send again."
+
+
+class TurnNotRetryable(Exception):
+    message = "Only failed, incomplete or cancelled answers can be retried."
+
+
+# --- Creating turns --------------------------------------------------------------
+
+
+def _title_from(prompt: str) -> str:
+    line = " ".join(prompt.split())
+    return line if len(line) <= 80 else line[:79].rstrip() + "…"
+
+
+def _turn_by_token(owner, client_token) -> Turn | None:
+    if not client_token:
+        return None
+    return Turn.objects.filter(client_token=client_token, conversation__owner=owner).first()
+
+
+def _enqueue(turn: Turn) -> None:
+    from . import tasks  # tasks imports services
+
+    turn_id = turn.id
+    transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
+
+
+def conversation_create(
+    *,
+    owner,
+    prompt: str,
+    client_token: uuid.UUID | None = None,
+    model: str = "",
+    instructions: str = "",
+) -> Turn:
+    """Start a conversation with its first turn. A repeated form token returns the first turn."""
+    existing = _turn_by_token(owner, client_token)
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                owner=owner,
+                title=_title_from(prompt),
+                model=model or settings.AIMLAPI_MODEL,
+                instructions=instructions,
+            )
+            turn = Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
+            _enqueue(turn)
+    except IntegrityError:
+        # The same form was posted twice at once and the other request won.
+        existing = _turn_by_token(owner, client_token)
+        if existing:
+            return existing
+        raise
+    return turn
+
+
+def turn_create(*, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None) -> Turn:
+    """Add a prompt to a conversation and queue its generation.
+
+    Raises TurnInFlight when another turn of the conversation is still running;
+    the partial unique constraint makes that hold across processes.
+    """
+    existing = _turn_by_token(conversation.owner, client_token)
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            turn = Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
+            Conversation.objects.filter(pk=conversation.pk).update(updated_at=turn.created_at)
+            _enqueue(turn)
+    except IntegrityError:
+        existing = _turn_by_token(conversation.owner, client_token)
+        if existing:
+            return existing
+        if Turn.objects.filter(conversation=conversation, status__in=Turn.ACTIVE).exists():
+            raise TurnInFlight from None
+        raise
+    return turn
+
+
+# --- Running turns ---------------------------------------------------------------
+
+
+def conversation_input(turn: Turn) -> list[dict]:
+    """Earlier completed turns (prompt, answer) in order, then this turn's prompt."""
+    earlier = (
+        Turn.objects.filter(
+            conversation_id=turn.conversation_id,
+            created_at__lt=turn.created_at,
+            status=Turn.Status.COMPLETED,
+            superseded_by__isnull=True,
+        )
+        .order_by("created_at")
+        .values_list("prompt", "output_text")
+    )
+    items: list[dict] = []
+    for prompt, answer in earlier:
+        items.append({"role": "user", "content": prompt})
+        items.append({"role": "assistant", "content": answer})
+    items.append({"role": "user", "content": turn.prompt})
+    return items
+
+
+def _prices() -> dict[str, tuple[Decimal, Decimal]]:
+    prices = {}
+    for entry in settings.AIMLAPI_PRICES.split(";"):
+        if "=" in entry:
+            model, _, rates = entry.strip().partition("=")
+            input_rate, _, output_rate = rates.partition(":")
+            prices[model.strip()] = (Decimal(input_rate), Decimal(output_rate))
+    return prices
+
+
+def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:
+    """USD charged: the provider's own figure when it sends one, else tokens x list price."""
+    if usage is None:
+        return None
+    if usage.usd_spent is not None:
+        return Decimal(str(usage.usd_spent)).quantize(Decimal("0.000001"))
+    rates = _prices().get(model)
+    if rates is None or usage.input_tokens is None or usage.output_tokens is None:
+        return None
+    # output_tokens already includes reasoning tokens, which are billed at the output rate.
+    cost = (usage.input_tokens * rates[0] + usage.output_tokens * rates[1]) / Decimal(1_000_000)
+    return cost.quantize(Decimal("0.000001"))
+
+
+def _usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
+    if usage is None:
+        return {}
+    return {
+        "input_tokens": usage.input_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": usage_cost(model, usage),
+    }
+
+
+class _Attempt:
+    """One worker's hold on one attempt of a turn.
+
+    A heartbeat thread extends the lease and notices when the turn was cancelled
+    (its conditional update then matches no row).
+    """
+
+    def __init__(self, turn: Turn):
+        self.turn = turn
+        self.stopped = threading.Event()
+        self.cancelled = threading.Event()
+        self._last_save = 0.0
+        self._saved_text = ""
+        self._thread = threading.Thread(target=self._beat, name=f"turn-{turn.id}-heartbeat", daemon=True)
+
+    def mine(self):
+        return Turn.objects.filter(id=self.turn.id, status=Turn.Status.IN_PROGRESS, attempts=self.turn.attempts)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self):
+        interval = min(settings.TURN_LEASE_SECONDS / 3, settings.TURN_CANCEL_CHECK_SECONDS)
+        last_lease = time.monotonic()
+        try:
+            while not self.stopped.wait(interval):
+                now = timezone.now()
+                if time.monotonic() - last_lease >= settings.TURN_LEASE_SECONDS / 3:
+                    alive = self.mine().update(lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS))
+                    last_lease = time.monotonic()
+                else:
+                    alive = self.mine().exists()
+                if not alive:
+                    self.cancelled.set()
+                    return
+        except Exception:  # a heartbeat must never kill the attempt
+            logger.exception("heartbeat of turn %s failed", self.turn.id)
+        finally:
+            connection.close()
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set()
+
+    def save_progress(self, text: str, response_id: str) -> None:
+        """Save streamed text at most every PROGRESS_SAVE_SECONDS."""
+        if time.monotonic() - self._last_save < PROGRESS_SAVE_SECONDS or text == self._saved_text:
+            return
+        self._last_save = time.monotonic()
+        self._saved_text = text
+        fields = {"output_text": text, "updated_at": timezone.now()}
+        if response_id:
+            fields["response_id"] = response_id
+        if not self.mine().update(**fields):
+            self.cancelled.set()
+
+    def sleep(self, seconds: float) -> None:
+        self.cancelled.wait(seconds)
+
+
+def turn_run(*, turn_id) -> None:
+    """Claim a queued turn and generate its answer. Safe to call twice: only one claims it."""
+    now = timezone.now()
+    claimed = Turn.objects.filter(id=turn_id, status=Turn.Status.QUEUED).update(
+        status=Turn.Status.IN_PROGRESS,
+        attempts=F("attempts") + 1,
+        mode=settings.AIMLAPI_MODE,
+        started_at=now,
+        completed_at=None,
+        updated_at=now,
+        lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
+        response_id="",
+        output_text="",
+        output_html="",
+        error_code="",
+        error_message="",
+    )
+    if not claimed:
+        return
+    turn = Turn.objects.select_related("conversation").get(id=turn_id)
+    _run_attempt(turn, resume=False)
+
+
+def turn_resume(*, turn_id) -> None:
+    """Pick up polling a background-mode turn whose worker died, by its stored response id."""
+    turn = Turn.objects.select_related("conversation").filter(id=turn_id, status=Turn.Status.IN_PROGRESS).first()
+    if turn is None or turn.mode != "background" or not turn.response_id:
+        return
+    _run_attempt(turn, resume=True)
+
+
+def _run_attempt(turn: Turn, *, resume: bool) -> None:
+    assert not connection.in_atomic_block, "the provider must never be called inside a transaction"
+    with _Attempt(turn) as attempt:
+        try:
+            response = _call_provider(turn, attempt, resume=resume)
+        except aimlapi.AimlApiError as exc:
+            _finish_error(attempt, exc)
+        except Exception:
+            logger.exception("turn %s failed with an internal error", turn.id)
+            _finish_error(
+                attempt,
+                aimlapi.AimlApiError("An internal error stopped this answer. Press Retry.", code="internal_error"),
+            )
+        else:
+            _finish(attempt, response)
+
+
+def _call_provider(turn: Turn, attempt: _Attempt, *, resume: bool) -> aimlapi.Response:
+    conversation = turn.conversation
+    body: dict = {}
+    if not resume:
+        body = aimlapi.build_body(
+            model=conversation.model,
+            input=conversation_input(turn),
+            instructions=conversation.instructions,
+            max_output_tokens=conversation.max_output_tokens,
+            reasoning_effort=conversation.reasoning_effort,
+        )
+    if turn.mode == "stream":
+        return aimlapi.stream_response(body, on_event=attempt.save_progress, should_stop=attempt.should_stop)
+    if turn.mode == "background":
+        if resume:
+            response = aimlapi.retrieve_response(turn.response_id)
+        else:
+            response = aimlapi.create_response(body, background=True)
+            # Stored at once: any worker can resume polling after a crash without re-sending.
+            attempt.mine().update(response_id=response.id, updated_at=timezone.now())
+        return _poll(response, attempt)
+    return aimlapi.create_response(body)
+
+
+def _poll(response: aimlapi.Response, attempt: _Attempt) -> aimlapi.Response:
+    failures = 0
+    while not response.is_terminal:
+        if attempt.should_stop():
+            try:
+                return aimlapi.cancel_response(response.id)
+            except aimlapi.AimlApiError:
+                return response
+        attempt.sleep(settings.AIMLAPI_POLL_INTERVAL)
+        if attempt.should_stop():
+            continue
+        try:
+            response = aimlapi.retrieve_response(response.id)
+            failures = 0
+        except aimlapi.AimlApiError as exc:
+            failures += 1
+            if not exc.retryable or failures >= settings.AIMLAPI_MAX_ATTEMPTS:
+                raise
+    return response
+
+
+def _result_message(response: aimlapi.Response) -> tuple[str, str]:
+    if response.status == "failed":
+        return (
+            response.error_code or "failed",
+            f"The model failed to answer: {response.error_message or 'no reason given'}. Press Retry to try again.",
+        )
+    if response.status == "incomplete":
+        reason = response.incomplete_reason or "unknown"
+        hint = " Raise the conversation's max output tokens, then Retry." if reason == "max_output_tokens" else ""
+        return "incomplete", f"The answer is incomplete (reason: {reason}).{hint}"
+    if response.status == "completed" and not response.text:
+        return "empty_answer", "The model finished without any answer text. Press Retry to try again."
+    return "", ""
+
+
+def _finish(attempt: _Attempt, response: aimlapi.Response) -> None:
+    turn = attempt.turn
+    status = response.status
+    if status == "completed" and not response.text:
+        status = Turn.Status.FAILED
+    if status not in Turn.Status.values or status in Turn.ACTIVE:
+        status = Turn.Status.FAILED
+    error_code, error_message = _result_message(response)
+    now = timezone.now()
+    fields = {
+        "response_id": response.id or turn.response_id,
+        "model": response.model,
+        "output_text": response.text,
+        "output_html": rendering.markdown_to_html(response.text),
+        "response_json": response.raw or None,
+        "updated_at": now,
+        **_usage_fields(response.model or turn.conversation.model, response.usage),
+    }
+    if attempt.mine().update(
+        status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields
+    ):
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+        return
+    # Cancelled (or taken over) meanwhile: keep the cancel, but record what the
+    # provider sent and charged, so usage is never lost.
+    Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields)
+
+
+def _finish_error(attempt: _Attempt, exc: aimlapi.AimlApiError) -> None:
+    turn = attempt.turn
+    now = timezone.now()
+    message = exc.message
+    if exc.retryable and "Retry" not in message:
+        message += " Press Retry to try again."
+    fields = {"updated_at": now}
+    if exc.partial_text:
+        fields["output_text"] = exc.partial_text
+        fields["output_html"] = rendering.markdown_to_html(exc.partial_text)
+    if isinstance(exc.raw, dict):
+        fields["response_json"] = exc.raw
+    if not attempt.mine().update(
+        status=Turn.Status.FAILED, completed_at=now, error_code=exc.code, error_message=message, **fields
+    ):
+        return
+    Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+
+
+# --- User actions ---------------------------------------------------------------
+
+
+def turn_cancel(*, turn: Turn) -> bool:
+    """Stop a queued or running turn at once; the worker notices and stops its call."""
+    now = timezone.now()
+    done = Turn.objects.filter(id=turn.id, status__in=Turn.ACTIVE).update(
+        status=Turn.Status.CANCELLED,
+        completed_at=now,
+        updated_at=now,
+        error_code="cancelled",
+        error_message="Stopped by the user.",
+    )
+    turn.refresh_from_db()
+    if done and turn.mode == "background" and turn.response_id:
+        # The worker cancels upstream too, but it may be gone; never from the web request.
+        from . import tasks
+
+        tasks.response_cancel_task(turn.response_id)
+    return bool(done)
+
+
+def _history_entry(turn: Turn) -> dict:
+    return {
+        "attempt": turn.attempts,
+        "status": turn.status,
+        "error_code": turn.error_code,
+        "error_message": turn.error_message,
+        "response_id": turn.response_id,
+        "output_tokens": turn.output_tokens,
+        "input_tokens": turn.input_tokens,
+        "cost_usd": str(turn.cost_usd) if turn.cost_usd is not None else None,
+        "started_at": turn.started_at.isoformat() if turn.started_at else None,
+        "completed_at": turn.completed_at.isoformat() if turn.completed_at else None,
+    }
+
+
+def turn_retry(*, turn: Turn) -> Turn:
+    """Queue the same prompt again on the same turn; the earlier outcome moves to `history`."""
+    if not turn.can_retry:
+        raise TurnNotRetryable
+    try:
+        with transaction.atomic():
+            updated = Turn.objects.filter(id=turn.id, status=turn.status, attempts=turn.attempts).update(
+                status=Turn.Status.QUEUED,
+                history=[*turn.history, _history_entry(turn)],
+                updated_at=timezone.now(),
+                completed_at=None,
+                error_code="",
+                error_message="",
+            )
+            if updated:
+                _enqueue(turn)
+    except IntegrityError:
+        raise TurnInFlight from None
+    turn.refresh_from_db()
+    return turn
+
+
+def response_cancel(*, response_id: str) -> None:
+    try:
+        aimlapi.cancel_response(response_id)
+    except aimlapi.AimlApiError as exc:
+        logger.info("cancel of response %r failed: %s", response_id, exc.message)
+
+
+def turns_recover(*, now=None) -> dict[str, int]:
+    """Take back turns whose worker died; re-queue tasks that may have been lost.
+
+    Background-mode turns have a stored response id: polling resumes without
+    sending the prompt again. Others cannot be resumed and fail as interrupted,
+    so Retry is offered. Runs periodically and when a worker starts.
+    """
+    from . import tasks
+
+    close_old_connections()
+    now = now or timezone.now()
+    counts = {"resumed": 0, "interrupted": 0, "requeued": 0}
+    lease = timedelta(seconds=settings.TURN_LEASE_SECONDS)
+    stale = Turn.objects.filter(status=Turn.Status.IN_PROGRESS, lease_expires_at__lt=now)
+    for turn in stale:
+        mine = Turn.objects.filter(
+            id=turn.id, status=Turn.Status.IN_PROGRESS, attempts=turn.attempts, lease_expires_at=turn.lease_expires_at
+        )
+        if turn.mode == "background" and turn.response_id:
+            if mine.update(lease_expires_at=now + lease, updated_at=now):
+                tasks.turn_resume_task(str(turn.id))
+                counts["resumed"] += 1
+        elif mine.update(
+            status=Turn.Status.FAILED,
+            completed_at=now,
+            updated_at=now,
+            error_code="interrupted",
+            error_message="The answer was interrupted because the worker stopped. Press Retry to send it again.",
+        ):
+            counts["interrupted"] += 1
+    for turn_id in Turn.objects.filter(status=Turn.Status.QUEUED, updated_at__lt=now - QUEUED_STALE_AFTER).values_list(
+        "id", flat=True
+    ):
+        # A duplicate task is harmless: only one run can claim a queued turn.
+        if Turn.objects.filter(id=turn_id, status=Turn.Status.QUEUED).update(updated_at=now):
+            tasks.turn_run_task(str(turn_id))
+            counts["requeued"] += 1
+    if any(counts.values()):
+        logger.info("recovered turns: %s", counts)
+    return counts
+
+
+# --- Conversation management ---------------------------------------------------
+
+
+def conversation_update(*, conversation: Conversation, **fields) -> Conversation:
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=[*fields, "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    for turn in conversation.turns.filter(status__in=Turn.ACTIVE):
+        turn_cancel(turn=turn)
+    conversation.delete()

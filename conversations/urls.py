@@ -1,0 +1,18 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("c/<uuid:conversation_id>/", views.conversation, name="conversation"),
+    path("c/<uuid:conversation_id>/settings/", views.conversation_settings, name="conversation_settings"),
+    path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
+    path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
+    path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
+    path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,182 @@
+"""Thin views: validate a form, call one service or selector, render or redirect."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+from .forms import ConversationSettingsForm, PromptForm, RenameForm
+from .templatetags.chat import version as version_stamp
+
+
+def _new_prompt_form(data=None) -> PromptForm:
+    return PromptForm(data, initial={"client_token": uuid.uuid4()})
+
+
+def _sidebar(request) -> dict:
+    query = request.GET.get("q", "").strip()
+    return {"conversations": selectors.conversation_list(user=request.user, query=query)[:200], "query": query}
+
+
+@login_required
+def home(request):
+    form = _new_prompt_form()
+    if request.method == "POST":
+        form = PromptForm(request.POST)
+        if form.is_valid():
+            turn = services.conversation_create(
+                owner=request.user,
+                prompt=form.cleaned_data["prompt"],
+                client_token=form.cleaned_data["client_token"],
+            )
+            return redirect(turn.conversation)
+    return render(request, "conversations/home.html", {"form": form, **_sidebar(request)})
+
+
+def _conversation_page(request, conversation, form, status=200):
+    context = {
+        "conversation": conversation,
+        "turns": selectors.conversation_turns(conversation=conversation),
+        "active_turn": selectors.conversation_active_turn(conversation=conversation),
+        "usage": selectors.conversation_usage(conversation=conversation),
+        "form": form,
+        "settings_form": ConversationSettingsForm(
+            initial={
+                "title": conversation.title,
+                "model": conversation.model,
+                "instructions": conversation.instructions,
+                "max_output_tokens": conversation.max_output_tokens,
+                "reasoning_effort": conversation.reasoning_effort,
+            }
+        ),
+        **_sidebar(request),
+    }
+    return render(request, "conversations/conversation.html", context, status=status)
+
+
+@login_required
+def conversation(request, conversation_id):
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    form = _new_prompt_form()
+    if request.method == "POST":
+        form = PromptForm(request.POST)
+        if form.is_valid():
+            try:
+                services.turn_create(
+                    conversation=conversation,
+                    prompt=form.cleaned_data["prompt"],
+                    client_token=form.cleaned_data["client_token"],
+                )
+            except services.TurnInFlight as exc:
+                # Keep what was typed; a new token so the next try is a new turn.
+                form = PromptForm(
+                    initial={"prompt": form.cleaned_data["prompt"], "client_token": uuid.uuid4()}
+                )
+                form.add_error(None, exc.message)
+                return _conversation_page(request, conversation, form, status=409)
+            return redirect(conversation)
+        return _conversation_page(request, conversation, form, status=400)
+    return _conversation_page(request, conversation, form)
+
+
+@login_required
+@require_GET
+def turn_live(request, turn_id):
+    """The live fragment of one turn; 204 while nothing changed since version `v`."""
+    version = selectors.turn_version(user=request.user, turn_id=turn_id)
+    if request.GET.get("v") == version_stamp(version):
+        return HttpResponse(status=204)
+    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    return render(request, "conversations/_turn.html", {"turn": turn, "conversation": turn.conversation})
+
+
+@login_required
+@require_POST
+def turn_cancel(request, turn_id):
+    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    if not services.turn_cancel(turn=turn):
+        messages.info(request, "That answer had already finished.")
+    return redirect(turn.conversation)
+
+
+@login_required
+@require_POST
+def turn_retry(request, turn_id):
+    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    try:
+        services.turn_retry(turn=turn)
+    except (services.TurnInFlight, services.TurnNotRetryable) as exc:
+        messages.error(request, exc.message)
+    return redirect(turn.conversation)
+
+
+@login_required
+@require_POST
+def conversation_settings(request, conversation_id):
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    form = ConversationSettingsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        services.conversation_update(
+            conversation=conversation,
+            title=data["title"] or conversation.title,
+            model=data["model"],
+            instructions=data["instructions"],
+            max_output_tokens=data["max_output_tokens"],
+            reasoning_effort=data["reasoning_effort"],
+        )
+        messages.success(request, "Settings saved.")
+    else:
+        errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        messages.error(request, f"Settings not saved: {errors}")
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_rename(request, conversation_id):
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.conversation_update(conversation=conversation, title=form.cleaned_data["title"])
+    else:
+        messages.error(request, "A title needs 1 to 200 characters.")
+    return redirect(request.POST.get("next") if request.POST.get("next") == "home" else conversation)
+
+
+@login_required
+@require_POST
+def conversation_delete(request, conversation_id):
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    services.conversation_delete(conversation=conversation)
+    messages.success(request, f"Deleted “{conversation.title}”.")
+    return redirect("home")
+
+
+def signup(request):
+    if not settings.SIGNUP_ENABLED:
+        raise Http404("Sign-up is disabled.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            user = form.save(commit=False)
+            # As in Open WebUI: the first account administers the instance.
+            if not User.objects.exists():
+                user.is_staff = user.is_superuser = True
+            user.save()
+        login(request, user)
+        if user.is_superuser:
+            messages.success(request, "Welcome! As the first user you are the administrator (see Admin).")
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})

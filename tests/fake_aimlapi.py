@@ -1,0 +1,972 @@
+"""A fake AI/ML API Responses endpoint (``/v1/responses``) for tests and demos.
+
+It is a real HTTP server on 127.0.0.1, run in a daemon thread, so the product's
+HTTP client runs unchanged against it. It answers in the shapes described in
+docs/responses-api.md (sections 5, 7, 8 and 9): OpenAI-style Response objects
+with AI/ML API's ``meta.usage`` extras, AI/ML API-style error bodies (plus the
+OpenAI-style body for upstream parameter errors), SSE streaming and
+background mode with polling and cancel.
+
+Use it in tests::
+
+    with FakeAimlApi(latency=0.2) as fake:
+        client = MyClient(base_url=fake.base_url, api_key="test")
+        fake.faults = [("429", 3), ("status", 500)]  # next two POSTs fail
+        ...
+        assert fake.post_count == 3
+
+or from the command line (``make demo``)::
+
+    python tests/fake_aimlapi.py --port 8765 --latency 3
+
+Faults (one queue entry is consumed by each ``POST /v1/responses``; an
+error-status fault answers before the API key and body are checked, as a
+gateway in front of the API would):
+
+    ("status", code)        error status 400/401/403/404/500/502/503/504
+    ("429", retry_after)    429 "Too Many Requests", with Retry-After if not None
+    ("429_quota",)          429 "You exceeded your current quota..." (OpenAI shape)
+    ("slow", seconds)       wait that long, then answer normally
+    ("non_json",)           200 with an HTML body
+    ("failed",)             200 with status "failed" (and response.failed if streaming)
+    ("incomplete",)         200 with status "incomplete", partial text
+    ("stream_cut",)         stream stops after half the deltas; the socket is closed
+                            mid-body. ("stream_cut", "clean") ends the body
+                            properly, still without a terminal event.
+    ("stream_error",)       an ``error`` event after half the deltas
+    ("drop",)               close the socket without answering;
+                            ("drop", seconds) waits first
+
+Only the standard library is used, so the fake also runs outside the venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+# AI/ML API list prices for openai/gpt-5-pro (docs/responses-api.md section 11).
+USD_PER_INPUT_TOKEN = 20.631 / 1_000_000
+USD_PER_OUTPUT_TOKEN = 165.048 / 1_000_000
+# "$1 USD = 2,000,000 credits" (docs.aimlapi.com/faq/how-can-i-track-my-funds).
+CREDITS_PER_USD = 2_000_000
+
+# A background job reports "queued" for this share of its latency, then
+# "in_progress" until the latency has passed.
+QUEUED_FRACTION = 0.2
+
+API_KEY_MESSAGE = (
+    "This request requires a valid API key. You can create a new API key on the "
+    "Billing page: https://aimlapi.com/app/keys"
+)
+NO_CREDITS_MESSAGE = (
+    "You've run out of credits. Please top up your balance to continue: "
+    "https://aimlapi.com/app/billing"
+)
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details."
+)
+BODY_VALIDATION_MESSAGE = "Body validation error!"
+UNSUPPORTED_PARAMETER_MESSAGE = (
+    "Unsupported parameter: '{param}' is not supported with this model."
+)
+STREAM_ERROR_MESSAGE = "The server had an error while processing your request."
+
+# Messages from AI/ML API's error pages (docs/responses-api.md section 9).
+AIML_MESSAGES = {
+    400: BODY_VALIDATION_MESSAGE,
+    401: API_KEY_MESSAGE,
+    403: NO_CREDITS_MESSAGE,
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+    504: "Generation timeout",
+}
+
+ERROR_STATUSES = frozenset(status.value for status in HTTPStatus if status >= 400)
+UNSUPPORTED_PARAMETERS = ("temperature", "top_p")
+ACTIVE_STATUSES = ("queued", "in_progress")
+TERMINAL_EVENTS = {
+    "completed": "response.completed",
+    "incomplete": "response.incomplete",
+    "failed": "response.failed",
+}
+
+# Fault name -> does it take an argument? (None: optional, True: required.)
+FAULT_ARGUMENTS = {
+    "status": True,
+    "429": None,
+    "429_quota": False,
+    "slow": True,
+    "non_json": False,
+    "failed": False,
+    "incomplete": False,
+    "stream_cut": None,
+    "stream_error": False,
+    "drop": None,
+}
+# Faults answered before the request is even looked at, like a gateway would.
+GATEWAY_FAULTS = ("status", "429", "429_quota", "non_json")
+# Faults that change the generated Response rather than the HTTP exchange.
+OUTCOME_FAULTS = ("failed", "incomplete")
+STREAM_FAULTS = ("stream_cut", "stream_error")
+
+Fault = tuple  # ("name",) or ("name", argument); see the module docstring
+
+
+# --------------------------------------------------------------------------
+# Pure helpers: request parsing, token counting and body shapes.
+# --------------------------------------------------------------------------
+
+
+def _hex_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex}"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _copy(value: Any) -> Any:
+    """Deep copy of a JSON value, so stored responses never share dicts."""
+    return json.loads(json.dumps(value))
+
+
+def aiml_error_body(status: int, message: str, path: str, request_id: str) -> dict:
+    """The AI/ML API gateway's own error shape."""
+    return {
+        "message": message,
+        "statusCode": status,
+        "path": path,
+        "requestId": request_id,
+        "timestamp": _now_iso(),
+    }
+
+
+def openai_error_body(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> dict:
+    """The OpenAI error shape, which AI/ML API relays for upstream errors."""
+    return {
+        "error": {"message": message, "type": error_type, "param": param, "code": code}
+    }
+
+
+def content_text(content: Any) -> str:
+    """Text of a message's ``content``: a string or a list of text parts."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    texts = [
+        part.get("text", "")
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") in ("input_text", "output_text", "text")
+    ]
+    return "\n".join(texts)
+
+
+def _message_items(input_value: Any) -> list[dict]:
+    """Message items of an ``input`` array (a string input is one user message)."""
+    if isinstance(input_value, str):
+        return [{"role": "user", "content": input_value}]
+    if not isinstance(input_value, list):
+        return []
+    return [
+        item
+        for item in input_value
+        if isinstance(item, dict)
+        and "role" in item
+        and item.get("type", "message") == "message"
+    ]
+
+
+def user_messages(input_value: Any) -> list[str]:
+    """Texts of the user messages in ``input``, oldest first."""
+    return [
+        content_text(item.get("content"))
+        for item in _message_items(input_value)
+        if item["role"] == "user"
+    ]
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count: 1.3 tokens per word, at least 1."""
+    return max(1, round(len(text.split()) * 1.3))
+
+
+def default_reply(body: dict) -> str:
+    """Deterministic reply that lets tests see what the client sent."""
+    users = user_messages(body.get("input"))
+    last = users[-1] if users else ""
+    return (
+        f"Echo: {last}\n\n"
+        f"This is a **fake** reply from the AI/ML API test server "
+        f"(turns={len(users)}). "
+        "It has *markdown*, `inline code` and a list:\n\n"
+        "- first point\n"
+        "- second point"
+    )
+
+
+def usage_fields(input_tokens: int, visible_tokens: int, reasoning_tokens: int) -> dict:
+    """``usage`` plus AI/ML API's ``meta.usage`` billing for one Response.
+
+    Reasoning tokens are part of ``output_tokens`` and billed at the output rate.
+    """
+    output_tokens = visible_tokens + reasoning_tokens
+    usd = input_tokens * USD_PER_INPUT_TOKEN + output_tokens * USD_PER_OUTPUT_TOKEN
+    return {
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            "total_tokens": input_tokens + output_tokens,
+        },
+        "meta": {
+            "usage": {
+                "credits_used": round(usd * CREDITS_PER_USD),
+                "usd_spent": round(usd, 8),
+            }
+        },
+    }
+
+
+def split_text(text: str, pieces: int) -> list[str]:
+    """Split ``text`` into at most ``pieces`` consecutive, non-empty chunks."""
+    pieces = max(1, min(pieces, len(text)))
+    size, extra = divmod(len(text), pieces)
+    chunks, start = [], 0
+    for index in range(pieces):
+        end = start + size + (1 if index < extra else 0)
+        chunks.append(text[start:end])
+        start = end
+    return [chunk for chunk in chunks if chunk]
+
+
+def normalize_fault(fault: Any) -> Fault:
+    """Turn ``"non_json"`` or ``["429", 5]`` into a checked tuple.
+
+    Checking when a fault is queued makes a typo fail in the test, not in the server.
+    """
+    fault = (fault,) if isinstance(fault, str) else tuple(fault)
+    if not fault or fault[0] not in FAULT_ARGUMENTS:
+        raise ValueError(
+            f"unknown fault {fault!r}; known: {', '.join(FAULT_ARGUMENTS)}"
+        )
+    takes_argument = FAULT_ARGUMENTS[fault[0]]
+    if (
+        len(fault) > 2
+        or (takes_argument is True and len(fault) != 2)
+        or (takes_argument is False and len(fault) != 1)
+    ):
+        raise ValueError(f"wrong arguments for fault {fault!r}")
+    if fault[0] == "status" and fault[1] not in ERROR_STATUSES:
+        raise ValueError(f"fault {fault!r} needs an HTTP error status such as 500")
+    return fault
+
+
+class _Stopped(Exception):
+    """Raised inside a handler when the server stops while it is waiting."""
+
+
+@dataclass
+class _StoredResponse:
+    """A created Response; its visible status is derived from elapsed time."""
+
+    final: dict
+    started: float
+    latency: float
+    cancelled: bool = False
+
+
+def _pending_view(response: dict, status: str) -> dict:
+    """What a Response looks like before it has finished (or once cancelled)."""
+    view = _copy(response)
+    view.update(
+        status=status,
+        output=[],
+        output_text="",
+        usage=None,
+        meta=None,
+        error=None,
+        incomplete_details=None,
+        completed_at=None,
+    )
+    return view
+
+
+# --------------------------------------------------------------------------
+# The fake server.
+# --------------------------------------------------------------------------
+
+
+class FakeAimlApi:
+    """Fake ``https://api.aimlapi.com/v1`` serving the Responses API.
+
+    All attributes may be changed while the server runs; they are read per request.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        stream_chunks: int = 8,
+        reply: str | Callable[[dict], str] | None = None,
+        id_prefix: str = "resp_",
+        stream_empty_final_output: bool = False,
+        reasoning_tokens: int = 64,
+    ) -> None:
+        self.host = host
+        self.port = port
+        # Seconds a response takes to generate.
+        self.latency = latency
+        # Number of output_text.delta events in a stream.
+        self.stream_chunks = stream_chunks
+        # None: default_reply(); a string; or callable(request_json) -> str.
+        self.reply = reply
+        # AI/ML API ids are not always "resp_..." (section 5), so tests vary it.
+        self.id_prefix = id_prefix
+        # Proxy quirk (section 13): response.completed arrives with output [].
+        self.stream_empty_final_output = stream_empty_final_output
+        # Part of output_tokens, as with the real reasoning model.
+        self.reasoning_tokens = reasoning_tokens
+        self._lock = threading.Lock()
+        self._requests: list[dict] = []
+        self._faults: list[Fault] = []
+        self._stored: dict[str, _StoredResponse] = {}
+        self._cancel_calls: list[str] = []
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError("FakeAimlApi is already running")
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), self)
+        self.port = self._server.server_address[1]
+        # A short poll interval lets stop() return quickly.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeAimlApi:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving. Requests that are still waiting are dropped unanswered."""
+        if self._server is None:
+            return
+        self._stopping.set()  # wakes every handler that is sleeping
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeAimlApi is not running; call start() first")
+        return f"http://{self.host}:{self.port}/v1"
+
+    # ---- state for tests -------------------------------------------------
+
+    @property
+    def requests(self) -> list[dict]:
+        """Received requests: method, path, headers (lower-case keys), json, body."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def post_requests(self) -> list[dict]:
+        """Received ``POST /v1/responses`` requests."""
+        return [
+            r
+            for r in self.requests
+            if r["method"] == "POST" and urlsplit(r["path"]).path == "/v1/responses"
+        ]
+
+    @property
+    def post_count(self) -> int:
+        return len(self.post_requests)
+
+    @property
+    def cancel_calls(self) -> list[str]:
+        """Response ids passed to ``POST /v1/responses/{id}/cancel``, in order."""
+        with self._lock:
+            return list(self._cancel_calls)
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        """Pending faults. A tuple, so that ``.append`` fails: use ``add_fault()``."""
+        with self._lock:
+            return tuple(self._faults)
+
+    @faults.setter
+    def faults(self, faults: list) -> None:
+        checked = [normalize_fault(fault) for fault in faults]
+        with self._lock:
+            self._faults = checked
+
+    def add_fault(self, name: str, *arguments: Any) -> None:
+        """Queue one fault after the pending ones, e.g. ``add_fault("429", 5)``."""
+        checked = normalize_fault((name, *arguments))
+        with self._lock:
+            self._faults.append(checked)
+
+    def stored_response(self, response_id: str) -> dict | None:
+        """The Response as ``GET /v1/responses/{id}`` would return it now."""
+        with self._lock:
+            stored = self._stored.get(response_id)
+            return None if stored is None else self._current_view(stored)
+
+    def reset(self) -> None:
+        """Forget requests, faults, stored responses and cancel calls."""
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+            self._stored.clear()
+            self._cancel_calls.clear()
+
+    # ---- used by the request handler ------------------------------------
+
+    def _record(self, entry: dict) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    def _sleep(self, seconds: float) -> None:
+        # Waiting on the stop event (not time.sleep) lets stop() interrupt it at once.
+        if seconds > 0 and self._stopping.wait(seconds):
+            raise _Stopped
+
+    def _reply_text(self, body: dict) -> str:
+        if self.reply is None:
+            return default_reply(body)
+        return self.reply(body) if callable(self.reply) else str(self.reply)
+
+    def _new_response(self, body: dict, outcome: str) -> dict:
+        """A finished Response (completed, failed or incomplete) for a request body."""
+        prompt = " ".join(
+            content_text(item.get("content")) for item in _message_items(body["input"])
+        )
+        input_tokens = estimate_tokens(f"{body.get('instructions') or ''} {prompt}")
+        response = {
+            "id": _hex_id(self.id_prefix),
+            "object": "response",
+            "created_at": int(time.time()),
+            "completed_at": None,
+            "status": outcome,
+            "background": bool(body.get("background")),
+            "error": None,
+            "incomplete_details": None,
+            "model": body["model"],
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "previous_response_id": body.get("previous_response_id"),
+            # AI/ML API defaults store to false, unlike OpenAI.
+            "store": bool(body.get("store")),
+            "metadata": body.get("metadata") or {},
+            "reasoning": {"effort": "high", "summary": None},
+            "text": body.get("text") or {"format": {"type": "text"}},
+            "truncation": body.get("truncation", "disabled"),
+            "tool_choice": "auto",
+            "tools": [],
+            "parallel_tool_calls": True,
+        }
+        if outcome == "failed":
+            response["error"] = {
+                "code": "server_error",
+                "message": "The model failed to generate a response.",
+            }
+            response.update(
+                output=[], output_text="", **usage_fields(input_tokens, 0, 0)
+            )
+            return response
+
+        text = self._reply_text(body)
+        message_status = "completed"
+        if outcome == "incomplete":
+            # Cut off mid-answer, as when max_output_tokens runs out.
+            text = text[: max(1, len(text) // 2)]
+            message_status = "incomplete"
+            response["incomplete_details"] = {"reason": "max_output_tokens"}
+        reasoning_item = {"type": "reasoning", "id": _hex_id("rs_"), "summary": []}
+        message_item = {
+            "type": "message",
+            "id": _hex_id("msg_"),
+            "role": "assistant",
+            "status": message_status,
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+        response.update(
+            output=[reasoning_item, message_item],
+            output_text=text,
+            **usage_fields(input_tokens, estimate_tokens(text), self.reasoning_tokens),
+        )
+        return response
+
+    def _store(self, response: dict, latency: float) -> None:
+        stored = _StoredResponse(
+            final=_copy(response), started=time.time(), latency=latency
+        )
+        with self._lock:
+            self._stored[response["id"]] = stored
+
+    def _current_view(self, stored: _StoredResponse) -> dict:
+        """The Response as of now. Call with the lock held.
+
+        The status is derived from the elapsed time, so no worker thread is needed.
+        """
+        if stored.cancelled:
+            return _pending_view(stored.final, "cancelled")
+        elapsed = time.time() - stored.started
+        if elapsed < stored.latency * QUEUED_FRACTION:
+            return _pending_view(stored.final, "queued")
+        if elapsed < stored.latency:
+            return _pending_view(stored.final, "in_progress")
+        view = _copy(stored.final)
+        if view["status"] == "completed":
+            view["completed_at"] = int(stored.started + stored.latency)
+        return view
+
+    def _cancel(self, response_id: str) -> dict | None:
+        """Cancel if still running; a finished or cancelled Response stays as it is."""
+        with self._lock:
+            self._cancel_calls.append(response_id)
+            stored = self._stored.get(response_id)
+            if stored is None:
+                return None
+            if self._current_view(stored)["status"] in ACTIVE_STATUSES:
+                stored.cancelled = True
+            return self._current_view(stored)
+
+    def _stream_events(self, response: dict, chunks: list[str]) -> Iterator[dict]:
+        """SSE events for ``response``, its text split into ``chunks`` (section 7).
+
+        The events have no sequence numbers yet.
+
+        A generator, so that the terminal event is built (and timestamped)
+        only after the deltas before it have been sent.
+        """
+        snapshot = _pending_view(response, "in_progress")
+        yield {"type": "response.created", "response": snapshot}
+        yield {"type": "response.in_progress", "response": snapshot}
+
+        if response["status"] != "failed":
+            reasoning, message = response["output"]
+            text = message["content"][0]["text"]
+            where = {"item_id": message["id"], "output_index": 1, "content_index": 0}
+            yield {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": reasoning,
+            }
+            yield {
+                "type": "response.output_item.done",
+                "output_index": 0,
+                "item": reasoning,
+            }
+            yield {
+                "type": "response.output_item.added",
+                "output_index": 1,
+                "item": {**message, "status": "in_progress", "content": []},
+            }
+            yield {
+                "type": "response.content_part.added",
+                **where,
+                "part": {"type": "output_text", "text": "", "annotations": []},
+            }
+            for chunk in chunks:
+                yield {
+                    "type": "response.output_text.delta",
+                    **where,
+                    "delta": chunk,
+                    "logprobs": [],
+                }
+            yield {
+                "type": "response.output_text.done",
+                **where,
+                "text": text,
+                "logprobs": [],
+            }
+            yield {
+                "type": "response.content_part.done",
+                **where,
+                "part": message["content"][0],
+            }
+            yield {
+                "type": "response.output_item.done",
+                "output_index": 1,
+                "item": message,
+            }
+
+        final = _copy(response)
+        if final["status"] == "completed":
+            final["completed_at"] = int(time.time())
+            if self.stream_empty_final_output:
+                final.update(output=[], output_text="")
+        yield {"type": TERMINAL_EVENTS[final["status"]], "response": final}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a sleeping request must never keep the process alive
+    # The default listen backlog of 5 resets connections when a test fires
+    # dozens of concurrent requests.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], fake: FakeAimlApi) -> None:
+        self.fake = fake
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind() does a reverse DNS lookup (getfqdn) that can
+        # take seconds on some machines; the name is never used here.
+        TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up (timeouts, cancelled streams) are routine in tests.
+        if isinstance(sys.exc_info()[1], (ConnectionError, _Stopped)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 so that streams use chunked encoding: a cut stream then looks
+    # like a truncated body to the client, as it would with the real API.
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeAimlApi/1.0"
+    server: _Server
+
+    def version_string(self) -> str:
+        return self.server_version  # no Python version in the Server header
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test and demo output clean
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    # ---- routing ---------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        # One request per connection: stop() never waits on idle keep-alive sockets.
+        self.close_connection = True
+        self.request_id = str(uuid.uuid4())
+        self.route = urlsplit(self.path).path.rstrip("/")
+        raw = self._read_body()
+        self.body = self._parse_json(raw)
+        self.server.fake._record(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {key.lower(): value for key, value in self.headers.items()},
+                "json": self.body,
+                "body": raw.decode("utf-8", "replace"),
+            }
+        )
+        try:
+            self._route()
+        except (_Stopped, ConnectionError):
+            pass  # server stopping or client gone: just close the connection
+
+    def _route(self) -> None:
+        parts = self.route.strip("/").split("/")
+        if self.command == "POST" and parts == ["v1", "responses"]:
+            self._create()
+        elif (
+            self.command == "GET"
+            and len(parts) == 3
+            and parts[:2] == ["v1", "responses"]
+        ):
+            if self._authorized():
+                self._send_stored(self.server.fake.stored_response(parts[2]), parts[2])
+        elif (
+            self.command == "POST"
+            and len(parts) == 4
+            and parts[:2] == ["v1", "responses"]
+            and parts[3] == "cancel"
+        ):
+            if self._authorized():
+                self._send_stored(self.server.fake._cancel(parts[2]), parts[2])
+        else:
+            # AI/ML API is a NestJS app; this is NestJS's wording for an unknown route.
+            self._send_aiml_error(404, f"Cannot {self.command} {self.route}")
+
+    # ---- POST /v1/responses ---------------------------------------------
+
+    def _create(self) -> None:
+        fake = self.server.fake
+        fault = fake._next_fault()
+        name = fault[0] if fault else None
+        argument = fault[1] if fault and len(fault) > 1 else None
+
+        if name in GATEWAY_FAULTS:
+            self._send_fault(name, argument)
+            return
+        if name == "drop":
+            fake._sleep(argument or 0)
+            return  # the connection closes with no response at all
+        if name == "slow":
+            fake._sleep(argument)
+
+        if not self._authorized() or not self._valid_body():
+            return
+        response = fake._new_response(
+            self.body, name if name in OUTCOME_FAULTS else "completed"
+        )
+        # Every Response is retrievable with GET; its status follows the latency.
+        fake._store(response, fake.latency)
+
+        if self.body.get("background"):
+            # Background wins over stream: a background stream is not modelled.
+            self._send_json(200, _pending_view(response, "queued"))
+        elif self.body.get("stream"):
+            self._stream(response, name if name in STREAM_FAULTS else None, argument)
+        else:
+            fake._sleep(fake.latency)
+            if response["status"] == "completed":
+                response["completed_at"] = int(time.time())
+            self._send_json(200, response)
+
+    def _authorized(self) -> bool:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return True
+        self._send_aiml_error(401, API_KEY_MESSAGE)
+        return False
+
+    def _valid_body(self) -> bool:
+        body = self.body
+        if not isinstance(body, dict):
+            self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
+            return False
+        # GPT-5 reasoning models reject sampling parameters (section 2).
+        for param in UNSUPPORTED_PARAMETERS:
+            if param in body:
+                message = UNSUPPORTED_PARAMETER_MESSAGE.format(param=param)
+                self._send_json(
+                    400, openai_error_body(message, "invalid_request_error", param)
+                )
+                return False
+        if not body.get("model") or body.get("input") in (None, "", []):
+            self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
+            return False
+        return True
+
+    def _send_fault(self, name: str, argument: Any) -> None:
+        if name == "non_json":
+            self._send_text(200, "<html>oops</html>", "text/html; charset=utf-8")
+        elif name == "429_quota":
+            # Relayed from OpenAI, so it comes in the OpenAI shape.
+            self._send_json(
+                429,
+                openai_error_body(
+                    QUOTA_MESSAGE, "insufficient_quota", None, "insufficient_quota"
+                ),
+            )
+        elif name == "429":
+            headers = {} if argument is None else {"Retry-After": str(argument)}
+            self._send_aiml_error(429, AIML_MESSAGES[429], headers)
+        elif argument == 502:
+            # Comes from a proxy in front of the API, so it is not JSON.
+            self._send_text(502, "Bad Gateway", "text/plain; charset=utf-8")
+        else:
+            self._send_aiml_error(
+                argument, AIML_MESSAGES.get(argument) or HTTPStatus(argument).phrase
+            )
+
+    def _send_stored(self, response: dict | None, response_id: str) -> None:
+        if response is None:
+            self._send_aiml_error(404, f"Response with id '{response_id}' not found.")
+        else:
+            self._send_json(200, response)
+
+    # ---- streaming ------------------------------------------------------
+
+    def _stream(self, response: dict, fault: str | None, fault_argument: Any) -> None:
+        """Send the events, spreading the latency over the text deltas."""
+        fake = self.server.fake
+        failed = response["status"] == "failed"
+        chunks = (
+            [] if failed else split_text(response["output_text"], fake.stream_chunks)
+        )
+        pause = fake.latency / max(1, len(chunks))
+        fault_after = max(1, len(chunks) // 2)
+
+        self._start_event_stream()
+        sent_deltas = 0
+        for sequence_number, event in enumerate(fake._stream_events(response, chunks)):
+            # A failed response has no deltas: all its wait is before response.failed.
+            if event["type"] == (
+                "response.failed" if failed else "response.output_text.delta"
+            ):
+                fake._sleep(pause)
+            self._send_event({**event, "sequence_number": sequence_number})
+            if event["type"] != "response.output_text.delta":
+                continue
+            sent_deltas += 1
+            if fault and sent_deltas == fault_after:
+                if fault == "stream_error":
+                    self._send_event(
+                        {
+                            "type": "error",
+                            "code": "server_error",
+                            "message": STREAM_ERROR_MESSAGE,
+                            "param": None,
+                            "sequence_number": sequence_number + 1,
+                        }
+                    )
+                if fault == "stream_error" or fault_argument == "clean":
+                    self._write_chunk(b"")
+                return  # "stream_cut": close the socket mid-body
+        self._write_chunk(b"")  # end of the chunked body
+
+    def _start_event_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.send_header("x-request-id", self.request_id)
+        self.end_headers()
+
+    def _send_event(self, event: dict) -> None:
+        self._write_chunk(
+            f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+        )
+
+    def _write_chunk(self, data: bytes) -> None:
+        # An empty chunk is the chunked-encoding terminator.
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    # ---- plain responses -------------------------------------------------
+
+    def _send_aiml_error(
+        self, status: int, message: str, headers: dict | None = None
+    ) -> None:
+        body = aiml_error_body(status, message, self.route, self.request_id)
+        self._send_json(status, body, headers)
+
+    def _send_json(
+        self, status: int, payload: Any, headers: dict | None = None
+    ) -> None:
+        self._send_text(
+            status, json.dumps(payload), "application/json; charset=utf-8", headers
+        )
+
+    def _send_text(
+        self, status: int, text: str, content_type: str, headers: dict | None = None
+    ) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.send_header("x-request-id", self.request_id)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    # ---- request parsing -------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    @staticmethod
+    def _parse_json(raw: bytes) -> Any:
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+
+# --------------------------------------------------------------------------
+# Command line: ``python tests/fake_aimlapi.py --port 8765 --latency 3``.
+# --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Serve a fake AI/ML API Responses endpoint until Ctrl-C."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument(
+        "--latency", type=float, default=1.0, help="seconds each response takes"
+    )
+    parser.add_argument(
+        "--stream-chunks",
+        type=int,
+        default=8,
+        help="output_text.delta events per stream",
+    )
+    parser.add_argument(
+        "--id-prefix", default="resp_", help="prefix of generated response ids"
+    )
+    args = parser.parse_args(argv)
+
+    fake = FakeAimlApi(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        stream_chunks=args.stream_chunks,
+        id_prefix=args.id_prefix,
+    )
+    fake.start()
+    print(
+        f"Fake AI/ML API listening on {fake.base_url} "
+        f"(latency {args.latency}s); any API key works.",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()  # serve until interrupted
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
