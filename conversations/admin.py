@@ -11,7 +11,16 @@ class TurnInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ("created_at", "status", "prompt_preview", "input_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd")
+    fields = (
+        "created_at",
+        "status",
+        "prompt_preview",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "cost_usd",
+    )
     readonly_fields = fields
 
     @admin.display(description="prompt")

@@ -300,7 +300,9 @@ def _request(method: str, path: str, *, body: dict | None = None, stream: bool =
                 code="timeout",
             ) from None
         except requests.RequestException as exc:
-            raise AimlApiError(f"Request to the AI/ML API failed ({type(exc).__name__}).", code="request_error") from None
+            raise AimlApiError(
+                f"Request to the AI/ML API failed ({type(exc).__name__}).", code="request_error"
+            ) from None
 
         if 200 <= resp.status_code < 300:
             return resp

@@ -30,9 +30,7 @@ def turn_get(*, user, turn_id) -> Turn:
 
 def turn_version(*, user, turn_id):
     """The turn's last change time: a single indexed lookup for the live poll."""
-    return get_object_or_404(
-        Turn.objects.values_list("updated_at", flat=True), pk=turn_id, conversation__owner=user
-    )
+    return get_object_or_404(Turn.objects.values_list("updated_at", flat=True), pk=turn_id, conversation__owner=user)
 
 
 def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:

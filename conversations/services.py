@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -470,7 +470,6 @@ def turns_recover(*, now=None) -> dict[str, int]:
     """
     from . import tasks
 
-    close_old_connections()
     now = now or timezone.now()
     counts = {"resumed": 0, "interrupted": 0, "requeued": 0}
     lease = timedelta(seconds=settings.TURN_LEASE_SECONDS)

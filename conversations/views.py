@@ -77,10 +77,7 @@ def conversation(request, conversation_id):
                     client_token=form.cleaned_data["client_token"],
                 )
             except services.TurnInFlight as exc:
-                # Keep what was typed; a new token so the next try is a new turn.
-                form = PromptForm(
-                    initial={"prompt": form.cleaned_data["prompt"], "client_token": uuid.uuid4()}
-                )
+                # The bound form keeps what was typed; its token is still unused.
                 form.add_error(None, exc.message)
                 return _conversation_page(request, conversation, form, status=409)
             return redirect(conversation)

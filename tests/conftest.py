@@ -26,3 +26,86 @@ def bob(db):
 def alice_client(client, alice):
     client.force_login(alice)
     return client
+
+
+class Worker:
+    """A real Huey consumer (`manage.py run_huey`) in a subprocess, on the test database."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.process = None
+
+    def start(self, **extra_env):
+        import subprocess
+        import sys
+
+        env = {**self.env, **{k: str(v) for k, v in extra_env.items()}}
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_huey", "-k", "thread", "-w", env.get("HUEY_WORKERS", "4")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def kill(self):
+        """SIGKILL: no clean shutdown, as when a machine or container dies."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.process.kill()
+
+
+@pytest.fixture
+def worker(transactional_db, fake_api, settings):
+    """Start/kill real consumers; the test process enqueues into the same queue file."""
+    import os
+    from pathlib import Path
+
+    from django.db import connection
+    from huey.contrib.djhuey import HUEY
+
+    db_name = connection.settings_dict["NAME"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
+        "DATABASE_URL": f"sqlite:///{db_name}",
+        "HUEY_IMMEDIATE": "false",
+        "HUEY_FILENAME": settings.HUEY["filename"],
+        "AIMLAPI_BASE_URL": fake_api.base_url,
+        "HUEY_WORKERS": "4",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    HUEY.immediate = False
+    HUEY.flush()
+    workers = []
+
+    def make(**extra_env):
+        w = Worker(env).start(**extra_env)
+        workers.append(w)
+        return w
+
+    yield make
+    for w in workers:
+        w.stop()
+    HUEY.flush()
+    HUEY.immediate = True
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

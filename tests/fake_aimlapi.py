@@ -72,16 +72,11 @@ API_KEY_MESSAGE = (
     "Billing page: https://aimlapi.com/app/keys"
 )
 NO_CREDITS_MESSAGE = (
-    "You've run out of credits. Please top up your balance to continue: "
-    "https://aimlapi.com/app/billing"
+    "You've run out of credits. Please top up your balance to continue: https://aimlapi.com/app/billing"
 )
-QUOTA_MESSAGE = (
-    "You exceeded your current quota, please check your plan and billing details."
-)
+QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
 BODY_VALIDATION_MESSAGE = "Body validation error!"
-UNSUPPORTED_PARAMETER_MESSAGE = (
-    "Unsupported parameter: '{param}' is not supported with this model."
-)
+UNSUPPORTED_PARAMETER_MESSAGE = "Unsupported parameter: '{param}' is not supported with this model."
 STREAM_ERROR_MESSAGE = "The server had an error while processing your request."
 
 # Messages from AI/ML API's error pages (docs/responses-api.md section 9).
@@ -156,13 +151,9 @@ def aiml_error_body(status: int, message: str, path: str, request_id: str) -> di
     }
 
 
-def openai_error_body(
-    message: str, error_type: str, param: str | None = None, code: str | None = None
-) -> dict:
+def openai_error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict:
     """The OpenAI error shape, which AI/ML API relays for upstream errors."""
-    return {
-        "error": {"message": message, "type": error_type, "param": param, "code": code}
-    }
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def content_text(content: Any) -> str:
@@ -174,8 +165,7 @@ def content_text(content: Any) -> str:
     texts = [
         part.get("text", "")
         for part in content
-        if isinstance(part, dict)
-        and part.get("type") in ("input_text", "output_text", "text")
+        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "text")
     ]
     return "\n".join(texts)
 
@@ -189,19 +179,13 @@ def _message_items(input_value: Any) -> list[dict]:
     return [
         item
         for item in input_value
-        if isinstance(item, dict)
-        and "role" in item
-        and item.get("type", "message") == "message"
+        if isinstance(item, dict) and "role" in item and item.get("type", "message") == "message"
     ]
 
 
 def user_messages(input_value: Any) -> list[str]:
     """Texts of the user messages in ``input``, oldest first."""
-    return [
-        content_text(item.get("content"))
-        for item in _message_items(input_value)
-        if item["role"] == "user"
-    ]
+    return [content_text(item.get("content")) for item in _message_items(input_value) if item["role"] == "user"]
 
 
 def estimate_tokens(text: str) -> int:
@@ -266,15 +250,9 @@ def normalize_fault(fault: Any) -> Fault:
     """
     fault = (fault,) if isinstance(fault, str) else tuple(fault)
     if not fault or fault[0] not in FAULT_ARGUMENTS:
-        raise ValueError(
-            f"unknown fault {fault!r}; known: {', '.join(FAULT_ARGUMENTS)}"
-        )
+        raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULT_ARGUMENTS)}")
     takes_argument = FAULT_ARGUMENTS[fault[0]]
-    if (
-        len(fault) > 2
-        or (takes_argument is True and len(fault) != 2)
-        or (takes_argument is False and len(fault) != 1)
-    ):
+    if len(fault) > 2 or (takes_argument is True and len(fault) != 2) or (takes_argument is False and len(fault) != 1):
         raise ValueError(f"wrong arguments for fault {fault!r}")
     if fault[0] == "status" and fault[1] not in ERROR_STATUSES:
         raise ValueError(f"fault {fault!r} needs an HTTP error status such as 500")
@@ -409,11 +387,7 @@ class FakeAimlApi:
     @property
     def post_requests(self) -> list[dict]:
         """Received ``POST /v1/responses`` requests."""
-        return [
-            r
-            for r in self.requests
-            if r["method"] == "POST" and urlsplit(r["path"]).path == "/v1/responses"
-        ]
+        return [r for r in self.requests if r["method"] == "POST" and urlsplit(r["path"]).path == "/v1/responses"]
 
     @property
     def post_count(self) -> int:
@@ -479,9 +453,7 @@ class FakeAimlApi:
 
     def _new_response(self, body: dict, outcome: str) -> dict:
         """A finished Response (completed, failed or incomplete) for a request body."""
-        prompt = " ".join(
-            content_text(item.get("content")) for item in _message_items(body["input"])
-        )
+        prompt = " ".join(content_text(item.get("content")) for item in _message_items(body["input"]))
         input_tokens = estimate_tokens(f"{body.get('instructions') or ''} {prompt}")
         response = {
             "id": _hex_id(self.id_prefix),
@@ -511,9 +483,7 @@ class FakeAimlApi:
                 "code": "server_error",
                 "message": "The model failed to generate a response.",
             }
-            response.update(
-                output=[], output_text="", **usage_fields(input_tokens, 0, 0)
-            )
+            response.update(output=[], output_text="", **usage_fields(input_tokens, 0, 0))
             return response
 
         text = self._reply_text(body)
@@ -539,9 +509,7 @@ class FakeAimlApi:
         return response
 
     def _store(self, response: dict, latency: float) -> None:
-        stored = _StoredResponse(
-            final=_copy(response), started=time.time(), latency=latency
-        )
+        stored = _StoredResponse(final=_copy(response), started=time.time(), latency=latency)
         with self._lock:
             self._stored[response["id"]] = stored
 
@@ -710,19 +678,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.route.strip("/").split("/")
         if self.command == "POST" and parts == ["v1", "responses"]:
             self._create()
-        elif (
-            self.command == "GET"
-            and len(parts) == 3
-            and parts[:2] == ["v1", "responses"]
-        ):
+        elif self.command == "GET" and len(parts) == 3 and parts[:2] == ["v1", "responses"]:
             if self._authorized():
                 self._send_stored(self.server.fake.stored_response(parts[2]), parts[2])
-        elif (
-            self.command == "POST"
-            and len(parts) == 4
-            and parts[:2] == ["v1", "responses"]
-            and parts[3] == "cancel"
-        ):
+        elif self.command == "POST" and len(parts) == 4 and parts[:2] == ["v1", "responses"] and parts[3] == "cancel":
             if self._authorized():
                 self._send_stored(self.server.fake._cancel(parts[2]), parts[2])
         else:
@@ -748,9 +707,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if not self._authorized() or not self._valid_body():
             return
-        response = fake._new_response(
-            self.body, name if name in OUTCOME_FAULTS else "completed"
-        )
+        response = fake._new_response(self.body, name if name in OUTCOME_FAULTS else "completed")
         # Every Response is retrievable with GET; its status follows the latency.
         fake._store(response, fake.latency)
 
@@ -781,9 +738,7 @@ class _Handler(BaseHTTPRequestHandler):
         for param in UNSUPPORTED_PARAMETERS:
             if param in body:
                 message = UNSUPPORTED_PARAMETER_MESSAGE.format(param=param)
-                self._send_json(
-                    400, openai_error_body(message, "invalid_request_error", param)
-                )
+                self._send_json(400, openai_error_body(message, "invalid_request_error", param))
                 return False
         if not body.get("model") or body.get("input") in (None, "", []):
             self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
@@ -797,9 +752,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Relayed from OpenAI, so it comes in the OpenAI shape.
             self._send_json(
                 429,
-                openai_error_body(
-                    QUOTA_MESSAGE, "insufficient_quota", None, "insufficient_quota"
-                ),
+                openai_error_body(QUOTA_MESSAGE, "insufficient_quota", None, "insufficient_quota"),
             )
         elif name == "429":
             headers = {} if argument is None else {"Retry-After": str(argument)}
@@ -808,9 +761,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Comes from a proxy in front of the API, so it is not JSON.
             self._send_text(502, "Bad Gateway", "text/plain; charset=utf-8")
         else:
-            self._send_aiml_error(
-                argument, AIML_MESSAGES.get(argument) or HTTPStatus(argument).phrase
-            )
+            self._send_aiml_error(argument, AIML_MESSAGES.get(argument) or HTTPStatus(argument).phrase)
 
     def _send_stored(self, response: dict | None, response_id: str) -> None:
         if response is None:
@@ -824,9 +775,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Send the events, spreading the latency over the text deltas."""
         fake = self.server.fake
         failed = response["status"] == "failed"
-        chunks = (
-            [] if failed else split_text(response["output_text"], fake.stream_chunks)
-        )
+        chunks = [] if failed else split_text(response["output_text"], fake.stream_chunks)
         pause = fake.latency / max(1, len(chunks))
         fault_after = max(1, len(chunks) // 2)
 
@@ -834,9 +783,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent_deltas = 0
         for sequence_number, event in enumerate(fake._stream_events(response, chunks)):
             # A failed response has no deltas: all its wait is before response.failed.
-            if event["type"] == (
-                "response.failed" if failed else "response.output_text.delta"
-            ):
+            if event["type"] == ("response.failed" if failed else "response.output_text.delta"):
                 fake._sleep(pause)
             self._send_event({**event, "sequence_number": sequence_number})
             if event["type"] != "response.output_text.delta":
@@ -868,9 +815,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send_event(self, event: dict) -> None:
-        self._write_chunk(
-            f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
-        )
+        self._write_chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
 
     def _write_chunk(self, data: bytes) -> None:
         # An empty chunk is the chunked-encoding terminator.
@@ -879,22 +824,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- plain responses -------------------------------------------------
 
-    def _send_aiml_error(
-        self, status: int, message: str, headers: dict | None = None
-    ) -> None:
+    def _send_aiml_error(self, status: int, message: str, headers: dict | None = None) -> None:
         body = aiml_error_body(status, message, self.route, self.request_id)
         self._send_json(status, body, headers)
 
-    def _send_json(
-        self, status: int, payload: Any, headers: dict | None = None
-    ) -> None:
-        self._send_text(
-            status, json.dumps(payload), "application/json; charset=utf-8", headers
-        )
+    def _send_json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        self._send_text(status, json.dumps(payload), "application/json; charset=utf-8", headers)
 
-    def _send_text(
-        self, status: int, text: str, content_type: str, headers: dict | None = None
-    ) -> None:
+    def _send_text(self, status: int, text: str, content_type: str, headers: dict | None = None) -> None:
         data = text.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -928,23 +865,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Serve a fake AI/ML API Responses endpoint until Ctrl-C."
-    )
+    parser = argparse.ArgumentParser(description="Serve a fake AI/ML API Responses endpoint until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    parser.add_argument(
-        "--latency", type=float, default=1.0, help="seconds each response takes"
-    )
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds each response takes")
     parser.add_argument(
         "--stream-chunks",
         type=int,
         default=8,
         help="output_text.delta events per stream",
     )
-    parser.add_argument(
-        "--id-prefix", default="resp_", help="prefix of generated response ids"
-    )
+    parser.add_argument("--id-prefix", default="resp_", help="prefix of generated response ids")
     args = parser.parse_args(argv)
 
     fake = FakeAimlApi(
@@ -956,8 +887,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     fake.start()
     print(
-        f"Fake AI/ML API listening on {fake.base_url} "
-        f"(latency {args.latency}s); any API key works.",
+        f"Fake AI/ML API listening on {fake.base_url} (latency {args.latency}s); any API key works.",
         flush=True,
     )
     try:

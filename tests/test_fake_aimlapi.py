@@ -85,9 +85,7 @@ def test_plain_response_echoes_history_and_bills_usage(fake):
     usage = response["usage"]
     assert usage["output_tokens"] > usage["output_tokens_details"]["reasoning_tokens"]
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
-    expected_usd = (
-        usage["input_tokens"] * 20.631 + usage["output_tokens"] * 165.048
-    ) / 1e6
+    expected_usd = (usage["input_tokens"] * 20.631 + usage["output_tokens"] * 165.048) / 1e6
     assert response["meta"]["usage"]["usd_spent"] == pytest.approx(expected_usd)
     assert fake.post_count == 1
     assert fake.requests[0]["headers"]["authorization"] == "Bearer test-key"
@@ -104,9 +102,7 @@ def test_custom_reply(fake):
 
 
 def test_missing_api_key_is_401_in_aiml_shape(fake):
-    status, _, raw = call(
-        fake, "POST", "/responses", {"model": MODEL, "input": "x"}, ""
-    )
+    status, _, raw = call(fake, "POST", "/responses", {"model": MODEL, "input": "x"}, "")
     body = json.loads(raw)
     assert status == 401
     assert body["statusCode"] == 401
@@ -135,9 +131,7 @@ def test_stream_events(fake):
     assert numbers == sorted(numbers) == list(range(len(events)))
     assert events[0]["type"] == "response.created"
     assert events[0]["response"]["status"] == "in_progress"
-    text = "".join(
-        e["delta"] for e in events if e["type"] == "response.output_text.delta"
-    )
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     assert text.startswith("Echo: Hello there")
     done = next(e for e in events if e["type"] == "response.output_text.done")
     assert done["text"] == text

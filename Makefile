@@ -1,0 +1,58 @@
+# aimlweb: `make run` starts the app, `make test` runs every test. Both set up
+# what they need (a .venv with requirements.txt) on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_PORT ?= 8765
+# Tests run in parallel (one process per core); browser tests need Chromium.
+PYTEST_ARGS ?= -n auto --dist loadfile
+
+.PHONY: run demo test bench lint format clean help setup chromium
+
+help:
+	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
+	@echo "make demo   the same, answered by a local fake model (no API key needed)"
+	@echo "make test   the whole test suite (installs Chromium with apt-get if missing)"
+	@echo "make bench  latency and concurrency benchmarks (slow)"
+
+$(STAMP): requirements.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile web worker
+
+demo: setup
+	AIMLAPI_KEY=demo-key AIMLAPI_DEMO=true AIMLAPI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 \
+	AIMLAPI_MODE=$${AIMLAPI_MODE:-stream} \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile.demo
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+test: $(STAMP) chromium
+	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache
