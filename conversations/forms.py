@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 
+from .aimlapi import FIXED_REASONING_MODELS
+
 
 class PromptForm(forms.Form):
     prompt = forms.CharField(
@@ -26,15 +28,38 @@ class ConversationSettingsForm(forms.Form):
     title = forms.CharField(max_length=200, required=False)
     model = forms.ChoiceField(choices=())
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
-    max_output_tokens = forms.IntegerField(min_value=16, max_value=272_000, required=False)
+    max_output_tokens = forms.IntegerField(
+        min_value=16,
+        max_value=272_000,
+        required=False,
+        help_text="Caps the answer plus its reasoning. Too low, and gpt-5-pro may spend it all on reasoning. "
+        "Empty: no cap.",
+    )
     reasoning_effort = forms.ChoiceField(
         choices=[("", "Model default"), ("low", "Low"), ("medium", "Medium"), ("high", "High")], required=False
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, model: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = [(m, m) for m in settings.AIMLAPI_MODELS]
+        if model in FIXED_REASONING_MODELS:
+            # Only parameters the model accepts are offered (and sent).
+            self.fields["reasoning_effort"].disabled = True
+            self.fields["reasoning_effort"].help_text = f"{model} always reasons at high effort."
 
 
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=200)
+
+
+class RegenerateForm(PromptForm):
+    """Regenerate as is (no `prompt` posted) or with an edited prompt."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["prompt"].required = False
+
+    def clean_prompt(self) -> str | None:
+        if "prompt" not in self.data:
+            return None
+        return super().clean_prompt()

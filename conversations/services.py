@@ -116,6 +116,34 @@ def turn_create(*, conversation: Conversation, prompt: str, client_token: uuid.U
     return turn
 
 
+def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
+    """Ask again (optionally with an edited prompt) as a new turn at the end.
+
+    The earlier turn and every turn after it stay stored, marked superseded:
+    the page shows them collapsed and they leave the input sent to the model.
+    """
+    conversation = turn.conversation
+    existing = _turn_by_token(conversation.owner, client_token)
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            new = Turn.objects.create(
+                conversation=conversation, prompt=turn.prompt if prompt is None else prompt, client_token=client_token
+            )
+            conversation.turns.filter(created_at__gte=turn.created_at, superseded_by__isnull=True).exclude(
+                id=new.id
+            ).update(superseded_by=new, updated_at=new.created_at)
+            Conversation.objects.filter(pk=conversation.pk).update(updated_at=new.created_at)
+            _enqueue(new)
+    except IntegrityError:
+        existing = _turn_by_token(conversation.owner, client_token)
+        if existing:
+            return existing
+        raise TurnInFlight from None
+    return new
+
+
 # --- Running turns ---------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
     path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),
+    path("t/<uuid:turn_id>/regenerate/", views.turn_regenerate, name="turn_regenerate"),
     path("signup/", views.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .forms import ConversationSettingsForm, PromptForm, RenameForm
+from .forms import ConversationSettingsForm, PromptForm, RegenerateForm, RenameForm
 from .templatetags.chat import version as version_stamp
 
 
@@ -50,13 +50,14 @@ def _conversation_page(request, conversation, form, status=200):
         "usage": selectors.conversation_usage(conversation=conversation),
         "form": form,
         "settings_form": ConversationSettingsForm(
+            model=conversation.model,
             initial={
                 "title": conversation.title,
                 "model": conversation.model,
                 "instructions": conversation.instructions,
                 "max_output_tokens": conversation.max_output_tokens,
                 "reasoning_effort": conversation.reasoning_effort,
-            }
+            },
         ),
         **_sidebar(request),
     }
@@ -118,9 +119,27 @@ def turn_retry(request, turn_id):
 
 @login_required
 @require_POST
+def turn_regenerate(request, turn_id):
+    """Regenerate an answer, or resubmit an edited prompt (when `prompt` is posted)."""
+    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    form = RegenerateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(turn.conversation)
+    try:
+        services.turn_regenerate(
+            turn=turn, prompt=form.cleaned_data["prompt"], client_token=form.cleaned_data["client_token"]
+        )
+    except services.TurnInFlight as exc:
+        messages.error(request, exc.message)
+    return redirect(turn.conversation)
+
+
+@login_required
+@require_POST
 def conversation_settings(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    form = ConversationSettingsForm(request.POST)
+    form = ConversationSettingsForm(request.POST, model=conversation.model)
     if form.is_valid():
         data = form.cleaned_data
         services.conversation_update(
@@ -129,7 +148,7 @@ def conversation_settings(request, conversation_id):
             model=data["model"],
             instructions=data["instructions"],
             max_output_tokens=data["max_output_tokens"],
-            reasoning_effort=data["reasoning_effort"],
+            reasoning_effort=data["reasoning_effort"] or "",
         )
         messages.success(request, "Settings saved.")
     else:

@@ -177,3 +177,26 @@ def test_stale_sync_turn_is_marked_interrupted(alice):
     turn.refresh_from_db()
     assert turn.status == "failed" and turn.error_code == "interrupted"
     assert "Retry" in turn.error_message
+
+
+def test_regenerate_adds_a_turn_and_keeps_the_earlier_one(alice, fake_api, run_now):
+    first = run_now(services.conversation_create, owner=alice, prompt="Question A")
+    second = run_now(services.turn_create, conversation=first.conversation, prompt="Question B")
+    edited = run_now(services.turn_regenerate, turn=first, prompt="Question A, edited")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    edited.refresh_from_db()
+    assert first.superseded_by_id == edited.id and second.superseded_by_id == edited.id
+    assert first.output_text  # the earlier answer is kept
+    assert edited.status == "completed" and edited.prompt == "Question A, edited"
+    sent = fake_api.post_requests[-1]["json"]["input"]
+    assert sent == [{"role": "user", "content": "Question A, edited"}]
+    again = run_now(services.turn_regenerate, turn=edited)
+    assert again.prompt == "Question A, edited"
+    assert Turn.objects.filter(superseded_by__isnull=True).count() == 1
+
+
+def test_regenerate_is_refused_while_a_turn_runs(alice):
+    first = services.conversation_create(owner=alice, prompt="running")
+    with pytest.raises(services.TurnInFlight):
+        services.turn_regenerate(turn=first)

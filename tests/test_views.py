@@ -224,3 +224,15 @@ def test_admin_lists_conversations_and_turns_with_usage(client, alice, fake_api,
     assert client.get("/admin/conversations/conversation/").status_code == 200
     turn = Turn.objects.get()
     assert client.get(f"/admin/conversations/turn/{turn.id}/change/").status_code == 200
+
+
+def test_edit_and_regenerate_buttons(alice_client, alice, fake_api, transactional_db):
+    turn = services.conversation_create(owner=alice, prompt="original prompt")
+    page = alice_client.get(turn.conversation.get_absolute_url()).content.decode()
+    assert "Regenerate" in page and "Edit prompt" in page
+    alice_client.post(reverse("turn_regenerate", args=[turn.id]), {"prompt": "edited prompt", "client_token": ""})
+    page = alice_client.get(turn.conversation.get_absolute_url()).content.decode()
+    assert "Earlier version" in page
+    assert "Echo: edited prompt" in page and "Echo: original prompt" in page
+    response = alice_client.post(reverse("turn_regenerate", args=[turn.id]), {"prompt": "  "}, follow=True)
+    assert b"Type a prompt before sending." in response.content

@@ -1,3 +1,5 @@
+import uuid
+
 from django import template
 from django.utils.safestring import mark_safe
 
@@ -23,3 +25,9 @@ def seconds(delta) -> str:
         return ""
     total = int(delta.total_seconds())
     return f"{total // 60}:{total % 60:02d}" if total >= 60 else f"{delta.total_seconds():.1f} s"
+
+
+@register.simple_tag
+def new_token() -> str:
+    """A one-time form token (see PromptForm.client_token)."""
+    return str(uuid.uuid4())
