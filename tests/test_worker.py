@@ -1,6 +1,15 @@
 """The real Huey consumer in a subprocess: turns complete, and survive a killed worker."""
 
+import re
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
+import requests
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
 
 from conversations import services
 from conversations.models import Turn
@@ -21,3 +30,100 @@ def test_a_consumer_process_completes_a_turn(worker, alice, fake_api):
     assert turn.output_text.startswith("Echo: Through a real worker")
     assert turn.total_tokens and turn.response_id
     assert fake_api.post_count == 1
+
+
+def test_a_killed_worker_leaves_a_retryable_turn_in_sync_mode(worker, alice, fake_api):
+    fake_api.latency = 30
+    first = worker(AIMLAPI_MODE="sync", TURN_LEASE_SECONDS=5)
+    turn = services.conversation_create(owner=alice, prompt="Interrupted")
+    wait_for(lambda: fake_api.post_count == 1)
+    first.kill()
+    assert _status(turn) == "in_progress"
+    time.sleep(5.5)  # the dead worker's lease runs out
+    worker(AIMLAPI_MODE="sync", TURN_LEASE_SECONDS=5)  # a new worker recovers at start-up
+    wait_for(lambda: _status(turn) == "failed")
+    turn.refresh_from_db()
+    assert turn.error_code == "interrupted" and turn.can_retry
+
+
+def test_a_killed_worker_is_resumed_by_response_id_in_background_mode(worker, alice, fake_api):
+    fake_api.latency = 8
+    first = worker(AIMLAPI_MODE="background", TURN_LEASE_SECONDS=5, AIMLAPI_POLL_INTERVAL=0.2)
+    turn = services.conversation_create(owner=alice, prompt="Resume me")
+    wait_for(lambda: Turn.objects.values_list("response_id", flat=True).get(id=turn.id))
+    first.kill()
+    time.sleep(5.5)
+    worker(AIMLAPI_MODE="background", TURN_LEASE_SECONDS=5, AIMLAPI_POLL_INTERVAL=0.2)
+    wait_for(lambda: _status(turn) == "completed", timeout=30)
+    turn.refresh_from_db()
+    assert turn.output_text.startswith("Echo: Resume me")
+    assert fake_api.post_count == 1  # resumed by id, never sent again
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _gunicorn(env: dict, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "aimlweb.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "-k",
+            "gthread",
+            "--threads",
+            "4",
+        ],
+        env={**env, "DEBUG": "true"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: _answers(port), timeout=20)
+    return process
+
+
+def _answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/login/", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_a_restarted_web_server_loses_nothing(worker, fake_api):
+    # Hashed with the app's own hasher (tests use a faster one the subprocess does not know).
+    User.objects.create(username="carol", password=make_password("pw-carol-123", hasher="pbkdf2_sha256"))
+    fake_api.latency = 4
+    running = worker()
+    port = _free_port()
+    web = _gunicorn(running.env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        session = requests.Session()
+        page = session.get(f"{base}/login/").text
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        session.post(
+            f"{base}/login/", data={"csrfmiddlewaretoken": csrf, "username": "carol", "password": "pw-carol-123"}
+        )
+        page = session.get(f"{base}/").text
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        token = re.search(r'name="client_token" value="([^"]+)"', page).group(1)
+        response = session.post(
+            f"{base}/", data={"csrfmiddlewaretoken": csrf, "prompt": "Survive a restart", "client_token": token}
+        )
+        conversation_url = response.url
+        assert "Queued" in response.text or "Thinking" in response.text
+        web.terminate()
+        web.wait(10)
+        web = _gunicorn(running.env, port)
+        wait_for(lambda: "badge-completed" in session.get(conversation_url).text, timeout=30)
+        assert "Echo: Survive a restart" in session.get(conversation_url).text
+        assert fake_api.post_count == 1
+    finally:
+        web.terminate()
+        web.wait(10)
