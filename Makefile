@@ -26,12 +26,12 @@ setup: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 run: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile web worker
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --env /dev/null -f Procfile web worker
 
 demo: setup
 	AIMLAPI_KEY=demo-key AIMLAPI_DEMO=true AIMLAPI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 \
 	AIMLAPI_MODE=$${AIMLAPI_MODE:-stream} \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile.demo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --env /dev/null -f Procfile.demo
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \

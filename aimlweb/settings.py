@@ -260,5 +260,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    # The Huey consumer attaches its own handler to "huey"; not propagating avoids double lines.
+    "loggers": {"urllib3": {"level": "WARNING"}, "huey": {"level": "INFO", "propagate": False}},
 }
