@@ -72,11 +72,15 @@ def worker(transactional_db, fake_api, settings):
     from django.db import connection
     from huey.contrib.djhuey import HUEY
 
-    db_name = connection.settings_dict["NAME"]
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
-        "DATABASE_URL": f"sqlite:///{db_name}",
+        "DATABASE_URL": database_url,
         "HUEY_IMMEDIATE": "false",
         "HUEY_FILENAME": settings.HUEY["filename"],
         "AIMLAPI_BASE_URL": fake_api.base_url,

@@ -23,8 +23,9 @@ os.environ.update(
 from aimlweb.settings import *  # noqa: E402,F403
 from aimlweb.settings import DATA_DIR, DATABASES  # noqa: E402
 
-# A file, not :memory:, so a worker subprocess can share the test database.
-DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so a worker subprocess can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 # No collectstatic in tests: plain URLs, files served from the finders.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
