@@ -76,7 +76,9 @@ def worker(transactional_db, fake_api, settings):
     if connection.vendor == "sqlite":
         database_url = f"sqlite:///{db['NAME']}"
     else:
-        database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+        database_url = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "aimlweb.settings",

@@ -237,3 +237,13 @@ def test_unknown_response_id_is_an_error(fake_api):
     with pytest.raises(aimlapi.AimlApiError) as info:
         aimlapi.retrieve_response("nope")
     assert info.value.status_code == 404
+
+
+def test_the_key_never_reaches_logs_or_errors(fake_api, caplog, settings):
+    settings.AIMLAPI_KEY = "sk-SENTINEL-KEY-123"
+    settings.AIMLAPI_MAX_ATTEMPTS = 2
+    fake_api.faults = [("status", 500), ("status", 401)]
+    with caplog.at_level("DEBUG"), pytest.raises(aimlapi.AimlApiError) as info:
+        aimlapi.create_response(BODY)
+    assert "SENTINEL" not in caplog.text
+    assert "SENTINEL" not in str(info.value) and "SENTINEL" not in repr(info.value.raw)

@@ -236,3 +236,13 @@ def test_edit_and_regenerate_buttons(alice_client, alice, fake_api, transactiona
     assert "Echo: edited prompt" in page and "Echo: original prompt" in page
     response = alice_client.post(reverse("turn_regenerate", args=[turn.id]), {"prompt": "  "}, follow=True)
     assert b"Type a prompt before sending." in response.content
+
+
+def test_a_long_conversation_page_makes_few_queries(alice_client, alice, django_assert_max_num_queries):
+    turn = services.conversation_create(owner=alice, prompt="first")
+    Turn.objects.filter(id=turn.id).update(status="completed", output_text="a", output_html="<p>a</p>")
+    for i in range(30):
+        Turn.objects.create(conversation=turn.conversation, prompt=f"p{i}", status="completed", output_html="<p>x</p>")
+    with django_assert_max_num_queries(12):
+        response = alice_client.get(turn.conversation.get_absolute_url())
+    assert response.content.decode().count('class="turn ') == 31
