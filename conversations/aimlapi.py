@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -222,17 +223,97 @@ def error_for_status(resp: requests.Response) -> AimlApiError:
 _local = threading.local()
 
 
+class Abort:
+    """Lets another thread cut a call that is in progress (the Stop button).
+
+    A sync call sends no byte until the whole answer is done, and a stream can
+    be silent for minutes while the model reasons, so waiting for the next byte
+    to notice a Stop is not enough: the socket is shut down instead, which also
+    tells the provider to stop generating.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.aborted = False
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.aborted:
+                _shutdown(sock)
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+class _AbortableConnection:
+    """Registers its socket with the Abort of the call running on this thread."""
+
+    def _register(self) -> None:
+        abort = getattr(_local, "abort", None)
+        if abort is not None and self.sock is not None:
+            abort.register(self.sock)
+
+    def connect(self):
+        super().connect()
+        self._register()
+
+    def request(self, *args, **kwargs):
+        self._register()  # a kept-alive connection is not connected again
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_AbortableConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_AbortableConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def __init__(self):
+        # No transport-level retries at all: our loop decides what is safe to repeat.
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 def _session() -> requests.Session:
     # One Session per thread: Huey runs many worker threads, and a Session's
     # connection pool is not meant to be shared across threads.
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
-        # No transport-level retries at all: our loop decides what is safe to repeat.
-        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=0))
-        session.mount("https://", requests.adapters.HTTPAdapter(max_retries=0))
+        session.mount("http://", _Adapter())
+        session.mount("https://", _Adapter())
         _local.session = session
     return session
+
+
+def _stopped() -> AimlApiError:
+    return AimlApiError("Stopped by the user.", code="cancelled", retryable=False)
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -254,7 +335,9 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
 
 
 @sensitive_variables("headers")
-def _request(method: str, path: str, *, body: dict | None = None, stream: bool = False) -> requests.Response:
+def _request(
+    method: str, path: str, *, body: dict | None = None, stream: bool = False, abort: Abort | None = None
+) -> requests.Response:
     if not settings.AIMLAPI_KEY:
         raise AimlApiError(
             "No AI/ML API key is configured. An admin must set AIMLAPI_KEY in the environment or .env, "
@@ -265,55 +348,61 @@ def _request(method: str, path: str, *, body: dict | None = None, stream: bool =
     url = f"{settings.AIMLAPI_BASE_URL}{path}"
     headers = {"Authorization": f"Bearer {settings.AIMLAPI_KEY}", "Accept": "application/json"}
     timeout = (settings.AIMLAPI_CONNECT_TIMEOUT, settings.AIMLAPI_READ_TIMEOUT)
-    idempotent = method == "GET"
     attempts = settings.AIMLAPI_MAX_ATTEMPTS
     for attempt in range(1, attempts + 1):
-        last = attempt == attempts
+        if abort is not None and abort.aborted:
+            raise _stopped()
         try:
-            resp = _session().request(
-                method, url, json=body, headers=headers, timeout=timeout, stream=stream, allow_redirects=False
-            )
-        except requests.ConnectionError as exc:
-            if isinstance(exc, requests.ConnectTimeout) or _never_sent(exc):
-                error = AimlApiError(
-                    f"Could not connect to the AI/ML API at {settings.AIMLAPI_BASE_URL}.", code="connect_error"
-                )
-            elif idempotent:
-                error = AimlApiError("The connection to the AI/ML API was dropped.", code="connection_dropped")
-            else:
-                raise AimlApiError(
-                    "The connection to the AI/ML API was dropped after the prompt was sent; "
-                    "it was not sent again automatically.",
-                    code="connection_dropped",
-                ) from None
-            if last:
-                raise error from None
+            resp = _send(method, url, body=body, headers=headers, timeout=timeout, stream=stream, abort=abort)
+        except AimlApiError as error:
+            if error.code in ("cancelled", "connection_dropped", "timeout") and method == "POST":
+                raise
+            if not error.retryable or attempt == attempts:
+                raise
             time.sleep(_backoff(attempt, None))
             continue
-        except requests.Timeout:
-            if idempotent and not last:
-                time.sleep(_backoff(attempt, None))
-                continue
-            raise AimlApiError(
-                f"No answer from the AI/ML API within {settings.AIMLAPI_READ_TIMEOUT:g} seconds. "
-                "The prompt was not sent again automatically.",
-                code="timeout",
-            ) from None
-        except requests.RequestException as exc:
-            raise AimlApiError(
-                f"Request to the AI/ML API failed ({type(exc).__name__}).", code="request_error"
-            ) from None
-
         if 200 <= resp.status_code < 300:
             return resp
         error = error_for_status(resp)
         resp.close()
         logger.warning("AI/ML API %s %s answered %s (attempt %s/%s)", method, path, resp.status_code, attempt, attempts)
-        if resp.status_code in RETRY_STATUSES and error.retryable and not last:
+        if resp.status_code in RETRY_STATUSES and error.retryable and attempt < attempts:
             time.sleep(_backoff(attempt, error.retry_after))
             continue
         raise error
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _send(method: str, url: str, *, abort: Abort | None, **kwargs) -> requests.Response:
+    """One HTTP request; transport failures become AimlApiError saying whether a repeat is safe."""
+    _local.abort = abort
+    try:
+        return _session().request(method, url, json=kwargs.pop("body"), allow_redirects=False, **kwargs)
+    except requests.RequestException as exc:
+        if abort is not None and abort.aborted:
+            raise _stopped() from None
+        if isinstance(exc, requests.ConnectionError) and _never_sent(exc):
+            raise AimlApiError(
+                f"Could not connect to the AI/ML API at {settings.AIMLAPI_BASE_URL}.", code="connect_error"
+            ) from None
+        if isinstance(exc, requests.Timeout):
+            # Only a GET is repeated after this: a POST may already be generating (and billing).
+            raise AimlApiError(
+                f"No answer from the AI/ML API within {settings.AIMLAPI_READ_TIMEOUT:g} seconds. "
+                "The prompt was not sent again automatically.",
+                code="timeout",
+            ) from None
+        if isinstance(exc, requests.ConnectionError):
+            raise AimlApiError(
+                "The connection to the AI/ML API was dropped after the request was sent; "
+                "it was not sent again automatically.",
+                code="connection_dropped",
+            ) from None
+        raise AimlApiError(
+            f"Request to the AI/ML API failed ({type(exc).__name__}).", code="request_error", retryable=False
+        ) from None
+    finally:
+        _local.abort = None
 
 
 def _json(resp: requests.Response) -> Any:
@@ -349,15 +438,15 @@ def build_body(
     return body
 
 
-def create_response(body: dict[str, Any], *, background: bool = False) -> Response:
+def create_response(body: dict[str, Any], *, background: bool = False, abort: Abort | None = None) -> Response:
     """POST /responses and wait for the body (the whole answer, or a queued job in background mode)."""
     payload = {**body, "background": background, "store": background}
-    resp = _request("POST", "/responses", body=payload)
+    resp = _request("POST", "/responses", body=payload, abort=abort)
     return parse_response(_json(resp))
 
 
-def retrieve_response(response_id: str) -> Response:
-    resp = _request("GET", f"/responses/{requests.utils.quote(response_id, safe='')}")
+def retrieve_response(response_id: str, *, abort: Abort | None = None) -> Response:
+    resp = _request("GET", f"/responses/{requests.utils.quote(response_id, safe='')}", abort=abort)
     return parse_response(_json(resp))
 
 
@@ -400,16 +489,21 @@ def stream_response(
     body: dict[str, Any],
     *,
     on_event: Callable[[str, str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    abort: Abort | None = None,
 ) -> Response:
     """POST /responses with stream=true; `on_event(text_so_far, response_id)` after each event.
 
     Returns the terminal response. Its text comes from the deltas when the
     terminal event's `output` is empty (some proxies send it that way). When
-    `should_stop()` turns true the stream is closed and a `cancelled` response
-    with the text so far is returned.
+    `abort` is triggered the stream is closed and a `cancelled` response with
+    the text so far is returned.
     """
-    resp = _request("POST", "/responses", body={**body, "stream": True, "store": False}, stream=True)
+    try:
+        resp = _request("POST", "/responses", body={**body, "stream": True, "store": False}, stream=True, abort=abort)
+    except AimlApiError as error:
+        if error.code == "cancelled":
+            return Response(id="", status="cancelled")
+        raise
     text = ""
     response_id = ""
     try:
@@ -438,9 +532,11 @@ def stream_response(
                 )
             if on_event:
                 on_event(text, response_id)
-            if should_stop and should_stop():
+            if abort is not None and abort.aborted:
                 return Response(id=response_id, status="cancelled", text=text)
-    except requests.RequestException:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        if abort is not None and abort.aborted:
+            return Response(id=response_id, status="cancelled", text=text)
         raise AimlApiError(
             "The stream from the AI/ML API broke off before the answer was complete.",
             code="stream_cut",
@@ -448,6 +544,8 @@ def stream_response(
         ) from None
     finally:
         resp.close()
+    if abort is not None and abort.aborted:
+        return Response(id=response_id, status="cancelled", text=text)
     raise AimlApiError(
         "The stream from the AI/ML API ended before the answer was complete.",
         code="stream_cut",

@@ -215,6 +215,7 @@ class _Attempt:
         self.turn = turn
         self.stopped = threading.Event()
         self.cancelled = threading.Event()
+        self.abort = aimlapi.Abort()
         self._last_save = 0.0
         self._saved_text = ""
         self._thread = threading.Thread(target=self._beat, name=f"turn-{turn.id}-heartbeat", daemon=True)
@@ -242,12 +243,17 @@ class _Attempt:
                 else:
                     alive = self.mine().exists()
                 if not alive:
-                    self.cancelled.set()
+                    self.stop()
                     return
         except Exception:  # a heartbeat must never kill the attempt
             logger.exception("heartbeat of turn %s failed", self.turn.id)
         finally:
             connection.close()
+
+    def stop(self) -> None:
+        """The turn was stopped (or taken over): cut the provider call now."""
+        self.cancelled.set()
+        self.abort.abort()
 
     def should_stop(self) -> bool:
         return self.cancelled.is_set()
@@ -262,7 +268,7 @@ class _Attempt:
         if response_id:
             fields["response_id"] = response_id
         if not self.mine().update(**fields):
-            self.cancelled.set()
+            self.stop()
 
     def sleep(self, seconds: float) -> None:
         self.cancelled.wait(seconds)
@@ -328,16 +334,16 @@ def _call_provider(turn: Turn, attempt: _Attempt, *, resume: bool) -> aimlapi.Re
             reasoning_effort=conversation.reasoning_effort,
         )
     if turn.mode == "stream":
-        return aimlapi.stream_response(body, on_event=attempt.save_progress, should_stop=attempt.should_stop)
+        return aimlapi.stream_response(body, on_event=attempt.save_progress, abort=attempt.abort)
     if turn.mode == "background":
         if resume:
-            response = aimlapi.retrieve_response(turn.response_id)
+            response = aimlapi.retrieve_response(turn.response_id, abort=attempt.abort)
         else:
-            response = aimlapi.create_response(body, background=True)
+            response = aimlapi.create_response(body, background=True, abort=attempt.abort)
             # Stored at once: any worker can resume polling after a crash without re-sending.
             attempt.mine().update(response_id=response.id, updated_at=timezone.now())
         return _poll(response, attempt)
-    return aimlapi.create_response(body)
+    return aimlapi.create_response(body, abort=attempt.abort)
 
 
 def _poll(response: aimlapi.Response, attempt: _Attempt) -> aimlapi.Response:
@@ -352,9 +358,11 @@ def _poll(response: aimlapi.Response, attempt: _Attempt) -> aimlapi.Response:
         if attempt.should_stop():
             continue
         try:
-            response = aimlapi.retrieve_response(response.id)
+            response = aimlapi.retrieve_response(response.id, abort=attempt.abort)
             failures = 0
         except aimlapi.AimlApiError as exc:
+            if attempt.should_stop():
+                continue
             failures += 1
             if not exc.retryable or failures >= settings.AIMLAPI_MAX_ATTEMPTS:
                 raise

@@ -210,10 +210,29 @@ def test_broken_stream_keeps_partial_text(fake_api, fault):
     assert fake_api.post_count == 1
 
 
-def test_stream_stops_when_asked(fake_api):
+def test_stream_stops_when_aborted_between_events(fake_api):
     fake_api.latency = 1
-    result = aimlapi.stream_response(BODY, should_stop=lambda: True)
+    abort = aimlapi.Abort()
+    result = aimlapi.stream_response(BODY, on_event=lambda text, rid: abort.abort(), abort=abort)
     assert result.status == "cancelled"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_abort_cuts_a_call_that_is_waiting_for_the_provider(fake_api, stream):
+    import threading
+
+    fake_api.faults = [("slow", 10)]  # the provider is silent (reasoning) for 10 s
+    abort = aimlapi.Abort()
+    threading.Timer(0.5, abort.abort).start()
+    start = time.monotonic()
+    if stream:
+        assert aimlapi.stream_response(BODY, abort=abort).status == "cancelled"
+    else:
+        with pytest.raises(aimlapi.AimlApiError) as info:
+            aimlapi.create_response(BODY, abort=abort)
+        assert info.value.code == "cancelled"
+    assert time.monotonic() - start < 3
+    assert fake_api.post_count == 1
 
 
 def test_background_create_poll_and_cancel(fake_api):

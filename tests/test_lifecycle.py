@@ -97,6 +97,20 @@ def test_stop_closes_the_stream_and_keeps_partial_text(alice, fake_api, settings
     assert turn.status == "cancelled" and turn.output_text
 
 
+def test_stop_cuts_a_sync_call_at_once(alice, fake_api, settings):
+    fake_api.latency = 10
+    turn = _queued_turn(alice)
+    started = time.monotonic()
+    thread = _run_in_thread(turn)
+    wait_for(lambda: fake_api.post_count == 1)
+    services.turn_cancel(turn=_fresh(turn))
+    thread.join(5)
+    assert not thread.is_alive()  # the worker thread is free again
+    assert time.monotonic() - started < 3
+    turn = _fresh(turn)
+    assert turn.status == "cancelled" and turn.error_message == "Stopped by the user."
+
+
 def test_background_mode_stores_the_id_at_once_and_polls(alice, fake_api, settings):
     settings.AIMLAPI_MODE = "background"
     fake_api.latency = 1
