@@ -37,10 +37,6 @@ def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:
     return conversation.turns.defer("response_json").order_by("created_at")
 
 
-def conversation_active_turn(*, conversation: Conversation) -> Turn | None:
-    return conversation.turns.filter(status__in=Turn.ACTIVE).first()
-
-
 def conversation_usage(*, conversation: Conversation) -> dict:
     return conversation.turns.aggregate(
         input_tokens=Sum("input_tokens"),

@@ -43,10 +43,12 @@ def home(request):
 
 
 def _conversation_page(request, conversation, form, status=200):
+    # One read of the turns, so the composer state and the turns shown always agree.
+    turns = list(selectors.conversation_turns(conversation=conversation))
     context = {
         "conversation": conversation,
-        "turns": selectors.conversation_turns(conversation=conversation),
-        "active_turn": selectors.conversation_active_turn(conversation=conversation),
+        "turns": turns,
+        "active_turn": next((turn for turn in turns if turn.is_active), None),
         "usage": selectors.conversation_usage(conversation=conversation),
         "form": form,
         "settings_form": ConversationSettingsForm(

@@ -1,141 +1,579 @@
 // aimlweb page behaviour. No inline scripts anywhere, so a strict CSP holds.
+// Everything here is an enhancement: the pages work as plain forms without it.
 (function () {
   "use strict";
 
-  // --- Theme: follows the system until the user picks one -------------------
   const root = document.documentElement;
-  const savedTheme = localStorage.getItem("theme");
-  const systemDark = window.matchMedia("(prefers-color-scheme: dark)");
-  root.dataset.theme = savedTheme || (systemDark.matches ? "dark" : "light");
-  systemDark.addEventListener("change", function (event) {
-    if (!localStorage.getItem("theme")) root.dataset.theme = event.matches ? "dark" : "light";
-  });
+  const isMac = /Mac|iPhone|iPad|iPod/i.test(navigator.platform || navigator.userAgent || "");
+  const narrowQuery = window.matchMedia("(max-width: 760px)");
 
+  // localStorage can throw (private mode, disabled storage): never let that break the page.
+  const store = {
+    get: function (key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } },
+    set: function (key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* ignore */ } },
+    remove: function (key) { try { window.localStorage.removeItem(key); } catch (e) { /* ignore */ } },
+  };
+  const session = {
+    get: function (key) { try { return window.sessionStorage.getItem(key); } catch (e) { return null; } },
+    set: function (key, value) { try { window.sessionStorage.setItem(key, value); } catch (e) { /* ignore */ } },
+    remove: function (key) { try { window.sessionStorage.removeItem(key); } catch (e) { /* ignore */ } },
+  };
+
+  // --- Screen-reader announcements -----------------------------------------------
+  let announceTimer = 0;
+  function announce(text) {
+    const announcer = document.getElementById("live-announcer");
+    if (!announcer) return;
+    // Clear first so the same message twice in a row is announced twice.
+    announcer.textContent = "";
+    window.clearTimeout(announceTimer);
+    announceTimer = window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  // --- Theme: follows the system until the user picks one -------------------------
+  const systemDark = window.matchMedia("(prefers-color-scheme: dark)");
   function currentTheme() {
     return root.dataset.theme === "dark" ? "dark" : "light";
   }
+  function applyTheme(theme) {
+    root.dataset.theme = theme;
+    const toggle = document.getElementById("theme-toggle");
+    if (toggle) toggle.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
+  }
+  const savedTheme = store.get("theme");
+  applyTheme(savedTheme === "dark" || savedTheme === "light" ? savedTheme : (systemDark.matches ? "dark" : "light"));
+  systemDark.addEventListener("change", function (event) {
+    if (!store.get("theme")) applyTheme(event.matches ? "dark" : "light");
+  });
+  function toggleTheme() {
+    const next = currentTheme() === "dark" ? "light" : "dark";
+    applyTheme(next);
+    store.set("theme", next);
+    announce(next === "dark" ? "Dark mode" : "Light mode");
+  }
 
-  // --- Elapsed timers ("Thinking… 2:41") -------------------------------------
+  // Keyboard users get strong focus rings on the composer; autofocus and clicks do not.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Tab") root.classList.add("kbd-nav");
+  }, true);
+  document.addEventListener("pointerdown", function () { root.classList.remove("kbd-nav"); }, true);
+
+  // --- Elapsed timers ("Thinking… 2:41") -------------------------------------------
   function formatElapsed(ms) {
     const s = Math.max(0, Math.floor(ms / 1000));
-    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const sec = String(s % 60).padStart(2, "0");
+    return h ? h + ":" + String(m).padStart(2, "0") + ":" + sec : m + ":" + sec;
   }
   function tick() {
     document.querySelectorAll(".elapsed[data-since]").forEach(function (el) {
       const since = Date.parse(el.dataset.since);
-      if (!isNaN(since)) el.textContent = formatElapsed(Date.now() - since);
+      if (isNaN(since)) return;
+      const text = formatElapsed(Date.now() - since);
+      if (el.textContent !== text) el.textContent = text;
+      if (!el.title) el.title = "Time since " + new Date(since).toLocaleTimeString();
     });
   }
 
-  // --- Composer: Enter sends, Shift+Enter new line, grows, keeps a draft -------
+  // --- Helpers ------------------------------------------------------------------------
+  function isTextField(el) {
+    if (!el || el.nodeType !== 1) return false;
+    if (el.isContentEditable) return true;
+    const tag = el.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    if (tag !== "INPUT") return false;
+    return ["checkbox", "radio", "button", "submit", "reset", "range", "color", "file", "image"].indexOf(el.type) === -1;
+  }
+  function scroller() {
+    return document.getElementById("main");
+  }
+  function nearBottom(el) {
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 120;
+  }
+  function activeTurns() {
+    return document.querySelectorAll(".turn[data-active]");
+  }
+  function composerTextarea() {
+    return document.getElementById("id_prompt");
+  }
+
+  // --- Composer: Enter sends, Shift+Enter new line, grows, keeps a draft ---------------
   function setupComposer() {
     const form = document.getElementById("composer");
     if (!form) return;
     const textarea = form.querySelector("textarea");
+    if (!textarea) return;
     const key = "draft:" + form.dataset.draftKey;
     // After a send, the page that follows either shows an error (the server
     // re-filled the textarea: keep the draft) or accepted it (drop the draft).
-    const sent = sessionStorage.getItem("sent");
+    const sent = session.get("sent");
     if (sent) {
-      sessionStorage.removeItem("sent");
-      if (!form.querySelector(".alert-error")) localStorage.removeItem(sent);
+      session.remove("sent");
+      if (!form.querySelector(".alert-error")) store.remove(sent);
     }
-    if (!textarea.value && localStorage.getItem(key)) textarea.value = localStorage.getItem(key);
+    if (!textarea.value && store.get(key)) textarea.value = store.get(key);
     function grow() {
       textarea.style.height = "auto";
-      textarea.style.height = Math.min(textarea.scrollHeight, window.innerHeight * 0.4) + "px";
+      textarea.style.height = Math.min(textarea.scrollHeight + 2, window.innerHeight * 0.4) + "px";
     }
     textarea.addEventListener("input", function () {
-      localStorage.setItem(key, textarea.value);
+      if (textarea.value) store.set(key, textarea.value);
+      else store.remove(key);
       grow();
     });
     textarea.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      if (event.isComposing || event.keyCode === 229) return;
+      if (event.key === "Enter" && !event.shiftKey && !event.altKey) {
         event.preventDefault();
         const send = document.getElementById("send-button");
-        if (send && !send.disabled && textarea.value.trim()) form.requestSubmit();
+        if (!textarea.value.trim()) return;
+        if (send && send.disabled) {
+          announce(activeTurns().length ? "Wait for the current answer, or press Escape to stop it." : "Sending…");
+          return;
+        }
+        form.requestSubmit(send || undefined);
+      } else if (event.key === "Escape" && !event.shiftKey && !event.ctrlKey && !event.metaKey && activeTurns().length) {
+        // Esc in the composer stops the running answer.
+        event.preventDefault();
+        stopRunning();
       }
     });
     form.addEventListener("submit", function () {
-      sessionStorage.setItem("sent", key);
+      session.set("sent", key);
       const send = document.getElementById("send-button");
       if (send) window.setTimeout(function () { send.disabled = true; }, 0);
     });
+    // Clicking the padding around the textarea focuses it.
+    const box = form.querySelector(".composer-box");
+    if (box) box.addEventListener("mousedown", function (event) {
+      if (event.target === box) { event.preventDefault(); textarea.focus(); }
+    });
+    window.addEventListener("resize", grow);
     grow();
   }
 
-  // --- Live turns: htmx polls each active turn; react when one finishes --------
-  function activeTurns() {
-    return document.querySelectorAll(".turn[data-active]");
+  function focusComposer() {
+    const textarea = composerTextarea();
+    if (!textarea) return false;
+    closeDrawer(false);
+    textarea.focus();
+    const end = textarea.value.length;
+    try { textarea.setSelectionRange(end, end); } catch (e) { /* ignore */ }
+    return true;
   }
-  function onTurnSwapped(turn) {
-    if (turn.dataset.active) return;
+
+  function stopRunning() {
+    const button = document.querySelector(".turn[data-active] .stop-button");
+    if (!button || !button.form) {
+      announce("No answer is running.");
+      return false;
+    }
+    if (button.disabled) return true;
+    announce("Stopping the answer…");
+    button.form.requestSubmit(button);
+    button.disabled = true;
+    return true;
+  }
+
+  // --- Scrolling ------------------------------------------------------------------------
+  function scrollToNewest() {
+    const main = scroller();
+    const turns = document.querySelectorAll("#turns > .turn, #turns > .superseded-turn");
+    if (!main || !turns.length) return;
+    if (window.location.hash && document.getElementById(window.location.hash.slice(1))) return;
+    const last = turns[turns.length - 1];
+    const composer = document.getElementById("composer");
+    const visible = main.clientHeight - (composer ? composer.offsetHeight : 0);
+    if (last.offsetHeight > visible) {
+      // A long answer: show it from its start (the prompt), the composer stays pinned below.
+      const top = last.getBoundingClientRect().top - main.getBoundingClientRect().top + main.scrollTop;
+      main.scrollTop = Math.max(0, top - 16);
+    } else {
+      main.scrollTop = main.scrollHeight;
+    }
+  }
+
+  // --- Live turns: htmx polls each active turn; react when one finishes -----------------
+  let followTurn = false;
+  // Send is enabled, and the sidebar's "working" badge dropped, whenever no
+  // turn on the page is active (also on load: an answer can finish while the
+  // server draws the page, leaving nothing to poll).
+  function syncIdleState() {
+    if (activeTurns().length) return;
     const send = document.getElementById("send-button");
-    if (send && activeTurns().length === 0) {
+    if (send && send.disabled) {
       send.disabled = false;
       send.removeAttribute("title");
     }
-    const status = turn.dataset.status;
+    document.querySelectorAll(".conversation-link.current .badge-working").forEach(function (badge) { badge.remove(); });
+  }
+  function onTurnSwapped(turn) {
+    enhance(turn);
+    if (followTurn) {
+      const main = scroller();
+      if (main) main.scrollTop = main.scrollHeight;
+    }
+    if (turn.dataset.active) return;
+    syncIdleState();
+    const status = turn.dataset.status || "";
     const text = status === "completed" ? "Answer ready" : "Answer " + status.replace("_", " ");
-    const announcer = document.getElementById("live-announcer");
-    if (announcer) announcer.textContent = text + ".";
+    announce(text + ".");
     if (document.hidden) {
       document.title = "● " + text + " · " + document.title.replace(/^● [^·]*· /, "");
       if ("Notification" in window && Notification.permission === "granted") {
-        new Notification("aimlweb: " + text, { body: (turn.querySelector(".prompt-text") || {}).textContent || "" });
+        try {
+          const prompt = (turn.querySelector(".prompt-text") || {}).textContent || "";
+          const note = new Notification("aimlweb: " + text, { body: prompt.trim().slice(0, 180), tag: "turn-" + turn.id });
+          note.onclick = function () { window.focus(); note.close(); };
+        } catch (e) { /* some platforms only allow notifications from a service worker */ }
       }
     }
-    enhanceCode(turn);
   }
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) document.title = document.title.replace(/^● [^·]*· /, "");
   });
 
-  // --- Copy buttons -------------------------------------------------------------
-  function copyButton(getText, label) {
+  // --- Copy buttons -----------------------------------------------------------------------
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    return new Promise(function (resolve, reject) {
+      // Plain-http deployments have no async clipboard: fall back to a hidden textarea.
+      const active = document.activeElement;
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      let ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      area.remove();
+      if (active && active.focus) active.focus();
+      if (ok) resolve(); else reject(new Error("Copy failed"));
+    });
+  }
+  function copyButton(getText, label, accessibleLabel) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "btn btn-ghost btn-small copy-button";
     button.textContent = label;
+    if (accessibleLabel) button.setAttribute("aria-label", accessibleLabel);
+    let timer = 0;
     button.addEventListener("click", function () {
-      navigator.clipboard.writeText(getText()).then(function () {
+      copyText(getText()).then(function () {
         button.textContent = "Copied";
-        window.setTimeout(function () { button.textContent = label; }, 1500);
+        button.classList.add("copied");
+        announce("Copied to the clipboard.");
+      }, function () {
+        button.textContent = "Copy failed";
+        announce("Copying failed. Select the text and copy it by hand.");
+      }).then(function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          button.textContent = label;
+          button.classList.remove("copied");
+        }, 1600);
       });
     });
     return button;
   }
-  function enhanceCode(scope) {
+  function answerText(answer) {
+    // innerText skips display:none, so hide the code blocks' copy buttons while reading.
+    answer.classList.add("copying");
+    const text = answer.innerText;
+    answer.classList.remove("copying");
+    return text.trim();
+  }
+  function makeScrollableFocusable(el, label) {
+    if (el.scrollWidth > el.clientWidth + 1 && !el.hasAttribute("tabindex")) {
+      el.tabIndex = 0;
+      el.setAttribute("role", "region");
+      el.setAttribute("aria-label", label);
+    }
+  }
+  function enhance(scope) {
+    scope.querySelectorAll(".markdown table").forEach(function (table) {
+      if (table.parentElement.classList.contains("table-wrap")) return;
+      const wrap = document.createElement("div");
+      wrap.className = "table-wrap";
+      table.parentNode.insertBefore(wrap, table);
+      wrap.appendChild(table);
+      // Short cells ("O(n log n)", "yes") stay on one line; long ones wrap.
+      table.querySelectorAll("th, td").forEach(function (cell) {
+        if (cell.textContent.trim().length <= 24) cell.classList.add("nowrap");
+      });
+      makeScrollableFocusable(wrap, "Table, scrolls sideways");
+    });
     scope.querySelectorAll(".markdown pre").forEach(function (pre) {
       if (pre.dataset.enhanced) return;
       pre.dataset.enhanced = "1";
-      pre.appendChild(copyButton(function () { return pre.querySelector("code").innerText; }, "Copy code"));
+      const lang = pre.dataset.lang;
+      pre.appendChild(copyButton(function () {
+        const code = pre.querySelector("code");
+        return (code || pre).innerText.replace(/\n$/, "");
+      }, "Copy code", lang ? "Copy " + lang + " code" : "Copy code"));
+      const code = pre.querySelector("code");
+      if (code) makeScrollableFocusable(code, lang ? lang + " code" : "Code");
     });
     scope.querySelectorAll(".message-assistant .markdown").forEach(function (answer) {
       if (answer.dataset.enhanced) return;
       answer.dataset.enhanced = "1";
       const meta = answer.parentElement.querySelector(".turn-meta");
-      if (meta) meta.appendChild(copyButton(function () { return answer.innerText; }, "Copy"));
+      if (!meta) return;
+      const actions = meta.querySelector(".turn-actions") || meta;
+      actions.insertBefore(copyButton(function () { return answerText(answer); }, "Copy", "Copy answer"), actions.firstChild);
+    });
+    if (isMac) {
+      scope.querySelectorAll("[title*='Ctrl+']").forEach(function (el) {
+        el.title = el.title.replace(/Ctrl\+Shift\+/g, "⇧⌘").replace(/Ctrl\+/g, "⌘");
+      });
+    }
+  }
+
+  // --- Sidebar: a collapsible column on wide screens, a drawer on narrow ones ------------
+  function sidebarShown() {
+    const app = document.getElementById("app");
+    if (!app) return false;
+    return narrowQuery.matches ? app.classList.contains("sidebar-open") : root.dataset.sidebar !== "collapsed";
+  }
+  function syncSidebarToggle() {
+    const toggle = document.getElementById("sidebar-toggle");
+    if (toggle) toggle.setAttribute("aria-expanded", sidebarShown() ? "true" : "false");
+  }
+  function openDrawer() {
+    const app = document.getElementById("app");
+    if (!app) return;
+    app.classList.add("sidebar-open");
+    syncSidebarToggle();
+    const target = document.querySelector("#sidebar .conversation-link.current") || document.getElementById("new-chat");
+    // Wait for visibility to flip before moving focus into the drawer.
+    window.setTimeout(function () { if (target && sidebarShown()) target.focus({ preventScroll: false }); }, 30);
+  }
+  function closeDrawer(returnFocus) {
+    const app = document.getElementById("app");
+    if (!app || !app.classList.contains("sidebar-open")) return false;
+    const sidebar = document.getElementById("sidebar");
+    const hadFocus = sidebar && sidebar.contains(document.activeElement);
+    app.classList.remove("sidebar-open");
+    syncSidebarToggle();
+    if (returnFocus !== false && hadFocus) {
+      const toggle = document.getElementById("sidebar-toggle");
+      if (toggle) toggle.focus();
+    }
+    return true;
+  }
+  function toggleSidebar() {
+    if (narrowQuery.matches) {
+      if (!closeDrawer()) openDrawer();
+      return;
+    }
+    const sidebar = document.getElementById("sidebar");
+    if (root.dataset.sidebar === "collapsed") {
+      delete root.dataset.sidebar;
+      store.remove("sidebar");
+      announce("Sidebar shown.");
+    } else {
+      const hadFocus = sidebar && sidebar.contains(document.activeElement);
+      root.dataset.sidebar = "collapsed";
+      store.set("sidebar", "collapsed");
+      announce("Sidebar hidden.");
+      if (hadFocus) {
+        const toggle = document.getElementById("sidebar-toggle");
+        if (toggle) toggle.focus();
+      }
+    }
+    syncSidebarToggle();
+  }
+  narrowQuery.addEventListener("change", function () {
+    const app = document.getElementById("app");
+    if (app) app.classList.remove("sidebar-open");
+    syncSidebarToggle();
+  });
+
+  // --- Shortcuts dialog -----------------------------------------------------------------
+  let dialogOpener = null;
+  function shortcutsDialog() {
+    return document.getElementById("shortcuts-dialog");
+  }
+  function openShortcuts(opener) {
+    const dialog = shortcutsDialog();
+    if (!dialog || dialog.open || typeof dialog.showModal !== "function") return;
+    dialogOpener = opener || document.activeElement;
+    closeDrawer(false);
+    const details = document.getElementById("conversation-settings");
+    if (details) details.open = false;
+    dialog.showModal();
+    const close = dialog.querySelector("[data-close-dialog]");
+    if (close) close.focus();
+  }
+  function setupDialog() {
+    const dialog = shortcutsDialog();
+    if (!dialog) return;
+    const button = document.getElementById("shortcuts-button");
+    if (button && typeof dialog.showModal === "function") {
+      button.hidden = false;
+      button.addEventListener("click", function () { openShortcuts(button); });
+    }
+    dialog.addEventListener("close", function () {
+      const opener = dialogOpener;
+      dialogOpener = null;
+      if (opener && opener !== document.body && document.contains(opener) && opener.focus) opener.focus();
+    });
+    dialog.querySelectorAll("[data-close-dialog]").forEach(function (el) {
+      el.addEventListener("click", function () { dialog.close(); });
+    });
+    // A click on the backdrop (outside the dialog box) closes it.
+    dialog.addEventListener("click", function (event) {
+      if (event.target !== dialog) return;
+      const r = dialog.getBoundingClientRect();
+      const inside = event.clientX >= r.left && event.clientX <= r.right && event.clientY >= r.top && event.clientY <= r.bottom;
+      if (!inside) dialog.close();
+    });
+    if (isMac) dialog.querySelectorAll(".kbd-mod").forEach(function (k) { k.textContent = "⌘"; k.title = "Command"; });
+  }
+
+  // --- Global keyboard shortcuts ------------------------------------------------------------
+  function onKeydown(event) {
+    if (event.defaultPrevented || event.isComposing || event.keyCode === 229) return;
+    const dialog = shortcutsDialog();
+    if (dialog && dialog.open) return; // the modal dialog handles Escape itself
+    const mod = event.ctrlKey || event.metaKey;
+    const key = (event.key || "").toLowerCase();
+    const code = event.code || "";
+
+    if (mod && event.shiftKey && !event.altKey) {
+      if (code === "KeyO" || key === "o") {
+        const newChat = document.getElementById("new-chat");
+        if (newChat) { event.preventDefault(); window.location.href = newChat.href; }
+      } else if (code === "KeyS" || key === "s") {
+        if (document.getElementById("app")) { event.preventDefault(); stopRunning(); }
+      } else if (code === "KeyB" || key === "b") {
+        if (document.getElementById("sidebar")) { event.preventDefault(); toggleSidebar(); }
+      } else if (code === "KeyL" || key === "l") {
+        event.preventDefault();
+        toggleTheme();
+      }
+      return;
+    }
+    if (event.key === "Escape" && !mod && !event.altKey) {
+      if (event.shiftKey) {
+        if (focusComposer()) event.preventDefault();
+        return;
+      }
+      if (closeDrawer()) { event.preventDefault(); return; }
+      const settings = document.getElementById("conversation-settings");
+      if (settings && settings.open) {
+        event.preventDefault();
+        settings.open = false;
+        settings.querySelector("summary").focus();
+        return;
+      }
+      const edit = document.activeElement && document.activeElement.closest && document.activeElement.closest(".edit-prompt[open]");
+      if (edit) {
+        event.preventDefault();
+        edit.open = false;
+        edit.querySelector("summary").focus();
+      }
+      return;
+    }
+    if (mod || event.altKey || isTextField(event.target)) return;
+    if (event.key === "?") {
+      event.preventDefault();
+      openShortcuts();
+    } else if (event.key === "/") {
+      if (focusComposer()) event.preventDefault();
+    }
+  }
+
+  // --- Popovers and inline editors -----------------------------------------------------------
+  function setupSettings() {
+    const settings = document.getElementById("conversation-settings");
+    if (!settings) return;
+    settings.addEventListener("toggle", function () {
+      if (settings.open) closeDrawer(false);
+    });
+  }
+  function setupEditPrompts(scope) {
+    scope.querySelectorAll(".edit-prompt").forEach(function (details) {
+      if (details.dataset.enhanced) return;
+      details.dataset.enhanced = "1";
+      const textarea = details.querySelector("textarea");
+      const form = details.querySelector("form");
+      if (!textarea || !form) return;
+      details.addEventListener("toggle", function () {
+        if (!details.open) return;
+        textarea.style.height = "auto";
+        textarea.style.height = Math.min(textarea.scrollHeight + 2, window.innerHeight * 0.5) + "px";
+        textarea.focus();
+        textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+      });
+      textarea.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+          event.preventDefault();
+          if (textarea.value.trim()) form.requestSubmit();
+        }
+      });
+      const actions = form.querySelector(".edit-actions");
+      if (actions && !actions.querySelector(".edit-cancel")) {
+        const cancel = document.createElement("button");
+        cancel.type = "button";
+        cancel.className = "btn btn-ghost btn-small edit-cancel";
+        cancel.textContent = "Cancel";
+        cancel.addEventListener("click", function () {
+          details.open = false;
+          details.querySelector("summary").focus();
+        });
+        actions.insertBefore(cancel, actions.lastElementChild);
+      }
+    });
+  }
+  function setupSuggestions() {
+    const list = document.querySelector(".suggestions");
+    const textarea = composerTextarea();
+    if (!list || !textarea) return;
+    list.hidden = false;
+    list.addEventListener("click", function (event) {
+      const button = event.target.closest(".suggestion");
+      if (!button) return;
+      textarea.value = button.dataset.prompt || "";
+      textarea.dispatchEvent(new Event("input", { bubbles: true }));
+      focusComposer();
     });
   }
 
+  // Clicks outside close the drawer (narrow screens) and the settings popover.
+  document.addEventListener("click", function (event) {
+    const target = event.target;
+    const app = document.getElementById("app");
+    if (app && app.classList.contains("sidebar-open")) {
+      const sidebar = document.getElementById("sidebar");
+      const toggle = document.getElementById("sidebar-toggle");
+      if (!(sidebar && sidebar.contains(target)) && !(toggle && toggle.contains(target))) closeDrawer(false);
+    }
+    const settings = document.getElementById("conversation-settings");
+    if (settings && settings.open && !settings.contains(target) && document.contains(target)) settings.open = false;
+  });
+
+  document.addEventListener("keydown", onKeydown);
+
   document.addEventListener("DOMContentLoaded", function () {
+    applyTheme(currentTheme());
     setupComposer();
-    enhanceCode(document);
+    if (document.body.classList.contains("page-conversation")) syncIdleState();
+    enhance(document);
+    setupEditPrompts(document);
+    setupDialog();
+    setupSettings();
+    setupSuggestions();
+    syncSidebarToggle();
     tick();
     window.setInterval(tick, 1000);
 
     const toggle = document.getElementById("theme-toggle");
-    if (toggle) toggle.addEventListener("click", function () {
-      const next = currentTheme() === "dark" ? "light" : "dark";
-      root.dataset.theme = next;
-      localStorage.setItem("theme", next);
-    });
+    if (toggle) toggle.addEventListener("click", toggleTheme);
     const sidebarToggle = document.getElementById("sidebar-toggle");
-    if (sidebarToggle) sidebarToggle.addEventListener("click", function () {
-      const open = document.getElementById("app").classList.toggle("sidebar-open");
-      sidebarToggle.setAttribute("aria-expanded", open ? "true" : "false");
-    });
+    if (sidebarToggle) sidebarToggle.addEventListener("click", toggleSidebar);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
@@ -144,13 +582,33 @@
     if (activeTurns().length && "Notification" in window && Notification.permission === "default") {
       // Ask only after a user gesture, as browsers require.
       document.addEventListener("click", function askOnce() {
-        Notification.requestPermission();
         document.removeEventListener("click", askOnce);
+        try { Notification.requestPermission(); } catch (e) { /* ignore */ }
       });
     }
-    document.body.addEventListener("htmx:afterSwap", function (event) {
-      const turn = event.detail.target && event.detail.target.id ? document.getElementById(event.detail.target.id) : null;
-      if (turn && turn.classList.contains("turn")) { tick(); onTurnSwapped(turn); }
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+      const target = event.detail.target;
+      if (target && target.classList && target.classList.contains("turn")) {
+        const main = scroller();
+        followTurn = !!main && nearBottom(main);
+      }
     });
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      let turn = event.target;
+      if (!turn || !turn.classList || !turn.classList.contains("turn")) {
+        const old = event.detail.target;
+        turn = old && old.id ? document.getElementById(old.id) : null;
+      }
+      if (turn && turn.classList.contains("turn")) {
+        tick();
+        setupEditPrompts(turn);
+        onTurnSwapped(turn);
+        followTurn = false;
+      }
+    });
+    if (document.body.classList.contains("page-conversation")) {
+      // After layout (fonts, wrapped tables) so the measurement is right.
+      window.requestAnimationFrame(scrollToNewest);
+    }
   });
 })();
