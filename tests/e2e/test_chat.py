@@ -1,0 +1,178 @@
+"""Chatting as a user does: sign up, send, continue, change settings, edit, regenerate, delete."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+TOKENS = re.compile(r"\d+ in · \d+ out \(64 reasoning\) · \d+ total")
+
+
+def test_sign_up_send_with_enter_and_continue_the_conversation(app):
+    app.start_worker()
+    # Still running when the conversation page is drawn, so the answer arrives by polling
+    # (instant answers are test_live.py::test_instant_answers_leave_the_page_consistent).
+    app.fake_api.latency = 0.5
+    page = app.new_page("/")
+    # Not logged in: the home page sends us to the login page, which links to sign-up.
+    expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
+    page.get_by_role("link", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+
+    # Signed in on the home page; the first account is the administrator.
+    expect(page.get_by_role("heading", name="What can gpt-5-pro work on?")).to_be_visible()
+    expect(page.get_by_text("As the first user you are the administrator")).to_be_visible()
+    expect(page.locator(".sidebar-foot")).to_contain_text("newcomer")
+
+    composer = page.get_by_label("Prompt", exact=True)
+    expect(composer).to_be_focused()
+    composer.press_sequentially("What is 2 + 2?")
+    with page.expect_navigation(url=re.compile(r"/c/[0-9a-f-]{36}/$")):
+        composer.press("Enter")
+
+    turn = app.wait_for_answer(page, "Echo: What is 2 + 2?")
+    expect(turn.locator(".prompt-text")).to_have_text("What is 2 + 2?")
+    # Rendered Markdown, not the raw text.
+    expect(turn.locator(".markdown strong")).to_have_text("fake")
+    expect(turn.locator(".markdown li")).to_have_count(2)
+    expect(turn.locator(".turn-meta")).to_contain_text(TOKENS)
+    expect(turn.locator(".badge")).to_have_text("Completed")
+    # The sidebar lists the conversation, titled after the prompt.
+    expect(page.locator(".conversation-link.current .conversation-title")).to_have_text("What is 2 + 2?")
+    expect(page.locator("#send-button")).to_be_enabled()
+
+    # Shift+Enter adds a line and sends nothing.
+    composer = page.get_by_label("Prompt", exact=True)
+    composer.press_sequentially("And times 3?")
+    composer.press("Shift+Enter")
+    composer.press_sequentially("Show your work.")
+    expect(composer).to_have_value("And times 3?\nShow your work.")
+    page.wait_for_timeout(300)  # a send would have started navigating by now
+    expect(page.locator("#turns > article.turn")).to_have_count(1)
+    assert app.fake_api.post_count == 1
+
+    with page.expect_navigation():
+        composer.press("Enter")
+    second = app.wait_for_answer(page, "Echo: And times 3?")
+    expect(page.locator("#turns > article.turn")).to_have_count(2)
+    expect(second.locator(".prompt-text")).to_contain_text("And times 3?")
+    expect(second.locator(".prompt-text")).to_contain_text("Show your work.")
+    expect(second.locator(".prompt-text br")).to_have_count(1)
+    expect(second.locator(".markdown")).to_contain_text("(turns=2)")
+    expect(second.locator(".turn-meta")).to_contain_text(TOKENS)
+    # The conversation's running total (top bar) is drawn with the page.
+    page.reload()
+    expect(page.locator(".topbar")).to_contain_text(re.compile(r"\d+ tokens · \$\d+\.\d{4}"))
+
+    # The model got the earlier exchange, then the two-line prompt.
+    sent = app.fake_api.post_requests[-1]["json"]["input"]
+    assert [item["role"] for item in sent] == ["user", "assistant", "user"]
+    assert sent[0]["content"] == "What is 2 + 2?"
+    assert sent[1]["content"].startswith("Echo: What is 2 + 2?")
+    # (A form posts a textarea's new lines as CRLF.)
+    assert sent[2]["content"].replace("\r\n", "\n") == "And times 3?\nShow your work."
+
+
+def test_conversation_settings_reach_the_model(app):
+    app.start_worker()
+    page = app.new_page("/", user=app.user())
+    app.send(page, "First question")
+    app.wait_for_answer(page, "Echo: First question")
+    assert "instructions" not in app.fake_api.post_requests[-1]["json"]
+
+    page.get_by_text("Conversation settings").click()
+    panel = page.locator("#conversation-settings")
+    panel.get_by_label("Instructions").fill("Answer like a pirate.")
+    panel.get_by_label("Max output tokens").fill("2048")
+    # gpt-5-pro always reasons at high effort: the choice is shown, but disabled.
+    expect(panel.get_by_label("Reasoning effort")).to_be_disabled()
+    panel.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+
+    # The saved values are what the panel shows after a reload.
+    page.reload()
+    page.get_by_text("Conversation settings").click()
+    expect(panel.get_by_label("Instructions")).to_have_value("Answer like a pirate.")
+    expect(panel.get_by_label("Max output tokens")).to_have_value("2048")
+
+    app.send(page, "Second question")
+    app.wait_for_answer(page, "Echo: Second question")
+    body = app.fake_api.post_requests[-1]["json"]
+    assert body["instructions"] == "Answer like a pirate."
+    assert body["max_output_tokens"] == 2048
+    assert "reasoning" not in body
+    assert app.fake_api.post_count == 2
+
+
+def test_edit_prompt_and_regenerate_keep_earlier_versions(app):
+    app.start_worker()
+    page = app.new_page("/", user=app.user())
+    app.send(page, "Name a colour")
+    first = app.wait_for_answer(page, "Echo: Name a colour")
+
+    # Edit the prompt: a new turn answers the edited text.
+    first.get_by_text("Edit prompt").click()
+    edit_box = first.get_by_label("Edited prompt")
+    expect(edit_box).to_have_value("Name a colour")
+    edit_box.fill("Name a fruit")
+    with page.expect_navigation():
+        first.get_by_role("button", name="Send edited prompt").click()
+    app.wait_for_answer(page, "Echo: Name a fruit")
+    expect(page.locator("#turns > article.turn")).to_have_count(1)
+    earlier = page.locator("details.superseded-turn")
+    expect(earlier).to_have_count(1)
+    expect(earlier.first.locator("summary")).to_contain_text("Earlier version")
+    # Collapsed: the earlier answer is there but not shown until opened.
+    old_answer = earlier.first.locator(".markdown")
+    expect(old_answer).to_be_hidden()
+    earlier.first.locator("summary").click()
+    expect(old_answer).to_be_visible()
+    expect(old_answer).to_contain_text("Echo: Name a colour")
+    # An earlier version offers neither Regenerate nor Edit.
+    expect(earlier.first.get_by_role("button", name="Regenerate")).to_have_count(0)
+    # The edited turn was sent without the replaced exchange.
+    assert [item["role"] for item in app.fake_api.post_requests[-1]["json"]["input"]] == ["user"]
+
+    # Regenerate: the same prompt again, the previous answer collapsed too.
+    app.fake_api.reply = "A banana, freshly regenerated."
+    with page.expect_navigation():
+        app.last_turn(page).get_by_role("button", name="Regenerate").click()
+    latest = app.wait_for_answer(page, "A banana, freshly regenerated.")
+    expect(latest.locator(".prompt-text")).to_have_text("Name a fruit")
+    expect(page.locator("#turns > article.turn")).to_have_count(1)
+    expect(earlier).to_have_count(2)
+    expect(earlier.nth(1).locator(".markdown")).to_be_hidden()
+    expect(earlier.nth(1).locator(".markdown", has_text="Echo: Name a fruit")).to_have_count(1)
+    assert app.fake_api.post_count == 3
+
+
+def test_delete_conversation_asks_first(app):
+    app.start_worker()
+    page = app.new_page("/", user=app.user())
+    app.send(page, "Something to delete")
+    app.wait_for_answer(page, "Echo: Something to delete")
+    conversation_url = page.url
+    guard = app.guard(page)
+
+    page.get_by_text("Conversation settings").click()
+    guard.expect_dialog("Delete this conversation", accept=False)
+    page.get_by_role("button", name="Delete conversation").click()
+    expect(page.get_by_role("button", name="Delete conversation")).to_be_visible()
+    assert page.url == conversation_url
+    assert guard.dialogs == ["confirm: Delete this conversation and all its answers?"]
+
+    guard.expect_dialog("Delete this conversation", accept=True)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete conversation").click()
+    expect(page.get_by_text("Deleted “Something to delete”.")).to_be_visible()
+    expect(page.locator(".sidebar")).to_contain_text("No conversations yet.")
+    response = page.goto(conversation_url)
+    assert response.status == 404
