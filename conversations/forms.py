@@ -18,7 +18,8 @@ class PromptForm(forms.Form):
         self.fields["prompt"].validators.append(MaxLengthValidator(settings.MAX_PROMPT_CHARS))
 
     def clean_prompt(self) -> str:
-        prompt = self.cleaned_data["prompt"]
+        # Browsers post textarea line breaks as CRLF; store what the user saw.
+        prompt = self.cleaned_data["prompt"].replace("\r\n", "\n")
         if not prompt.strip():
             raise forms.ValidationError("Type a prompt before sending.")
         return prompt

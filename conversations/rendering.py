@@ -52,11 +52,18 @@ def _highlight(code: str, lang: str, _attrs) -> str:
     )
 
 
+def _image_as_text(self, tokens, idx, options, env) -> str:
+    """Images become their alt text: the reader sees something was there, nothing is fetched."""
+    alt = self.renderInlineAsText(tokens[idx].children or [], options, env)
+    return escape(f"[image: {alt}]" if alt else "[image]")
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
     md.enable(["table", "strikethrough"])
     md.use(tasklists_plugin)
+    md.add_render_rule("image", _image_as_text)
     return md
 
 

@@ -96,7 +96,11 @@ def turn_live(request, turn_id):
     if request.GET.get("v") == version_stamp(version):
         return HttpResponse(status=204)
     turn = selectors.turn_get(user=request.user, turn_id=turn_id)
-    return render(request, "conversations/_turn.html", {"turn": turn, "conversation": turn.conversation})
+    context = {"turn": turn, "conversation": turn.conversation}
+    if not turn.is_active:
+        # The answer is in: refresh the conversation's token and cost totals too.
+        context.update(oob_usage=True, usage=selectors.conversation_usage(conversation=turn.conversation))
+    return render(request, "conversations/_turn.html", context)
 
 
 @login_required

@@ -35,16 +35,18 @@ class Worker:
         self.env = env
         self.process = None
 
-    def start(self, **extra_env):
+    def start(self, log_path=None, **extra_env):
+        """Start the consumer; its output goes to `log_path` when given, else nowhere."""
         import subprocess
         import sys
 
         env = {**self.env, **{k: str(v) for k, v in extra_env.items()}}
+        output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed by the child's exit)
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "run_huey", "-k", "thread", "-w", env.get("HUEY_WORKERS", "4")],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         return self
 
@@ -93,8 +95,8 @@ def worker(transactional_db, fake_api, settings):
     HUEY.flush()
     workers = []
 
-    def make(**extra_env):
-        w = Worker(env).start(**extra_env)
+    def make(log_path=None, **extra_env):
+        w = Worker(env).start(log_path, **extra_env)
         workers.append(w)
         return w
 

