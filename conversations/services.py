@@ -10,8 +10,6 @@ Rules that keep prompts safe and answers single:
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -22,11 +20,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import aimlapi, rendering
+from .attempts import Attempt
 from .models import Conversation, Turn
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_SAVE_SECONDS = 0.5
 QUEUED_STALE_AFTER = timedelta(minutes=10)
 
 
@@ -204,76 +202,6 @@ def _usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
     }
 
 
-class _Attempt:
-    """One worker's hold on one attempt of a turn.
-
-    A heartbeat thread extends the lease and notices when the turn was cancelled
-    (its conditional update then matches no row).
-    """
-
-    def __init__(self, turn: Turn):
-        self.turn = turn
-        self.stopped = threading.Event()
-        self.cancelled = threading.Event()
-        self.abort = aimlapi.Abort()
-        self._last_save = 0.0
-        self._saved_text = ""
-        self._thread = threading.Thread(target=self._beat, name=f"turn-{turn.id}-heartbeat", daemon=True)
-
-    def mine(self):
-        return Turn.objects.filter(id=self.turn.id, status=Turn.Status.IN_PROGRESS, attempts=self.turn.attempts)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self):
-        interval = min(settings.TURN_LEASE_SECONDS / 3, settings.TURN_CANCEL_CHECK_SECONDS)
-        last_lease = time.monotonic()
-        try:
-            while not self.stopped.wait(interval):
-                now = timezone.now()
-                if time.monotonic() - last_lease >= settings.TURN_LEASE_SECONDS / 3:
-                    alive = self.mine().update(lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS))
-                    last_lease = time.monotonic()
-                else:
-                    alive = self.mine().exists()
-                if not alive:
-                    self.stop()
-                    return
-        except Exception:  # a heartbeat must never kill the attempt
-            logger.exception("heartbeat of turn %s failed", self.turn.id)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        """The turn was stopped (or taken over): cut the provider call now."""
-        self.cancelled.set()
-        self.abort.abort()
-
-    def should_stop(self) -> bool:
-        return self.cancelled.is_set()
-
-    def save_progress(self, text: str, response_id: str) -> None:
-        """Save streamed text at most every PROGRESS_SAVE_SECONDS."""
-        if time.monotonic() - self._last_save < PROGRESS_SAVE_SECONDS or text == self._saved_text:
-            return
-        self._last_save = time.monotonic()
-        self._saved_text = text
-        fields = {"output_text": text, "updated_at": timezone.now()}
-        if response_id:
-            fields["response_id"] = response_id
-        if not self.mine().update(**fields):
-            self.stop()
-
-    def sleep(self, seconds: float) -> None:
-        self.cancelled.wait(seconds)
-
-
 def turn_run(*, turn_id) -> None:
     """Claim a queued turn and generate its answer. Safe to call twice: only one claims it."""
     now = timezone.now()
@@ -307,7 +235,7 @@ def turn_resume(*, turn_id) -> None:
 
 def _run_attempt(turn: Turn, *, resume: bool) -> None:
     assert not connection.in_atomic_block, "the provider must never be called inside a transaction"
-    with _Attempt(turn) as attempt:
+    with Attempt(turn) as attempt:
         try:
             response = _call_provider(turn, attempt, resume=resume)
         except aimlapi.AimlApiError as exc:
@@ -322,7 +250,7 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
             _finish(attempt, response)
 
 
-def _call_provider(turn: Turn, attempt: _Attempt, *, resume: bool) -> aimlapi.Response:
+def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:
     conversation = turn.conversation
     body: dict = {}
     if not resume:
@@ -346,7 +274,7 @@ def _call_provider(turn: Turn, attempt: _Attempt, *, resume: bool) -> aimlapi.Re
     return aimlapi.create_response(body, abort=attempt.abort)
 
 
-def _poll(response: aimlapi.Response, attempt: _Attempt) -> aimlapi.Response:
+def _poll(response: aimlapi.Response, attempt: Attempt) -> aimlapi.Response:
     failures = 0
     while not response.is_terminal:
         if attempt.should_stop():
@@ -384,7 +312,7 @@ def _result_message(response: aimlapi.Response) -> tuple[str, str]:
     return "", ""
 
 
-def _finish(attempt: _Attempt, response: aimlapi.Response) -> None:
+def _finish(attempt: Attempt, response: aimlapi.Response) -> None:
     turn = attempt.turn
     status = response.status
     if status == "completed" and not response.text:
@@ -412,7 +340,7 @@ def _finish(attempt: _Attempt, response: aimlapi.Response) -> None:
     Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields)
 
 
-def _finish_error(attempt: _Attempt, exc: aimlapi.AimlApiError) -> None:
+def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
     turn = attempt.turn
     now = timezone.now()
     message = exc.message

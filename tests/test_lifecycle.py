@@ -257,3 +257,17 @@ def test_two_tabs_posting_the_same_form_make_one_call(alice, fake_api):
     assert len(set(results)) == 1 and len(results) == 4
     assert Turn.objects.count() == 1
     assert fake_api.post_count == 1
+
+
+def test_one_query_checks_every_running_attempt(alice, django_assert_num_queries):
+    from conversations.attempts import Attempt, _Watcher
+
+    turns = [_queued_turn(alice, prompt=f"p{i}") for i in range(5)]
+    Turn.objects.update(status="in_progress", attempts=1)
+    attempts = [Attempt(_fresh(turn)) for turn in turns]
+    services.turn_cancel(turn=turns[0])
+    watcher = _Watcher()
+    with django_assert_num_queries(2):  # one read for all five, one lease renewal
+        watcher.check(attempts)
+    assert attempts[0].should_stop() and attempts[0].abort.aborted
+    assert not any(attempt.should_stop() for attempt in attempts[1:])

@@ -1,0 +1,119 @@
+"""A worker's hold on the turns it is generating: leases, Stop, progress saves.
+
+One watcher thread per worker process checks every running attempt of that
+process with a single query per interval (and renews their leases in one
+UPDATE), so 200 answers in flight cost one query a second, not 200. When a turn
+was stopped or taken over, the watcher cuts that attempt's provider call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from . import aimlapi
+from .models import Turn
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_SAVE_SECONDS = 0.5
+
+
+class Attempt:
+    """One attempt of one turn, run by this process. Use as a context manager."""
+
+    def __init__(self, turn: Turn):
+        self.turn = turn
+        self.cancelled = threading.Event()
+        self.abort = aimlapi.Abort()
+        self._last_save = 0.0
+        self._saved_text = ""
+
+    def mine(self):
+        """This attempt's row, only while it is still ours to write."""
+        return Turn.objects.filter(id=self.turn.id, status=Turn.Status.IN_PROGRESS, attempts=self.turn.attempts)
+
+    def __enter__(self):
+        _watcher.add(self)
+        return self
+
+    def __exit__(self, *exc):
+        _watcher.remove(self)
+
+    def stop(self) -> None:
+        """The turn was stopped (or taken over): cut the provider call now."""
+        self.cancelled.set()
+        self.abort.abort()
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        self.cancelled.wait(seconds)
+
+    def save_progress(self, text: str, response_id: str) -> None:
+        """Save streamed text at most every PROGRESS_SAVE_SECONDS."""
+        if time.monotonic() - self._last_save < PROGRESS_SAVE_SECONDS or text == self._saved_text:
+            return
+        self._last_save = time.monotonic()
+        self._saved_text = text
+        fields = {"output_text": text, "updated_at": timezone.now()}
+        if response_id:
+            fields["response_id"] = response_id
+        if not self.mine().update(**fields):
+            self.stop()
+
+
+class _Watcher:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._attempts: dict[Attempt, None] = {}
+        self._thread: threading.Thread | None = None
+        self._last_lease = 0.0
+
+    def add(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._attempts[attempt] = None
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="turn-watcher", daemon=True)
+                self._thread.start()
+
+    def remove(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._attempts.pop(attempt, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(settings.TURN_CANCEL_CHECK_SECONDS, settings.TURN_LEASE_SECONDS / 3))
+            with self._lock:
+                attempts = list(self._attempts)
+            if not attempts:
+                continue
+            try:
+                self.check(attempts)
+            except Exception:  # the watcher must never die; the next round tries again
+                logger.exception("checking running turns failed")
+            finally:
+                connection.close()
+
+    def check(self, attempts: list[Attempt]) -> None:
+        ids = [attempt.turn.id for attempt in attempts]
+        alive = set(Turn.objects.filter(id__in=ids, status=Turn.Status.IN_PROGRESS).values_list("id", "attempts"))
+        for attempt in attempts:
+            if (attempt.turn.id, attempt.turn.attempts) not in alive:
+                attempt.stop()
+        if time.monotonic() - self._last_lease >= settings.TURN_LEASE_SECONDS / 3:
+            self._last_lease = time.monotonic()
+            live_ids = [turn_id for turn_id, _ in alive]
+            Turn.objects.filter(id__in=live_ids, status=Turn.Status.IN_PROGRESS).update(
+                lease_expires_at=timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
+            )
+
+
+_watcher = _Watcher()
