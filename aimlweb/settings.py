@@ -252,7 +252,10 @@ HUEY = {
         "check_worker_health": True,
     },
 }
-LIVE_POLL_MS = env_number("LIVE_POLL_MS", 1000, minimum=100)
+# How often a page asks for news of a running answer while the tab is visible,
+# and while it is hidden (the title and a notification still tell of an arrival).
+LIVE_POLL_MS = env_number("LIVE_POLL_MS", 300, minimum=100)
+LIVE_POLL_HIDDEN_MS = env_number("LIVE_POLL_HIDDEN_MS", 5000, minimum=100)
 
 LOGGING = {
     "version": 1,

@@ -230,8 +230,28 @@
       }
     }
   }
+  // Each running turn is fetched again every LIVE_POLL_MS while the tab is
+  // visible, and only every LIVE_POLL_HIDDEN_MS while it is hidden; the server
+  // answers 204 while nothing changed. htmx does the request and the swap
+  // (hx-trigger="live" on the turn); this loop only decides when.
+  let pollTimer = null;
+  function pollDelay() {
+    const data = document.body.dataset;
+    return parseInt(document.hidden ? data.livePollHiddenMs : data.livePollMs, 10) || 1000;
+  }
+  function schedulePoll(delay) {
+    window.clearTimeout(pollTimer);
+    pollTimer = null;
+    if (!window.htmx || !activeTurns().length) return;
+    pollTimer = window.setTimeout(function () {
+      activeTurns().forEach(function (turn) { window.htmx.trigger(turn, "live"); });
+      schedulePoll();
+    }, delay === undefined ? pollDelay() : delay);
+  }
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) document.title = document.title.replace(/^● [^·]*· /, "");
+    // Back on the tab: ask at once rather than after a slow hidden-tab interval.
+    schedulePoll(document.hidden ? undefined : 0);
   });
 
   // --- Copy buttons -----------------------------------------------------------------------
@@ -606,6 +626,7 @@
         followTurn = false;
       }
     });
+    schedulePoll();
     if (document.body.classList.contains("page-conversation")) {
       // After layout (fonts, wrapped tables) so the measurement is right.
       window.requestAnimationFrame(scrollToNewest);

@@ -138,3 +138,31 @@ def test_instant_answers_leave_the_page_consistent(app):
         expect(page.locator("#send-button")).to_be_enabled(timeout=2_000)
         expect(page.locator(".conversation-link.current .badge-working")).to_have_count(0)
         expect(page.locator("#turns > article.turn")).to_have_count(n + 1)
+
+
+def test_a_hidden_tab_polls_slowly_and_catches_up_when_shown(app):
+    app.settings.LIVE_POLL_MS = 200
+    app.settings.LIVE_POLL_HIDDEN_MS = 60_000
+    app.fake_api.latency = 3
+    app.start_worker()
+    page = app.new_page("/", user=app.user())
+    polls = []
+    page.on("request", lambda request: "/live/" in request.url and polls.append(request.url))
+    app.send(page, "Hide me")
+    turn = app.last_turn(page)
+    expect(turn).to_have_attribute("data-active", "1")
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    page.wait_for_timeout(300)
+    hidden_from = len(polls)
+    page.wait_for_timeout(3500)  # the answer arrives meanwhile; a hidden tab does not ask
+    assert len(polls) == hidden_from
+    expect(turn.locator(".status-line")).to_have_count(1)
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    app.wait_for_answer(page, "Echo: Hide me")
+    assert len(polls) <= hidden_from + 2  # one poll on showing the tab brought it
