@@ -59,6 +59,30 @@ def _enqueue(turn: Turn) -> None:
     transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
 
 
+def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
+    """Run `create()` (which makes and returns a turn) once per form token, then queue the turn.
+
+    A repeated token returns the turn it made (double click, resubmitted form,
+    two tabs). Raises TurnInFlight when the conversation already has a running
+    turn: the partial unique constraint makes that hold across processes.
+    """
+    existing = _turn_by_token(owner, client_token)
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            turn = create()
+            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at)
+            _enqueue(turn)
+    except IntegrityError:
+        # Another request with the same token, or another running turn, won.
+        existing = _turn_by_token(owner, client_token)
+        if existing:
+            return existing
+        raise TurnInFlight from None
+    return turn
+
+
 def conversation_create(
     *,
     owner,
@@ -67,51 +91,24 @@ def conversation_create(
     model: str = "",
     instructions: str = "",
 ) -> Turn:
-    """Start a conversation with its first turn. A repeated form token returns the first turn."""
-    existing = _turn_by_token(owner, client_token)
-    if existing:
-        return existing
-    try:
-        with transaction.atomic():
-            conversation = Conversation.objects.create(
-                owner=owner,
-                title=_title_from(prompt),
-                model=model or settings.AIMLAPI_MODEL,
-                instructions=instructions,
-            )
-            turn = Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
-            _enqueue(turn)
-    except IntegrityError:
-        # The same form was posted twice at once and the other request won.
-        existing = _turn_by_token(owner, client_token)
-        if existing:
-            return existing
-        raise
-    return turn
+    """Start a conversation with its first turn."""
+
+    def create() -> Turn:
+        conversation = Conversation.objects.create(
+            owner=owner, title=_title_from(prompt), model=model or settings.AIMLAPI_MODEL, instructions=instructions
+        )
+        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
+
+    return _create_once(owner=owner, client_token=client_token, create=create)
 
 
 def turn_create(*, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None) -> Turn:
-    """Add a prompt to a conversation and queue its generation.
-
-    Raises TurnInFlight when another turn of the conversation is still running;
-    the partial unique constraint makes that hold across processes.
-    """
-    existing = _turn_by_token(conversation.owner, client_token)
-    if existing:
-        return existing
-    try:
-        with transaction.atomic():
-            turn = Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
-            Conversation.objects.filter(pk=conversation.pk).update(updated_at=turn.created_at)
-            _enqueue(turn)
-    except IntegrityError:
-        existing = _turn_by_token(conversation.owner, client_token)
-        if existing:
-            return existing
-        if Turn.objects.filter(conversation=conversation, status__in=Turn.ACTIVE).exists():
-            raise TurnInFlight from None
-        raise
-    return turn
+    """Add a prompt to a conversation and queue its generation."""
+    return _create_once(
+        owner=conversation.owner,
+        client_token=client_token,
+        create=lambda: Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token),
+    )
 
 
 def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
@@ -121,25 +118,17 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     the page shows them collapsed and they leave the input sent to the model.
     """
     conversation = turn.conversation
-    existing = _turn_by_token(conversation.owner, client_token)
-    if existing:
-        return existing
-    try:
-        with transaction.atomic():
-            new = Turn.objects.create(
-                conversation=conversation, prompt=turn.prompt if prompt is None else prompt, client_token=client_token
-            )
-            conversation.turns.filter(created_at__gte=turn.created_at, superseded_by__isnull=True).exclude(
-                id=new.id
-            ).update(superseded_by=new, updated_at=new.created_at)
-            Conversation.objects.filter(pk=conversation.pk).update(updated_at=new.created_at)
-            _enqueue(new)
-    except IntegrityError:
-        existing = _turn_by_token(conversation.owner, client_token)
-        if existing:
-            return existing
-        raise TurnInFlight from None
-    return new
+
+    def create() -> Turn:
+        new = Turn.objects.create(
+            conversation=conversation, prompt=turn.prompt if prompt is None else prompt, client_token=client_token
+        )
+        conversation.turns.filter(created_at__gte=turn.created_at, superseded_by__isnull=True).exclude(
+            id=new.id
+        ).update(superseded_by=new, updated_at=new.created_at)
+        return new
+
+    return _create_once(owner=conversation.owner, client_token=client_token, create=create)
 
 
 # --- Running turns ---------------------------------------------------------------
