@@ -33,6 +33,7 @@ def main() -> None:
         json.dumps(
             {
                 "LIVE_POLL_MS": settings.LIVE_POLL_MS,
+                "LIVE_POLL_HIDDEN_MS": getattr(settings, "LIVE_POLL_HIDDEN_MS", None),
                 "HUEY_WORKERS": settings.HUEY_WORKERS,
                 "HUEY_INITIAL_DELAY": consumer.get("initial_delay"),
                 "HUEY_BACKOFF": consumer.get("backoff"),
