@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Models that take no `reasoning` field: gpt-5-pro only runs at effort "high".
-FIXED_REASONING_MODELS = frozenset({"openai/gpt-5-pro", "gpt-5-pro"})
 
 
 @dataclass(frozen=True)
@@ -427,13 +425,17 @@ def build_body(
     max_output_tokens: int | None = None,
     reasoning_effort: str = "",
 ) -> dict[str, Any]:
-    """The request body. Only fields the model accepts; never temperature/top_p."""
+    """The request body; never temperature/top_p.
+
+    The caller passes only parameters the model accepts (the catalogue knows
+    which): an empty `reasoning_effort` leaves the field out.
+    """
     body: dict[str, Any] = {"model": model, "input": input}
     if instructions:
         body["instructions"] = instructions
     if max_output_tokens:
         body["max_output_tokens"] = max_output_tokens
-    if reasoning_effort and model not in FIXED_REASONING_MODELS:
+    if reasoning_effort:
         body["reasoning"] = {"effort": reasoning_effort}
     return body
 

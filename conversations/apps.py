@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _seed_catalogue(sender, **kwargs):
+    # Models named in the environment after the first migrate are added too (never changed).
+    from . import catalog
+    from .models import AIModel
+
+    catalog.seed(AIModel)
 
 
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = "Conversations"
+
+    def ready(self):
+        post_migrate.connect(_seed_catalogue, sender=self)

@@ -2,7 +2,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 
-from .aimlapi import FIXED_REASONING_MODELS
+from . import catalog
 
 
 class PromptForm(forms.Form):
@@ -36,17 +36,21 @@ class ConversationSettingsForm(forms.Form):
         help_text="Caps the answer plus its reasoning. Too low, and gpt-5-pro may spend it all on reasoning. "
         "Empty: no cap.",
     )
-    reasoning_effort = forms.ChoiceField(
-        choices=[("", "Model default"), ("low", "Low"), ("medium", "Medium"), ("high", "High")], required=False
-    )
+    reasoning_effort = forms.ChoiceField(choices=(), required=False)
 
     def __init__(self, *args, model: str = "", **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["model"].choices = [(m, m) for m in settings.AIMLAPI_MODELS]
-        if model in FIXED_REASONING_MODELS:
-            # Only parameters the model accepts are offered (and sent).
+        # The catalogue's enabled models; the current one stays listed even if an admin disabled it.
+        choices = [(m.provider_id, str(m)) for m in catalog.models_enabled()]
+        if model and model not in dict(choices):
+            choices.append((model, model))
+        self.fields["model"].choices = choices
+        # Only parameters the model accepts are offered (and sent).
+        efforts = catalog.accepted_efforts(model)
+        self.fields["reasoning_effort"].choices = [("", "Model default")] + [(e, e.capitalize()) for e in efforts]
+        if not efforts:
             self.fields["reasoning_effort"].disabled = True
-            self.fields["reasoning_effort"].help_text = f"{model} always reasons at high effort."
+            self.fields["reasoning_effort"].help_text = f"{model} takes no reasoning effort setting."
 
 
 class RenameForm(forms.Form):

@@ -1,10 +1,54 @@
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+PRICE = {"max_digits": 12, "decimal_places": 6}
+USD = {"max_digits": 14, "decimal_places": 6}
+MILLION = Decimal(1_000_000)
+
+
+class AIModel(models.Model):
+    """One model of the catalogue: what it costs and which parameters it accepts.
+
+    Editable in the admin. Settings, request bodies and cost all read this one table.
+    """
+
+    provider_id = models.CharField("provider id", max_length=100, unique=True, help_text="e.g. openai/gpt-5-pro")
+    label = models.CharField(max_length=100, blank=True)
+    input_price = models.DecimalField("input USD / 1M", **PRICE, null=True, blank=True, help_text="Empty: unknown.")
+    cached_input_price = models.DecimalField(
+        "cached input USD / 1M", **PRICE, null=True, blank=True, help_text="Empty: cached input costs the input price."
+    )
+    output_price = models.DecimalField(
+        "output USD / 1M", **PRICE, null=True, blank=True, help_text="Reasoning tokens are output tokens."
+    )
+    reasoning_efforts = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Comma list of the reasoning.effort values the model accepts. Empty: the field is never sent.",
+    )
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    is_default = models.BooleanField("default", default=False)
+    retires_on = models.DateField(null=True, blank=True)
+    successor = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "model"
+        ordering = ["provider_id"]
+        constraints = [models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default")]
+
+    def __str__(self) -> str:
+        return self.label or self.provider_id
+
+    @property
+    def efforts(self) -> list[str]:
+        return [value.strip() for value in self.reasoning_efforts.split(",") if value.strip()]
 
 
 class Conversation(models.Model):
@@ -17,10 +61,18 @@ class Conversation(models.Model):
     reasoning_effort = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # The id of the conversation this one was imported from: importing it again finds it.
+    origin_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["owner", "-updated_at"], name="conv_owner_updated")]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="conv_owner_updated"),
+            models.Index(fields=["owner", "archived_at", "-updated_at", "-id"], name="conv_owner_list"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["owner", "origin_id"], name="unique_conversation_origin")]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.id}"
@@ -61,6 +113,12 @@ class Turn(models.Model):
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # The unit prices (USD per 1M tokens) the current attempt was charged at, and the
+    # provider's own figure (meta.usage.usd_spent) beside our computed cost_usd.
+    input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    output_price = models.DecimalField(**PRICE, null=True, blank=True)
+    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
     response_json = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -109,3 +167,104 @@ class Turn(models.Model):
         if self.started_at and self.completed_at:
             return self.completed_at - self.started_at
         return None
+
+
+class Charge(models.Model):
+    """One upstream attempt that reported usage: the ledger every total reads.
+
+    Written once by the app and never edited. It outlives the deletion of its
+    conversation and turn (the prompt and answer go; the money stays, attributed
+    to the user).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="charges")
+    username = models.CharField(max_length=150, blank=True)
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    turn = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL, related_name="charges")
+    attempt = models.PositiveIntegerField(default=1)
+    model = models.CharField(max_length=100)
+    response_id = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=16)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    output_price = models.DecimalField(**PRICE, null=True, blank=True)
+    cost_usd = models.DecimalField(**USD, null=True, blank=True)
+    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
+    duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One charge per attempt: a late worker or a second sweep records nothing twice.
+            models.UniqueConstraint(fields=["turn", "attempt"], name="one_charge_per_attempt"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="charge_created"),
+            models.Index(fields=["user", "created_at"], name="charge_user_created"),
+            models.Index(fields=["model", "created_at"], name="charge_model_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.cost_usd} USD ({self.status})"
+
+
+class DailyUsage(models.Model):
+    """Charges summed per day, user, model and status, kept in step where a charge is written.
+
+    The dashboards read this instead of scanning a million charges; a test proves
+    it equals the sums of the charges.
+    """
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=100)
+    status = models.CharField(max_length=16)
+    charges = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal(0))
+    provider_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal(0))
+    duration_ms = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "user", "model", "status"], name="one_daily_row")]
+        indexes = [models.Index(fields=["user", "day"], name="daily_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} {self.status}"
+
+
+class UserBudget(models.Model):
+    """A user's monthly USD budget, overriding BUDGET_MONTHLY_USD. Empty: the default applies."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget")
+    monthly_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    unlimited = models.BooleanField(default=False, help_text="No budget for this user, whatever the default.")
+
+    def __str__(self) -> str:
+        return f"budget of {self.user}"
+
+
+class Share(models.Model):
+    """A read-only link to a snapshot of a conversation, for signed-in users of this instance."""
+
+    token = models.CharField(max_length=64, unique=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
+    title = models.CharField(max_length=200)
+    snapshot = models.JSONField(default=list)
+    show_cost = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"share of {self.title}"

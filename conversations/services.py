@@ -19,9 +19,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import aimlapi, rendering
+from . import aimlapi, catalog, rendering
 from .attempts import Attempt
-from .models import Conversation, Turn
+from .models import Charge, Conversation, DailyUsage, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,10 @@ def conversation_create(
 
     def create() -> Turn:
         conversation = Conversation.objects.create(
-            owner=owner, title=_title_from(prompt), model=model or settings.AIMLAPI_MODEL, instructions=instructions
+            owner=owner,
+            title=_title_from(prompt),
+            model=model or catalog.default_model_id(),
+            instructions=instructions,
         )
         return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
 
@@ -154,41 +157,106 @@ def conversation_input(turn: Turn) -> list[dict]:
     return items
 
 
-def _prices() -> dict[str, tuple[Decimal, Decimal]]:
-    prices = {}
-    for entry in settings.AIMLAPI_PRICES.split(";"):
-        if "=" in entry:
-            model, _, rates = entry.strip().partition("=")
-            input_rate, _, output_rate = rates.partition(":")
-            prices[model.strip()] = (Decimal(input_rate), Decimal(output_rate))
-    return prices
-
-
 def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:
-    """USD charged: the provider's own figure when it sends one, else tokens x list price."""
+    """USD for this usage at the catalogue's current prices (reasoning tokens are output tokens)."""
     if usage is None:
         return None
-    if usage.usd_spent is not None:
-        return Decimal(str(usage.usd_spent)).quantize(Decimal("0.000001"))
-    rates = _prices().get(model)
-    if rates is None or usage.input_tokens is None or usage.output_tokens is None:
-        return None
-    # output_tokens already includes reasoning tokens, which are billed at the output rate.
-    cost = (usage.input_tokens * rates[0] + usage.output_tokens * rates[1]) / Decimal(1_000_000)
-    return cost.quantize(Decimal("0.000001"))
+    return catalog.cost(
+        prices=catalog.prices_for(model),
+        input_tokens=usage.input_tokens,
+        cached_tokens=usage.cached_tokens,
+        output_tokens=usage.output_tokens,
+    )
 
 
 def _usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
+    """The turn's usage columns, with the unit prices it is charged at and both costs."""
     if usage is None:
         return {}
+    prices = catalog.prices_for(model)
     return {
         "input_tokens": usage.input_tokens,
         "cached_tokens": usage.cached_tokens,
         "output_tokens": usage.output_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "total_tokens": usage.total_tokens,
-        "cost_usd": usage_cost(model, usage),
+        "input_price": prices.input,
+        "cached_input_price": prices.cached_input,
+        "output_price": prices.output,
+        "cost_usd": catalog.cost(
+            prices=prices,
+            input_tokens=usage.input_tokens,
+            cached_tokens=usage.cached_tokens,
+            output_tokens=usage.output_tokens,
+        ),
+        "provider_cost_usd": (
+            Decimal(str(usage.usd_spent)).quantize(catalog.CENTS6) if usage.usd_spent is not None else None
+        ),
     }
+
+
+def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fields: dict, now=None) -> Charge | None:
+    """Write the ledger entry of one attempt that reported usage, once, and add it to the daily rollup.
+
+    `fields` are the usage columns from `_usage_fields`. A second call for the
+    same attempt (a late worker, a second sweep) records nothing.
+    """
+    if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
+        return None
+    now = now or timezone.now()
+    owner = turn.conversation.owner
+    duration = int((now - turn.started_at).total_seconds() * 1000) if turn.started_at else None
+    tokens = {
+        name: fields.get(name) or 0
+        for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+    }
+    if not tokens["total_tokens"]:
+        tokens["total_tokens"] = tokens["input_tokens"] + tokens["output_tokens"]
+    try:
+        with transaction.atomic():
+            charge = Charge.objects.create(
+                user=owner,
+                username=owner.get_username(),
+                conversation_id=turn.conversation_id,
+                turn=turn,
+                attempt=turn.attempts,
+                model=model,
+                response_id=response_id,
+                status=status,
+                **tokens,
+                input_price=fields.get("input_price"),
+                cached_input_price=fields.get("cached_input_price"),
+                output_price=fields.get("output_price"),
+                cost_usd=fields.get("cost_usd"),
+                provider_cost_usd=fields.get("provider_cost_usd"),
+                duration_ms=max(duration, 0) if duration is not None else None,
+                created_at=now,
+            )
+            _rollup_add(charge)
+    except IntegrityError:
+        return None  # this attempt was already charged
+    return charge
+
+
+def _rollup_add(charge: Charge) -> None:
+    key = {
+        "day": timezone.localdate(charge.created_at),
+        "user_id": charge.user_id,
+        "model": charge.model,
+        "status": charge.status,
+    }
+    row, _ = DailyUsage.objects.get_or_create(**key)
+    DailyUsage.objects.filter(pk=row.pk).update(
+        charges=F("charges") + 1,
+        input_tokens=F("input_tokens") + charge.input_tokens,
+        cached_tokens=F("cached_tokens") + charge.cached_tokens,
+        output_tokens=F("output_tokens") + charge.output_tokens,
+        reasoning_tokens=F("reasoning_tokens") + charge.reasoning_tokens,
+        total_tokens=F("total_tokens") + charge.total_tokens,
+        cost_usd=F("cost_usd") + (charge.cost_usd or 0),
+        provider_cost_usd=F("provider_cost_usd") + (charge.provider_cost_usd or 0),
+        duration_ms=F("duration_ms") + (charge.duration_ms or 0),
+    )
 
 
 def turn_run(*, turn_id) -> None:
@@ -248,7 +316,12 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             input=conversation_input(turn),
             instructions=conversation.instructions,
             max_output_tokens=conversation.max_output_tokens,
-            reasoning_effort=conversation.reasoning_effort,
+            # Only a value the catalogue says the model accepts is sent.
+            reasoning_effort=(
+                conversation.reasoning_effort
+                if conversation.reasoning_effort in catalog.accepted_efforts(conversation.model)
+                else ""
+            ),
         )
     if turn.mode == "stream":
         return aimlapi.stream_response(body, on_event=attempt.save_progress, abort=attempt.abort)
@@ -310,6 +383,10 @@ def _finish(attempt: Attempt, response: aimlapi.Response) -> None:
         status = Turn.Status.FAILED
     error_code, error_message = _result_message(response)
     now = timezone.now()
+    # Priced as the conversation's model: the catalogue's id, while the provider
+    # may echo another spelling (e.g. without the "openai/" prefix).
+    model = turn.conversation.model
+    usage = _usage_fields(model, response.usage)
     fields = {
         "response_id": response.id or turn.response_id,
         "model": response.model,
@@ -317,16 +394,19 @@ def _finish(attempt: Attempt, response: aimlapi.Response) -> None:
         "output_html": rendering.markdown_to_html(response.text),
         "response_json": response.raw or None,
         "updated_at": now,
-        **_usage_fields(response.model or turn.conversation.model, response.usage),
+        **usage,
     }
+    charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": usage, "now": now}
     if attempt.mine().update(
         status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields
     ):
+        charge_record(status=status, **charge)
         Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
         return
     # Cancelled (or taken over) meanwhile: keep the cancel, but record what the
     # provider sent and charged, so usage is never lost.
     Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields)
+    charge_record(status=Turn.Status.CANCELLED, **charge)
 
 
 def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:

@@ -207,7 +207,7 @@ def default_reply(body: dict) -> str:
     )
 
 
-def usage_fields(input_tokens: int, visible_tokens: int, reasoning_tokens: int) -> dict:
+def usage_fields(input_tokens: int, visible_tokens: int, reasoning_tokens: int, cached_tokens: int = 0) -> dict:
     """``usage`` plus AI/ML API's ``meta.usage`` billing for one Response.
 
     Reasoning tokens are part of ``output_tokens`` and billed at the output rate.
@@ -217,7 +217,7 @@ def usage_fields(input_tokens: int, visible_tokens: int, reasoning_tokens: int) 
     return {
         "usage": {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": min(cached_tokens, input_tokens)},
             "output_tokens": output_tokens,
             "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,
@@ -311,6 +311,7 @@ class FakeAimlApi:
         id_prefix: str = "resp_",
         stream_empty_final_output: bool = False,
         reasoning_tokens: int = 64,
+        cached_tokens: int = 0,
     ) -> None:
         self.host = host
         self.port = port
@@ -326,6 +327,8 @@ class FakeAimlApi:
         self.stream_empty_final_output = stream_empty_final_output
         # Part of output_tokens, as with the real reasoning model.
         self.reasoning_tokens = reasoning_tokens
+        # Input tokens reported as served from the provider's cache.
+        self.cached_tokens = cached_tokens
         self._lock = threading.Lock()
         self._requests: list[dict] = []
         self._faults: list[Fault] = []
@@ -483,7 +486,7 @@ class FakeAimlApi:
                 "code": "server_error",
                 "message": "The model failed to generate a response.",
             }
-            response.update(output=[], output_text="", **usage_fields(input_tokens, 0, 0))
+            response.update(output=[], output_text="", **usage_fields(input_tokens, 0, 0, self.cached_tokens))
             return response
 
         text = self._reply_text(body)
@@ -504,7 +507,7 @@ class FakeAimlApi:
         response.update(
             output=[reasoning_item, message_item],
             output_text=text,
-            **usage_fields(input_tokens, estimate_tokens(text), self.reasoning_tokens),
+            **usage_fields(input_tokens, estimate_tokens(text), self.reasoning_tokens, self.cached_tokens),
         )
         return response
 

@@ -31,11 +31,11 @@ def test_it_sends_bearer_key_and_no_sampling_parameters(fake_api):
     assert request["json"]["store"] is False
 
 
-def test_build_body_leaves_out_reasoning_for_gpt_5_pro():
-    body = aimlapi.build_body(model="openai/gpt-5-pro", input="x", reasoning_effort="low", max_output_tokens=500)
+def test_build_body_sends_reasoning_only_when_given():
+    body = aimlapi.build_body(model="openai/gpt-5-pro", input="x", max_output_tokens=500)
     assert "reasoning" not in body
     assert body["max_output_tokens"] == 500
-    other = aimlapi.build_body(model="openai/gpt-5", input="x", reasoning_effort="low")
+    other = aimlapi.build_body(model="openai/gpt-5.6-sol-pro", input="x", reasoning_effort="low")
     assert other["reasoning"] == {"effort": "low"}
 
 

@@ -161,10 +161,9 @@ def test_cancel_wins_over_a_late_answer(alice, fake_api):
     assert fake_api.post_count == 0
 
 
-def test_cost_prefers_the_providers_figure():
+def test_cost_is_tokens_at_the_catalogue_price(db):
     usage = aimlapi.Usage(input_tokens=1_000_000, output_tokens=1_000_000, usd_spent=1.5)
-    assert services.usage_cost("openai/gpt-5-pro", usage) == Decimal("1.5")
-    usage = aimlapi.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    # The provider's figure is stored beside the computed cost, never instead of it.
     assert services.usage_cost("openai/gpt-5-pro", usage) == Decimal("185.679")
     assert services.usage_cost("unknown/model", usage) is None
 

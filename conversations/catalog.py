@@ -1,0 +1,141 @@
+"""The model catalogue: which models exist, what they cost, which parameters they take.
+
+The `AIModel` table is the one source; settings forms, request bodies and cost
+all read it. It is seeded from the environment (`AIMLAPI_MODEL`, `AIMLAPI_MODELS`,
+`AIMLAPI_PRICES`) on every `migrate`, which only adds models that are missing:
+once a row exists, the admin's edits win over the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+
+MILLION = Decimal(1_000_000)
+CENTS6 = Decimal("0.000001")
+
+# AI/ML API list prices, USD per 1M tokens (docs: shared/docs/responses-api.md, §11 and addendum).
+KNOWN_MODELS = {
+    "openai/gpt-5-pro": {
+        "label": "GPT-5 Pro",
+        "input_price": Decimal("20.631"),
+        "cached_input_price": None,  # no cached-input discount
+        "output_price": Decimal("165.048"),
+        "reasoning_efforts": "",  # always high; the field is never sent
+        "max_output_tokens": 272_000,
+        "retires_on": date(2026, 12, 11),
+        "successor": "openai/gpt-5.6-sol-pro",
+    },
+    "openai/gpt-5.6-sol-pro": {
+        "label": "GPT-5.6 Sol Pro",
+        "input_price": Decimal("5.5016"),
+        "cached_input_price": Decimal("0.55016"),
+        "output_price": Decimal("27.508"),
+        "reasoning_efforts": "none,low,medium,high",
+        "max_output_tokens": 272_000,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per 1M tokens, as charged for one attempt."""
+
+    input: Decimal | None
+    cached_input: Decimal | None
+    output: Decimal | None
+
+
+def env_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
+    """Parse `AIMLAPI_PRICES` ("model=input:output;...")."""
+    prices = {}
+    for entry in raw.split(";"):
+        if "=" in entry:
+            model, _, rates = entry.strip().partition("=")
+            input_rate, _, output_rate = rates.partition(":")
+            prices[model.strip()] = (Decimal(input_rate), Decimal(output_rate))
+    return prices
+
+
+def seed(model_class) -> int:
+    """Add the environment's models (and the successors they name) that the table lacks.
+
+    Takes the model class so the data migration can pass its historical model.
+    Returns how many rows were added. Existing rows are never changed.
+    """
+    wanted = [settings.AIMLAPI_MODEL, *settings.AIMLAPI_MODELS]
+    wanted += [KNOWN_MODELS[m]["successor"] for m in wanted if KNOWN_MODELS.get(m, {}).get("successor")]
+    prices = env_prices(settings.AIMLAPI_PRICES)
+    added = 0
+    for provider_id in dict.fromkeys(wanted):
+        known = dict(KNOWN_MODELS.get(provider_id, {}))
+        known.pop("successor", None)
+        if provider_id in prices:
+            known["input_price"], known["output_price"] = prices[provider_id]
+        enabled = provider_id in settings.AIMLAPI_MODELS or provider_id == settings.AIMLAPI_MODEL
+        _, created = model_class.objects.get_or_create(
+            provider_id=provider_id, defaults={**known, "enabled": enabled, "label": known.get("label", "")}
+        )
+        added += created
+    for provider_id, known in KNOWN_MODELS.items():
+        if known.get("successor"):
+            successor = model_class.objects.filter(provider_id=known["successor"]).first()
+            model_class.objects.filter(provider_id=provider_id, successor__isnull=True).update(successor=successor)
+    if not model_class.objects.filter(is_default=True).exists():
+        model_class.objects.filter(provider_id=settings.AIMLAPI_MODEL).update(is_default=True)
+    return added
+
+
+def cost(
+    *, prices: Prices, input_tokens: int | None, cached_tokens: int | None, output_tokens: int | None
+) -> Decimal | None:
+    """USD for one attempt: uncached input, cached input and output (reasoning included) at their prices.
+
+    None when a price or a token count needed is unknown: an unknown cost is
+    shown as unknown, never as zero.
+    """
+    if prices.input is None or prices.output is None or input_tokens is None or output_tokens is None:
+        return None
+    cached = min(cached_tokens or 0, input_tokens)
+    cached_rate = prices.cached_input if prices.cached_input is not None else prices.input
+    usd = ((input_tokens - cached) * prices.input + cached * cached_rate + output_tokens * prices.output) / MILLION
+    return usd.quantize(CENTS6)
+
+
+# --- Reads (the app's models, not the migration's) -------------------------------
+
+
+def models_enabled():
+    from .models import AIModel
+
+    return AIModel.objects.filter(enabled=True).order_by("-is_default", "provider_id")
+
+
+def model_get(provider_id: str):
+    """The catalogue row of a model id, or None for a model the catalogue does not know."""
+    from .models import AIModel
+
+    return AIModel.objects.select_related("successor").filter(provider_id=provider_id).first()
+
+
+def default_model_id() -> str:
+    from .models import AIModel
+
+    row = AIModel.objects.filter(is_default=True, enabled=True).values_list("provider_id", flat=True).first()
+    return row or settings.AIMLAPI_MODEL
+
+
+def prices_for(provider_id: str) -> Prices:
+    row = model_get(provider_id)
+    if row is None:
+        return Prices(None, None, None)
+    return Prices(row.input_price, row.cached_input_price, row.output_price)
+
+
+def accepted_efforts(provider_id: str) -> list[str]:
+    """The reasoning.effort values the model accepts; empty means never send the field."""
+    row = model_get(provider_id)
+    return row.efforts if row else []
