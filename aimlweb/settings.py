@@ -5,8 +5,11 @@ parsed stops start-up with a message naming the variable, instead of silently
 falling back to a default.
 """
 
+import ipaddress
+import os
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,12 +58,42 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Only this account may read the prompts, sessions and keys kept here (0700; the SQLite files 0600).
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+try:
+    DATA_DIR.chmod(0o700)
+except PermissionError:  # a folder someone else owns: their choice
+    pass
+
+
+def private_file(path) -> None:
+    """Create `path` empty with mode 0600 if missing (SQLite then makes its -wal/-shm alike), or chmod it."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        path.chmod(0o600)
+    except PermissionError:
+        pass
+
+
+# The production switch: HTTPS only, secure __Host- cookies, HSTS, no generated secret key.
+HTTPS_ONLY = env_bool("HTTPS_ONLY", False)
+
+
+def weak_secret_key(key: str) -> bool:
+    # Django's own check (security.W009): at least 50 characters, 5 distinct, not "django-insecure-".
+    return len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")
 
 
 def _secret_key() -> str:
     """Use SECRET_KEY, or generate one once and keep it in data/secret_key (mode 600)."""
     key = env.str("SECRET_KEY", default="")
+    if HTTPS_ONLY and weak_secret_key(key):
+        raise ImproperlyConfigured(
+            "HTTPS_ONLY=true needs a real SECRET_KEY (50+ random characters), e.g. from "
+            '`python -c "import secrets; print(secrets.token_urlsafe(50))"`; none is generated in production.'
+        )
     if key:
         return key
     path = DATA_DIR / "secret_key"
@@ -87,7 +120,14 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 PORT = env_number("PORT", 8000, minimum=1)
-SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", True)
+# Who may create an account: open (anyone), approval (an admin approves each; default), closed
+# (invites only). The first administrator comes only from the setup link printed at start-up.
+SIGNUP = env_choice(
+    "SIGNUP", "approval" if env_bool("SIGNUP_ENABLED", True) else "closed", ("open", "approval", "closed")
+)
+SIGNUP_ENABLED = SIGNUP != "closed"
+# Base URL printed in the setup link and invites (default: from ALLOWED_HOSTS and PORT).
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_COOKIES=true.
 SECURE_COOKIES = env_bool("SECURE_COOKIES", False)
 
@@ -102,6 +142,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "huey.contrib.djhuey",
+    "axes",
+    "accounts",
     "conversations",
 ]
 
@@ -116,6 +158,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.NoStoreMiddleware",
+    # Last, as django-axes requires: it answers a locked-out sign-in.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aimlweb.urls"
@@ -149,6 +194,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    if str(DATABASES["default"]["NAME"]) != ":memory:":
+        private_file(DATABASES["default"]["NAME"])
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -158,6 +205,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Sign-in throttling (django-axes), on /login/ and /admin/login/ alike: after LOGIN_FAILURE_LIMIT
+# wrong passwords for one user name from one address, that pair is refused (HTTP 429, even with
+# the right password) for LOGIN_COOLOFF_MINUTES. Other users, and the same user elsewhere, are not.
+AXES_FAILURE_LIMIT = env_number("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("LOGIN_COOLOFF_MINUTES", 15, float, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.middleware.client_ip"
+AXES_VERBOSE = False
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: use the peer address).
+TRUSTED_PROXY_COUNT = env_number("TRUSTED_PROXY_COUNT", 0, minimum=0)
+SESSION_COOKIE_AGE = int(env_number("SESSION_DAYS", 14, float, minimum=0.01) * 86400)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -180,11 +241,26 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = SECURE_COOKIES
-CSRF_COOKIE_SECURE = SECURE_COOKIES
-if SECURE_COOKIES:
+SESSION_COOKIE_SECURE = SECURE_COOKIES or HTTPS_ONLY
+CSRF_COOKIE_SECURE = SECURE_COOKIES or HTTPS_ONLY
+if SECURE_COOKIES or HTTPS_ONLY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 31536000
+if HTTPS_ONLY:
+    # Behind a TLS proxy that sets (and strips from clients) X-Forwarded-Proto.
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # __Host-: the browser only accepts them over HTTPS, for this exact host, path /.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    if DEBUG:
+        raise ImproperlyConfigured("HTTPS_ONLY=true refuses DEBUG=true (it shows settings and code to visitors).")
+    if "ALLOWED_HOSTS" not in os.environ or "*" in ALLOWED_HOSTS:
+        raise ImproperlyConfigured(
+            "HTTPS_ONLY=true needs ALLOWED_HOSTS set to your host name(s), e.g. chat.example.com."
+        )
+    CSRF_TRUSTED_ORIGINS = CSRF_TRUSTED_ORIGINS or [f"https://{host.lstrip('.')}" for host in ALLOWED_HOSTS]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -207,6 +283,28 @@ if urlsplit(AIMLAPI_BASE_URL).scheme not in ("http", "https") or not urlsplit(AI
     raise ImproperlyConfigured(f"AIMLAPI_BASE_URL={AIMLAPI_BASE_URL!r} is not an http(s) URL.")
 if urlsplit(AIMLAPI_BASE_URL).username or urlsplit(AIMLAPI_BASE_URL).password:
     raise ImproperlyConfigured("AIMLAPI_BASE_URL must not contain a user name or password.")
+# The key travels to this URL: https unless it is this machine; no private or link-local
+# addresses (cloud metadata, the office network) unless explicitly allowed.
+AIMLAPI_ALLOW_PRIVATE = env_bool("AIMLAPI_ALLOW_PRIVATE", False)
+
+
+def base_url_problem(url: str, allow_private: bool) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    loopback = host == "localhost" or host.endswith(".localhost") or (ip is not None and ip.is_loopback)
+    if parts.scheme != "https" and not loopback:
+        return "must be https:// (plain http is only allowed to this machine: 127.0.0.1 or localhost)"
+    if ip is not None and not loopback and not ip.is_global and not allow_private:
+        return "is a private, link-local or reserved address; set AIMLAPI_ALLOW_PRIVATE=true if that is intended"
+    return ""
+
+
+if problem := base_url_problem(AIMLAPI_BASE_URL, AIMLAPI_ALLOW_PRIVATE):
+    raise ImproperlyConfigured(f"AIMLAPI_BASE_URL={AIMLAPI_BASE_URL!r} {problem}.")
 AIMLAPI_MODEL = env.str("AIMLAPI_MODEL", default="openai/gpt-5-pro")
 AIMLAPI_MODELS = env_list("AIMLAPI_MODELS", AIMLAPI_MODEL)
 if AIMLAPI_MODEL not in AIMLAPI_MODELS:
@@ -227,6 +325,19 @@ AIMLAPI_POLL_INTERVAL = env_number("AIMLAPI_POLL_INTERVAL", 2.0, float, minimum=
 AIMLAPI_PRICES = env.str("AIMLAPI_PRICES", default="openai/gpt-5-pro=20.631:165.048")
 AIMLAPI_DEMO = env_bool("AIMLAPI_DEMO", False)
 MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
+MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)
+# Per user, across every web process (counted in the database): answers queued or running at
+# once, and prompts sent in the last hour (0: no hourly limit).
+MAX_ACTIVE_TURNS_PER_USER = env_number("MAX_ACTIVE_TURNS_PER_USER", 3, minimum=1)
+MAX_PROMPTS_PER_HOUR = env_number("MAX_PROMPTS_PER_HOUR", 60, minimum=0)
+# Bounded reads from the provider: a whole response body, one SSE line, and the raw JSON kept per turn.
+AIMLAPI_MAX_RESPONSE_BYTES = env_number("AIMLAPI_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024)
+AIMLAPI_MAX_SSE_LINE_BYTES = env_number("AIMLAPI_MAX_SSE_LINE_BYTES", 4 * 1024 * 1024, minimum=1024)
+AIMLAPI_MAX_STORED_JSON_BYTES = env_number("AIMLAPI_MAX_STORED_JSON_BYTES", 1024 * 1024, minimum=1024)
+# Circuit breaker: after this many server errors in a row, new prompts fail at once for the
+# cool-down, then one probe goes through.
+AIMLAPI_BREAKER_FAILURES = env_number("AIMLAPI_BREAKER_FAILURES", 5, minimum=1)
+AIMLAPI_BREAKER_COOLDOWN = env_number("AIMLAPI_BREAKER_COOLDOWN", 60.0, float, minimum=1)
 
 # --- Background work (Huey) ----------------------------------------------------
 HUEY_WORKERS = env_number("HUEY_WORKERS", 16, minimum=1)
@@ -252,6 +363,7 @@ HUEY = {
         "check_worker_health": True,
     },
 }
+private_file(HUEY["filename"])
 # How often a page asks for news of a running answer while the tab is visible,
 # and while it is hidden (the title and a notification still tell of an arrival).
 LIVE_POLL_MS = env_number("LIVE_POLL_MS", 300, minimum=100)

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
@@ -13,7 +12,4 @@ urlpatterns = [
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
     path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),
     path("t/<uuid:turn_id>/regenerate/", views.turn_regenerate, name="turn_regenerate"),
-    path("signup/", views.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

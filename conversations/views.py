@@ -2,14 +2,9 @@
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
-from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -182,23 +177,3 @@ def conversation_delete(request, conversation_id):
     services.conversation_delete(conversation=conversation)
     messages.success(request, f"Deleted “{conversation.title}”.")
     return redirect("home")
-
-
-def signup(request):
-    if not settings.SIGNUP_ENABLED:
-        raise Http404("Sign-up is disabled.")
-    if request.user.is_authenticated:
-        return redirect("home")
-    form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save(commit=False)
-            # As in Open WebUI: the first account administers the instance.
-            if not User.objects.exists():
-                user.is_staff = user.is_superuser = True
-            user.save()
-        login(request, user)
-        if user.is_superuser:
-            messages.success(request, "Welcome! As the first user you are the administrator (see Admin).")
-        return redirect("home")
-    return render(request, "registration/signup.html", {"form": form})

@@ -22,18 +22,26 @@ def test_pages_need_a_login(client):
     assert response.url.startswith("/login/")
 
 
-def test_first_account_becomes_the_administrator(client, db):
+def test_the_first_account_is_not_an_administrator_without_the_setup_link(client, db):
+    """Reaching a fresh site first gives nothing: sign-up waits for approval, never makes an admin."""
     data = {"username": "first", "password1": "a-Long-pass-77", "password2": "a-Long-pass-77"}
     response = client.post("/signup/", data)
-    assert response.status_code == 302
-    assert User.objects.get(username="first").is_superuser
+    assert response.status_code == 200
+    assert b"approval" in response.content
+    first = User.objects.get(username="first")
+    assert not first.is_superuser and not first.is_staff and not first.is_active
+    # The setup link (printed at start-up) is the way to the first administrator.
+    from accounts import setup
+
+    Client().post(setup.setup_url(), {**data, "username": "boss"})
+    assert User.objects.get(username="boss").is_superuser
     Client().post("/signup/", {**data, "username": "second"})
     second = User.objects.get(username="second")
     assert not second.is_superuser and not second.is_staff
 
 
-def test_signup_can_be_disabled(client, db, settings):
-    settings.SIGNUP_ENABLED = False
+def test_signup_can_be_closed(client, db, settings):
+    settings.SIGNUP = "closed"
     assert client.get("/signup/").status_code == 404
 
 

@@ -1,0 +1,96 @@
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils import timezone
+from django.utils.html import format_html
+
+from . import services, setup
+from .models import FirstAdminSetup, Invite, PendingSignup
+
+User = get_user_model()
+
+
+class PendingFilter(admin.SimpleListFilter):
+    title = "sign-up"
+    parameter_name = "pending"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Waiting for approval")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pending_signup__isnull=False)
+        return queryset
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountUserAdmin(UserAdmin):
+    """Django's user admin (its "Change password" form is the admin password reset), plus approval."""
+
+    list_display = ("username", "is_active", "is_staff", "is_superuser", "date_joined", "last_login", "waiting")
+    list_filter = (PendingFilter, *UserAdmin.list_filter)
+    actions = ["approve", "sign_out_everywhere"]
+
+    @admin.display(boolean=True, description="waiting for approval")
+    def waiting(self, user):
+        return hasattr(user, "pending_signup")
+
+    @admin.action(description="Approve selected sign-ups (they can sign in)")
+    def approve(self, request, queryset):
+        approved = services.users_approve(users=queryset)
+        self.message_user(request, f"Approved {approved} sign-up(s).", messages.SUCCESS)
+
+    @admin.action(description="Sign selected users out everywhere")
+    def sign_out_everywhere(self, request, queryset):
+        ended = sum(services.sessions_end_all(user=user) for user in queryset)
+        self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)
+
+
+@admin.register(PendingSignup)
+class PendingSignupAdmin(admin.ModelAdmin):
+    list_display = ("user", "created_at")
+    actions = ["approve"]
+
+    @admin.action(description="Approve selected sign-ups")
+    def approve(self, request, queryset):
+        approved = services.users_approve(users=User.objects.filter(pending_signup__in=queryset))
+        self.message_user(request, f"Approved {approved} sign-up(s).", messages.SUCCESS)
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "created_by", "created_at", "expires_at", "used_by", "used_at")
+    readonly_fields = ("link", "created_by", "created_at", "used_by", "used_at")
+    fields = ("note", "expires_at", "link", "created_by", "created_at", "used_by", "used_at")
+
+    def get_changeform_initial_data(self, request):
+        return {"expires_at": timezone.now() + timedelta(days=7)}
+
+    @admin.display(description="link to send")
+    def link(self, invite):
+        if not invite.pk:
+            return "Shown once saved."
+        if not invite.usable:
+            return "Used or expired."
+        return format_html("<code>{}</code>", setup.site_url() + invite.get_absolute_url())
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(FirstAdminSetup)
+class FirstAdminSetupAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "created_at", "claimed_at", "claimed_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
