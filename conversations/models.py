@@ -119,6 +119,8 @@ class Turn(models.Model):
     cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
     output_price = models.DecimalField(**PRICE, null=True, blank=True)
     provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
+    # The most this attempt may cost (whole input + output cap), reserved against budgets while it runs.
+    estimate_usd = models.DecimalField(**USD, null=True, blank=True)
     response_json = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
