@@ -145,9 +145,11 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "conversations",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -324,6 +326,28 @@ AIMLAPI_POLL_INTERVAL = env_number("AIMLAPI_POLL_INTERVAL", 2.0, float, minimum=
 # USD per million tokens, "model=input:output;..." (AI/ML API list price for gpt-5-pro).
 AIMLAPI_PRICES = env.str("AIMLAPI_PRICES", default="openai/gpt-5-pro=20.631:165.048")
 AIMLAPI_DEMO = env_bool("AIMLAPI_DEMO", False)
+
+
+def env_usd(name: str):
+    """A USD amount (Decimal), or None when the variable is empty or unset."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an amount in USD (e.g. 50 or 12.5); empty for none.")
+    return value
+
+
+# Monthly budgets in USD (empty: none). A user's own budget, set in the admin, overrides the
+# default; the instance budget caps everyone together. Prompts that could pass one are refused.
+BUDGET_MONTHLY_USD = env_usd("BUDGET_MONTHLY_USD")
+INSTANCE_BUDGET_MONTHLY_USD = env_usd("INSTANCE_BUDGET_MONTHLY_USD")
 MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
 MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)
 # Per user, across every web process (counted in the database): answers queued or running at
@@ -369,11 +393,21 @@ private_file(HUEY["filename"])
 LIVE_POLL_MS = env_number("LIVE_POLL_MS", 300, minimum=100)
 LIVE_POLL_HIDDEN_MS = env_number("LIVE_POLL_HIDDEN_MS", 5000, minimum=100)
 
+# Prometheus metrics at /metrics need "Authorization: Bearer <METRICS_TOKEN>"; unset: /metrics is off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# plain: one readable line per record; json: one JSON object per line with request and turn ids.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "ops.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # The Huey consumer attaches its own handler to "huey"; not propagating avoids double lines.
     "loggers": {"urllib3": {"level": "WARNING"}, "huey": {"level": "INFO", "propagate": False}},

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("ops.urls")),
     path("", include("accounts.urls")),
     path("", include("conversations.urls")),
 ]

@@ -19,6 +19,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ops import metrics
+
 from . import aimlapi, catalog, rendering
 from .attempts import Attempt
 from .models import Charge, Conversation, DailyUsage, Turn
@@ -425,6 +427,7 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
         status=Turn.Status.FAILED, completed_at=now, error_code=exc.code, error_message=message, **fields
     ):
         return
+    metrics.count_error(exc.code)
     Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
 
 

@@ -5,6 +5,8 @@ import threading
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
+from ops import heartbeat
+
 from . import services
 
 
@@ -41,4 +43,5 @@ def recover_on_startup() -> None:
         if _recovered_once:
             return
         _recovered_once = True
+    heartbeat.start("worker")
     turns_recover_task()
