@@ -1,0 +1,241 @@
+"""Monthly budgets: what a user (or the whole instance) may spend, has spent, and has reserved.
+
+Spend is read from the ledger's daily rollup (`DailyUsage`, kept in step with every
+`Charge` in the same transaction), so it always equals the sum of this month's charges.
+A prompt is refused *before* it is queued when this month's spend, plus the estimates
+of answers still running, plus its own estimate would pass a budget. The estimate is
+the most the answer can cost: the whole input at the input price plus the output cap
+at the output price; running turns keep theirs in `Turn.estimate_usd`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Sum
+from django.utils import timezone
+
+from . import catalog
+from .models import DailyUsage, Turn, UserBudget
+
+ZERO = Decimal(0)
+WARNING_PERCENT = 80
+# Characters per token for text never sent yet. English averages about 4; fewer
+# counts more tokens, so a budget errs on the safe side.
+CHARS_PER_TOKEN = 3
+# Output cap when neither the conversation nor the catalogue gives one: the largest
+# cap the conversation settings accept.
+FALLBACK_OUTPUT_CAP = 272_000
+
+
+class BudgetExceeded(Exception):
+    """The prompt could pass a monthly budget; nothing was queued or sent."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    budget: Decimal | None  # None: no budget
+    spent: Decimal  # this month, from the ledger
+    reserved: Decimal  # estimates of answers queued or running
+    left: Decimal | None  # budget - spent - reserved, never below zero
+    percent: int | None  # spent as a percentage of the budget
+    warning: bool  # at or above WARNING_PERCENT
+    over: bool  # spent has reached the budget
+
+
+@dataclass(frozen=True)
+class Estimate:
+    input_tokens: int
+    output_tokens: int
+    usd: Decimal | None  # None: the catalogue has no price for the model
+
+
+# --- Budgets --------------------------------------------------------------------
+
+
+def budget_for(user) -> Decimal | None:
+    """The user's monthly budget: their own row in the admin, else BUDGET_MONTHLY_USD; None: no budget."""
+    row = UserBudget.objects.filter(user_id=user.pk).first()
+    if row is not None:
+        if row.unlimited:
+            return None
+        if row.monthly_usd is not None:
+            return row.monthly_usd
+    return settings.BUDGET_MONTHLY_USD
+
+
+def instance_budget() -> Decimal | None:
+    """The monthly budget of the whole instance (INSTANCE_BUDGET_MONTHLY_USD); None: no budget."""
+    return settings.INSTANCE_BUDGET_MONTHLY_USD
+
+
+# --- Spend and reservations ------------------------------------------------------
+
+
+def month_start(today: date | None = None) -> date:
+    return (today or timezone.localdate()).replace(day=1)
+
+
+def spend_this_month(user=None, *, today: date | None = None) -> Decimal:
+    """USD charged this month (local time) to `user`, or to everyone when user is None.
+
+    Reads the daily rollup, which is written in the same transaction as each charge:
+    it equals the sum of this month's `Charge.cost_usd` (a charge of unknown cost adds 0).
+    """
+    today = today or timezone.localdate()
+    rows = DailyUsage.objects.filter(day__gte=month_start(today), day__lte=today)
+    if user is not None:
+        rows = rows.filter(user_id=user.pk)
+    return rows.aggregate(total=Sum("cost_usd"))["total"] or ZERO
+
+
+def reserved(user=None, *, exclude_turn_id=None) -> Decimal:
+    """The estimates of turns queued or running (of `user`, or everyone's)."""
+    turns = Turn.objects.filter(status__in=Turn.ACTIVE)
+    if user is not None:
+        turns = turns.filter(conversation__owner_id=user.pk)
+    if exclude_turn_id is not None:
+        turns = turns.exclude(id=exclude_turn_id)
+    return turns.aggregate(total=Sum("estimate_usd"))["total"] or ZERO
+
+
+def _status(budget: Decimal | None, spent: Decimal, held: Decimal) -> BudgetStatus:
+    if budget is None:
+        return BudgetStatus(None, spent, held, None, None, False, False)
+    percent = 100 if budget <= 0 else int(spent * 100 / budget)
+    return BudgetStatus(
+        budget=budget,
+        spent=spent,
+        reserved=held,
+        left=max(budget - spent - held, ZERO),
+        percent=percent,
+        warning=percent >= WARNING_PERCENT,
+        over=spent >= budget,
+    )
+
+
+def status_for(user) -> BudgetStatus:
+    """The user's budget, spend this month, reservations and what is left."""
+    budget = budget_for(user)
+    if budget is None:
+        return BudgetStatus(None, spend_this_month(user), ZERO, None, None, False, False)
+    return _status(budget, spend_this_month(user), reserved(user))
+
+
+def instance_status() -> BudgetStatus:
+    """The same for the whole instance."""
+    budget = instance_budget()
+    return _status(budget, spend_this_month(), reserved() if budget is not None else ZERO)
+
+
+def composer_status(user) -> tuple[str, BudgetStatus] | None:
+    """The budget to show beside the composer: the user's, or the instance's when it leaves less.
+
+    Returns (whose, status), `whose` being "your" or "the shared"; None when no budget applies.
+    """
+    shown = [("your", status_for(user)), ("the shared", instance_status())]
+    shown = [(whose, status) for whose, status in shown if status.budget is not None]
+    return min(shown, key=lambda item: item[1].left) if shown else None
+
+
+# --- Estimates and the check ------------------------------------------------------
+
+
+def _tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def estimate(turn: Turn) -> Estimate:
+    """The most this turn's next attempt can cost.
+
+    Input: the previous answered turn's actual input + output tokens plus this
+    prompt, or (first turn, or no usage known) a character count of everything sent.
+    Output: the conversation's max output tokens, else the model's maximum.
+    """
+    from .services import conversation_input  # services imports this module
+
+    conversation = turn.conversation
+    previous = (
+        Turn.objects.filter(
+            conversation_id=conversation.pk,
+            created_at__lt=turn.created_at,
+            status=Turn.Status.COMPLETED,
+            superseded_by__isnull=True,
+            input_tokens__isnull=False,
+            output_tokens__isnull=False,
+        )
+        .order_by("-created_at")
+        .values_list("input_tokens", "output_tokens")
+        .first()
+    )
+    if previous is not None:
+        input_tokens = previous[0] + previous[1] + _tokens(turn.prompt)
+    else:
+        sent = [conversation.instructions, *(item["content"] for item in conversation_input(turn))]
+        input_tokens = sum(_tokens(text) for text in sent)
+    row = catalog.model_get(conversation.model)
+    output_tokens = conversation.max_output_tokens or (row.max_output_tokens if row else None) or FALLBACK_OUTPUT_CAP
+    usd = None
+    if row is not None and row.input_price is not None and row.output_price is not None:
+        usd = ((input_tokens * row.input_price + output_tokens * row.output_price) / catalog.MILLION).quantize(
+            catalog.CENTS6
+        )
+    return Estimate(input_tokens, output_tokens, usd)
+
+
+def usd(value: Decimal | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:,.4f}"
+
+
+def _serialize(key: int) -> None:
+    """On PostgreSQL, one budget check at a time per key until the transaction ends.
+
+    SQLite needs nothing: its write transactions (IMMEDIATE) already run one at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0xB0D6, key])
+
+
+def turn_reserve(*, turn: Turn) -> Estimate:
+    """Estimate the turn, refuse it if that could pass a budget, else reserve the estimate on it.
+
+    Call inside the transaction that queues the turn: a BudgetExceeded rolls the
+    turn back, so nothing is queued and nothing is sent.
+    """
+    found = estimate(turn)
+    owner = turn.conversation.owner
+    cost = found.usd or ZERO  # a model without prices cannot be priced, nor charged
+    checks = [("your monthly budget", budget_for(owner), owner)]
+    checks.append(("this instance's monthly budget", instance_budget(), None))
+    for name, budget, user in checks:
+        if budget is None:
+            continue
+        _serialize(user.pk if user is not None else 0)
+        spent = spend_this_month(user)
+        held = reserved(user, exclude_turn_id=turn.pk)
+        if spent + held + cost > budget:
+            raise BudgetExceeded(_refusal(name, budget, spent, held, found))
+    Turn.objects.filter(pk=turn.pk).update(estimate_usd=found.usd)
+    turn.estimate_usd = found.usd
+    return found
+
+
+def _refusal(name: str, budget: Decimal, spent: Decimal, held: Decimal, found: Estimate) -> str:
+    running = f", plus {usd(held)} reserved by answers still running" if held else ""
+    return (
+        f"Not sent: this prompt could cost up to {usd(found.usd)} (about {found.input_tokens:,} input tokens "
+        f"and up to {found.output_tokens:,} output tokens), and {usd(spent)} of {name} of {usd(budget)} "
+        f"is spent this month{running}. Lower the conversation's max output tokens, or ask an admin "
+        "to raise the budget."
+    )
