@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import socket
 import threading
@@ -31,6 +32,12 @@ logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Failures that mean "the provider is down" for the circuit breaker (not a bad request or a slow model).
+OUTAGE_CODES = frozenset({"server_error", "connect_error"})
+# Usage the columns can hold: token counts fit a 32-bit column; a cost above this is not a real answer.
+MAX_TOKENS = 2_147_483_647
+MAX_USD = 100_000.0
+ERROR_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,21 +85,86 @@ class AimlApiError(Exception):
         partial_text: str = "",
         raw: Any = None,
     ):
+        message = scrub(message)
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = str(code)[:64]  # the turn's error_code column
         self.status_code = status_code
         self.retryable = retryable
         self.retry_after = retry_after
         self.partial_text = partial_text
-        self.raw = raw
+        self.raw = bounded_raw(raw) if raw is not None else None
+
+
+# --- Secrets and sizes ---------------------------------------------------------------
+
+
+def scrub(text: str) -> str:
+    """The text without the API key or the provider's base URL (a proxy may echo either back)."""
+    key = settings.AIMLAPI_KEY
+    if key and len(key) >= 4:
+        text = text.replace(key, "[API key removed]")
+    base = settings.AIMLAPI_BASE_URL
+    host = base.split("://", 1)[-1].split("/", 1)[0]
+    for secret in (base, host):
+        if secret:
+            text = text.replace(secret, "the AI/ML API")
+    return text
+
+
+def _storable(value: Any) -> Any:
+    """JSON both databases accept: no NaN/Infinity, no NUL characters (PostgreSQL refuses both)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
+def bounded_raw(body: Any) -> Any:
+    """`body` for storing: storable, scrubbed, and cut with a note when its JSON is over
+    AIMLAPI_MAX_STORED_JSON_BYTES (setting)."""
+    body = _storable(body)
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    clean = scrub(text)
+    size = len(clean.encode())
+    limit = settings.AIMLAPI_MAX_STORED_JSON_BYTES
+    if size > limit:
+        return {
+            "note": f"The provider's response was {size:,} bytes; only the first {limit:,} are kept here.",
+            "truncated": True,
+            "size_bytes": size,
+            "head": clean.encode()[:limit].decode(errors="ignore"),
+        }
+    return body if clean == text else json.loads(clean)
 
 
 # --- Parsing -------------------------------------------------------------------
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count the columns can hold, or None (negative, fractional, NaN, absurd: logged, not stored)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_TOKENS:
+        return value
+    logger.warning("ignored an invalid token count from the provider: %.80r", value)
+    return None
+
+
+def _usd_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= MAX_USD:
+        return float(value)
+    logger.warning("ignored an invalid usd_spent from the provider: %.80r", value)
+    return None
 
 
 def parse_usage(body: dict[str, Any]) -> Usage | None:
@@ -101,7 +173,8 @@ def parse_usage(body: dict[str, Any]) -> Usage | None:
         return None
     input_details = usage.get("input_tokens_details") or {}
     output_details = usage.get("output_tokens_details") or {}
-    meta_usage = (body.get("meta") or {}).get("usage") or {}
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    meta_usage = meta.get("usage") or {}
     usd = meta_usage.get("usd_spent") if isinstance(meta_usage, dict) else None
     return Usage(
         input_tokens=_int_or_none(usage.get("input_tokens")),
@@ -111,7 +184,7 @@ def parse_usage(body: dict[str, Any]) -> Usage | None:
         if isinstance(output_details, dict)
         else None,
         total_tokens=_int_or_none(usage.get("total_tokens")),
-        usd_spent=float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else None,
+        usd_spent=_usd_or_none(usd),
     )
 
 
@@ -142,24 +215,29 @@ def parse_response(body: Any) -> Response:
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     incomplete = body.get("incomplete_details") if isinstance(body.get("incomplete_details"), dict) else {}
     return Response(
-        id=str(body.get("id") or ""),
+        # Cut to their columns' sizes (PostgreSQL refuses longer values); NUL characters dropped.
+        id=str(body.get("id") or "").replace("\x00", "")[:255],
         status=body["status"],
-        model=str(body.get("model") or ""),
-        text=output_text(body),
+        model=str(body.get("model") or "").replace("\x00", "")[:100],
+        text=output_text(body).replace("\x00", ""),
         usage=parse_usage(body),
         error_code=str(error.get("code") or ""),
         error_message=str(error.get("message") or ""),
         incomplete_reason=str(incomplete.get("reason") or ""),
-        raw=body,
+        raw=bounded_raw(body),
     )
 
 
 def _error_detail(resp: requests.Response) -> tuple[str, Any]:
     """The provider's own message from either error shape, and the parsed body."""
     try:
-        body = resp.json()
-    except ValueError:
-        return resp.text[:300].strip(), None
+        content = _read_body(resp, ERROR_BODY_BYTES, cut=True)
+    except AimlApiError:
+        content = b""
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return content[:300].decode(errors="replace").strip(), None
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
@@ -233,7 +311,12 @@ class Abort:
     def __init__(self):
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._event = threading.Event()
         self.aborted = False
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds` (a backoff), returning early, True, when aborted."""
+        return self._event.wait(seconds)
 
     def register(self, sock: socket.socket) -> None:
         with self._lock:
@@ -244,6 +327,7 @@ class Abort:
     def abort(self) -> None:
         with self._lock:
             self.aborted = True
+            self._event.set()
             for sock in self._sockets:
                 _shutdown(sock)
 
@@ -324,6 +408,14 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
 
 
+def _sleep(seconds: float, abort: Abort | None) -> None:
+    """A backoff wait that Stop cuts short."""
+    if abort is None:
+        time.sleep(seconds)
+    elif abort.wait(seconds) or abort.aborted:
+        raise _stopped()
+
+
 def _backoff(attempt: int, retry_after: float | None) -> float:
     if retry_after is not None:
         return min(retry_after, settings.AIMLAPI_RETRY_AFTER_MAX)
@@ -357,32 +449,42 @@ def _request(
                 raise
             if not error.retryable or attempt == attempts:
                 raise
-            time.sleep(_backoff(attempt, None))
+            _sleep(_backoff(attempt, None), abort)
             continue
         if 200 <= resp.status_code < 300:
             return resp
         error = error_for_status(resp)
         resp.close()
         logger.warning("AI/ML API %s %s answered %s (attempt %s/%s)", method, path, resp.status_code, attempt, attempts)
+        if error.retry_after is not None and error.retry_after > settings.AIMLAPI_RETRY_AFTER_MAX:
+            # Waiting longer than the cap would hold a worker for nothing: say "later" now.
+            error.message = scrub(
+                f"{error.message} The provider asks to wait {error.retry_after:.0f} seconds: try again later."
+            )
+            error.args = (error.message,)
+            raise error
         if resp.status_code in RETRY_STATUSES and error.retryable and attempt < attempts:
-            time.sleep(_backoff(attempt, error.retry_after))
+            _sleep(_backoff(attempt, error.retry_after), abort)
             continue
         raise error
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@sensitive_variables()  # kwargs holds the Authorization header
 def _send(method: str, url: str, *, abort: Abort | None, **kwargs) -> requests.Response:
-    """One HTTP request; transport failures become AimlApiError saying whether a repeat is safe."""
+    """One HTTP request; transport failures become AimlApiError saying whether a repeat is safe.
+
+    The body is always streamed: callers read it with `_read_body`, which bounds its size.
+    """
     _local.abort = abort
+    kwargs["stream"] = True
     try:
         return _session().request(method, url, json=kwargs.pop("body"), allow_redirects=False, **kwargs)
     except requests.RequestException as exc:
         if abort is not None and abort.aborted:
             raise _stopped() from None
         if isinstance(exc, requests.ConnectionError) and _never_sent(exc):
-            raise AimlApiError(
-                f"Could not connect to the AI/ML API at {settings.AIMLAPI_BASE_URL}.", code="connect_error"
-            ) from None
+            raise AimlApiError("Could not connect to the AI/ML API.", code="connect_error") from None
         if isinstance(exc, requests.Timeout):
             # Only a GET is repeated after this: a POST may already be generating (and billing).
             raise AimlApiError(
@@ -403,10 +505,43 @@ def _send(method: str, url: str, *, abort: Abort | None, **kwargs) -> requests.R
         _local.abort = None
 
 
-def _json(resp: requests.Response) -> Any:
+def _read_body(resp: requests.Response, limit: int, *, cut: bool = False, abort: Abort | None = None) -> bytes:
+    """The whole body, at most `limit` bytes (more: an error, or with `cut` the first `limit`)."""
+    body = bytearray()
     try:
-        return resp.json()
-    except ValueError:
+        for chunk in resp.iter_content(chunk_size=65536):
+            body += chunk
+            if len(body) > limit:
+                if cut:
+                    return bytes(body[:limit])
+                raise AimlApiError(
+                    f"The AI/ML API sent a response over {limit:,} bytes (AIMLAPI_MAX_RESPONSE_BYTES); it was cut.",
+                    code="response_too_large",
+                    retryable=False,
+                )
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if abort is not None and abort.aborted:
+            raise _stopped() from None
+        if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ReadTimeoutError):
+            raise AimlApiError(
+                f"No answer from the AI/ML API within {settings.AIMLAPI_READ_TIMEOUT:g} seconds. "
+                "The prompt was not sent again automatically.",
+                code="timeout",
+            ) from None
+        raise AimlApiError(
+            "The connection to the AI/ML API was dropped while the answer was being received; "
+            "it was not sent again automatically.",
+            code="connection_dropped",
+        ) from None
+    finally:
+        resp.close()
+    return bytes(body)
+
+
+def _json(resp: requests.Response, abort: Abort | None = None) -> Any:
+    try:
+        return json.loads(_read_body(resp, settings.AIMLAPI_MAX_RESPONSE_BYTES, abort=abort))
+    except (ValueError, RecursionError):
         raise AimlApiError(
             f"The AI/ML API sent a body that is not JSON (HTTP {resp.status_code}, "
             f"{resp.headers.get('Content-Type', 'no content type')}).",
@@ -444,12 +579,12 @@ def create_response(body: dict[str, Any], *, background: bool = False, abort: Ab
     """POST /responses and wait for the body (the whole answer, or a queued job in background mode)."""
     payload = {**body, "background": background, "store": background}
     resp = _request("POST", "/responses", body=payload, abort=abort)
-    return parse_response(_json(resp))
+    return parse_response(_json(resp, abort))
 
 
 def retrieve_response(response_id: str, *, abort: Abort | None = None) -> Response:
     resp = _request("GET", f"/responses/{requests.utils.quote(response_id, safe='')}", abort=abort)
-    return parse_response(_json(resp))
+    return parse_response(_json(resp, abort))
 
 
 def cancel_response(response_id: str) -> Response:
@@ -457,31 +592,90 @@ def cancel_response(response_id: str) -> Response:
     return parse_response(_json(resp))
 
 
+def _sse_lines(resp: requests.Response, last_event: list[float]) -> Iterator[str]:
+    """The stream's lines, bounded: no line over AIMLAPI_MAX_SSE_LINE_BYTES, no stream over
+    AIMLAPI_MAX_RESPONSE_BYTES. Each byte is scanned once (a newline-free line is linear,
+    not quadratic as with `iter_lines`)."""
+    max_line = settings.AIMLAPI_MAX_SSE_LINE_BYTES
+    max_total = settings.AIMLAPI_MAX_RESPONSE_BYTES
+    buffer = bytearray()
+    scanned = total = 0
+    while True:
+        chunk = resp.raw.read1(65536)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > max_total:
+            raise AimlApiError(
+                f"The stream from the AI/ML API went over {max_total:,} bytes "
+                "(AIMLAPI_MAX_RESPONSE_BYTES); it was cut.",
+                code="response_too_large",
+                retryable=False,
+            )
+        if time.monotonic() - last_event[0] > settings.AIMLAPI_READ_TIMEOUT:
+            raise AimlApiError(
+                f"The AI/ML API sent no complete event for {settings.AIMLAPI_READ_TIMEOUT:g} seconds; "
+                "the stream was cut.",
+                code="timeout",
+            )
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", scanned)) != -1:
+            yield buffer[start:end].rstrip(b"\r").decode("utf-8", errors="replace")
+            start = scanned = end + 1
+        if start:
+            del buffer[:start]
+            scanned -= start
+        scanned = len(buffer)
+        if len(buffer) > max_line:
+            raise AimlApiError(
+                f"The AI/ML API sent a stream line over {max_line:,} bytes (AIMLAPI_MAX_SSE_LINE_BYTES); it was cut.",
+                code="response_too_large",
+                retryable=False,
+            )
+    if buffer:
+        yield buffer.rstrip(b"\r").decode("utf-8", errors="replace")
+
+
 def _sse_events(resp: requests.Response) -> Iterator[dict[str, Any]]:
+    """Parsed `data:` events. A stream that keeps sending bytes but no event (nor a `:` keep-alive
+    comment) for longer than the read timeout is cut: the read timeout alone never fires then."""
     data_lines: list[str] = []
-    for line in resp.iter_lines(decode_unicode=True):
-        if line is None:
+    data_size = 0
+    last_event = [time.monotonic()]  # shared with the line reader, which checks it as bytes arrive
+    for line in _sse_lines(resp, last_event):
+        if line.startswith(":"):
+            last_event[0] = time.monotonic()  # a keep-alive comment while the model reasons
             continue
         if line == "":
             if data_lines:
                 data = "\n".join(data_lines)
-                data_lines = []
+                data_lines, data_size = [], 0
+                last_event[0] = time.monotonic()
                 if data.strip() == "[DONE]":
                     return
                 try:
                     event = json.loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(event, dict):
                     yield event
             continue
         if line.startswith("data:"):
             data_lines.append(line[5:].lstrip(" "))
+            data_size += len(line)
+            if data_size > settings.AIMLAPI_MAX_SSE_LINE_BYTES:
+                raise AimlApiError(
+                    "The AI/ML API sent a stream event over "
+                    f"{settings.AIMLAPI_MAX_SSE_LINE_BYTES:,} bytes (AIMLAPI_MAX_SSE_LINE_BYTES); it was cut.",
+                    code="response_too_large",
+                    retryable=False,
+                )
     # A final event without the trailing blank line.
     if data_lines:
         try:
             event = json.loads("\n".join(data_lines))
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if isinstance(event, dict):
             yield event
@@ -510,14 +704,14 @@ def stream_response(
     response_id = ""
     try:
         if "text/event-stream" not in resp.headers.get("Content-Type", ""):
-            return parse_response(_json(resp))
+            return parse_response(_json(resp, abort))
         for event in _sse_events(resp):
             kind = event.get("type", "")
             response = event.get("response") if isinstance(event.get("response"), dict) else None
             if response and response.get("id"):
-                response_id = str(response["id"])
+                response_id = str(response["id"])[:255]
             if kind == "response.output_text.delta":
-                text += str(event.get("delta") or "")
+                text += str(event.get("delta") or "").replace("\x00", "")
             elif kind == "response.output_text.done" and not text:
                 text = str(event.get("text") or "")
             elif kind in ("response.completed", "response.incomplete", "response.failed") and response:
@@ -536,6 +730,9 @@ def stream_response(
                 on_event(text, response_id)
             if abort is not None and abort.aborted:
                 return Response(id=response_id, status="cancelled", text=text)
+    except AimlApiError as error:
+        error.partial_text = error.partial_text or text  # what arrived before the cut is kept
+        raise
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
         if abort is not None and abort.aborted:
             return Response(id=response_id, status="cancelled", text=text)

@@ -125,12 +125,25 @@ def test_rate_limit_is_retried_honouring_retry_after(fake_api):
     assert time.monotonic() - start >= 1.0
 
 
-def test_retry_after_is_capped(fake_api, settings):
+def test_a_retry_after_over_the_cap_means_try_later_at_once(fake_api, settings):
+    """reliability.md §5 case 3: no wait longer than the cap, no repeats; the worker is free at once."""
     settings.AIMLAPI_RETRY_AFTER_MAX = 0.2
     fake_api.faults = [("429", 3600)]
     start = time.monotonic()
-    aimlapi.create_response(BODY)
+    with pytest.raises(aimlapi.AimlApiError) as info:
+        aimlapi.create_response(BODY)
     assert time.monotonic() - start < 2
+    assert fake_api.post_count == 1
+    assert "try again later" in info.value.message and info.value.retryable
+
+
+def test_a_retry_after_within_the_cap_is_waited_for(fake_api, settings):
+    settings.AIMLAPI_RETRY_AFTER_MAX = 5
+    fake_api.faults = [("429", 0.3)]
+    start = time.monotonic()
+    assert aimlapi.create_response(BODY).status == "completed"
+    assert time.monotonic() - start >= 0.3
+    assert fake_api.post_count == 2
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
