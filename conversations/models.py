@@ -270,3 +270,22 @@ class Share(models.Model):
 
     def __str__(self) -> str:
         return f"share of {self.title}"
+
+
+class ProviderCircuit(models.Model):
+    """The circuit breaker's state, shared by every worker process (one row).
+
+    After AIMLAPI_BREAKER_FAILURES outage-kind failures in a row the circuit opens:
+    new prompts fail at once until `open_until`; then one worker claims the probe
+    (`probe_until` is its lease) and its outcome closes or reopens the circuit.
+    """
+
+    singleton = models.PositiveSmallIntegerField(default=1, unique=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)
+    probe_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"provider circuit ({self.consecutive_failures} failures in a row)"
