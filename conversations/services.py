@@ -10,6 +10,8 @@ Rules that keep prompts safe and answers single:
 from __future__ import annotations
 
 import logging
+import secrets
+import tempfile
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -21,9 +23,9 @@ from django.utils import timezone
 
 from ops import metrics
 
-from . import aimlapi, catalog, rendering
+from . import aimlapi, catalog, rendering, transfer
 from .attempts import Attempt
-from .models import Charge, Conversation, DailyUsage, Turn
+from .models import Charge, Conversation, DailyUsage, Share, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -553,3 +555,76 @@ def conversation_delete(*, conversation: Conversation) -> None:
     for turn in conversation.turns.filter(status__in=Turn.ACTIVE):
         turn_cancel(turn=turn)
     conversation.delete()
+
+
+# --- Import and share (formats and reads in transfer.py) ----------------------------------
+
+
+def conversations_import(*, owner, file) -> transfer.ImportPlan:
+    """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
+
+    The whole file is validated, and its answers rendered, before anything is
+    written; then one transaction creates the new conversations. A conversation
+    already imported (its id is a conversation's `origin_id`) or still the
+    owner's own is skipped, so importing twice creates nothing new. Turns arrive
+    in their final states and nothing is queued or sent to the model. No ledger
+    charge is written: the money was spent, and recorded, where the answers were
+    generated. Raises transfer.ImportRefused with the reason.
+    """
+    mine = Conversation.objects.filter(owner=owner)
+    known = set(mine.values_list("id", flat=True)) | set(
+        mine.filter(origin_id__isnull=False).values_list("origin_id", flat=True)
+    )
+    with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
+        plan = transfer.prepare(file, spool, known_ids=known)
+        with transaction.atomic():
+            for data in transfer.spooled(spool):
+                try:
+                    with transaction.atomic():
+                        _conversation_insert(owner, data)
+                except IntegrityError:
+                    # The same file imported by another request meanwhile: already here.
+                    plan.skipped += 1
+                    plan.turns -= len(data["turns"])
+    return plan
+
+
+def _conversation_insert(owner, data: dict) -> Conversation:
+    turns = data.pop("turns")
+    origin_id = data.pop("id")
+    if catalog.model_get(data["model"]) is None:
+        # A model this instance does not offer: the next prompt goes to the default one.
+        data["model"] = catalog.default_model_id()
+    conversation = Conversation.objects.create(owner=owner, origin_id=origin_id, **data)
+    # New ids (the file's may be another user's turns here); versions keep pointing at each other.
+    new_ids = {turn["id"]: uuid.uuid4() for turn in turns}
+    Turn.objects.bulk_create(
+        [
+            Turn(
+                **{name: value for name, value in turn.items() if name not in ("id", "superseded_by")},
+                id=new_ids[turn["id"]],
+                superseded_by_id=new_ids.get(turn["superseded_by"]),
+                conversation=conversation,
+            )
+            for turn in turns
+        ],
+        batch_size=500,
+    )
+    return conversation
+
+
+def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:
+    """A read-only link to a snapshot of the conversation as it is now."""
+    return Share.objects.create(
+        token=secrets.token_urlsafe(24),
+        conversation=conversation,
+        owner=conversation.owner,
+        title=conversation.title or "Untitled",
+        snapshot=transfer.share_snapshot(conversation=conversation, show_cost=show_cost),
+        show_cost=show_cost,
+    )
+
+
+def share_revoke(*, share: Share) -> bool:
+    """Turn a share's link off for good (its page answers 404 from now on)."""
+    return bool(Share.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
