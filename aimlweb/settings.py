@@ -369,10 +369,21 @@ HUEY_WORKERS = env_number("HUEY_WORKERS", 16, minimum=1)
 TURN_LEASE_SECONDS = env_number("TURN_LEASE_SECONDS", 90, minimum=5)
 # How often a running worker checks whether its turn was stopped.
 TURN_CANCEL_CHECK_SECONDS = env_number("TURN_CANCEL_CHECK_SECONDS", 1.0, float, minimum=0.05)
+# REDIS_URL switches the task queue from a SQLite file to Redis (several machines can share it;
+# idle workers wait in a blocking pop instead of polling).
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    if urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} is not a redis://, rediss:// or unix:// URL.")
+    _queue = {"huey_class": "huey.RedisHuey", "url": REDIS_URL, "blocking": True, "read_timeout": 1}
+else:
+    _queue = {
+        "huey_class": "huey.SqliteHuey",
+        "filename": env.str("HUEY_FILENAME", default=str(DATA_DIR / "huey.sqlite3")),
+    }
 HUEY = {
-    "huey_class": "huey.SqliteHuey",
-    "name": "aimlweb",
-    "filename": env.str("HUEY_FILENAME", default=str(DATA_DIR / "huey.sqlite3")),
+    **_queue,
+    "name": env.str("HUEY_NAME", default="aimlweb"),
     "immediate": env_bool("HUEY_IMMEDIATE", False),
     "results": False,
     "consumer": {
@@ -387,7 +398,8 @@ HUEY = {
         "check_worker_health": True,
     },
 }
-private_file(HUEY["filename"])
+if "filename" in HUEY:
+    private_file(HUEY["filename"])
 # How often a page asks for news of a running answer while the tab is visible,
 # and while it is hidden (the title and a notification still tell of an arrival).
 LIVE_POLL_MS = env_number("LIVE_POLL_MS", 300, minimum=100)

@@ -85,3 +85,7 @@ class TurnAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# The model catalogue and users' budgets have modules of their own.
+from . import admin_catalog, admin_users  # noqa: E402, F401

@@ -273,6 +273,12 @@ def error_for_status(resp: requests.Response) -> AimlApiError:
             "The AI/ML API refused the request (403); the account may have run out of credits" + suffix,
             code="forbidden", status_code=status, retryable=False, raw=body,
         )  # fmt: skip
+    if status in (400, 404, 410) and "deprecat" in detail.lower():
+        # AI/ML API answers a retired model with 404 "Model is deprecated" (docs: 404-model-is-deprecated).
+        return AimlApiError(
+            f"The AI/ML API no longer serves this model ({status})" + suffix,
+            code="model_deprecated", status_code=status, retryable=False, raw=body,
+        )  # fmt: skip
     if status == 429 and "quota" in detail.lower():
         return AimlApiError(
             "The AI/ML API quota is exhausted (429)" + suffix,

@@ -10,7 +10,7 @@ at the output price; running turns keep theirs in `Turn.estimate_usd`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -49,6 +49,7 @@ class BudgetStatus:
     percent: int | None  # spent as a percentage of the budget
     warning: bool  # at or above WARNING_PERCENT
     over: bool  # spent has reached the budget
+    whose: str = "your"  # "your" (the user's budget) or "the shared" (the instance's)
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,14 @@ def instance_status() -> BudgetStatus:
     return _status(budget, spend_this_month(), reserved() if budget is not None else ZERO)
 
 
-def composer_status(user) -> tuple[str, BudgetStatus] | None:
+def composer_status(user) -> BudgetStatus | None:
     """The budget to show beside the composer: the user's, or the instance's when it leaves less.
 
-    Returns (whose, status), `whose` being "your" or "the shared"; None when no budget applies.
+    None when no budget applies. `whose` tells which one it is.
     """
-    shown = [("your", status_for(user)), ("the shared", instance_status())]
-    shown = [(whose, status) for whose, status in shown if status.budget is not None]
-    return min(shown, key=lambda item: item[1].left) if shown else None
+    shown = [status_for(user), replace(instance_status(), whose="the shared")]
+    shown = [status for status in shown if status.budget is not None]
+    return min(shown, key=lambda status: status.left) if shown else None
 
 
 # --- Estimates and the check ------------------------------------------------------

@@ -9,10 +9,11 @@ once a row exists, the admin's edits win over the environment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 MILLION = Decimal(1_000_000)
 CENTS6 = Decimal("0.000001")
@@ -139,3 +140,41 @@ def accepted_efforts(provider_id: str) -> list[str]:
     """The reasoning.effort values the model accepts; empty means never send the field."""
     row = model_get(provider_id)
     return row.efforts if row else []
+
+
+# --- Retirement ----------------------------------------------------------------
+
+# Admins are told this many days before a model's retirement date.
+RETIREMENT_NOTICE_DAYS = 14
+
+
+def models_retiring(today: date | None = None) -> list:
+    """Enabled models retiring within RETIREMENT_NOTICE_DAYS, or already retired, soonest first.
+
+    Each row gets `retired` (the date has come) and `days_left`, for the admins' banner.
+    """
+    from .models import AIModel
+
+    today = today or timezone.localdate()
+    rows = list(
+        AIModel.objects.select_related("successor")
+        .filter(enabled=True, retires_on__lte=today + timedelta(days=RETIREMENT_NOTICE_DAYS))
+        .order_by("retires_on", "provider_id")
+    )
+    for row in rows:
+        row.days_left = (row.retires_on - today).days
+        row.retired = row.days_left <= 0
+    return rows
+
+
+def successor_offer(provider_id: str, *, deprecated: bool = False, today: date | None = None):
+    """The model a conversation on `provider_id` is offered to switch to, or None.
+
+    Offered once the model's retirement date has come, or as soon as the provider
+    said it is deprecated; only an enabled successor is offered.
+    """
+    row = model_get(provider_id)
+    if row is None or row.successor is None or not row.successor.enabled:
+        return None
+    retired = row.retires_on is not None and row.retires_on <= (today or timezone.localdate())
+    return row.successor if retired or deprecated else None

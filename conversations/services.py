@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from ops import metrics
 
-from . import aimlapi, catalog, rendering, transfer
+from . import aimlapi, budgets, catalog, rendering, transfer
 from .attempts import Attempt
 from .models import Charge, Conversation, DailyUsage, Share, Turn
 
@@ -76,6 +76,8 @@ def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
     try:
         with transaction.atomic():
             turn = create()
+            # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
+            budgets.turn_reserve(turn=turn)
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at)
             _enqueue(turn)
     except IntegrityError:
@@ -417,6 +419,8 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
     turn = attempt.turn
     now = timezone.now()
     message = exc.message
+    if exc.code == "model_deprecated":
+        message = _deprecated_message(turn.conversation.model)
     if exc.retryable and "Retry" not in message:
         message += " Press Retry to try again."
     fields = {"updated_at": now}
@@ -431,6 +435,16 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
         return
     metrics.count_error(exc.code)
     Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+
+
+def _deprecated_message(model: str) -> str:
+    row = catalog.model_get(model)
+    name = f"{row.label} ({model})" if row and row.label else model
+    successor = row.successor if row else None
+    gone = f"{name} is deprecated: the AI/ML API no longer serves it."
+    if successor is None:
+        return f"{gone} Choose another model in the conversation settings, then press Retry."
+    return f"{gone} Its successor is {successor} ({successor.provider_id}): switch this conversation to it, then Retry."
 
 
 # --- User actions ---------------------------------------------------------------
@@ -485,6 +499,7 @@ def turn_retry(*, turn: Turn) -> Turn:
                 error_message="",
             )
             if updated:
+                budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
                 _enqueue(turn)
     except IntegrityError:
         raise TurnInFlight from None
@@ -549,6 +564,29 @@ def conversation_update(*, conversation: Conversation, **fields) -> Conversation
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=[*fields, "updated_at"])
     return conversation
+
+
+class NoSuccessor(Exception):
+    message = "This conversation's model has no successor to switch to; choose a model in the settings."
+
+
+def conversation_switch_model(*, conversation: Conversation) -> Conversation:
+    """Move a conversation from its retired model to the successor the catalogue names.
+
+    A reasoning effort the successor does not accept, or an output cap above its
+    maximum, is cleared, so the next request is one the new model takes.
+    """
+    row = catalog.model_get(conversation.model)
+    successor = row.successor if row else None
+    if successor is None or not successor.enabled:
+        raise NoSuccessor
+    fields = {"model": successor.provider_id}
+    if conversation.reasoning_effort and conversation.reasoning_effort not in successor.efforts:
+        fields["reasoning_effort"] = ""
+    cap = successor.max_output_tokens
+    if conversation.max_output_tokens and cap and conversation.max_output_tokens > cap:
+        fields["max_output_tokens"] = None
+    return conversation_update(conversation=conversation, **fields)
 
 
 def conversation_delete(*, conversation: Conversation) -> None:

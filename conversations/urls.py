@@ -7,6 +7,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/", views.conversation, name="conversation"),
     path("c/<uuid:conversation_id>/settings/", views.conversation_settings, name="conversation_settings"),
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
+    path("c/<uuid:conversation_id>/switch-model/", views.conversation_switch_model, name="conversation_switch_model"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("c/<uuid:conversation_id>/export.md", views.conversation_export_markdown, name="conversation_export_markdown"),
     path("c/<uuid:conversation_id>/export.json", views.conversation_export_json, name="conversation_export_json"),

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services, transfer
+from . import budgets, catalog, selectors, services, transfer
 from .forms import ConversationSettingsForm, PromptForm, RegenerateForm, RenameForm
 from .templatetags.chat import version as version_stamp
 
@@ -36,22 +36,30 @@ def home(request):
     if request.method == "POST":
         form = PromptForm(request.POST)
         if form.is_valid():
-            turn = services.conversation_create(
-                owner=request.user,
-                prompt=form.cleaned_data["prompt"],
-                client_token=form.cleaned_data["client_token"],
-            )
+            try:
+                turn = services.conversation_create(
+                    owner=request.user,
+                    prompt=form.cleaned_data["prompt"],
+                    client_token=form.cleaned_data["client_token"],
+                )
+            except budgets.BudgetExceeded as exc:
+                form.add_error(None, exc.message)
+                return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=402)
             return redirect(turn.conversation)
     return render(request, "conversations/home.html", {"form": form, **_sidebar(request)})
 
 
-def _conversation_page(request, conversation, form, status=200):
+def _conversation_page(request, conversation, form, status=200, **extra):
     # One read of the turns, so the composer state and the turns shown always agree.
     turns = list(selectors.conversation_turns(conversation=conversation))
     context = {
         "conversation": conversation,
         "turns": turns,
         "active_turn": next((turn for turn in turns if turn.is_active), None),
+        # Offered once the model retired, or as soon as the provider said it is deprecated.
+        "switch_to": catalog.successor_offer(
+            conversation.model, deprecated=bool(turns) and turns[-1].error_code == "model_deprecated"
+        ),
         "usage": selectors.conversation_usage(conversation=conversation),
         "shares": _share_links(request, conversation),
         "share_open": "shared" in request.GET,
@@ -68,6 +76,7 @@ def _conversation_page(request, conversation, form, status=200):
             },
         ),
         **_sidebar(request),
+        **extra,
     }
     return render(request, "conversations/conversation.html", context, status=status)
 
@@ -89,6 +98,9 @@ def conversation(request, conversation_id):
                 # The bound form keeps what was typed; its token is still unused.
                 form.add_error(None, exc.message)
                 return _conversation_page(request, conversation, form, status=409)
+            except budgets.BudgetExceeded as exc:
+                form.add_error(None, exc.message)
+                return _conversation_page(request, conversation, form, status=402)
             return redirect(conversation)
         return _conversation_page(request, conversation, form, status=400)
     return _conversation_page(request, conversation, form)
@@ -124,7 +136,7 @@ def turn_retry(request, turn_id):
     turn = selectors.turn_get(user=request.user, turn_id=turn_id)
     try:
         services.turn_retry(turn=turn)
-    except (services.TurnInFlight, services.TurnNotRetryable) as exc:
+    except (services.TurnInFlight, services.TurnNotRetryable, budgets.BudgetExceeded) as exc:
         messages.error(request, exc.message)
     return redirect(turn.conversation)
 
@@ -144,6 +156,13 @@ def turn_regenerate(request, turn_id):
         )
     except services.TurnInFlight as exc:
         messages.error(request, exc.message)
+    except budgets.BudgetExceeded as exc:
+        if form.cleaned_data["prompt"] is None:
+            messages.error(request, exc.message)
+        else:
+            # An edited prompt stays typed in its open editor, with the reason beside it.
+            edit = {"edit_turn_id": turn.id, "edit_prompt": form.cleaned_data["prompt"], "edit_error": exc.message}
+            return _conversation_page(request, turn.conversation, _new_prompt_form(), status=402, **edit)
     return redirect(turn.conversation)
 
 
@@ -166,6 +185,21 @@ def conversation_settings(request, conversation_id):
     else:
         errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
         messages.error(request, f"Settings not saved: {errors}")
+    return redirect(conversation)
+
+
+@login_required
+@require_POST
+def conversation_switch_model(request, conversation_id):
+    """One click from a retired model to its successor."""
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    old = conversation.model
+    try:
+        services.conversation_switch_model(conversation=conversation)
+    except services.NoSuccessor as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"This conversation now uses {conversation.model} instead of {old}.")
     return redirect(conversation)
 
 

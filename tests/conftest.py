@@ -86,7 +86,8 @@ def worker(transactional_db, fake_api, settings):
         "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
         "DATABASE_URL": database_url,
         "HUEY_IMMEDIATE": "false",
-        "HUEY_FILENAME": settings.HUEY["filename"],
+        # The queue of this test process: its SQLite file, or (REDIS_URL) its own queue name in Redis.
+        "HUEY_FILENAME": settings.HUEY.get("filename", ""),
         "AIMLAPI_BASE_URL": fake_api.base_url,
         "HUEY_WORKERS": "4",
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),

@@ -28,6 +28,7 @@ gateway in front of the API would):
     ("429_quota",)          429 "You exceeded your current quota..." (OpenAI shape)
     ("slow", seconds)       wait that long, then answer normally
     ("non_json",)           200 with an HTML body
+    ("deprecated",)         404 "Model is deprecated", as AI/ML API answers a retired model
     ("failed",)             200 with status "failed" (and response.failed if streaming)
     ("incomplete",)         200 with status "incomplete", partial text
     ("stream_cut",)         stream stops after half the deltas; the socket is closed
@@ -78,6 +79,8 @@ QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and bil
 BODY_VALIDATION_MESSAGE = "Body validation error!"
 UNSUPPORTED_PARAMETER_MESSAGE = "Unsupported parameter: '{param}' is not supported with this model."
 STREAM_ERROR_MESSAGE = "The server had an error while processing your request."
+# AI/ML API's answer for a retired model (its docs page "404 Model is deprecated").
+DEPRECATED_MESSAGE = "Model is deprecated"
 
 # Messages from AI/ML API's error pages (docs/responses-api.md section 9).
 AIML_MESSAGES = {
@@ -107,6 +110,7 @@ FAULT_ARGUMENTS = {
     "429_quota": False,
     "slow": True,
     "non_json": False,
+    "deprecated": False,
     "failed": False,
     "incomplete": False,
     "stream_cut": None,
@@ -114,7 +118,7 @@ FAULT_ARGUMENTS = {
     "drop": None,
 }
 # Faults answered before the request is even looked at, like a gateway would.
-GATEWAY_FAULTS = ("status", "429", "429_quota", "non_json")
+GATEWAY_FAULTS = ("status", "429", "429_quota", "non_json", "deprecated")
 # Faults that change the generated Response rather than the HTTP exchange.
 OUTCOME_FAULTS = ("failed", "incomplete")
 STREAM_FAULTS = ("stream_cut", "stream_error")
@@ -757,6 +761,8 @@ class _Handler(BaseHTTPRequestHandler):
                 429,
                 openai_error_body(QUOTA_MESSAGE, "insufficient_quota", None, "insufficient_quota"),
             )
+        elif name == "deprecated":
+            self._send_aiml_error(404, DEPRECATED_MESSAGE)
         elif name == "429":
             headers = {} if argument is None else {"Retry-After": str(argument)}
             self._send_aiml_error(429, AIML_MESSAGES[429], headers)

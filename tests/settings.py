@@ -17,6 +17,12 @@ os.environ.update(
         "HUEY_IMMEDIATE": "true",
         "SECRET_KEY": "test-secret-key-" + "x" * 40,
         "DEBUG": "false",
+        # Many tests keep several answers of one user in flight; tests/test_security_limits.py
+        # sets the per-user limits it checks.
+        "MAX_ACTIVE_TURNS_PER_USER": "1000",
+        "MAX_PROMPTS_PER_HOUR": "0",
+        # Parallel test processes may share one Redis (REDIS_URL): each gets its own queue.
+        "HUEY_NAME": f"aimlweb-test-{os.getpid()}",
     }
 )
 

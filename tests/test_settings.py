@@ -68,3 +68,21 @@ def test_pages_send_a_strict_content_security_policy(client, db):
     assert "frame-ancestors 'none'" in policy
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "<script>" not in response.content.decode()
+
+
+def test_redis_url_switches_the_queue_to_blocking_redis(tmp_path):
+    code = (
+        "import django; django.setup(); from huey.contrib.djhuey import HUEY; "
+        "print(type(HUEY).__name__, HUEY.storage.blocking, HUEY.storage.conn.connection_pool.connection_kwargs['port'])"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY"))},
+        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
+        "DATA_DIR": str(tmp_path),
+        "REDIS_URL": "redis://127.0.0.1:6390/0",
+    }
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["RedisHuey", "True", "6390"], result.stderr
+    assert not (tmp_path / "huey.sqlite3").exists()
+    bad = _check(tmp_path, REDIS_URL="http://127.0.0.1:6379")
+    assert bad.returncode != 0 and "REDIS_URL" in bad.stderr
