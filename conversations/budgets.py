@@ -142,8 +142,11 @@ def composer_status(user) -> BudgetStatus | None:
 
     None when no budget applies. `whose` tells which one it is.
     """
-    shown = [status_for(user), replace(instance_status(), whose="the shared")]
-    shown = [status for status in shown if status.budget is not None]
+    shown = []
+    if budget_for(user) is not None:
+        shown.append(status_for(user))
+    if instance_budget() is not None:
+        shown.append(replace(instance_status(), whose="the shared"))
     return min(shown, key=lambda status: status.left) if shown else None
 
 
