@@ -188,6 +188,14 @@ def parse_usage(body: dict[str, Any]) -> Usage | None:
     )
 
 
+def usage_checked(usage: Usage | None) -> Usage | None:
+    """`usage` with every value its column can hold (a Usage built outside `parse_usage` too)."""
+    if usage is None:
+        return None
+    counts = {name: _int_or_none(getattr(usage, name)) for name in Usage.__dataclass_fields__ if name != "usd_spent"}
+    return Usage(**counts, usd_spent=_usd_or_none(usage.usd_spent))
+
+
 def output_text(body: dict[str, Any]) -> str:
     """Join the text parts of the `message` items of `output`; else `output_text`."""
     parts: list[str] = []

@@ -40,6 +40,8 @@ class ConversationSettingsForm(forms.Form):
 
     def __init__(self, *args, model: str = "", **kwargs):
         super().__init__(*args, **kwargs)
+        # Sent with every turn of the conversation: bounded like a prompt.
+        self.fields["instructions"].validators.append(MaxLengthValidator(settings.MAX_INSTRUCTIONS_CHARS))
         # The catalogue's enabled models; the current one stays listed even if an admin disabled it.
         choices = [(m.provider_id, str(m)) for m in catalog.models_enabled()]
         if model and model not in dict(choices):

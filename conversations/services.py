@@ -9,6 +9,7 @@ Rules that keep prompts safe and answers single:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import tempfile
@@ -17,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,6 +27,7 @@ from ops import metrics
 
 from . import aimlapi, budgets, catalog, rendering, transfer
 from .attempts import Attempt
+from .breaker import guard as provider_guard
 from .models import Charge, Conversation, DailyUsage, Share, Turn
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,22 @@ class TurnInFlight(Exception):
 
 class TurnNotRetryable(Exception):
     message = "Only failed, incomplete or cancelled answers can be retried."
+
+
+class FormTokenTaken(TurnInFlight):
+    """The form's one-time token belongs to another user's turn (a copied or forged form)."""
+
+    message = "This form had already been used. Your prompt is still in the box: press Send again."
+
+
+class UserLimitReached(Exception):
+    """Too many answers running, or too many prompts this hour, for this user (HTTP 429)."""
+
+    status = 429
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 # --- Creating turns --------------------------------------------------------------
@@ -63,6 +82,36 @@ def _enqueue(turn: Turn) -> None:
     transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
 
 
+def user_limits_check(*, owner, hourly: bool = True) -> None:
+    """Raise UserLimitReached when `owner` may not start another answer now.
+
+    Call inside the transaction that queues the answer: the user's row is locked
+    first (PostgreSQL; SQLite's write transaction is exclusive anyway), so two web
+    processes cannot both pass the count. One user's prompts can then fill at most
+    MAX_ACTIVE_TURNS_PER_USER workers: the rest stay free for everyone else.
+    """
+    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+    mine = Turn.objects.filter(conversation__owner=owner)
+    active = mine.filter(status__in=Turn.ACTIVE).count()
+    if active >= settings.MAX_ACTIVE_TURNS_PER_USER:
+        raise UserLimitReached(
+            f"You already have {active} answers being generated (the limit is "
+            f"{settings.MAX_ACTIVE_TURNS_PER_USER}). Wait for one to finish, or stop one, then send again."
+        )
+    limit = settings.MAX_PROMPTS_PER_HOUR
+    if hourly and limit:
+        since = timezone.now() - timedelta(hours=1)
+        recent = list(
+            mine.filter(created_at__gte=since).order_by("-created_at").values_list("created_at", flat=True)[:limit]
+        )
+        if len(recent) >= limit:
+            again = timezone.localtime(recent[-1] + timedelta(hours=1))
+            raise UserLimitReached(
+                f"You sent {limit} prompts in the last hour, the limit here. "
+                f"You can send again at {again:%H:%M} ({again.tzname()})."
+            )
+
+
 def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
     """Run `create()` (which makes and returns a turn) once per form token, then queue the turn.
 
@@ -75,6 +124,7 @@ def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
         return existing
     try:
         with transaction.atomic():
+            user_limits_check(owner=owner)  # UserLimitReached: nothing is created
             turn = create()
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
             budgets.turn_reserve(turn=turn)
@@ -85,6 +135,8 @@ def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
         existing = _turn_by_token(owner, client_token)
         if existing:
             return existing
+        if client_token and Turn.objects.filter(client_token=client_token).exists():
+            raise FormTokenTaken from None
         raise TurnInFlight from None
     return turn
 
@@ -300,7 +352,8 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
     assert not connection.in_atomic_block, "the provider must never be called inside a transaction"
     with Attempt(turn) as attempt:
         try:
-            response = _call_provider(turn, attempt, resume=resume)
+            # The circuit breaker fails fast while the provider is down (not for a resumed, paid answer).
+            response = provider_guard(lambda: _call_provider(turn, attempt, resume=resume), check=not resume)
         except aimlapi.AimlApiError as exc:
             _finish_error(attempt, exc)
         except Exception:
@@ -381,6 +434,65 @@ def _result_message(response: aimlapi.Response) -> tuple[str, str]:
 
 
 def _finish(attempt: Attempt, response: aimlapi.Response) -> None:
+    """Store the answer. It was paid for: if storing it fails, store what can be, never nothing."""
+    # Values a column cannot hold are dropped (SQLite would store them and fail on every read).
+    response = dataclasses.replace(response, usage=aimlapi.usage_checked(response.usage))
+    try:
+        _finish_save(attempt, response)
+    except Exception:
+        logger.exception("turn %s: storing the answer failed; storing it in a simpler form", attempt.turn.id)
+        _finish_fallback(attempt, response)
+
+
+def _finish_fallback(attempt: Attempt, response: aimlapi.Response) -> None:
+    """The answer's text and what usage can be stored, without the parts that may have failed."""
+    from django.utils.html import escape
+
+    turn = attempt.turn
+    now = timezone.now()
+    text = response.text.replace("\x00", "")
+    try:
+        html = rendering.markdown_to_html(text)
+    except Exception:
+        html = f"<pre>{escape(text)}</pre>"
+    base = {
+        "response_id": (response.id or turn.response_id)[:255],
+        "model": response.model[:100],
+        "output_text": text,
+        "output_html": html,
+        "response_json": {"note": "The provider's response could not be stored as sent; see the worker log."},
+        "updated_at": now,
+    }
+    ok = response.status == "completed" and bool(text)
+    outcome = {
+        "status": Turn.Status.COMPLETED if ok else Turn.Status.FAILED,
+        "completed_at": now,
+        "error_code": "" if ok else "store_error",
+        "error_message": "" if ok else "The answer arrived but could not be stored completely. Press Retry.",
+    }
+    try:
+        usage = _usage_fields(turn.conversation.model, response.usage)
+    except Exception:
+        logger.exception("turn %s: usage could not be priced", turn.id)
+        usage = {}
+    for fields in ({**base, **usage}, base):  # with usage first; without, if usage is what fails
+        try:
+            if attempt.mine().update(**outcome, **fields) or Turn.objects.filter(
+                id=turn.id, attempts=turn.attempts, status__in=(Turn.Status.CANCELLED, Turn.Status.FAILED)
+            ).update(**fields):
+                break
+        except Exception:
+            logger.exception("turn %s: fallback save failed", turn.id)
+    try:
+        charge_record(
+            turn=turn, status=outcome["status"], model=turn.conversation.model,
+            response_id=base["response_id"], fields=usage, now=now,
+        )  # fmt: skip
+    except Exception:
+        logger.exception("turn %s: the charge could not be recorded", turn.id)
+
+
+def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
     turn = attempt.turn
     status = response.status
     if status == "completed" and not response.text:
@@ -409,10 +521,37 @@ def _finish(attempt: Attempt, response: aimlapi.Response) -> None:
         charge_record(status=status, **charge)
         Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
         return
+    # The sweeper gave up on this worker (it stalled past its lease), then the paid answer
+    # arrived after all: show it, as long as nobody retried the turn meanwhile.
+    if Turn.objects.filter(
+        id=turn.id, attempts=turn.attempts, status=Turn.Status.FAILED, error_code="interrupted"
+    ).update(status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields):
+        charge_record(status=status, **charge)
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+        return
     # Cancelled (or taken over) meanwhile: keep the cancel, but record what the
     # provider sent and charged, so usage is never lost.
-    Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields)
+    if not Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields):
+        _keep_late_answer(turn, response, usage, now)
     charge_record(status=Turn.Status.CANCELLED, **charge)
+
+
+def _keep_late_answer(turn: Turn, response: aimlapi.Response, usage: dict, now) -> None:
+    """A newer attempt owns the turn: keep this paid answer in its history, where it can be recovered."""
+    entry = {
+        "attempt": turn.attempts,
+        "status": "late_answer",
+        "response_id": response.id,
+        "output_text": response.text,
+        "input_tokens": usage.get("input_tokens"),
+        "output_tokens": usage.get("output_tokens"),
+        "cost_usd": str(usage["cost_usd"]) if usage.get("cost_usd") is not None else None,
+        "completed_at": now.isoformat(),
+    }
+    with transaction.atomic():
+        history = Turn.objects.select_for_update().filter(id=turn.id).values_list("history", flat=True).first()
+        if history is not None:
+            Turn.objects.filter(id=turn.id).update(history=[*history, entry])
 
 
 def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
@@ -490,6 +629,7 @@ def turn_retry(*, turn: Turn) -> Turn:
         raise TurnNotRetryable
     try:
         with transaction.atomic():
+            user_limits_check(owner=turn.conversation.owner, hourly=False)
             updated = Turn.objects.filter(id=turn.id, status=turn.status, attempts=turn.attempts).update(
                 status=Turn.Status.QUEUED,
                 history=[*turn.history, _history_entry(turn)],

@@ -25,6 +25,16 @@ def _new_prompt_form(data=None) -> PromptForm:
     return PromptForm(data, initial={"client_token": uuid.uuid4()})
 
 
+def _retype(form: PromptForm, message: str) -> PromptForm:
+    """The refused prompt, still typed, with the reason and a fresh one-time token."""
+    data = form.data.copy()
+    data["client_token"] = str(uuid.uuid4())
+    retyped = PromptForm(data)
+    retyped.is_valid()
+    retyped.add_error(None, message)
+    return retyped
+
+
 def _sidebar(request) -> dict:
     query = request.GET.get("q", "").strip()
     return {"conversations": selectors.conversation_list(user=request.user, query=query)[:200], "query": query}
@@ -42,6 +52,9 @@ def home(request):
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
                 )
+            except (services.TurnInFlight, services.UserLimitReached) as exc:
+                form, status = _retype(form, exc.message), getattr(exc, "status", 409)
+                return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=status)
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
                 return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=402)
@@ -94,10 +107,10 @@ def conversation(request, conversation_id):
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
                 )
-            except services.TurnInFlight as exc:
-                # The bound form keeps what was typed; its token is still unused.
-                form.add_error(None, exc.message)
-                return _conversation_page(request, conversation, form, status=409)
+            except (services.TurnInFlight, services.UserLimitReached) as exc:
+                # The form keeps what was typed, with a fresh one-time token.
+                form, status = _retype(form, exc.message), getattr(exc, "status", 409)
+                return _conversation_page(request, conversation, form, status=status)
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
                 return _conversation_page(request, conversation, form, status=402)
@@ -136,7 +149,7 @@ def turn_retry(request, turn_id):
     turn = selectors.turn_get(user=request.user, turn_id=turn_id)
     try:
         services.turn_retry(turn=turn)
-    except (services.TurnInFlight, services.TurnNotRetryable, budgets.BudgetExceeded) as exc:
+    except (services.TurnInFlight, services.TurnNotRetryable, services.UserLimitReached, budgets.BudgetExceeded) as exc:
         messages.error(request, exc.message)
     return redirect(turn.conversation)
 
@@ -154,7 +167,7 @@ def turn_regenerate(request, turn_id):
         services.turn_regenerate(
             turn=turn, prompt=form.cleaned_data["prompt"], client_token=form.cleaned_data["client_token"]
         )
-    except services.TurnInFlight as exc:
+    except (services.TurnInFlight, services.UserLimitReached) as exc:
         messages.error(request, exc.message)
     except budgets.BudgetExceeded as exc:
         if form.cleaned_data["prompt"] is None:
