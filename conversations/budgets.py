@@ -208,7 +208,7 @@ def _serialize(key: int) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0xB0D6, key])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0xB0D6, key % 2_147_483_647])
 
 
 def turn_reserve(*, turn: Turn) -> Estimate:
@@ -229,17 +229,26 @@ def turn_reserve(*, turn: Turn) -> Estimate:
         spent = spend_this_month(user)
         held = reserved(user, exclude_turn_id=turn.pk)
         if spent + held + cost > budget:
-            raise BudgetExceeded(_refusal(name, budget, spent, held, found))
+            raise BudgetExceeded(_refusal(name, budget, spent, held, found, _hint(turn)))
     Turn.objects.filter(pk=turn.pk).update(estimate_usd=found.usd)
     turn.estimate_usd = found.usd
     return found
 
 
-def _refusal(name: str, budget: Decimal, spent: Decimal, held: Decimal, found: Estimate) -> str:
+def _hint(turn: Turn) -> str:
+    """What the user can do: a lower output cap (in an existing conversation's settings), or a larger budget."""
+    if Turn.objects.filter(conversation_id=turn.conversation_id).exclude(pk=turn.pk).exists():
+        return "Lower this conversation's max output tokens in its settings, or ask an admin to raise the budget."
+    return (
+        "A new conversation may use the model's whole output cap. Ask an admin to raise the budget, or continue "
+        "a conversation with a lower max output tokens."
+    )
+
+
+def _refusal(name: str, budget: Decimal, spent: Decimal, held: Decimal, found: Estimate, hint: str) -> str:
     running = f", plus {usd(held)} reserved by answers still running" if held else ""
     return (
         f"Not sent: this prompt could cost up to {usd(found.usd)} (about {found.input_tokens:,} input tokens "
         f"and up to {found.output_tokens:,} output tokens), and {usd(spent)} of {name} of {usd(budget)} "
-        f"is spent this month{running}. Lower the conversation's max output tokens, or ask an admin "
-        "to raise the budget."
+        f"is spent this month{running}. {hint}"
     )

@@ -169,6 +169,7 @@ def test_a_first_prompt_over_budget_is_refused_with_the_figures_and_kept(
     page = response.content.decode()
     estimate = budgets.usd(_usd(-(-len(prompt) // 3), 272_000))
     assert "Not sent" in page and estimate in page and "$10.00" in page and "$50.00" in page
+    assert "A new conversation may use the model&#x27;s whole output cap" in page
     assert "Write a long essay &lt;about&gt; budgets</textarea>" in page
     assert fake_api.post_count == 0
     assert not Conversation.objects.filter(title__startswith="Write").exists()
@@ -191,6 +192,7 @@ def test_a_later_prompt_over_budget_is_refused_and_kept(alice_client, alice, fak
     page = response.content.decode()
     assert "and then?</textarea>" in page
     assert budgets.usd(_usd(12_000 + 3, 4000)) in page  # $0.9081: previous input + output + this prompt
+    assert "Lower this conversation&#x27;s max output tokens in its settings" in page
     assert conversation.turns.count() == 1 and fake_api.post_count == 0
     # A lower output cap fits the budget: the prompt goes through.
     Conversation.objects.filter(pk=conversation.pk).update(max_output_tokens=1000)
