@@ -6,7 +6,9 @@ MarkdownImageExfil probe, plus mXSS and fence tricks. The check parses the outpu
 parser (as a browser would tokenise it) instead of matching strings.
 """
 
+import re
 from html.parser import HTMLParser
+
 import pytest
 
 from conversations.rendering import markdown_to_html
@@ -100,7 +102,8 @@ class _Collector(HTMLParser):
                 # Percent-escapes are not decoded: "%6A…:" is no scheme to a browser, just a relative path.
                 url = value.strip().lower()
                 url = "".join(ch for ch in url if ch > " ")
-                if not url.startswith(SAFE_SCHEMES) and ":" in url.split("/")[0]:
+                scheme = re.match(r"[a-z][a-z0-9+.-]*:", url)
+                if scheme and not url.startswith(SAFE_SCHEMES):
                     self.problems.append(f"{tag} {name}={value!r}")
                 if name == "src":
                     self.problems.append(f"{tag} src= (a fetch)")
