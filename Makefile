@@ -8,13 +8,13 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench lint format clean help setup chromium
+.PHONY: run demo test bench bench-export lint format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
 	@echo "make demo   the same, answered by a local fake model (no API key needed)"
 	@echo "make test   the whole test suite (installs Chromium with apt-get if missing)"
-	@echo "make bench  latency and concurrency benchmarks (slow)"
+	@echo "make bench  latency, concurrency and export benchmarks (slow)"
 
 $(STAMP): requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(ARGS)
+	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+
+# Only the export/import benchmark (10,000 conversations): EXPORT_ARGS="--conversations 2000" to shrink it.
+bench-export: $(STAMP)
+	$(PY) -m benchmarks.export $(EXPORT_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
