@@ -89,6 +89,8 @@ CONVERSATION_FIELDS = (
     "archived_at",
     "turns",
 )
+HISTORY_ORDER = ("attempt", "status", "error_code", "error_message", "response_id", "input_tokens", "output_tokens",
+                 "cost_usd", "started_at", "completed_at")  # fmt: skip
 TOKEN_FIELDS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
 PRICE_FIELDS = ("input_price", "cached_input_price", "output_price")
 # What a turn that was still queued or running when exported becomes: it is never sent again by an import.
@@ -258,7 +260,9 @@ def _turn_markdown(number: int, turn: Turn, ids: dict) -> list[str]:
         )
     lines += ["<details><summary>Details</summary>", "", *details]
     for entry in turn.history or []:
-        summary = ", ".join(f"{key}: {value}" for key, value in entry.items() if value not in (None, ""))
+        # In a fixed order: PostgreSQL's jsonb does not keep the order keys were written in.
+        keys = [key for key in HISTORY_ORDER if key in entry] + sorted(set(entry) - set(HISTORY_ORDER))
+        summary = ", ".join(f"{key}: {entry[key]}" for key in keys if entry[key] not in (None, ""))
         lines.append(f"- Earlier attempt: {summary}")
     lines += ["", "</details>", ""]
     return lines
