@@ -1,6 +1,7 @@
-"""Private pages are never cached; the client address used for sign-in throttling."""
+"""Private pages are never cached; no NUL reaches a query; the client address for sign-in throttling."""
 
 from django.conf import settings
+from django.http import QueryDict
 from django.utils.cache import add_never_cache_headers
 
 
@@ -13,6 +14,13 @@ class NoStoreMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            # A NUL in a query parameter (a search, a cursor) is never meaningful, and PostgreSQL
+            # refuses it in any query (a 500). Forms already refuse it with a message.
+            cleaned = QueryDict(mutable=True)
+            for key, values in request.GET.lists():
+                cleaned.setlist(key.replace("\x00", ""), [value.replace("\x00", "") for value in values])
+            request.GET = cleaned
         response = self.get_response(request)
         user = getattr(request, "user", None)
         if "Cache-Control" not in response or (user is not None and user.is_authenticated):

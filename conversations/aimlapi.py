@@ -88,7 +88,7 @@ class AimlApiError(Exception):
         message = scrub(message)
         super().__init__(message)
         self.message = message
-        self.code = str(code)[:64]  # the turn's error_code column
+        self.code = scrub(str(code))[:64]  # the turn's error_code column
         self.status_code = status_code
         self.retryable = retryable
         self.retry_after = retry_after
