@@ -8,7 +8,7 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-export lint format clean help setup chromium
+.PHONY: run demo test bench bench-export lint audit format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -49,6 +49,11 @@ bench: $(STAMP)
 # Only the export/import benchmark (10,000 conversations): EXPORT_ARGS="--conversations 2000" to shrink it.
 bench-export: $(STAMP)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+
+# Security: bandit (no high-severity finding) and pip-audit on requirements.txt (docs/security.md).
+audit: $(STAMP)
+	$(VENV)/bin/bandit -q -r . -x ./.venv,./tests,./benchmarks,./staticfiles -lll
+	$(PY) .ci/pip_audit.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -806,3 +806,31 @@ def share_create(*, conversation: Conversation, show_cost: bool = False) -> Shar
 def share_revoke(*, share: Share) -> bool:
     """Turn a share's link off for good (its page answers 404 from now on)."""
     return bool(Share.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+# --- Organising the list: pin and archive (the order of the list is not changed) ------------
+
+
+def _organise(conversation: Conversation, **fields) -> Conversation:
+    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(conversation, name, value)
+    return conversation
+
+
+def conversation_pin(*, conversation: Conversation) -> Conversation:
+    """Keep it at the top of the list (pinned ones are ordered by when they were pinned)."""
+    return _organise(conversation, pinned_at=conversation.pinned_at or timezone.now(), archived_at=None)
+
+
+def conversation_unpin(*, conversation: Conversation) -> Conversation:
+    return _organise(conversation, pinned_at=None)
+
+
+def conversation_archive(*, conversation: Conversation) -> Conversation:
+    """Hide it from the list; search with the Archived filter finds it. Archiving unpins."""
+    return _organise(conversation, archived_at=conversation.archived_at or timezone.now(), pinned_at=None)
+
+
+def conversation_unarchive(*, conversation: Conversation) -> Conversation:
+    return _organise(conversation, archived_at=None)

@@ -17,6 +17,19 @@ urlpatterns = [
     path("transfer/", views.transfer_page, name="transfer"),
     path("transfer/export.json", views.export_all, name="export_all"),
     path("transfer/import/", views.import_upload, name="import_upload"),
+    path("conversations/", views.conversation_list, name="conversation_list"),
+    path("search/", views.search_page, name="search"),
+    path("c/<uuid:conversation_id>/turns/", views.conversation_turns, name="conversation_turns"),
+    path("t/<uuid:turn_id>/edit/", views.turn_edit, name="turn_edit"),
+    *(
+        path(
+            f"c/<uuid:conversation_id>/{action}/",
+            views.conversation_organise,
+            {"action": action},
+            name=f"conversation_{action}",
+        )
+        for action in ("pin", "unpin", "archive", "unarchive")
+    ),
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
     path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),

@@ -11,12 +11,14 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
+from django.utils.cache import patch_vary_headers
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import budgets, catalog, selectors, services, transfer
+from . import budgets, catalog, search, selectors, services, transfer
 from .forms import ConversationSettingsForm, PromptForm, RegenerateForm, RenameForm
 from .templatetags.chat import version as version_stamp
 
@@ -36,12 +38,26 @@ def _retype(form: PromptForm, message: str) -> PromptForm:
 
 
 def _sidebar(request) -> dict:
-    query = request.GET.get("q", "").strip()
-    return {"conversations": selectors.conversation_list(user=request.user, query=query)[:200], "query": query}
+    """Pinned conversations, then the first page of the others (app.js loads more as the list scrolls)."""
+    return {
+        "pinned": selectors.conversations_pinned(user=request.user),
+        "page": selectors.conversation_list(user=request.user),
+    }
+
+
+def _next_or(request, fallback):
+    """Back to the page the form was on (`next`, when it is a local URL), else `fallback`."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
 
 
 @login_required
+@gzip_page
 def home(request):
+    if request.method == "GET" and "q" in request.GET:  # the search box of earlier versions
+        return redirect(f"{reverse('search')}?{request.GET.urlencode()}")
     form = _new_prompt_form()
     if request.method == "POST":
         form = PromptForm(request.POST)
@@ -62,13 +78,17 @@ def home(request):
     return render(request, "conversations/home.html", {"form": form, **_sidebar(request)})
 
 
-def _conversation_page(request, conversation, form, status=200, **extra):
-    # One read of the turns, so the composer state and the turns shown always agree.
-    turns = list(selectors.conversation_turns(conversation=conversation))
+def _conversation_page(request, conversation, form, status=200, before="", **extra):
+    # The newest turns only (earlier ones load as the reader scrolls up), always reaching back to
+    # a running one: the composer state comes from the same read as the turns shown.
+    turns, earlier = selectors.conversation_turns_page(conversation=conversation, before=before)
+    active_turn = next((turn for turn in turns if turn.is_active), None)
     context = {
         "conversation": conversation,
         "turns": turns,
-        "active_turn": next((turn for turn in turns if turn.is_active), None),
+        "earlier": earlier,
+        "before": before,
+        "active_turn": active_turn,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(
             conversation.model, deprecated=bool(turns) and turns[-1].error_code == "model_deprecated"
@@ -95,6 +115,7 @@ def _conversation_page(request, conversation, form, status=200, **extra):
 
 
 @login_required
+@gzip_page
 def conversation(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     form = _new_prompt_form()
@@ -225,13 +246,16 @@ def conversation_rename(request, conversation_id):
         services.conversation_update(conversation=conversation, title=form.cleaned_data["title"])
     else:
         messages.error(request, "A title needs 1 to 200 characters.")
-    return redirect(request.POST.get("next") if request.POST.get("next") == "home" else conversation)
+    return redirect("home") if request.POST.get("next") == "home" else _next_or(request, conversation)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def conversation_delete(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    if request.method == "GET":  # the confirmation, for a browser without JavaScript
+        context = {"conversation": conversation, "usage": selectors.conversation_usage(conversation=conversation)}
+        return render(request, "conversations/delete_confirm.html", {**context, **_sidebar(request)})
     services.conversation_delete(conversation=conversation)
     messages.success(request, f"Deleted “{conversation.title}”.")
     return redirect("home")
@@ -383,3 +407,115 @@ def share_view(request, token):
     share = transfer.share_get(token=token)
     context = {"share": share, "turns": transfer.share_turns(share), "is_owner": share.owner_id == request.user.id}
     return render(request, "conversations/shared.html", context)
+
+
+# --- History: the list page by page, pin and archive, search ------------------------------------
+
+
+@login_required
+@require_GET
+@gzip_page
+def conversation_list(request):
+    """The next page of the sidebar list: a fragment for app.js, a page of its own without JavaScript."""
+    try:
+        page = selectors.conversation_list(
+            user=request.user, after=request.GET.get("after", ""), group=request.GET.get("g", "")[:40]
+        )
+    except selectors.BadCursor as exc:
+        if request.htmx:
+            return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+        messages.error(request, exc.message)
+        return redirect("home")
+    if request.htmx:
+        response = render(request, "conversations/_sidebar_page.html", {"page": page})
+    else:
+        response = render(request, "conversations/history.html", {"more": page, **_sidebar(request)})
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+ORGANISED = {
+    "pin": "Pinned “{}”.",
+    "unpin": "Unpinned “{}”.",
+    "archive": "Archived “{}”. It is hidden from the list; search with the Archived filter finds it.",
+    "unarchive": "“{}” is back in the list.",
+}
+
+
+@login_required
+@require_POST
+def conversation_organise(request, conversation_id, action):
+    """Pin, unpin, archive or unarchive (`action` comes from the URL pattern, never from the user)."""
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    getattr(services, f"conversation_{action}")(conversation=conversation)
+    messages.success(request, ORGANISED[action].format(conversation.title or "Untitled"))
+    return _next_or(request, conversation)
+
+
+@login_required
+@require_GET
+@gzip_page
+def search_page(request):
+    """Full-text search with filters; an empty search shows the list."""
+    form = search.SearchForm(request.GET)
+    context = {"form": form, "query": request.GET.get("q", ""), "results": None, **_sidebar(request)}
+    status = 200
+    if form.is_valid():
+        filters = form.filters()
+        try:
+            context["results"] = search.find(
+                user=request.user, text=form.cleaned_data["q"], filters=filters, page=form.cleaned_data["page"] or 1
+            )
+        except search.SearchError as exc:
+            form.add_error("q", exc.message)
+            status = 400
+        if context["results"] is None and not form.errors:
+            return redirect("home")
+    else:
+        status = 400
+    context["query"] = search.clean(context["query"])
+    return render(request, "conversations/search.html", context, status=status)
+
+
+@login_required
+@require_GET
+@gzip_page
+def conversation_turns(request, conversation_id):
+    """Earlier turns of a long conversation: a fragment for app.js, the page itself without JavaScript.
+
+    `through=<turn id>` loads everything from that turn on (a search result's link to an early turn).
+    """
+    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    before = request.GET.get("before", "")
+    try:
+        through = conversation.turns.filter(id=uuid.UUID(request.GET.get("through", ""))).first()
+    except ValueError:
+        through = None
+    try:
+        if not request.htmx:
+            selectors.Cursor.decode(before)
+            return _conversation_page(request, conversation, _new_prompt_form(), before=before)
+        turns, earlier = selectors.conversation_turns_page(conversation=conversation, before=before, through=through)
+    except selectors.BadCursor as exc:
+        if request.htmx:
+            return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+        messages.error(request, exc.message)
+        return redirect(conversation)
+    context = {"conversation": conversation, "turns": turns, "earlier": earlier}
+    response = render(request, "conversations/_turns_page.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_GET
+def turn_edit(request, turn_id):
+    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript)."""
+    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    context = {"turn": turn, "conversation": turn.conversation}
+    if request.htmx:
+        response = render(request, "conversations/_edit_form.html", context)
+    else:
+        response = render(request, "conversations/turn_edit.html", {**context, **_sidebar(request)})
+    patch_vary_headers(response, ["HX-Request"])
+    return response

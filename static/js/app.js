@@ -248,6 +248,7 @@
       schedulePoll();
     }, delay === undefined ? pollDelay() : delay);
   }
+  window.aimlweb = Object.assign(window.aimlweb || {}, { enhanceTurns: enhanceTurns });
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) document.title = document.title.replace(/^● [^·]*· /, "");
     // Back on the tab: ask at once rather than after a slow hidden-tab interval.
@@ -514,13 +515,21 @@
       if (settings.open) closeDrawer(false);
     });
   }
+  // Turns added after the page loaded (earlier ones, a fetched editor): copy buttons, editors, live polls.
+  function enhanceTurns(scope) {
+    enhance(scope);
+    setupEditPrompts(scope);
+    tick();
+    if (window.htmx) window.htmx.process(scope);
+    schedulePoll();
+  }
   function setupEditPrompts(scope) {
     scope.querySelectorAll(".edit-prompt").forEach(function (details) {
       if (details.dataset.enhanced) return;
-      details.dataset.enhanced = "1";
       const textarea = details.querySelector("textarea");
       const form = details.querySelector("form");
-      if (!textarea || !form) return;
+      if (!textarea || !form) return; // not fetched yet: enhanced once it is (history section below)
+      details.dataset.enhanced = "1";
       details.addEventListener("toggle", function () {
         if (!details.open) return;
         textarea.style.height = "auto";
@@ -631,5 +640,310 @@
       // After layout (fonts, wrapped tables) so the measurement is right.
       window.requestAnimationFrame(scrollToNewest);
     }
+  });
+})();
+
+// --- History: the sidebar loads more conversations as it scrolls; one menu serves every row ------
+// Without JavaScript the "More conversations" link opens the next page, and pin, archive, rename
+// and delete are on each conversation's page.
+(function () {
+  "use strict";
+
+  const ZERO = "00000000-0000-0000-0000-000000000000";
+  const observers = new Map();
+
+  function fetchFragment(url) {
+    return fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    });
+  }
+  function parse(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content;
+  }
+
+  // A "More conversations" link is replaced by the next page when it nears the visible part of its list.
+  function loadMore(link) {
+    if (link.dataset.loading) return;
+    link.dataset.loading = "1";
+    link.setAttribute("aria-busy", "true");
+    const label = link.textContent;
+    link.textContent = "Loading…";
+    const hadFocus = document.activeElement === link;
+    const container = link.parentNode;
+    fetchFragment(link.href).then(function (html) {
+      const page = parse(html);
+      // A conversation that moved up since the first page was drawn is shown once.
+      page.querySelectorAll(".conversation-row").forEach(function (row) {
+        if (container.querySelector('.conversation-row[data-id="' + row.dataset.id + '"]')) row.remove();
+      });
+      const firstNew = page.querySelector(".conversation-link");
+      const links = Array.prototype.slice.call(page.querySelectorAll("[data-list-more]"));
+      link.replaceWith(page);
+      links.forEach(observeMore);
+      if (hadFocus && firstNew) firstNew.focus();
+    }).catch(function () {
+      delete link.dataset.loading;
+      link.removeAttribute("aria-busy");
+      link.textContent = label + " (loading failed: try again)";
+    });
+  }
+  function observeMore(link) {
+    if (link.dataset.observed) return;
+    link.dataset.observed = "1";
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      loadMore(link);
+    });
+    if (!("IntersectionObserver" in window)) return;
+    const root = link.closest(".conversation-list");
+    const key = root || document;
+    let observer = observers.get(key);
+    if (!observer) {
+      observer = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          if (!entry.isIntersecting) return;
+          observer.unobserve(entry.target);
+          loadMore(entry.target);
+        });
+      }, { root: root, rootMargin: "0px 0px 600px 0px" });
+      observers.set(key, observer);
+    }
+    observer.observe(link);
+  }
+
+  // --- The row menu: pin or unpin, rename, archive, delete --------------------------------------
+  let openFor = null;
+  function rowUrl(id, action) {
+    const list = document.getElementById("conversation-list");
+    return list.dataset.rowUrl.replace(ZERO, id) + action + "/";
+  }
+  function closeMenu(returnFocus) {
+    const menu = document.getElementById("row-menu");
+    if (!menu || menu.hidden) return false;
+    menu.hidden = true;
+    if (openFor) {
+      openFor.setAttribute("aria-expanded", "false");
+      openFor.closest(".conversation-row").classList.remove("menu-open");
+      if (returnFocus) openFor.focus();
+    }
+    openFor = null;
+    return true;
+  }
+  function openMenu(button) {
+    const menu = document.getElementById("row-menu");
+    const row = button.closest(".conversation-row");
+    if (!menu || !row) return;
+    if (openFor === button) { closeMenu(true); return; }
+    closeMenu(false);
+    openFor = button;
+    const pinned = !!row.dataset.pinned;
+    menu.querySelectorAll("[data-action]").forEach(function (item) {
+      const action = item.dataset.action;
+      item.hidden = (action === "pin" && pinned) || (action === "unpin" && !pinned);
+      if (item.type === "submit") item.formAction = rowUrl(row.dataset.id, action);
+    });
+    menu.dataset.id = row.dataset.id;
+    menu.dataset.title = row.dataset.title;
+    button.setAttribute("aria-expanded", "true");
+    row.classList.add("menu-open");
+    menu.hidden = false;
+    // Below the button, kept inside the window.
+    const box = button.getBoundingClientRect();
+    const top = Math.min(box.bottom + 4, window.innerHeight - menu.offsetHeight - 8);
+    menu.style.top = Math.max(8, top) + "px";
+    menu.style.left = Math.max(8, Math.min(box.right - menu.offsetWidth, window.innerWidth - menu.offsetWidth - 8)) + "px";
+    const first = menu.querySelector("[data-action]:not([hidden])");
+    if (first) first.focus();
+  }
+  function renameInline(id, title) {
+    const row = document.querySelector('#conversation-list .conversation-row[data-id="' + id + '"]');
+    const token = document.querySelector("#row-action-form [name=csrfmiddlewaretoken]");
+    if (!row || !token) return;
+    const link = row.querySelector(".conversation-link");
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = rowUrl(id, "rename");
+    form.className = "row-rename";
+    const fields = { csrfmiddlewaretoken: token.value, next: window.location.pathname + window.location.search };
+    Object.keys(fields).forEach(function (name) {
+      const hidden = document.createElement("input");
+      hidden.type = "hidden";
+      hidden.name = name;
+      hidden.value = fields[name];
+      form.appendChild(hidden);
+    });
+    const input = document.createElement("input");
+    input.type = "text";
+    input.name = "title";
+    input.value = title;
+    input.maxLength = 200;
+    input.required = true;
+    input.setAttribute("aria-label", "New title");
+    form.appendChild(input);
+    link.hidden = true;
+    row.insertBefore(form, link);
+    function cancel() {
+      form.remove();
+      link.hidden = false;
+      link.focus();
+    }
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
+    });
+    input.addEventListener("blur", function () {
+      if (!form.dataset.sending) cancel();
+    });
+    form.addEventListener("submit", function (event) {
+      if (!input.value.trim()) { event.preventDefault(); cancel(); return; }
+      form.dataset.sending = "1";
+    });
+    input.focus();
+    input.select();
+  }
+  function setupMenu() {
+    const menu = document.getElementById("row-menu");
+    if (!menu) return;
+    document.addEventListener("click", function (event) {
+      const button = event.target.closest && event.target.closest(".row-menu-button");
+      if (button) { openMenu(button); return; }
+      if (!menu.contains(event.target)) closeMenu(false);
+    });
+    menu.addEventListener("click", function (event) {
+      const item = event.target.closest("[data-action]");
+      if (!item) return;
+      const id = menu.dataset.id;
+      const title = menu.dataset.title;
+      if (item.dataset.action === "rename") {
+        closeMenu(false);
+        renameInline(id, title);
+      } else if (item.dataset.action === "delete") {
+        const ok = window.confirm("Delete “" + title + "”? Its prompts and answers will be deleted for good. " +
+          "What they cost stays in the usage ledger and your usage totals.");
+        if (!ok) { event.preventDefault(); closeMenu(true); }
+      }
+    });
+    menu.addEventListener("keydown", function (event) {
+      const items = Array.prototype.filter.call(menu.querySelectorAll("[data-action]"), function (i) { return !i.hidden; });
+      const index = items.indexOf(document.activeElement);
+      if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); closeMenu(true); }
+      else if (event.key === "ArrowDown") { event.preventDefault(); items[(index + 1) % items.length].focus(); }
+      else if (event.key === "ArrowUp") { event.preventDefault(); items[(index - 1 + items.length) % items.length].focus(); }
+      else if (event.key === "Tab") closeMenu(false);
+    });
+    const list = document.getElementById("conversation-list");
+    if (list) list.addEventListener("scroll", function () { closeMenu(false); }, { passive: true });
+    window.addEventListener("resize", function () { closeMenu(false); });
+  }
+
+  // --- A long conversation: earlier turns load as the reader scrolls up --------------------------
+  function main() {
+    return document.getElementById("main");
+  }
+  function insertEarlier(link, html) {
+    const scroller = main();
+    const turns = document.getElementById("turns");
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    const page = parse(html);
+    page.querySelectorAll(".turn").forEach(function (turn) {
+      // Already shown (it was loaded with a later window): keep the one on the page.
+      const shown = document.getElementById(turn.id);
+      if (shown && shown !== turn) (turn.closest(".superseded-turn") || turn).remove();
+    });
+    const links = Array.prototype.slice.call(page.querySelectorAll("[data-turns-earlier]"));
+    link.replaceWith(page);
+    // What the reader was looking at stays where it was.
+    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    if (window.aimlweb && window.aimlweb.enhanceTurns) window.aimlweb.enhanceTurns(turns);
+    links.forEach(observeEarlier);
+  }
+  function loadEarlier(link, through) {
+    if (link.dataset.loading) return Promise.resolve();
+    link.dataset.loading = "1";
+    link.setAttribute("aria-busy", "true");
+    const label = link.textContent;
+    link.textContent = "Loading earlier messages…";
+    const url = link.href + (through ? "&through=" + encodeURIComponent(through) : "");
+    return fetchFragment(url).then(function (html) { insertEarlier(link, html); }).catch(function () {
+      delete link.dataset.loading;
+      link.removeAttribute("aria-busy");
+      link.textContent = label + " (loading failed: try again)";
+    });
+  }
+  let earlierObserver = null;
+  function observeEarlier(link) {
+    if (link.dataset.observed) return;
+    link.dataset.observed = "1";
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      loadEarlier(link);
+    });
+    if (!("IntersectionObserver" in window) || !main()) return;
+    if (!earlierObserver) {
+      earlierObserver = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          if (!entry.isIntersecting) return;
+          earlierObserver.unobserve(entry.target);
+          loadEarlier(entry.target);
+        });
+      }, { root: main(), rootMargin: "800px 0px 0px 0px" });
+    }
+    earlierObserver.observe(link);
+  }
+  // A link to a turn (#turn-<id>, from search) that is not among the loaded ones loads through to it.
+  function showLinkedTurn() {
+    const match = /^#turn-([0-9a-f-]{36})$/.exec(window.location.hash);
+    if (!match) return Promise.resolve();
+    const target = document.getElementById("turn-" + match[1]);
+    const link = document.querySelector("[data-turns-earlier]");
+    const loaded = target ? Promise.resolve() : (link ? loadEarlier(link, match[1]) : Promise.resolve());
+    return loaded.then(function () {
+      const turn = document.getElementById("turn-" + match[1]);
+      if (!turn) return;
+      const superseded = turn.closest(".superseded-turn");
+      if (superseded) superseded.open = true;
+      turn.classList.add("turn-linked");
+      turn.scrollIntoView({ block: "start" });
+    });
+  }
+
+  // --- The prompt editor is fetched when "Edit prompt" opens -----------------------------------
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (!details.classList || !details.classList.contains("edit-prompt") || !details.open) return;
+    const slot = details.querySelector(".edit-slot");
+    if (!slot || slot.dataset.loading) return;
+    slot.dataset.loading = "1";
+    fetchFragment(slot.querySelector("a").href).then(function (html) {
+      slot.replaceWith(parse(html));
+      const turn = details.closest(".turn") || details.parentNode;
+      if (window.aimlweb && window.aimlweb.enhanceTurns) window.aimlweb.enhanceTurns(turn);
+      const textarea = details.querySelector("textarea");
+      if (textarea && details.open) {
+        textarea.style.height = "auto";
+        textarea.style.height = Math.min(textarea.scrollHeight + 2, window.innerHeight * 0.5) + "px";
+        textarea.focus();
+        textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+      }
+    }).catch(function () {
+      delete slot.dataset.loading; // the link in the slot still opens the editor as a page
+    });
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-list-more]").forEach(observeMore);
+    setupMenu();
+    // After app.js has scrolled to the newest turn (its own frame callback runs first), so the
+    // top of the conversation is not "in view" for a moment and fetched for nothing.
+    window.requestAnimationFrame(function () {
+      showLinkedTurn().then(function () {
+        document.querySelectorAll("[data-turns-earlier]").forEach(observeEarlier);
+      });
+    });
+    // The current conversation, when it is in the list, is scrolled into view in the sidebar.
+    const current = document.querySelector("#conversation-list .conversation-link.current");
+    if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });
   });
 })();
