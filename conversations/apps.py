@@ -16,3 +16,7 @@ class ConversationsConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_seed_catalogue, sender=self)
+        # SQLite drops a table's triggers when a migration rebuilds the table: put the search index's back.
+        from .search_index import after_migrate
+
+        post_migrate.connect(after_migrate, sender=self)

@@ -167,7 +167,10 @@ def test_delete_conversation_asks_first(app):
     page.get_by_role("button", name="Delete conversation").click()
     expect(page.get_by_role("button", name="Delete conversation")).to_be_visible()
     assert page.url == conversation_url
-    assert guard.dialogs == ["confirm: Delete this conversation and all its answers?"]
+    # It says what goes and what stays (the spend, in the usage ledger).
+    assert len(guard.dialogs) == 1
+    assert guard.dialogs[0].startswith("confirm: Delete this conversation? Its 1 prompt and its answer will be deleted")
+    assert "stays in the usage ledger" in guard.dialogs[0]
 
     guard.expect_dialog("Delete this conversation", accept=True)
     with page.expect_navigation():
