@@ -404,6 +404,17 @@ if "filename" in HUEY:
 # and while it is hidden (the title and a notification still tell of an arrival).
 LIVE_POLL_MS = env_number("LIVE_POLL_MS", 300, minimum=100)
 LIVE_POLL_HIDDEN_MS = env_number("LIVE_POLL_HIDDEN_MS", 5000, minimum=100)
+# Pushed live updates: server-sent events at /events/ (conversations/live.py), served under ASGI
+# (gunicorn's uvicorn workers, the default); pages poll as above when streams are off or blocked.
+# One watcher per web process reads what changed every LIVE_EVENTS_INTERVAL_MS for all its pages.
+LIVE_EVENTS = env_bool("LIVE_EVENTS", True)
+LIVE_EVENTS_INTERVAL_MS = env_number("LIVE_EVENTS_INTERVAL_MS", 50, minimum=10)
+# How far each check looks back beyond the previous one (writes committed after their timestamp).
+LIVE_EVENTS_OVERLAP = env_number("LIVE_EVENTS_OVERLAP", 5.0, float, minimum=0)
+LIVE_EVENTS_HEARTBEAT_SECONDS = env_number("LIVE_EVENTS_HEARTBEAT_SECONDS", 15.0, float, minimum=1)
+LIVE_EVENTS_RETRY_MS = env_number("LIVE_EVENTS_RETRY_MS", 2000, minimum=100)
+# A stream ends after this long and the page reconnects (signed in again, caught up by event id).
+LIVE_EVENTS_MAX_SECONDS = env_number("LIVE_EVENTS_MAX_SECONDS", 600.0, float, minimum=5)
 
 # Prometheus metrics at /metrics need "Authorization: Bearer <METRICS_TOKEN>"; unset: /metrics is off (404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

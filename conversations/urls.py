@@ -30,6 +30,7 @@ urlpatterns = [
         )
         for action in ("pin", "unpin", "archive", "unarchive")
     ),
+    path("events/", views.events, name="events"),
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
     path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import budgets, catalog, search, selectors, services, transfer
+from . import budgets, catalog, live, search, selectors, services, transfer
 from .forms import ConversationSettingsForm, PromptForm, RegenerateForm, RenameForm
 from .templatetags.chat import version as version_stamp
 
@@ -138,6 +138,12 @@ def conversation(request, conversation_id):
             return redirect(conversation)
         return _conversation_page(request, conversation, form, status=400)
     return _conversation_page(request, conversation, form)
+
+
+@require_GET
+async def events(request):
+    """Pushed updates of the user's running turns and sidebar, as server-sent events (live.py)."""
+    return await live.stream(request)
 
 
 @login_required

@@ -235,6 +235,11 @@
   // answers 204 while nothing changed. htmx does the request and the swap
   // (hx-trigger="live" on the turn); this loop only decides when.
   let pollTimer = null;
+  // While live.js receives pushed updates (server-sent events) this timer stays off; it calls
+  // window.aimlweb.schedulePoll when its stream is blocked or lost.
+  function pushed() {
+    return !!(window.aimlwebLive && window.aimlwebLive.pushing());
+  }
   function pollDelay() {
     const data = document.body.dataset;
     return parseInt(document.hidden ? data.livePollHiddenMs : data.livePollMs, 10) || 1000;
@@ -242,13 +247,13 @@
   function schedulePoll(delay) {
     window.clearTimeout(pollTimer);
     pollTimer = null;
-    if (!window.htmx || !activeTurns().length) return;
+    if (!window.htmx || !activeTurns().length || pushed()) return;
     pollTimer = window.setTimeout(function () {
       activeTurns().forEach(function (turn) { window.htmx.trigger(turn, "live"); });
       schedulePoll();
     }, delay === undefined ? pollDelay() : delay);
   }
-  window.aimlweb = Object.assign(window.aimlweb || {}, { enhanceTurns: enhanceTurns });
+  window.aimlweb = Object.assign(window.aimlweb || {}, { schedulePoll: schedulePoll, enhanceTurns: enhanceTurns });
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) document.title = document.title.replace(/^● [^·]*· /, "");
     // Back on the tab: ask at once rather than after a slow hidden-tab interval.

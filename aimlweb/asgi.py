@@ -1,0 +1,33 @@
+"""ASGI entry point: gunicorn with uvicorn workers (gunicorn.conf.py), or any ASGI server.
+
+Pages are the same Django views as under WSGI (aimlweb/wsgi.py, still the fallback); only under
+ASGI does /events/ stream pushed live updates (conversations/live.py) without holding a thread
+per open page.
+"""
+
+import os
+import threading
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aimlweb.settings")
+application = get_asgi_application()
+
+from django.db import connections  # noqa: E402
+
+# While no administrator exists, print the one-time link that creates one (`make run` shows it).
+from accounts.setup import announce  # noqa: E402 (needs the app registry loaded above)
+
+
+def _announce() -> None:
+    try:
+        announce()
+    finally:
+        connections.close_all()
+
+
+# In a thread of its own: `uvicorn aimlweb.asgi:application` imports this module inside its event
+# loop, where Django refuses database queries.
+_thread = threading.Thread(target=_announce, name="announce")
+_thread.start()
+_thread.join()

@@ -1,0 +1,420 @@
+"""Pushed live updates: one watcher per web process, one server-sent event stream per page.
+
+A page (static/js/live.js) opens `GET /events/` listing the turns it shows running. The stream
+tells it what changed:
+
+- `turn`: one of its running turns changed (text arrived, it started, it ended). The page then
+  fetches the turn's fragment itself (`/t/<id>/live/`, with its own session: the fragment holds
+  CSRF forms), exactly as the polling fallback does.
+- `conversation`: a row of its sidebar changed (title, running or done, order), in any of the
+  user's conversations, from any tab or device. The event carries the row (rows hold no form and
+  only the user's own data; a stream only ever carries its own user's rows).
+
+What changed is read by ONE watcher per process for every open page: an asyncio task, started by
+the first subscriber and stopped when none is left, that every LIVE_EVENTS_INTERVAL_MS runs at
+most two queries, whatever the number of pages:
+
+1. the running turns of the connected users that changed or ended (by primary key);
+2. the connected users' conversations updated since the last check, plus those whose turn ended.
+
+A turn's end is found exactly (its status, not a clock); the time window of the rest overlaps the
+previous one by LIVE_EVENTS_OVERLAP seconds, so a write committed a little after its timestamp
+(another process, another machine's clock) is still seen; what was already told is not repeated.
+
+Streams exist only under ASGI (gunicorn's uvicorn workers; `make run`): under WSGI an endless
+response would hold a server thread for good, so the endpoint answers 204 and the page polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
+from django.db.models import OuterRef, Q, Subquery
+from django.http import HttpResponse, StreamingHttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import Conversation, Turn
+
+logger = logging.getLogger(__name__)
+
+# The most turns one page may ask about (a conversation page shows one running turn).
+MAX_TURNS_PER_PAGE = 20
+# Events a page has not read yet before its stream is ended (it reconnects and catches up).
+QUEUE_LIMIT = 500
+# Sidebar rows a (re)connecting page is sent at most to catch up.
+CATCH_UP_ROWS = 100
+
+
+def stamp(when: datetime | None) -> int:
+    """A change time as an integer (microseconds), as the page's `?v=` and event ids carry it."""
+    return int(when.timestamp() * 1_000_000) if when else 0
+
+
+def from_stamp(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def sse(event: str, data: dict, event_id: int | None = None) -> str:
+    lines = f"event: {event}\n"
+    if event_id is not None:
+        lines += f"id: {event_id}\n"
+    return lines + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open page: its user, the versions of the turns it shows running, its unread events."""
+
+    user_id: int
+    turns: dict[uuid.UUID, int]
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+
+    def put(self, message: str) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # A page that stopped reading: end its stream; it reconnects and catches up.
+            self.overflowed = True
+
+
+@dataclass
+class Plan:
+    """What one check reads: taken in the event loop, read in the watcher's thread."""
+
+    turn_ids: list[uuid.UUID]
+    user_ids: list[int]
+    since: datetime
+
+
+@dataclass
+class Changes:
+    turns: list[tuple]  # (id, conversation_id, status, updated_at)
+    rows: list[dict]  # sidebar rows (see row_event)
+
+
+# --- Reads (run in the watcher's thread, with its own database connection) -----------------
+
+
+def _running_turn() -> Subquery:
+    """The conversation's queued or running turn, if any (at most one: a unique constraint)."""
+    return Subquery(
+        Turn.objects.filter(conversation=OuterRef("pk"), status__in=Turn.ACTIVE).order_by().values("id")[:1]
+    )
+
+
+def _rows(conversations) -> list[dict]:
+    rows = (
+        conversations.order_by()
+        .only("id", "owner_id", "title", "updated_at", "pinned_at", "archived_at")
+        .annotate(running_turn=_running_turn())
+    )
+    return [row_event(c) for c in rows]
+
+
+def row_event(conversation: Conversation) -> dict:
+    """A sidebar row as an event carries it (the same row a page load draws)."""
+    from .selectors import group_label
+
+    conversation.running = conversation.running_turn is not None
+    conversation.list_group = group_label(conversation.updated_at, timezone.localdate())
+    return {
+        "id": str(conversation.id),
+        "owner": conversation.owner_id,
+        "running": conversation.running,
+        "running_turn": str(conversation.running_turn) if conversation.running else None,
+        "title": conversation.title or "Untitled",
+        "v": stamp(conversation.updated_at),
+        "group": conversation.list_group,
+        "pinned": conversation.pinned_at is not None,
+        "archived": conversation.archived_at is not None,
+        "url": conversation.get_absolute_url(),
+        "html": render_to_string("conversations/_sidebar_row.html", {"c": conversation}).strip(),
+    }
+
+
+def read_changes(plan: Plan) -> Changes:
+    """Everything that changed for every connected page of this process: at most two queries."""
+    turns = []
+    if plan.turn_ids:
+        turns = list(
+            Turn.objects.filter(pk__in=plan.turn_ids)
+            .filter(Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.ACTIVE))
+            .order_by()
+            .values_list("id", "conversation_id", "status", "updated_at")
+        )
+    ended = {conversation_id for _, conversation_id, status, _ in turns if status not in Turn.ACTIVE}
+    rows = []
+    if plan.user_ids:
+        rows = _rows(
+            Conversation.objects.filter(owner_id__in=plan.user_ids).filter(
+                Q(updated_at__gt=plan.since) | Q(pk__in=ended)
+            )
+        )
+    return Changes(turns, rows)
+
+
+def read_catch_up(*, user_id: int, turn_ids: list[uuid.UUID], since: datetime) -> tuple[dict, list, list]:
+    """For a page that (re)connects: the user's running turns, the page's turns, rows changed since."""
+    running = dict(
+        Turn.objects.filter(conversation__owner_id=user_id, status__in=Turn.ACTIVE).values_list("id", "conversation_id")
+    )
+    turns = list(
+        Turn.objects.filter(pk__in=turn_ids, conversation__owner_id=user_id).values_list(
+            "id", "conversation_id", "status", "updated_at"
+        )
+    )
+    recent = Conversation.objects.filter(owner_id=user_id, updated_at__gt=since).order_by("-updated_at")
+    rows = _rows(Conversation.objects.filter(pk__in=list(recent.values_list("pk", flat=True)[:CATCH_UP_ROWS])))
+    return running, turns, rows
+
+
+def release_connections() -> None:
+    """Close this thread's database connections (not one inside a transaction: a test's)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+# --- The watcher ------------------------------------------------------------------------------
+
+
+class Watcher:
+    """The one reader of changes for every open page of this process (and this event loop)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.interval = settings.LIVE_EVENTS_INTERVAL_MS / 1000
+        self.overlap = timedelta(seconds=settings.LIVE_EVENTS_OVERLAP)
+        # One thread, one database connection, for all the reads of this process.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-watcher")
+        self.subscribers: set[Subscriber] = set()
+        # Per connected user: their running turns (turn id -> conversation id).
+        self.running: dict[int, dict[uuid.UUID, uuid.UUID]] = {}
+        # Last version of each sidebar row told (so the overlapping window repeats nothing).
+        self.rows_told: dict[uuid.UUID, tuple] = {}
+        self.checked_at = timezone.now()
+        self.task: asyncio.Task | None = None
+        self.checks = 0
+
+    def close(self) -> None:
+        """Give back the thread and its connection (the loop this watcher served is gone)."""
+        self.executor.submit(release_connections)
+        self.executor.shutdown(wait=False)
+
+    def _read(self, function, *args, **kwargs):
+        return self.loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+
+    # ---- subscribers ----
+
+    async def subscribe(self, subscriber: Subscriber, since: datetime) -> None:
+        """Register a page, then tell it what changed since `since` (its page load, or its last event)."""
+        self.subscribers.add(subscriber)
+        self.running.setdefault(subscriber.user_id, {})
+        if self.task is None or self.task.done():
+            self.checked_at = timezone.now()
+            self.task = self.loop.create_task(self._run(), name="live-watcher")
+        running, turns, rows = await self._read(
+            read_catch_up, user_id=subscriber.user_id, turn_ids=list(subscriber.turns), since=since - self.overlap
+        )
+        if subscriber not in self.subscribers:  # gone while we read
+            return
+        self.running[subscriber.user_id].update(running)
+        event_id = stamp(timezone.now())
+        for turn in turns:
+            self._tell_turn(subscriber, turn, event_id, force=True)
+        for row in rows:
+            subscriber.put(sse("conversation", _public(row), event_id))
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not any(s.user_id == subscriber.user_id for s in self.subscribers):
+            self.running.pop(subscriber.user_id, None)
+
+    # ---- the loop ----
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            await asyncio.sleep(self.interval if not failures else min(5.0, self.interval * 2**failures))
+            if not self.subscribers:
+                # Idle: give the connection back. No await between the last look and the end,
+                # so a page subscribing meanwhile either is seen here or starts a new task.
+                await self._read(release_connections)
+                if not self.subscribers:
+                    self.rows_told.clear()
+                    return
+                continue
+            try:
+                await self.check()
+                failures = 0
+            except Exception:  # a database hiccup must not end every stream of the process
+                failures += 1
+                logger.warning("live watcher: reading changes failed (%s in a row)", failures, exc_info=True)
+                await self._read(release_connections)
+
+    def plan(self) -> Plan:
+        turn_ids = sorted({turn for turns in self.running.values() for turn in turns})
+        return Plan(turn_ids=turn_ids, user_ids=sorted(self.running), since=self.checked_at - self.overlap)
+
+    async def check(self) -> None:
+        """One check for every open page: read (at most two queries), then tell each page its part."""
+        plan = self.plan()
+        now = timezone.now()
+        changes = await self._read(read_changes, plan)
+        self.checked_at = now
+        self.checks += 1
+        self.dispatch(changes, stamp(now))
+
+    def dispatch(self, changes: Changes, event_id: int) -> None:
+        by_user: dict[int, list[Subscriber]] = {}
+        for subscriber in self.subscribers:
+            by_user.setdefault(subscriber.user_id, []).append(subscriber)
+        owners = {turn: user for user, turns in self.running.items() for turn in turns}
+        for turn in changes.turns:
+            user = owners.get(turn[0])
+            for subscriber in by_user.get(user, ()):
+                self._tell_turn(subscriber, turn, event_id)
+            if turn[2] not in Turn.ACTIVE and user in self.running:
+                self.running[user].pop(turn[0], None)
+        for row in changes.rows:
+            user = row["owner"]
+            if user not in self.running:
+                continue
+            if row["running_turn"]:
+                self.running[user][uuid.UUID(row["running_turn"])] = uuid.UUID(row["id"])
+            key = (row["v"], row["running"], row["title"], row["pinned"], row["archived"])
+            if self.rows_told.get(row["id"]) == key:
+                continue
+            self.rows_told[row["id"]] = key
+            message = sse("conversation", _public(row), event_id)
+            for subscriber in by_user.get(user, ()):
+                subscriber.put(message)
+        if len(self.rows_told) > 10_000:
+            self.rows_told.clear()
+
+    @staticmethod
+    def _tell_turn(subscriber: Subscriber, turn: tuple, event_id: int, force: bool = False) -> None:
+        turn_id, conversation_id, status, updated_at = turn
+        known = subscriber.turns.get(turn_id)
+        if known is None:
+            return
+        version = stamp(updated_at)
+        ended = status not in Turn.ACTIVE
+        if version > known or (force and (ended or version != known)):
+            subscriber.turns[turn_id] = version
+            data = {"id": str(turn_id), "v": version, "status": status, "conversation": str(conversation_id)}
+            subscriber.put(sse("turn", data, event_id))
+        if ended:
+            subscriber.turns.pop(turn_id, None)
+
+
+def _public(row: dict) -> dict:
+    """What a page receives of a row (the owner id and the running turn's id stay here)."""
+    return {k: v for k, v in row.items() if k not in ("owner", "running_turn")}
+
+
+_watcher: Watcher | None = None
+
+
+def watcher() -> Watcher:
+    """The watcher of this process's event loop (a new loop, as in tests, gets its own)."""
+    global _watcher
+    loop = asyncio.get_running_loop()
+    if _watcher is None or _watcher.loop is not loop:
+        if _watcher is not None:
+            _watcher.close()
+        _watcher = Watcher(loop)
+    return _watcher
+
+
+# --- The stream ---------------------------------------------------------------------------
+
+
+def _page_turns(values: list[str]) -> dict[uuid.UUID, int]:
+    """`?t=<turn id>.<version>` of the turns a page shows running (malformed ones are ignored)."""
+    turns = {}
+    for value in values[:MAX_TURNS_PER_PAGE]:
+        turn_id, _, version = value.partition(".")
+        try:
+            turns[uuid.UUID(turn_id)] = int(version or 0)
+        except ValueError:
+            continue
+    return turns
+
+
+def _since(request) -> datetime:
+    """Where a page's catch-up starts: its last event (a reconnect) or its page load (`?since=`, s)."""
+    now = timezone.now()
+    try:
+        last = int(request.headers.get("Last-Event-ID", ""))
+        return min(now, from_stamp(last))
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        loaded = int(request.GET.get("since", ""))
+        return min(now, datetime.fromtimestamp(loaded, tz=UTC))
+    except (ValueError, OverflowError, OSError):
+        return now
+
+
+async def stream(request) -> HttpResponse:
+    """The response of `GET /events/` (see the module docstring)."""
+    if not settings.LIVE_EVENTS or not isinstance(request, ASGIRequest):
+        # 204 tells EventSource not to reconnect; the page polls instead.
+        return HttpResponse(status=204)
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse("Sign in to receive updates.", status=401, content_type="text/plain")
+    subscriber = Subscriber(user_id=user.pk, turns=_page_turns(request.GET.getlist("t")))
+    response = StreamingHttpResponse(_events(subscriber, _since(request)), content_type="text/event-stream")
+    # Proxies must pass each event on at once (nginx reads this header; see the README).
+    response["X-Accel-Buffering"] = "no"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+async def _events(subscriber: Subscriber, since: datetime):
+    # The request's own database connection is not needed while the stream stays open (the
+    # watcher reads for everyone): give it back now rather than when the stream ends.
+    await sync_to_async(release_connections)()
+    live = watcher()
+    retry_ms = settings.LIVE_EVENTS_RETRY_MS
+    try:
+        await live.subscribe(subscriber, since)
+        # First chunk: how long to wait before a reconnect, then hello (the stream works), then
+        # the catch-up (what changed since the page was drawn or since its last event).
+        first = [f"retry: {retry_ms}\n", sse("hello", {"interval_ms": settings.LIVE_EVENTS_INTERVAL_MS})]
+        while not subscriber.queue.empty():
+            first.append(subscriber.queue.get_nowait())
+        yield "".join(first)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + settings.LIVE_EVENTS_MAX_SECONDS
+        heartbeat = settings.LIVE_EVENTS_HEARTBEAT_SECONDS
+        while not subscriber.overflowed:
+            left = ends - loop.time()
+            if left <= 0:
+                break
+            try:
+                message = await asyncio.wait_for(subscriber.queue.get(), timeout=min(heartbeat, left))
+            except TimeoutError:
+                # A comment: keeps proxies and load balancers from closing an idle stream.
+                yield ": keep-alive\n\n"
+                continue
+            batch = [message]
+            while not subscriber.queue.empty():
+                batch.append(subscriber.queue.get_nowait())
+            yield "".join(batch)
+    finally:
+        live.unsubscribe(subscriber)

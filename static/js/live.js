@@ -1,0 +1,250 @@
+// Pushed live updates: one server-sent event stream per page (/events/, conversations/live.py).
+// Loaded after app.js. While the stream works, app.js's polling timer stays off:
+// - a "turn" event says a running turn on this page changed: the page fetches that turn's
+//   fragment with its own session (htmx, the same request a poll makes) and app.js reacts to the
+//   swap as before (Send enabled, "Answer ready", title and notification in a hidden tab);
+// - a "conversation" event carries a sidebar row (title, working or done, order), from any tab or
+//   device of the user.
+// When the stream does not work (a proxy that buffers it: no event within a few seconds; the
+// server answers 204 because it is not served under ASGI; repeated errors), the page polls.
+(function () {
+  "use strict";
+
+  const script = document.currentScript;
+  const eventsUrl = script && script.dataset.eventsUrl;
+  const since = script && script.dataset.since;
+  // How long a stream may take to deliver its first event before the page polls instead.
+  const OPEN_TIMEOUT_MS = 4000;
+  // Errors in a row (no event between them) after which the page gives up and polls for good.
+  const MAX_FAILURES = 4;
+  const DONE_KEY = "live:done";
+
+  // connecting -> open; open -> reconnecting (polls after OPEN_TIMEOUT_MS) -> open; any -> off.
+  let state = eventsUrl && window.EventSource ? "connecting" : "off";
+  let source = null;
+  let timer = 0;
+  let failures = 0;
+
+  window.aimlwebLive = {
+    // app.js: no polling while this is true.
+    pushing: function () { return state === "connecting" || state === "open" || state === "reconnecting"; },
+    state: function () { return state; },
+  };
+
+  function poll() {
+    if (window.aimlweb && window.aimlweb.schedulePoll) window.aimlweb.schedulePoll(0);
+  }
+  function giveUp() {
+    window.clearTimeout(timer);
+    if (source) source.close();
+    source = null;
+    state = "off";
+    poll();
+  }
+  function waitForEvent() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () {
+      if (state === "connecting") {
+        giveUp(); // nothing came through: a proxy holds the stream back
+      } else if (state === "reconnecting") {
+        state = "lost"; // keep trying in the background, poll meanwhile
+        poll();
+      }
+    }, OPEN_TIMEOUT_MS);
+  }
+
+  // --- Turns ---------------------------------------------------------------------------
+  function turnVersion(el) {
+    const get = el.getAttribute("hx-get") || "";
+    const match = /[?&]v=(\d+)/.exec(get);
+    return match ? match[1] : "0";
+  }
+  function onTurn(data) {
+    const el = document.getElementById("turn-" + data.id);
+    if (!el || !el.dataset.active || !window.htmx) return;
+    if (turnVersion(el) === String(data.v)) return; // already shown
+    window.htmx.trigger(el, "live");
+  }
+
+  // --- Sidebar rows ----------------------------------------------------------------------
+  function doneSet() {
+    try { return JSON.parse(window.localStorage.getItem(DONE_KEY) || "{}") || {}; } catch (e) { return {}; }
+  }
+  function saveDone(done) {
+    // Bounded: the 50 most recent answers that finished unseen.
+    const ids = Object.keys(done).sort(function (a, b) { return done[b] - done[a]; }).slice(0, 50);
+    const kept = {};
+    ids.forEach(function (id) { kept[id] = done[id]; });
+    try { window.localStorage.setItem(DONE_KEY, JSON.stringify(kept)); } catch (e) { /* ignore */ }
+  }
+  function currentId() {
+    const current = document.querySelector("#sidebar .conversation-link.current");
+    const row = current && current.closest("[data-id]");
+    return row ? row.dataset.id : "";
+  }
+  function markDone(row) {
+    const link = row.querySelector(".conversation-link");
+    if (!link || link.querySelector(".badge-done")) return;
+    const badge = document.createElement("span");
+    badge.className = "badge badge-done";
+    badge.title = "The answer is ready";
+    badge.textContent = "done";
+    const time = link.querySelector(".conversation-time");
+    link.insertBefore(badge, time);
+  }
+  function showDone() {
+    const done = doneSet();
+    const here = currentId();
+    if (here && done[here]) {
+      delete done[here]; // seen
+      saveDone(done);
+    }
+    document.querySelectorAll("#sidebar [data-id]").forEach(function (row) {
+      const badge = row.querySelector(".badge-done");
+      if (done[row.dataset.id] && !row.querySelector(".badge-working")) markDone(row);
+      else if (badge) badge.remove();
+    });
+  }
+  function isHeading(el) {
+    return el && el.tagName === "H2";
+  }
+  function isPinnedRow(el) {
+    return el && el.dataset && el.dataset.id !== undefined && el.dataset.pinned !== undefined;
+  }
+  function dropOrphanHeading(heading) {
+    // A group heading left with no row under it goes too.
+    if (!isHeading(heading)) return;
+    const next = heading.nextElementSibling;
+    if (!next || !(next.dataset && next.dataset.id !== undefined)) heading.remove();
+  }
+  function firstUnpinned(list) {
+    let el = list.firstElementChild;
+    while (el) {
+      if (isPinnedRow(el) || (isHeading(el) && isPinnedRow(el.nextElementSibling))) {
+        el = el.nextElementSibling;
+        continue;
+      }
+      return el;
+    }
+    return null;
+  }
+  function rowElement(data) {
+    const holder = document.createElement("div");
+    holder.innerHTML = data.html; // the server's own row markup for this user (escaped there)
+    const row = holder.firstElementChild;
+    if (!row) return null;
+    const link = row.querySelector(".conversation-link");
+    if (link && data.url === window.location.pathname) {
+      link.classList.add("current");
+      link.setAttribute("aria-current", "page");
+    }
+    return row; // its menu button works at once: app.js listens on the document
+  }
+  function onConversation(data) {
+    const list = document.getElementById("conversation-list");
+    if (!list) return;
+    const old = list.querySelector('[data-id="' + data.id + '"]');
+    const wasRunning = !!(old && old.querySelector(".badge-working"));
+    if (data.archived) {
+      if (old) {
+        const heading = old.previousElementSibling;
+        old.remove();
+        dropOrphanHeading(heading);
+      }
+      return;
+    }
+    const row = rowElement(data);
+    if (!row) return;
+    if (old && (data.pinned || (old.dataset.pinned !== undefined))) {
+      old.replaceWith(row); // pinned rows keep their place
+    } else {
+      if (old) {
+        const heading = old.previousElementSibling;
+        old.remove();
+        dropOrphanHeading(heading);
+      }
+      const anchor = firstUnpinned(list);
+      if (isHeading(anchor) && anchor.textContent.trim() === data.group) {
+        anchor.after(row);
+      } else {
+        const heading = document.createElement("h2");
+        heading.className = "list-heading";
+        heading.textContent = data.group;
+        list.insertBefore(heading, anchor);
+        heading.after(row);
+      }
+      const empty = list.querySelector(".list-empty");
+      if (empty) empty.remove();
+    }
+    if (wasRunning && !data.running && data.id !== currentId()) {
+      const done = doneSet();
+      done[data.id] = Date.now();
+      saveDone(done);
+    }
+    showDone();
+  }
+
+  // --- The stream --------------------------------------------------------------------------
+  function streamUrl() {
+    const params = new URLSearchParams();
+    if (since) params.set("since", since);
+    document.querySelectorAll(".turn[data-active]").forEach(function (el) {
+      params.append("t", el.id.replace(/^turn-/, "") + "." + turnVersion(el));
+    });
+    return eventsUrl + "?" + params.toString();
+  }
+  function handler(fn) {
+    return function (event) {
+      let data;
+      try { data = JSON.parse(event.data); } catch (e) { return; }
+      fn(data);
+    };
+  }
+  function connect() {
+    source = new window.EventSource(streamUrl());
+    waitForEvent();
+    source.addEventListener("hello", function () {
+      window.clearTimeout(timer);
+      failures = 0;
+      state = "open";
+      poll(); // stops a polling timer left from a lost stream (pushing() is true again)
+    });
+    source.addEventListener("turn", handler(onTurn));
+    source.addEventListener("conversation", handler(onConversation));
+    source.addEventListener("error", function () {
+      if (!source) return;
+      if (source.readyState === window.EventSource.CLOSED) {
+        giveUp(); // the server said no (204: not served here; 401: signed out) or sent no stream
+        return;
+      }
+      failures += 1;
+      if (failures >= MAX_FAILURES) {
+        giveUp();
+      } else if (state === "open") {
+        state = "reconnecting"; // EventSource retries by itself, resuming from the last event id
+        waitForEvent();
+      }
+    });
+  }
+
+  window.addEventListener("storage", function (event) {
+    if (event.key === DONE_KEY) showDone();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    showDone();
+    if (state === "off") return;
+    if (!document.getElementById("sidebar") && !document.querySelector(".turn[data-active]")) {
+      state = "off";
+      return;
+    }
+    connect();
+  });
+  // A page restored from the back/forward cache reopens its stream.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && state !== "off" && !source) connect();
+  });
+  window.addEventListener("pagehide", function () {
+    if (source) source.close();
+    source = null;
+  });
+})();
