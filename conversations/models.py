@@ -10,6 +10,11 @@ from django.utils import timezone
 PRICE = {"max_digits": 12, "decimal_places": 6}
 USD = {"max_digits": 14, "decimal_places": 6}
 MILLION = Decimal(1_000_000)
+# The usage columns an admin list sums (kept together in the covering indexes of Turn).
+USAGE_COLUMNS = [
+    "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",
+    "provider_cost_usd",
+]  # fmt: skip
 
 
 class AIModel(models.Model):
@@ -151,6 +156,17 @@ class Turn(models.Model):
             models.Index(fields=["conversation", "created_at"], name="turn_conv_created"),
             models.Index(fields=["status", "lease_expires_at"], name="turn_status_lease"),
             models.Index(fields=["created_at"], name="turn_created"),
+            # The usage admin at a million turns (conversations/admin.py): filters that list in
+            # time order without sorting, a response id found at once, and the sums of a filtered
+            # list read from an index instead of the (large) rows.
+            models.Index(fields=["status", "created_at"], name="turn_status_created"),
+            models.Index(fields=["model", "created_at"], name="turn_model_created"),
+            models.Index(fields=["error_code", "created_at"], name="turn_error_created"),
+            models.Index(fields=["response_id"], name="turn_response_id"),
+            models.Index(
+                fields=["created_at", "status", "model", "error_code", *USAGE_COLUMNS], name="turn_usage_time"
+            ),
+            models.Index(fields=["conversation", *USAGE_COLUMNS], name="turn_usage_conversation"),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +226,13 @@ class Charge(models.Model):
             models.Index(fields=["created_at"], name="charge_created"),
             models.Index(fields=["user", "created_at"], name="charge_user_created"),
             models.Index(fields=["model", "created_at"], name="charge_model_created"),
+            # The usage dashboard and ledger admin (conversations/reports.py): percentiles and the
+            # most expensive attempts read in index order from the nearer end, filters checked in
+            # the index; the status filter and a response id without a scan.
+            models.Index(fields=["duration_ms", "created_at", "user", "model", "status"], name="charge_duration"),
+            models.Index(fields=["cost_usd", "created_at", "user", "model", "status"], name="charge_cost"),
+            models.Index(fields=["status", "created_at"], name="charge_status_created"),
+            models.Index(fields=["response_id"], name="charge_response_id"),
         ]
 
     def __str__(self) -> str:
