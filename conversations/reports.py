@@ -1,0 +1,662 @@
+"""Reads of the ledger for the usage dashboard, the Usage page and their CSV files.
+
+Sums come from `DailyUsage` (one row per local day, user, model and status, written
+with each `Charge` by `ledger.charge_record`; tests prove the two agree). `Charge`
+is read only for what a rollup cannot give: generation-time percentiles, the most
+expensive attempts and spend per conversation. Days are local days of
+settings.TIME_ZONE, as the rollup counts them.
+
+Every figure counts *charged attempts*: an upstream attempt that reported usage.
+A retried turn counts once per attempt; an attempt that failed before reporting
+usage cost nothing and is not in the ledger.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Count, Q, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import Charge, Conversation, DailyUsage, Turn, UserBudget
+
+ZERO = Decimal(0)
+TOKENS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+SUMMED = ("charges", *TOKENS, "cost_usd", "provider_cost_usd", "duration_ms")
+DELETED = "none"  # the user filter's value for charges of deleted users
+PERIODS = {
+    "today": "Today",
+    "yesterday": "Yesterday",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "month": "This month",
+    "last_month": "Last month",
+    "12m": "Last 12 months",
+    "custom": "Custom range",
+}
+TOP_CHARGES = 20
+CHART_DAYS_MAX = 62  # longer periods are charted per month
+SMALL_SET = 20_000  # charges read whole for a percentile or a top list (else read in index order)
+
+
+# --- Period and filters -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days from `start` to `end`, both included."""
+
+    key: str
+    start: date
+    end: date
+
+    @property
+    def label(self) -> str:
+        if self.key != "custom":
+            return PERIODS[self.key]
+        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @property
+    def start_at(self) -> datetime:
+        return local_midnight(self.start)
+
+    @property
+    def end_at(self) -> datetime:
+        """The first instant after the period."""
+        return local_midnight(self.end + timedelta(days=1))
+
+    def query(self) -> dict:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def period_for(key: str, *, start: date | None = None, end: date | None = None, today: date | None = None) -> Period:
+    """The period a picker key names; `custom` takes `start` and `end` (raises ValueError when unusable)."""
+    today = today or timezone.localdate()
+    if key == "today":
+        return Period(key, today, today)
+    if key == "yesterday":
+        return Period(key, today - timedelta(days=1), today - timedelta(days=1))
+    if key == "7d":
+        return Period(key, today - timedelta(days=6), today)
+    if key == "30d":
+        return Period(key, today - timedelta(days=29), today)
+    if key == "month":
+        return Period(key, today.replace(day=1), today)
+    if key == "last_month":
+        return Period(key, *month_bounds(today.replace(day=1) - timedelta(days=1)))
+    if key == "12m":
+        months = today.year * 12 + today.month - 1 - 11  # this month and the 11 before it
+        return Period(key, date(months // 12, months % 12 + 1, 1), today)
+    if key == "custom":
+        if start is None or end is None:
+            raise ValueError("Pick both the first and the last day.")
+        if start > end:
+            raise ValueError("The first day must not be after the last day.")
+        if (end - start).days > 3660:
+            raise ValueError("Pick at most ten years.")
+        return Period(key, start, end)
+    raise ValueError(f"Unknown period {key!r}.")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow a report: `user` is a user id, DELETED (charges of deleted users) or ""; model and status as stored."""
+
+    user: str = ""
+    model: str = ""
+    status: str = ""
+
+    def query(self) -> dict:
+        return {name: value for name, value in vars(self).items() if value}
+
+    def apply(self, rows, *, user_field: str = "user"):
+        if self.user == DELETED:
+            rows = rows.filter(**{f"{user_field}__isnull": True})
+        elif self.user:
+            rows = rows.filter(**{f"{user_field}_id": int(self.user)})
+        if self.model:
+            rows = rows.filter(model=self.model)
+        if self.status:
+            rows = rows.filter(status=self.status)
+        return rows
+
+
+def charges_url(period: Period, filters: Filters = Filters(), **narrower) -> str:  # noqa: B008 (frozen)
+    """The admin's charge list filtered to exactly the charges behind a figure.
+
+    `narrower` adds or overrides filters: user=, model=, status=, day= (one day).
+    """
+    params = {**period.query(), **filters.query()}
+    day = narrower.pop("day", None)
+    if day is not None:
+        params.update({"from": day.isoformat(), "to": day.isoformat()})
+    for name, value in narrower.items():
+        params[name] = DELETED if name == "user" and value is None else value
+    return _charge_list_path() + "?" + urlencode(params)
+
+
+@cache
+def _charge_list_path() -> str:
+    return reverse("admin:conversations_charge_changelist")
+
+
+@contextmanager
+def sqlite_index(table: str, index: str):
+    """On SQLite, make queries on `table` read `index` (INDEXED BY) while the block runs.
+
+    SQLite has no statistics unless ANALYZE was run, and then prefers any index with an
+    equality match (status = 'completed') even when that means reading most of a large
+    table row by row; a covering index read from end to end is several times faster.
+    PostgreSQL keeps statistics and needs no hint.
+    """
+    if not index or connection.vendor != "sqlite":
+        yield
+        return
+    quoted = connection.ops.quote_name(table)
+
+    def hint(execute, sql, params, many, context):
+        return execute(sql.replace(f"FROM {quoted}", f"FROM {quoted} INDEXED BY {index}", 1), params, many, context)
+
+    with connection.execute_wrapper(hint):
+        yield
+
+
+# --- Figures ------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """Sums over charged attempts."""
+
+    charges: int = 0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: Decimal = ZERO
+    provider_cost_usd: Decimal = ZERO
+    duration_ms: int = 0
+    failed: int = 0
+
+    def add(self, row: dict) -> None:
+        for name in SUMMED:
+            setattr(self, name, getattr(self, name) + (row.get(name) or 0))
+        if row.get("status") == Turn.Status.FAILED:
+            self.failed += row.get("charges") or 0
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.charges if self.charges else None
+
+
+def _sums() -> dict:
+    return {name: Sum(name) for name in SUMMED}
+
+
+def _daily(period: Period, filters: Filters):
+    return filters.apply(DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end))
+
+
+def rollup_totals(start: date | None, end: date | None, filters: Filters = Filters()) -> Figures:  # noqa: B008
+    """Sums of the charges of local days `start`..`end` (either may be open), read from the rollup."""
+    rows = filters.apply(DailyUsage.objects.all())
+    if start:
+        rows = rows.filter(day__gte=start)
+    if end:
+        rows = rows.filter(day__lte=end)
+    figures = Figures()
+    for row in rows.values("status").annotate(**_sums()).order_by():
+        figures.add(row)
+    return figures
+
+
+def charges_in(period: Period, filters: Filters = Filters()):  # noqa: B008 (frozen)
+    """The ledger rows of a period (the charges behind its figures)."""
+    return filters.apply(Charge.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at))
+
+
+@dataclass
+class Row:
+    key: object
+    label: str
+    url: str
+    figures: Figures = field(default_factory=Figures)
+
+
+@dataclass
+class Report:
+    period: Period
+    filters: Filters
+    totals: Figures
+    statuses: list[Row]
+    users: list[Row]
+    models: list[Row]
+    matrix_models: list[str]
+    matrix: list[tuple[Row, list[tuple[Decimal | None, str]]]]  # user row, (cost, link) per model
+    days: list[Row]
+    chart_days: list[tuple[str, str, dict[str, Decimal]]]  # label, link, cost per model
+    p50_ms: float | None
+    p95_ms: float | None
+    top: list[Charge]
+
+
+def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B008 (frozen)
+    """Every figure of the dashboard: two reads of the rollup, three of the ledger."""
+    grouped = list(_daily(period, filters).values("user_id", "model", "status").annotate(**_sums()).order_by())
+    totals = Figures()
+    by_status, by_user, by_model = {}, {}, {}
+    cells = defaultdict(Figures)
+    for row in grouped:
+        totals.add(row)
+        for index, key in ((by_status, row["status"]), (by_user, row["user_id"]), (by_model, row["model"])):
+            index.setdefault(key, Figures()).add(row)
+        cells[(row["user_id"], row["model"])].add(row)
+    names = user_names(k for k in by_user if k is not None)
+
+    def user_label(user_id):
+        return names.get(user_id, f"user {user_id}") if user_id is not None else "(deleted users)"
+
+    def by_cost(index):
+        return sorted(index.items(), key=lambda item: (-item[1].cost_usd, str(item[0])))
+
+    statuses = [Row(s, s, charges_url(period, filters, status=s), f) for s, f in by_status.items()]
+    statuses.sort(key=lambda row: -row.figures.charges)
+    users = [Row(u, user_label(u), charges_url(period, filters, user=u), f) for u, f in by_cost(by_user)]
+    models = [Row(m, m, charges_url(period, filters, model=m), f) for m, f in by_cost(by_model)]
+    matrix_models = [row.key for row in models]
+    matrix = [
+        (
+            row,
+            [
+                (cells[(row.key, m)].cost_usd, charges_url(period, filters, user=row.key, model=m))
+                if (row.key, m) in cells
+                else (None, "")
+                for m in matrix_models
+            ],
+        )
+        for row in users
+    ]
+    days, chart_days = _days(period, filters, matrix_models)
+    p50, p95 = duration_percentiles(period, filters, count=totals.charges)
+    return Report(
+        period=period,
+        filters=filters,
+        totals=totals,
+        statuses=statuses,
+        users=users,
+        models=models,
+        matrix_models=matrix_models,
+        matrix=matrix,
+        days=days,
+        chart_days=chart_days,
+        p50_ms=p50,
+        p95_ms=p95,
+        top=top_charges(period, filters, count=totals.charges),
+    )
+
+
+def _days(period: Period, filters: Filters, models: list[str]):
+    """Per-day rows (every day of the period, newest first) and the chart's bars (per month when long)."""
+    per_day = defaultdict(Figures)
+    stacks = defaultdict(lambda: defaultdict(lambda: ZERO))
+    for row in _daily(period, filters).values("day", "model", "status").annotate(**_sums()).order_by():
+        per_day[row["day"]].add(row)
+        stacks[row["day"]][row["model"]] += row["cost_usd"] or ZERO
+    every_day = [period.start + timedelta(days=i) for i in range(period.days)]
+    days = [Row(d, d.isoformat(), charges_url(period, filters, day=d), per_day.get(d, Figures())) for d in every_day]
+    days.reverse()
+    chart = []
+    if period.days <= CHART_DAYS_MAX:
+        for d in every_day:
+            chart.append((d.strftime("%d %b"), charges_url(period, filters, day=d), dict(stacks.get(d, {}))))
+    else:
+        months = defaultdict(lambda: defaultdict(lambda: ZERO))
+        for d, costs in stacks.items():
+            for model, cost in costs.items():
+                months[d.replace(day=1)][model] += cost
+        month = period.start.replace(day=1)
+        while month <= period.end:
+            first, last = month_bounds(month)
+            narrowed = Period("custom", max(first, period.start), min(last, period.end))
+            chart.append((month.strftime("%b %Y"), charges_url(narrowed, filters), dict(months.get(month, {}))))
+            month = last + timedelta(days=1)
+    return days, chart
+
+
+def user_names(ids) -> dict[int, str]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def duration_percentiles(period: Period, filters: Filters = Filters(), *, count=None):  # noqa: B008 (frozen)
+    """Generation time p50 and p95 in ms (linear interpolation between closest ranks), or None.
+
+    Exact, without loading a million durations: a small set is read whole; a large
+    one gives each percentile with one ordered read that skips to its rank from the
+    nearer end of the (duration_ms, created_at, user, model, status) index.
+    `count` (the charges the rollup counted, if known) picks the way.
+    """
+    rows = charges_in(period, filters).filter(duration_ms__isnull=False)
+    if count == 0:
+        return None, None
+    if count is not None and count <= SMALL_SET:
+        values = sorted(rows.values_list("duration_ms", flat=True))
+        if not values:
+            return None, None
+        return tuple(_interpolate(values, len(values), q, 0) for q in (0.5, 0.95))
+    with sqlite_index(Charge._meta.db_table, "charge_duration"):
+        n = rows.count()
+        if not n:
+            return None, None
+        return tuple(_percentile(rows, n, q) for q in (0.5, 0.95))
+
+
+def _interpolate(values: list, n: int, q: float, offset: int) -> float:
+    position = (n - 1) * q
+    low = int(position)
+    high = min(low + 1, n - 1)
+    a, b = values[low - offset], values[high - offset]
+    return a + (b - a) * (position - low)
+
+
+def _percentile(rows, n: int, q: float) -> float:
+    position = (n - 1) * q
+    low = int(position)
+    high = min(low + 1, n - 1)
+    if low <= n - 1 - high:
+        values = list(rows.order_by("duration_ms").values_list("duration_ms", flat=True)[low : high + 1])
+    else:  # nearer the top: count down from the longest
+        values = list(rows.order_by("-duration_ms").values_list("duration_ms", flat=True)[n - 1 - high : n - low])
+        values.reverse()
+    return _interpolate(values, n, q, low)
+
+
+def top_charges(period: Period, filters: Filters = Filters(), limit: int = TOP_CHARGES, *, count=None) -> list[Charge]:  # noqa: B008,E501
+    """The most expensive charged attempts of the period (a large period reads the cost index from the top)."""
+    rows = (
+        charges_in(period, filters)
+        .filter(cost_usd__isnull=False)
+        .order_by("-cost_usd", "-id")
+        .only(*TOP_FIELDS)[:limit]
+    )
+    large = count is None or count > SMALL_SET
+    with sqlite_index(Charge._meta.db_table, "charge_cost" if large else ""):
+        return list(rows)
+
+
+TOP_FIELDS = (
+    "id", "created_at", "user_id", "username", "conversation_id", "turn_id", "attempt", "model", "response_id",
+    "status", "input_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "provider_cost_usd", "duration_ms",
+)  # fmt: skip
+
+
+# --- This month: pace and budgets ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pace:
+    spent: Decimal
+    projected: Decimal  # at the same pace until the month ends
+    budget: Decimal | None
+    month_label: str
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget is not None and self.spent >= self.budget
+
+    @property
+    def projected_over(self) -> bool:
+        return self.budget is not None and self.projected > self.budget
+
+    @property
+    def percent(self) -> int | None:
+        if self.budget is None:
+            return None
+        return 100 if self.budget <= 0 else int(self.spent * 100 / self.budget)
+
+
+def month_pace(filters: Filters = Filters(), *, budget: Decimal | None = None, now=None) -> Pace:  # noqa: B008
+    """This month's spend and where it ends if the month goes on at the pace it has had so far."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    first, last = month_bounds(today)
+    rows = filters.apply(DailyUsage.objects.filter(day__gte=first, day__lte=today))
+    spent = rows.aggregate(cost=Sum("cost_usd"))["cost"] or ZERO
+    start, end = local_midnight(first), local_midnight(last + timedelta(days=1))
+    elapsed = max((now - start).total_seconds(), 3600.0)  # the first hour says little about a month
+    fraction = Decimal(str(min(elapsed / (end - start).total_seconds(), 1.0)))
+    projected = (spent / fraction).quantize(Decimal("0.01")) if spent else ZERO
+    return Pace(spent=spent, projected=projected, budget=budget, month_label=f"{first:%B %Y}")
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    user_id: int
+    username: str
+    budget: Decimal
+    spent: Decimal
+    reserved: Decimal
+    percent: int
+    url: str
+
+    @property
+    def over(self) -> bool:
+        return self.spent >= self.budget
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.budget - self.spent - self.reserved, ZERO)
+
+
+def users_near_budget(*, warning_percent: int, today: date | None = None) -> list[BudgetLine]:
+    """Users at or above `warning_percent` of their monthly budget, most used first.
+
+    Three queries for every user at once; the budget rule is the one of
+    `budgets.budget_for` (own row, unlimited, else BUDGET_MONTHLY_USD) and a test
+    keeps the two in step.
+    """
+    today = today or timezone.localdate()
+    first, _ = month_bounds(today)
+    spent = dict(
+        DailyUsage.objects.filter(day__gte=first, day__lte=today, user__isnull=False)
+        .values("user_id")
+        .annotate(cost=Sum("cost_usd"))
+        .order_by()
+        .values_list("user_id", "cost")
+    )
+    rows = {b.user_id: b for b in UserBudget.objects.filter(Q(user_id__in=spent) | Q(monthly_usd=0))}
+    default = settings.BUDGET_MONTHLY_USD
+    lines = []
+    for user_id in set(spent) | set(rows):
+        row = rows.get(user_id)
+        if row is not None and row.unlimited:
+            continue
+        budget = row.monthly_usd if row is not None and row.monthly_usd is not None else default
+        if budget is None:
+            continue
+        used = spent.get(user_id) or ZERO
+        percent = 100 if budget <= 0 else int(used * 100 / budget)
+        if percent >= warning_percent:
+            lines.append((user_id, budget, used, percent))
+    if not lines:
+        return []
+    ids = [line[0] for line in lines]
+    names = user_names(ids)
+    held = dict(
+        Turn.objects.filter(status__in=Turn.ACTIVE, conversation__owner_id__in=ids)
+        .values("conversation__owner_id")
+        .annotate(total=Sum("estimate_usd"))
+        .order_by()
+        .values_list("conversation__owner_id", "total")
+    )
+    month = period_for("month", today=today)
+    result = [
+        BudgetLine(
+            uid,
+            names.get(uid, f"user {uid}"),
+            budget,
+            used,
+            held.get(uid) or ZERO,
+            percent,
+            charges_url(month, Filters(user=str(uid))),
+        )
+        for uid, budget, used, percent in lines
+    ]
+    return sorted(result, key=lambda line: (-line.percent, line.username))
+
+
+# --- One user's own usage ----------------------------------------------------------------
+
+
+@dataclass
+class UserUsage:
+    period: Period
+    totals: Figures
+    days: list[Row]
+    chart_days: list[tuple[str, str, dict[str, Decimal]]]
+    models: list[Row]
+    conversations: list[Row]
+
+
+def user_usage(user, period: Period) -> UserUsage:
+    """A user's own spend: per day, per model (from the rollup) and per conversation (from the ledger)."""
+    filters = Filters(user=str(user.pk))
+    totals, per_model, per_day = Figures(), defaultdict(Figures), defaultdict(Figures)
+    stacks = defaultdict(lambda: defaultdict(lambda: ZERO))
+    for row in _daily(period, filters).values("day", "model", "status").annotate(**_sums()).order_by():
+        totals.add(row)
+        per_model[row["model"]].add(row)
+        per_day[row["day"]].add(row)
+        stacks[row["day"]][row["model"]] += row["cost_usd"] or ZERO
+    every_day = [period.start + timedelta(days=i) for i in range(period.days)]
+    days = [Row(d, d.isoformat(), "", per_day.get(d, Figures())) for d in reversed(every_day)]
+    chart = [(d.strftime("%d %b"), "", dict(stacks.get(d, {}))) for d in every_day]
+    models = sorted((Row(m, m, "", f) for m, f in per_model.items()), key=lambda r: -r.figures.cost_usd)
+    conversations = []
+    grouped = (
+        charges_in(period, filters)
+        .values("conversation_id")
+        .annotate(**{name: Sum(name) for name in SUMMED if name != "charges"}, charges=Count("id"))
+        .order_by()
+    )
+    grouped = sorted(grouped, key=lambda row: -(row["cost_usd"] or ZERO))
+    titles = dict(
+        Conversation.objects.filter(
+            owner=user, pk__in=[r["conversation_id"] for r in grouped if r["conversation_id"]]
+        ).values_list("pk", "title")
+    )
+    for row in grouped:
+        figures = Figures()
+        figures.add(row)
+        conversation_id = row["conversation_id"]
+        if conversation_id in titles:
+            label = titles[conversation_id] or "Untitled"
+            url = reverse("conversation", args=[conversation_id])
+        else:
+            label, url = "(deleted conversation)", ""
+        conversations.append(Row(conversation_id, label, url, figures))
+    return UserUsage(period, totals, days, chart, models, conversations)
+
+
+# --- The dashboard's tables as CSV ------------------------------------------------------------
+
+FIGURE_COLUMNS = [
+    "charged_attempts",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "provider_cost_usd",
+    "failed_attempts",
+]
+
+
+def _figure_cells(f: Figures) -> list:
+    return [
+        f.charges,
+        f.input_tokens,
+        f.cached_tokens,
+        f.output_tokens,
+        f.reasoning_tokens,
+        f.total_tokens,
+        f.cost_usd,
+        f.provider_cost_usd,
+        f.failed,
+    ]
+
+
+def csv_table(data: Report, table: str) -> tuple[list[str], list[list]]:
+    """One table of the dashboard as a CSV header and rows (the figures shown, unrounded)."""
+    if table == "days":
+        return ["day", *FIGURE_COLUMNS], [[row.key, *_figure_cells(row.figures)] for row in data.days]
+    if table == "users":
+        rows = [[row.key or "", row.label, *_figure_cells(row.figures)] for row in data.users]
+        return ["user_id", "user", *FIGURE_COLUMNS], rows
+    if table == "models":
+        return ["model", *FIGURE_COLUMNS], [[row.key, *_figure_cells(row.figures)] for row in data.models]
+    if table == "statuses":
+        return ["status", *FIGURE_COLUMNS], [[row.key, *_figure_cells(row.figures)] for row in data.statuses]
+    if table == "matrix":
+        header = ["user_id", "user", *(f"cost_usd {model}" for model in data.matrix_models), "cost_usd total"]
+        rows = [
+            [row.key or "", row.label, *(cost if cost is not None else 0 for cost, _ in cells), row.figures.cost_usd]
+            for row, cells in data.matrix
+        ]
+        return header, rows
+    if table == "top":
+        header = [
+            "created_at", "charge_id", "user", "model", "status", "attempt", "turn_id", "conversation_id",
+            "response_id", "input_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "provider_cost_usd",
+            "duration_ms",
+        ]  # fmt: skip
+        rows = [
+            [
+                c.created_at,
+                c.pk,
+                c.username,
+                c.model,
+                c.status,
+                c.attempt,
+                c.turn_id,
+                c.conversation_id,
+                c.response_id,
+                c.input_tokens,
+                c.output_tokens,
+                c.reasoning_tokens,
+                c.cost_usd,
+                c.provider_cost_usd,
+                c.duration_ms,
+            ]  # fmt: skip
+            for c in data.top
+        ]
+        return header, rows
+    raise ValueError(f"no table {table!r}")
