@@ -364,7 +364,10 @@ AIMLAPI_BREAKER_FAILURES = env_number("AIMLAPI_BREAKER_FAILURES", 5, minimum=1)
 AIMLAPI_BREAKER_COOLDOWN = env_number("AIMLAPI_BREAKER_COOLDOWN", 60.0, float, minimum=1)
 
 # --- Background work (Huey) ----------------------------------------------------
-HUEY_WORKERS = env_number("HUEY_WORKERS", 16, minimum=1)
+# Consumer threads take tasks off the queue and hand turns to the generation pool,
+# whose threads (up to GENERATION_THREADS, started as needed) wait on the provider.
+HUEY_WORKERS = env_number("HUEY_WORKERS", 4, minimum=1)
+GENERATION_THREADS = env_number("GENERATION_THREADS", 256, minimum=1)
 # How long a running turn may go without a heartbeat before the sweeper takes it back.
 TURN_LEASE_SECONDS = env_number("TURN_LEASE_SECONDS", 90, minimum=5)
 # How often a running worker checks whether its turn was stopped.

@@ -279,7 +279,9 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
     """N turns at once against a slow upstream, with their pages polling and someone browsing."""
     n = args.concurrency
     upstream = args.concurrency_upstream_latency
-    huey_workers = args.huey_workers or n
+    # The app's default consumer (HUEY_WORKERS=4): it hands turns to the generation pool,
+    # so answers in flight are not capped by its threads.
+    huey_workers = args.huey_workers or 4
     stack = Stack(
         workdir / "concurrency",
         static_root,
@@ -304,7 +306,7 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda ub: ub[1].login(f"bench{ub[0]}", BENCH_PASSWORD), enumerate(browsers)))
 
-        # The consumer's cost while idle: every worker thread polls the queue file.
+        # The consumer's cost while idle: its few threads poll the queue file; generation threads block.
         idle_start = proc_cpu_seconds(stack.worker.pid)
         time.sleep(3)
         idle_cpu = (proc_cpu_seconds(stack.worker.pid) - idle_start) / 3
@@ -689,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-huey-workers", type=int, default=16, help="as the Procfile's default")
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--concurrency-upstream-latency", type=float, default=30.0)
-    parser.add_argument("--huey-workers", type=int, default=None, help="concurrency: default = --concurrency")
+    parser.add_argument("--huey-workers", type=int, default=None, help="concurrency: default = the app's (4)")
     parser.add_argument("--users", type=int, default=20, help="concurrency: turns are spread over this many users")
     parser.add_argument("--creators", type=int, default=8, help="concurrency: threads sending prompts")
     parser.add_argument(

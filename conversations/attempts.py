@@ -117,3 +117,20 @@ class _Watcher:
 
 
 _watcher = _Watcher()
+
+
+def release_all() -> int:
+    """Expire the leases of this process's running attempts (it is shutting down).
+
+    The next sweep, in this or any worker, then resumes background-mode turns by
+    their response id and offers Retry for the others, instead of waiting for
+    the leases to run out.
+    """
+    with _watcher._lock:
+        running = list(_watcher._attempts)
+    released = 0
+    for attempt in running:
+        released += attempt.mine().update(lease_expires_at=timezone.now())
+    if released:
+        logger.info("released %d running turns for the next worker", released)
+    return released

@@ -164,7 +164,7 @@ def estimate(turn: Turn) -> Estimate:
     prompt, or (first turn, or no usage known) a character count of everything sent.
     Output: the conversation's max output tokens, else the model's maximum.
     """
-    from .services import conversation_input  # services imports this module
+    from .worker import conversation_input
 
     conversation = turn.conversation
     previous = (

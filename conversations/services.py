@@ -1,38 +1,31 @@
-"""Every write: create a conversation or turn, run it, cancel, retry, recover.
+"""User actions, every one a write: create a conversation or turn, cancel, retry,
+edit, settings, delete, import, share, pin and archive.
 
-Rules that keep prompts safe and answers single:
+Generating an answer is the worker's side (`worker.py`); charges are written by
+`ledger.py`. Rules that keep prompts safe and answers single:
 - A turn is committed (status `queued`) before anything talks to the provider.
-- The provider is never called inside a database transaction.
+- The provider is never called from a web request, nor inside a transaction.
 - Each state change is a conditional UPDATE (`status=..., attempts=n`), so a
   late worker never overwrites a cancel, a retry or another worker's result.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets
 import tempfile
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ops import metrics
-
-from . import aimlapi, budgets, catalog, rendering, transfer
-from .attempts import Attempt
-from .breaker import guard as provider_guard
-from .models import Charge, Conversation, DailyUsage, Share, Turn
+from . import budgets, catalog, tasks, transfer
+from .models import Conversation, Share, Turn
 
 logger = logging.getLogger(__name__)
-
-QUEUED_STALE_AFTER = timedelta(minutes=10)
 
 
 class TurnInFlight(Exception):
@@ -76,8 +69,6 @@ def _turn_by_token(owner, client_token) -> Turn | None:
 
 
 def _enqueue(turn: Turn) -> None:
-    from . import tasks  # tasks imports services
-
     turn_id = turn.id
     transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
 
@@ -192,400 +183,6 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     return _create_once(owner=conversation.owner, client_token=client_token, create=create)
 
 
-# --- Running turns ---------------------------------------------------------------
-
-
-def conversation_input(turn: Turn) -> list[dict]:
-    """Earlier completed turns (prompt, answer) in order, then this turn's prompt."""
-    earlier = (
-        Turn.objects.filter(
-            conversation_id=turn.conversation_id,
-            created_at__lt=turn.created_at,
-            status=Turn.Status.COMPLETED,
-            superseded_by__isnull=True,
-        )
-        .order_by("created_at")
-        .values_list("prompt", "output_text")
-    )
-    items: list[dict] = []
-    for prompt, answer in earlier:
-        items.append({"role": "user", "content": prompt})
-        items.append({"role": "assistant", "content": answer})
-    items.append({"role": "user", "content": turn.prompt})
-    return items
-
-
-def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:
-    """USD for this usage at the catalogue's current prices (reasoning tokens are output tokens)."""
-    if usage is None:
-        return None
-    return catalog.cost(
-        prices=catalog.prices_for(model),
-        input_tokens=usage.input_tokens,
-        cached_tokens=usage.cached_tokens,
-        output_tokens=usage.output_tokens,
-    )
-
-
-def _usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
-    """The turn's usage columns, with the unit prices it is charged at and both costs."""
-    if usage is None:
-        return {}
-    prices = catalog.prices_for(model)
-    return {
-        "input_tokens": usage.input_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "output_tokens": usage.output_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "total_tokens": usage.total_tokens,
-        "input_price": prices.input,
-        "cached_input_price": prices.cached_input,
-        "output_price": prices.output,
-        "cost_usd": catalog.cost(
-            prices=prices,
-            input_tokens=usage.input_tokens,
-            cached_tokens=usage.cached_tokens,
-            output_tokens=usage.output_tokens,
-        ),
-        "provider_cost_usd": (
-            Decimal(str(usage.usd_spent)).quantize(catalog.CENTS6) if usage.usd_spent is not None else None
-        ),
-    }
-
-
-def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fields: dict, now=None) -> Charge | None:
-    """Write the ledger entry of one attempt that reported usage, once, and add it to the daily rollup.
-
-    `fields` are the usage columns from `_usage_fields`. A second call for the
-    same attempt (a late worker, a second sweep) records nothing.
-    """
-    if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
-        return None
-    now = now or timezone.now()
-    owner = turn.conversation.owner
-    duration = int((now - turn.started_at).total_seconds() * 1000) if turn.started_at else None
-    tokens = {
-        name: fields.get(name) or 0
-        for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
-    }
-    if not tokens["total_tokens"]:
-        tokens["total_tokens"] = tokens["input_tokens"] + tokens["output_tokens"]
-    try:
-        with transaction.atomic():
-            charge = Charge.objects.create(
-                user=owner,
-                username=owner.get_username(),
-                conversation_id=turn.conversation_id,
-                turn=turn,
-                attempt=turn.attempts,
-                model=model,
-                response_id=response_id,
-                status=status,
-                **tokens,
-                input_price=fields.get("input_price"),
-                cached_input_price=fields.get("cached_input_price"),
-                output_price=fields.get("output_price"),
-                cost_usd=fields.get("cost_usd"),
-                provider_cost_usd=fields.get("provider_cost_usd"),
-                duration_ms=max(duration, 0) if duration is not None else None,
-                created_at=now,
-            )
-            _rollup_add(charge)
-    except IntegrityError:
-        return None  # this attempt was already charged
-    return charge
-
-
-def _rollup_add(charge: Charge) -> None:
-    key = {
-        "day": timezone.localdate(charge.created_at),
-        "user_id": charge.user_id,
-        "model": charge.model,
-        "status": charge.status,
-    }
-    row, _ = DailyUsage.objects.get_or_create(**key)
-    DailyUsage.objects.filter(pk=row.pk).update(
-        charges=F("charges") + 1,
-        input_tokens=F("input_tokens") + charge.input_tokens,
-        cached_tokens=F("cached_tokens") + charge.cached_tokens,
-        output_tokens=F("output_tokens") + charge.output_tokens,
-        reasoning_tokens=F("reasoning_tokens") + charge.reasoning_tokens,
-        total_tokens=F("total_tokens") + charge.total_tokens,
-        cost_usd=F("cost_usd") + (charge.cost_usd or 0),
-        provider_cost_usd=F("provider_cost_usd") + (charge.provider_cost_usd or 0),
-        duration_ms=F("duration_ms") + (charge.duration_ms or 0),
-    )
-
-
-def turn_run(*, turn_id) -> None:
-    """Claim a queued turn and generate its answer. Safe to call twice: only one claims it."""
-    now = timezone.now()
-    claimed = Turn.objects.filter(id=turn_id, status=Turn.Status.QUEUED).update(
-        status=Turn.Status.IN_PROGRESS,
-        attempts=F("attempts") + 1,
-        mode=settings.AIMLAPI_MODE,
-        started_at=now,
-        completed_at=None,
-        updated_at=now,
-        lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
-        response_id="",
-        output_text="",
-        output_html="",
-        error_code="",
-        error_message="",
-    )
-    if not claimed:
-        return
-    turn = Turn.objects.select_related("conversation").get(id=turn_id)
-    _run_attempt(turn, resume=False)
-
-
-def turn_resume(*, turn_id) -> None:
-    """Pick up polling a background-mode turn whose worker died, by its stored response id."""
-    turn = Turn.objects.select_related("conversation").filter(id=turn_id, status=Turn.Status.IN_PROGRESS).first()
-    if turn is None or turn.mode != "background" or not turn.response_id:
-        return
-    _run_attempt(turn, resume=True)
-
-
-def _run_attempt(turn: Turn, *, resume: bool) -> None:
-    assert not connection.in_atomic_block, "the provider must never be called inside a transaction"
-    with Attempt(turn) as attempt:
-        try:
-            # The circuit breaker fails fast while the provider is down (not for a resumed, paid answer).
-            response = provider_guard(lambda: _call_provider(turn, attempt, resume=resume), check=not resume)
-        except aimlapi.AimlApiError as exc:
-            _finish_error(attempt, exc)
-        except Exception:
-            logger.exception("turn %s failed with an internal error", turn.id)
-            _finish_error(
-                attempt,
-                aimlapi.AimlApiError("An internal error stopped this answer. Press Retry.", code="internal_error"),
-            )
-        else:
-            _finish(attempt, response)
-
-
-def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:
-    conversation = turn.conversation
-    body: dict = {}
-    if not resume:
-        body = aimlapi.build_body(
-            model=conversation.model,
-            input=conversation_input(turn),
-            instructions=conversation.instructions,
-            max_output_tokens=conversation.max_output_tokens,
-            # Only a value the catalogue says the model accepts is sent.
-            reasoning_effort=(
-                conversation.reasoning_effort
-                if conversation.reasoning_effort in catalog.accepted_efforts(conversation.model)
-                else ""
-            ),
-        )
-    if turn.mode == "stream":
-        return aimlapi.stream_response(body, on_event=attempt.save_progress, abort=attempt.abort)
-    if turn.mode == "background":
-        if resume:
-            response = aimlapi.retrieve_response(turn.response_id, abort=attempt.abort)
-        else:
-            response = aimlapi.create_response(body, background=True, abort=attempt.abort)
-            # Stored at once: any worker can resume polling after a crash without re-sending.
-            attempt.mine().update(response_id=response.id, updated_at=timezone.now())
-        return _poll(response, attempt)
-    return aimlapi.create_response(body, abort=attempt.abort)
-
-
-def _poll(response: aimlapi.Response, attempt: Attempt) -> aimlapi.Response:
-    failures = 0
-    while not response.is_terminal:
-        if attempt.should_stop():
-            try:
-                return aimlapi.cancel_response(response.id)
-            except aimlapi.AimlApiError:
-                return response
-        attempt.sleep(settings.AIMLAPI_POLL_INTERVAL)
-        if attempt.should_stop():
-            continue
-        try:
-            response = aimlapi.retrieve_response(response.id, abort=attempt.abort)
-            failures = 0
-        except aimlapi.AimlApiError as exc:
-            if attempt.should_stop():
-                continue
-            failures += 1
-            if not exc.retryable or failures >= settings.AIMLAPI_MAX_ATTEMPTS:
-                raise
-    return response
-
-
-def _result_message(response: aimlapi.Response) -> tuple[str, str]:
-    if response.status == "failed":
-        return (
-            response.error_code or "failed",
-            f"The model failed to answer: {response.error_message or 'no reason given'}. Press Retry to try again.",
-        )
-    if response.status == "incomplete":
-        reason = response.incomplete_reason or "unknown"
-        hint = " Raise the conversation's max output tokens, then Retry." if reason == "max_output_tokens" else ""
-        return "incomplete", f"The answer is incomplete (reason: {reason}).{hint}"
-    if response.status == "completed" and not response.text:
-        return "empty_answer", "The model finished without any answer text. Press Retry to try again."
-    return "", ""
-
-
-def _finish(attempt: Attempt, response: aimlapi.Response) -> None:
-    """Store the answer. It was paid for: if storing it fails, store what can be, never nothing."""
-    # Values a column cannot hold are dropped (SQLite would store them and fail on every read).
-    response = dataclasses.replace(response, usage=aimlapi.usage_checked(response.usage))
-    try:
-        _finish_save(attempt, response)
-    except Exception:
-        logger.exception("turn %s: storing the answer failed; storing it in a simpler form", attempt.turn.id)
-        _finish_fallback(attempt, response)
-
-
-def _finish_fallback(attempt: Attempt, response: aimlapi.Response) -> None:
-    """The answer's text and what usage can be stored, without the parts that may have failed."""
-    from django.utils.html import escape
-
-    turn = attempt.turn
-    now = timezone.now()
-    text = response.text.replace("\x00", "")
-    try:
-        html = rendering.markdown_to_html(text)
-    except Exception:
-        html = f"<pre>{escape(text)}</pre>"
-    base = {
-        "response_id": (response.id or turn.response_id)[:255],
-        "model": response.model[:100],
-        "output_text": text,
-        "output_html": html,
-        "response_json": {"note": "The provider's response could not be stored as sent; see the worker log."},
-        "updated_at": now,
-    }
-    ok = response.status == "completed" and bool(text)
-    outcome = {
-        "status": Turn.Status.COMPLETED if ok else Turn.Status.FAILED,
-        "completed_at": now,
-        "error_code": "" if ok else "store_error",
-        "error_message": "" if ok else "The answer arrived but could not be stored completely. Press Retry.",
-    }
-    try:
-        usage = _usage_fields(turn.conversation.model, response.usage)
-    except Exception:
-        logger.exception("turn %s: usage could not be priced", turn.id)
-        usage = {}
-    for fields in ({**base, **usage}, base):  # with usage first; without, if usage is what fails
-        try:
-            if attempt.mine().update(**outcome, **fields) or Turn.objects.filter(
-                id=turn.id, attempts=turn.attempts, status__in=(Turn.Status.CANCELLED, Turn.Status.FAILED)
-            ).update(**fields):
-                break
-        except Exception:
-            logger.exception("turn %s: fallback save failed", turn.id)
-    try:
-        charge_record(
-            turn=turn, status=outcome["status"], model=turn.conversation.model,
-            response_id=base["response_id"], fields=usage, now=now,
-        )  # fmt: skip
-    except Exception:
-        logger.exception("turn %s: the charge could not be recorded", turn.id)
-
-
-def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
-    turn = attempt.turn
-    status = response.status
-    if status == "completed" and not response.text:
-        status = Turn.Status.FAILED
-    if status not in Turn.Status.values or status in Turn.ACTIVE:
-        status = Turn.Status.FAILED
-    error_code, error_message = _result_message(response)
-    now = timezone.now()
-    # Priced as the conversation's model: the catalogue's id, while the provider
-    # may echo another spelling (e.g. without the "openai/" prefix).
-    model = turn.conversation.model
-    usage = _usage_fields(model, response.usage)
-    fields = {
-        "response_id": response.id or turn.response_id,
-        "model": response.model,
-        "output_text": response.text,
-        "output_html": rendering.markdown_to_html(response.text),
-        "response_json": response.raw or None,
-        "updated_at": now,
-        **usage,
-    }
-    charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": usage, "now": now}
-    if attempt.mine().update(
-        status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields
-    ):
-        charge_record(status=status, **charge)
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
-        return
-    # The sweeper gave up on this worker (it stalled past its lease), then the paid answer
-    # arrived after all: show it, as long as nobody retried the turn meanwhile.
-    if Turn.objects.filter(
-        id=turn.id, attempts=turn.attempts, status=Turn.Status.FAILED, error_code="interrupted"
-    ).update(status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields):
-        charge_record(status=status, **charge)
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
-        return
-    # Cancelled (or taken over) meanwhile: keep the cancel, but record what the
-    # provider sent and charged, so usage is never lost.
-    if not Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields):
-        _keep_late_answer(turn, response, usage, now)
-    charge_record(status=Turn.Status.CANCELLED, **charge)
-
-
-def _keep_late_answer(turn: Turn, response: aimlapi.Response, usage: dict, now) -> None:
-    """A newer attempt owns the turn: keep this paid answer in its history, where it can be recovered."""
-    entry = {
-        "attempt": turn.attempts,
-        "status": "late_answer",
-        "response_id": response.id,
-        "output_text": response.text,
-        "input_tokens": usage.get("input_tokens"),
-        "output_tokens": usage.get("output_tokens"),
-        "cost_usd": str(usage["cost_usd"]) if usage.get("cost_usd") is not None else None,
-        "completed_at": now.isoformat(),
-    }
-    with transaction.atomic():
-        history = Turn.objects.select_for_update().filter(id=turn.id).values_list("history", flat=True).first()
-        if history is not None:
-            Turn.objects.filter(id=turn.id).update(history=[*history, entry])
-
-
-def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
-    turn = attempt.turn
-    now = timezone.now()
-    message = exc.message
-    if exc.code == "model_deprecated":
-        message = _deprecated_message(turn.conversation.model)
-    if exc.retryable and "Retry" not in message:
-        message += " Press Retry to try again."
-    fields = {"updated_at": now}
-    if exc.partial_text:
-        fields["output_text"] = exc.partial_text
-        fields["output_html"] = rendering.markdown_to_html(exc.partial_text)
-    if isinstance(exc.raw, dict):
-        fields["response_json"] = exc.raw
-    if not attempt.mine().update(
-        status=Turn.Status.FAILED, completed_at=now, error_code=exc.code, error_message=message, **fields
-    ):
-        return
-    metrics.count_error(exc.code)
-    Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
-
-
-def _deprecated_message(model: str) -> str:
-    row = catalog.model_get(model)
-    name = f"{row.label} ({model})" if row and row.label else model
-    successor = row.successor if row else None
-    gone = f"{name} is deprecated: the AI/ML API no longer serves it."
-    if successor is None:
-        return f"{gone} Choose another model in the conversation settings, then press Retry."
-    return f"{gone} Its successor is {successor} ({successor.provider_id}): switch this conversation to it, then Retry."
-
-
 # --- User actions ---------------------------------------------------------------
 
 
@@ -602,8 +199,6 @@ def turn_cancel(*, turn: Turn) -> bool:
     turn.refresh_from_db()
     if done and turn.mode == "background" and turn.response_id:
         # The worker cancels upstream too, but it may be gone; never from the web request.
-        from . import tasks
-
         tasks.response_cancel_task(turn.response_id)
     return bool(done)
 
@@ -645,54 +240,6 @@ def turn_retry(*, turn: Turn) -> Turn:
         raise TurnInFlight from None
     turn.refresh_from_db()
     return turn
-
-
-def response_cancel(*, response_id: str) -> None:
-    try:
-        aimlapi.cancel_response(response_id)
-    except aimlapi.AimlApiError as exc:
-        logger.info("cancel of response %r failed: %s", response_id, exc.message)
-
-
-def turns_recover(*, now=None) -> dict[str, int]:
-    """Take back turns whose worker died; re-queue tasks that may have been lost.
-
-    Background-mode turns have a stored response id: polling resumes without
-    sending the prompt again. Others cannot be resumed and fail as interrupted,
-    so Retry is offered. Runs periodically and when a worker starts.
-    """
-    from . import tasks
-
-    now = now or timezone.now()
-    counts = {"resumed": 0, "interrupted": 0, "requeued": 0}
-    lease = timedelta(seconds=settings.TURN_LEASE_SECONDS)
-    stale = Turn.objects.filter(status=Turn.Status.IN_PROGRESS, lease_expires_at__lt=now)
-    for turn in stale:
-        mine = Turn.objects.filter(
-            id=turn.id, status=Turn.Status.IN_PROGRESS, attempts=turn.attempts, lease_expires_at=turn.lease_expires_at
-        )
-        if turn.mode == "background" and turn.response_id:
-            if mine.update(lease_expires_at=now + lease, updated_at=now):
-                tasks.turn_resume_task(str(turn.id))
-                counts["resumed"] += 1
-        elif mine.update(
-            status=Turn.Status.FAILED,
-            completed_at=now,
-            updated_at=now,
-            error_code="interrupted",
-            error_message="The answer was interrupted because the worker stopped. Press Retry to send it again.",
-        ):
-            counts["interrupted"] += 1
-    for turn_id in Turn.objects.filter(status=Turn.Status.QUEUED, updated_at__lt=now - QUEUED_STALE_AFTER).values_list(
-        "id", flat=True
-    ):
-        # A duplicate task is harmless: only one run can claim a queued turn.
-        if Turn.objects.filter(id=turn_id, status=Turn.Status.QUEUED).update(updated_at=now):
-            tasks.turn_run_task(str(turn_id))
-            counts["requeued"] += 1
-    if any(counts.values()):
-        logger.info("recovered turns: %s", counts)
-    return counts
 
 
 # --- Conversation management ---------------------------------------------------

@@ -20,22 +20,25 @@ def beat(name: str = "worker") -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"seen_at": timezone.now()})
 
 
-def start(name: str = "worker") -> None:
-    """Start the stamping thread once per process."""
+def start(name: str = "worker", also=None) -> None:
+    """Start the stamping thread once per process; `also()` runs after each stamp (housekeeping)."""
     global _thread
     with _started:
         if _thread is not None and _thread.is_alive():
             return
-        _thread = threading.Thread(target=_run, args=(name,), name="heartbeat", daemon=True)
+        _thread = threading.Thread(target=_run, args=(name, also), name="heartbeat", daemon=True)
         _thread.start()
 
 
-def _run(name: str) -> None:
+def _run(name: str, also) -> None:
     while True:
-        try:
-            beat(name)
-        except Exception:  # a locked or unreachable database must not kill the thread
-            logger.warning("could not record the %s heartbeat", name, exc_info=True)
-        finally:
-            connection.close()
+        for job in (lambda: beat(name), also):
+            if job is None:
+                continue
+            try:
+                job()
+            except Exception:  # a locked or unreachable database must not kill the thread
+                logger.warning("%s housekeeping failed", name, exc_info=True)
+            finally:
+                connection.close()
         time.sleep(INTERVAL_SECONDS)

@@ -60,7 +60,7 @@ class Worker:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=30)
             except Exception:
                 self.process.kill()
 

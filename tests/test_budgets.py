@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Sum
 from django.utils import timezone
 
-from conversations import budgets, services
+from conversations import budgets, ledger, services
 from conversations.models import AIModel, Charge, Conversation, Turn, UserBudget
 
 D = Decimal
@@ -22,7 +22,7 @@ def _spend(user, usd, *, when=None, model="openai/gpt-5-pro") -> Charge:
     conversation = Conversation.objects.create(owner=user, title="spent", model=model)
     turn = Turn.objects.create(conversation=conversation, prompt="p", status=Turn.Status.COMPLETED, attempts=1)
     fields = {"input_tokens": 10, "output_tokens": 10, "total_tokens": 20, "cost_usd": D(usd)}
-    return services.charge_record(turn=turn, status="completed", model=model, response_id="r", fields=fields, now=when)
+    return ledger.charge_record(turn=turn, status="completed", model=model, response_id="r", fields=fields, now=when)
 
 
 def _conversation(user, *, max_output_tokens=1000, **extra) -> Conversation:

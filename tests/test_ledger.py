@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from conversations import catalog, services
+from conversations import catalog, ledger, services
 from conversations.models import AIModel, Charge, DailyUsage, Turn
 
 D = Decimal
@@ -93,7 +93,7 @@ def test_a_cancelled_answer_that_still_reports_usage_is_charged(alice, fake_api,
     Turn.objects.filter(id=turn.id).update(status="cancelled")
     assert Charge.objects.filter(turn=turn).count() == 1  # recorded when it finished; never twice
     turn.refresh_from_db()
-    assert services.charge_record(turn=turn, status="cancelled", model="openai/gpt-5-pro", response_id="x",
+    assert ledger.charge_record(turn=turn, status="cancelled", model="openai/gpt-5-pro", response_id="x",
                                   fields={"input_tokens": 1, "output_tokens": 1}) is None  # fmt: skip
     assert Charge.objects.filter(turn=turn).count() == 1
 

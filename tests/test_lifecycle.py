@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conversations import services
+from conversations import services, tasks, worker
 from conversations.models import Turn
 from tests.conftest import wait_for
 
@@ -35,7 +35,7 @@ def _queued_turn(owner, prompt="Long question"):
 def _run_in_thread(turn):
     def target():
         try:
-            services.turn_run(turn_id=turn.id)
+            worker.turn_run(turn_id=turn.id)
         finally:
             connection.close()
 
@@ -67,7 +67,7 @@ def test_stream_mode_takes_text_from_deltas_when_final_output_is_empty(alice, fa
     settings.AIMLAPI_MODE = "stream"
     fake_api.stream_empty_final_output = True
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     assert _fresh(turn).output_text.startswith("Echo: Long question")
 
 
@@ -75,7 +75,7 @@ def test_stream_cut_keeps_what_arrived(alice, fake_api, settings):
     settings.AIMLAPI_MODE = "stream"
     fake_api.faults = [("stream_cut",)]
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     turn = _fresh(turn)
     assert turn.status == "failed" and turn.error_code == "stream_cut"
     assert turn.output_text and "Retry" in turn.error_message
@@ -156,7 +156,7 @@ def test_a_background_turn_resumes_by_its_id_after_a_worker_died(alice, fake_api
         response_id=created.id,
         lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
-    counts = services.turns_recover()  # immediate mode: the resume task runs now
+    counts = tasks.turns_recover()  # immediate mode: the resume task runs now
     assert counts["resumed"] == 1
     turn = _fresh(turn)
     assert turn.status == "completed" and turn.response_id == created.id and turn.output_text
@@ -168,21 +168,21 @@ def test_a_live_lease_is_left_alone(alice):
     Turn.objects.filter(id=turn.id).update(
         status="in_progress", attempts=1, mode="sync", lease_expires_at=timezone.now() + timedelta(seconds=60)
     )
-    assert services.turns_recover() == {"resumed": 0, "interrupted": 0, "requeued": 0}
+    assert tasks.turns_recover() == {"resumed": 0, "interrupted": 0, "requeued": 0}
     assert _fresh(turn).status == "in_progress"
 
 
 def test_a_lost_queued_task_is_requeued(alice, fake_api):
     turn = _queued_turn(alice)
     Turn.objects.filter(id=turn.id).update(updated_at=timezone.now() - timedelta(hours=1))
-    assert services.turns_recover()["requeued"] == 1
+    assert tasks.turns_recover()["requeued"] == 1
     assert _fresh(turn).status == "completed"
 
 
 def test_a_duplicate_task_makes_one_upstream_call(alice, fake_api):
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     assert fake_api.post_count == 1
 
 
@@ -195,7 +195,7 @@ def test_the_worker_heartbeat_extends_the_lease(alice, fake_api, settings):
     first = _fresh(turn).lease_expires_at
     time.sleep(0.6)
     assert _fresh(turn).lease_expires_at > first
-    assert services.turns_recover()["interrupted"] == 0
+    assert tasks.turns_recover()["interrupted"] == 0
     thread.join(5)
     assert _fresh(turn).status == "completed"
 
@@ -204,7 +204,7 @@ def test_read_timeout_fails_once_without_resending(alice, fake_api, settings):
     settings.AIMLAPI_READ_TIMEOUT = 0.3
     fake_api.faults = [("slow", 2)]
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     turn = _fresh(turn)
     assert turn.status == "failed" and turn.error_code == "timeout"
     assert "not sent again" in turn.error_message
@@ -214,7 +214,7 @@ def test_read_timeout_fails_once_without_resending(alice, fake_api, settings):
 def test_non_json_body_fails_with_a_message(alice, fake_api):
     fake_api.faults = [("non_json",)]
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     turn = _fresh(turn)
     assert turn.status == "failed" and "not JSON" in turn.error_message
 
@@ -222,7 +222,7 @@ def test_non_json_body_fails_with_a_message(alice, fake_api):
 def test_rate_limit_then_success_records_usage_once(alice, fake_api):
     fake_api.faults = [("429", 0), ("status", 503)]
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     turn = _fresh(turn)
     assert turn.status == "completed" and turn.attempts == 1
     assert fake_api.post_count == 3
@@ -231,7 +231,7 @@ def test_rate_limit_then_success_records_usage_once(alice, fake_api):
 def test_quota_429_is_not_retried(alice, fake_api):
     fake_api.faults = [("429_quota",)]
     turn = _queued_turn(alice)
-    services.turn_run(turn_id=turn.id)
+    worker.turn_run(turn_id=turn.id)
     turn = _fresh(turn)
     assert turn.status == "failed" and turn.error_code == "quota_exceeded"
     assert fake_api.post_count == 1

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import aimlapi, services
+from conversations import aimlapi, services, tasks, worker
 from conversations.attempts import Attempt
 from conversations.models import Charge, Turn
 from tests.hostile_upstream import HostileUpstream, completed, http
@@ -49,7 +49,7 @@ def _answer(text="The paid answer", **usage):
 def test_usage_that_cannot_be_stored_still_leaves_the_answer(transactional_db, alice, usage):
     """Even values the client would have refused (a bug, a new code path) never lose the answer."""
     turn = _claimed(alice)
-    services._finish(Attempt(turn), _answer(**usage))
+    worker._finish(Attempt(turn), _answer(**usage))
     turn.refresh_from_db()
     assert turn.status == "completed"
     assert turn.output_text == "The paid answer" and "paid answer" in turn.output_html
@@ -59,7 +59,7 @@ def test_a_raw_body_that_cannot_be_stored_still_leaves_the_answer(transactional_
     turn = _claimed(alice)
     response = _answer()
     response = aimlapi.Response(**{**response.__dict__, "raw": {"bad": float("nan"), "nul": "a\x00b"}})
-    services._finish(Attempt(turn), response)
+    worker._finish(Attempt(turn), response)
     turn.refresh_from_db()
     assert turn.status == "completed" and turn.output_text == "The paid answer"
     assert turn.input_tokens == 100 and turn.output_tokens == 50
@@ -94,8 +94,8 @@ def test_a_late_answer_after_the_sweeper_gave_up_is_recorded(transactional_db, a
     """The worker stalled past its lease; the turn was marked interrupted; then the answer arrived."""
     turn = _claimed(alice)
     Turn.objects.filter(id=turn.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert services.turns_recover()["interrupted"] == 1
-    services._finish(Attempt(turn), _answer())
+    assert tasks.turns_recover()["interrupted"] == 1
+    worker._finish(Attempt(turn), _answer())
     turn.refresh_from_db()
     assert turn.status == "completed" and turn.error_code == ""
     assert turn.output_text == "The paid answer"
@@ -107,7 +107,7 @@ def test_a_late_answer_after_a_retry_is_kept_in_history(transactional_db, alice)
     """Interrupted, retried (a newer attempt runs), then the first attempt's paid answer arrives."""
     turn = _claimed(alice)
     Turn.objects.filter(id=turn.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    services.turns_recover()
+    tasks.turns_recover()
     first_attempt = Attempt(Turn.objects.select_related("conversation").get(id=turn.id))
     from huey.contrib.djhuey import HUEY
 
@@ -118,7 +118,7 @@ def test_a_late_answer_after_a_retry_is_kept_in_history(transactional_db, alice)
         HUEY.flush()
         HUEY.immediate = True
     Turn.objects.filter(id=turn.id).update(status="in_progress", attempts=2)
-    services._finish(first_attempt, _answer("First attempt's answer"))
+    worker._finish(first_attempt, _answer("First attempt's answer"))
     turn.refresh_from_db()
     assert turn.status == "in_progress" and turn.attempts == 2  # the newer attempt is untouched
     late = [entry for entry in turn.history if entry.get("status") == "late_answer"]
@@ -129,7 +129,7 @@ def test_a_late_answer_after_a_retry_is_kept_in_history(transactional_db, alice)
 def test_a_late_answer_after_stop_keeps_the_stop_and_the_usage(transactional_db, alice):
     turn = _claimed(alice)
     services.turn_cancel(turn=turn)
-    services._finish(Attempt(turn), _answer())
+    worker._finish(Attempt(turn), _answer())
     turn.refresh_from_db()
     assert turn.status == "cancelled"
     assert turn.output_tokens == 50

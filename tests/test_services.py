@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from conversations import aimlapi, services
+from conversations import aimlapi, ledger, services, tasks, worker
 from conversations.models import Conversation, Turn
 
 
@@ -155,7 +155,7 @@ def test_only_finished_turns_can_be_retried(alice):
 def test_cancel_wins_over_a_late_answer(alice, fake_api):
     turn = services.conversation_create(owner=alice, prompt="Stop me")
     assert services.turn_cancel(turn=turn)
-    services.turn_run(turn_id=turn.id)  # a task that was already queued
+    worker.turn_run(turn_id=turn.id)  # a task that was already queued
     turn.refresh_from_db()
     assert turn.status == "cancelled"
     assert fake_api.post_count == 0
@@ -164,15 +164,15 @@ def test_cancel_wins_over_a_late_answer(alice, fake_api):
 def test_cost_is_tokens_at_the_catalogue_price(db):
     usage = aimlapi.Usage(input_tokens=1_000_000, output_tokens=1_000_000, usd_spent=1.5)
     # The provider's figure is stored beside the computed cost, never instead of it.
-    assert services.usage_cost("openai/gpt-5-pro", usage) == Decimal("185.679")
-    assert services.usage_cost("unknown/model", usage) is None
+    assert ledger.usage_cost("openai/gpt-5-pro", usage) == Decimal("185.679")
+    assert ledger.usage_cost("unknown/model", usage) is None
 
 
 def test_stale_sync_turn_is_marked_interrupted(alice):
     turn = services.conversation_create(owner=alice, prompt="Worker died")
     past = timezone.now() - timedelta(minutes=5)
     Turn.objects.filter(id=turn.id).update(status="in_progress", attempts=1, mode="sync", lease_expires_at=past)
-    assert services.turns_recover()["interrupted"] == 1
+    assert tasks.turns_recover()["interrupted"] == 1
     turn.refresh_from_db()
     assert turn.status == "failed" and turn.error_code == "interrupted"
     assert "Retry" in turn.error_message

@@ -4,15 +4,16 @@ import re
 import socket
 import subprocess
 import sys
-import time
+from datetime import timedelta
 
 import pytest
 import requests
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
+from django.utils import timezone
 
-from conversations import services
-from conversations.models import Turn
+from conversations import services, tasks
+from conversations.models import Conversation, Turn
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -20,6 +21,11 @@ pytestmark = pytest.mark.slow
 
 def _status(turn):
     return Turn.objects.values_list("status", flat=True).get(id=turn.id)
+
+
+def _expire_lease(turn):
+    """Move the clock instead of waiting: the lease ran out a second ago."""
+    Turn.objects.filter(id=turn.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def test_a_consumer_process_completes_a_turn(worker, alice, fake_api):
@@ -39,7 +45,7 @@ def test_a_killed_worker_leaves_a_retryable_turn_in_sync_mode(worker, alice, fak
     wait_for(lambda: fake_api.post_count == 1)
     first.kill()
     assert _status(turn) == "in_progress"
-    time.sleep(5.5)  # the dead worker's lease runs out
+    _expire_lease(turn)  # as if the dead worker's lease ran out
     worker(AIMLAPI_MODE="sync", TURN_LEASE_SECONDS=5)  # a new worker recovers at start-up
     wait_for(lambda: _status(turn) == "failed")
     turn.refresh_from_db()
@@ -52,7 +58,7 @@ def test_a_killed_worker_is_resumed_by_response_id_in_background_mode(worker, al
     turn = services.conversation_create(owner=alice, prompt="Resume me")
     wait_for(lambda: Turn.objects.values_list("response_id", flat=True).get(id=turn.id))
     first.kill()
-    time.sleep(5.5)
+    _expire_lease(turn)
     worker(AIMLAPI_MODE="background", TURN_LEASE_SECONDS=5, AIMLAPI_POLL_INTERVAL=0.2)
     wait_for(lambda: _status(turn) == "completed", timeout=30)
     turn.refresh_from_db()
@@ -127,3 +133,41 @@ def test_a_restarted_web_server_loses_nothing(worker, fake_api):
     finally:
         web.terminate()
         web.wait(10)
+
+
+def test_one_consumer_thread_generates_many_answers_at_once(worker, alice, bob, fake_api):
+    """The consumer hands turns to its generation pool: answers in flight are not capped by its threads."""
+    fake_api.latency = 60
+    worker(HUEY_WORKERS=1, AIMLAPI_MODE="sync")
+    users = [alice, bob] + [User.objects.create_user(f"u{i}", password="pw-u-123456") for i in range(8)]
+    turns = [services.conversation_create(owner=user, prompt=f"At once {n}") for user in users for n in range(3)]
+    wait_for(lambda: Turn.objects.filter(status="in_progress").count() == len(turns), timeout=60)
+    wait_for(lambda: fake_api.post_count == len(turns), timeout=60)
+    for turn in turns:
+        services.turn_cancel(turn=turn)
+
+
+def test_a_queued_turn_whose_task_was_lost_starts_within_a_minute(worker, alice, fake_api):
+    # Committed, but its task never reached the queue (killed between commit and enqueue, or a wiped queue).
+    conversation = Conversation.objects.create(owner=alice, title="Lost", model="openai/gpt-5-pro")
+    # Queued half a minute ago (the clock is moved, not waited out): the worker's sweep queues it again.
+    turn = Turn.objects.create(
+        conversation=conversation, prompt="Lost task", updated_at=timezone.now() - timedelta(seconds=31)
+    )
+    worker()
+    wait_for(lambda: _status(turn) == "completed", timeout=60)
+    assert fake_api.post_count == 1
+
+
+def test_a_stopped_worker_hands_its_running_turns_to_the_next_sweep(worker, alice, fake_api):
+    fake_api.latency = 60
+    first = worker(AIMLAPI_MODE="sync", TURN_LEASE_SECONDS=600)
+    turn = services.conversation_create(owner=alice, prompt="Shut down under me")
+    wait_for(lambda: fake_api.post_count == 1)
+    first.stop()  # SIGTERM: a clean shutdown
+    assert first.process.returncode is not None and first.process.returncode != -9  # exited, not killed
+    lease = Turn.objects.values_list("lease_expires_at", flat=True).get(id=turn.id)
+    assert lease <= timezone.now()  # released at once, not after ten minutes
+    assert tasks.turns_recover()["interrupted"] == 1
+    turn.refresh_from_db()
+    assert turn.status == "failed" and turn.error_code == "interrupted" and turn.can_retry

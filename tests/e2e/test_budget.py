@@ -13,13 +13,13 @@ pytestmark = pytest.mark.browser
 
 
 def _spend(user, usd: str) -> None:
-    from conversations import services
+    from conversations import ledger
     from conversations.models import Conversation, Turn
 
     conversation = Conversation.objects.create(owner=user, title="Quarterly report draft", model="openai/gpt-5-pro")
     turn = Turn.objects.create(conversation=conversation, prompt="p", status="completed", attempts=1)
     fields = {"input_tokens": 5000, "output_tokens": 20000, "cost_usd": Decimal(usd)}
-    services.charge_record(turn=turn, status="completed", model="openai/gpt-5-pro", response_id="r", fields=fields)
+    ledger.charge_record(turn=turn, status="completed", model="openai/gpt-5-pro", response_id="r", fields=fields)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

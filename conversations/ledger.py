@@ -1,0 +1,120 @@
+"""The ledger's writes: price an attempt's usage and record its charge once.
+
+Every attempt that reports usage (completed, incomplete, failed, cancelled,
+later retried or superseded) becomes one `Charge`, priced at the catalogue's
+prices of that moment, and is added to the daily rollup in the same
+transaction. Charges are never edited by the app.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import aimlapi, catalog
+from .models import Charge, DailyUsage, Turn
+
+
+def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:
+    """USD for this usage at the catalogue's current prices (reasoning tokens are output tokens)."""
+    if usage is None:
+        return None
+    return catalog.cost(
+        prices=catalog.prices_for(model),
+        input_tokens=usage.input_tokens,
+        cached_tokens=usage.cached_tokens,
+        output_tokens=usage.output_tokens,
+    )
+
+
+def usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
+    """The turn's usage columns, with the unit prices it is charged at and both costs."""
+    if usage is None:
+        return {}
+    prices = catalog.prices_for(model)
+    return {
+        "input_tokens": usage.input_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "total_tokens": usage.total_tokens,
+        "input_price": prices.input,
+        "cached_input_price": prices.cached_input,
+        "output_price": prices.output,
+        "cost_usd": catalog.cost(
+            prices=prices,
+            input_tokens=usage.input_tokens,
+            cached_tokens=usage.cached_tokens,
+            output_tokens=usage.output_tokens,
+        ),
+        "provider_cost_usd": (
+            Decimal(str(usage.usd_spent)).quantize(catalog.CENTS6) if usage.usd_spent is not None else None
+        ),
+    }
+
+
+def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fields: dict, now=None) -> Charge | None:
+    """Write the ledger entry of one attempt that reported usage, once, and add it to the daily rollup.
+
+    `fields` are the usage columns from `_usage_fields`. A second call for the
+    same attempt (a late worker, a second sweep) records nothing.
+    """
+    if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
+        return None
+    now = now or timezone.now()
+    owner = turn.conversation.owner
+    duration = int((now - turn.started_at).total_seconds() * 1000) if turn.started_at else None
+    tokens = {
+        name: fields.get(name) or 0
+        for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+    }
+    if not tokens["total_tokens"]:
+        tokens["total_tokens"] = tokens["input_tokens"] + tokens["output_tokens"]
+    try:
+        with transaction.atomic():
+            charge = Charge.objects.create(
+                user=owner,
+                username=owner.get_username(),
+                conversation_id=turn.conversation_id,
+                turn=turn,
+                attempt=turn.attempts,
+                model=model,
+                response_id=response_id,
+                status=status,
+                **tokens,
+                input_price=fields.get("input_price"),
+                cached_input_price=fields.get("cached_input_price"),
+                output_price=fields.get("output_price"),
+                cost_usd=fields.get("cost_usd"),
+                provider_cost_usd=fields.get("provider_cost_usd"),
+                duration_ms=max(duration, 0) if duration is not None else None,
+                created_at=now,
+            )
+            _rollup_add(charge)
+    except IntegrityError:
+        return None  # this attempt was already charged
+    return charge
+
+
+def _rollup_add(charge: Charge) -> None:
+    key = {
+        "day": timezone.localdate(charge.created_at),
+        "user_id": charge.user_id,
+        "model": charge.model,
+        "status": charge.status,
+    }
+    row, _ = DailyUsage.objects.get_or_create(**key)
+    DailyUsage.objects.filter(pk=row.pk).update(
+        charges=F("charges") + 1,
+        input_tokens=F("input_tokens") + charge.input_tokens,
+        cached_tokens=F("cached_tokens") + charge.cached_tokens,
+        output_tokens=F("output_tokens") + charge.output_tokens,
+        reasoning_tokens=F("reasoning_tokens") + charge.reasoning_tokens,
+        total_tokens=F("total_tokens") + charge.total_tokens,
+        cost_usd=F("cost_usd") + (charge.cost_usd or 0),
+        provider_cost_usd=F("provider_cost_usd") + (charge.provider_cost_usd or 0),
+        duration_ms=F("duration_ms") + (charge.duration_ms or 0),
+    )
