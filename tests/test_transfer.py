@@ -4,12 +4,14 @@ import html
 import io
 import json
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
@@ -288,6 +290,24 @@ def test_export_all_streams_every_conversation_with_its_own_turns(alice, bob, dj
     for index, exported in enumerate(data["conversations"]):
         assert [t["prompt"] for t in exported["turns"]] == [f"c{index} p{k}" for k in range(index % 3)]
     assert body.count(b"\n") == 452  # the head, one conversation per line, the tail
+
+
+def test_export_all_streams_under_asgi_too(alice):
+    # Under ASGI Django collects a sync iterator into a list first (with a warning): the whole export in memory.
+    rich_conversation(alice)
+    rich_conversation(alice, title="Second", at=T0 + timedelta(days=1))
+    client = AsyncClient()
+    client.force_login(alice)
+
+    async def download():
+        response = await client.get("/transfer/export.json")
+        return response, b"".join([chunk async for chunk in response.streaming_content])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        response, body = async_to_sync(download)()
+    assert response.status_code == 200 and response.is_async
+    assert [c["title"] for c in json.loads(body)["conversations"]] == ["Quarterly plan", "Second"]
 
 
 def test_export_of_nothing_is_a_valid_empty_file(alice):
