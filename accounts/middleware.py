@@ -37,3 +37,11 @@ def client_ip(request) -> str:
         if len(hops) >= count:
             return hops[-count]
     return request.META.get("REMOTE_ADDR", "")
+
+
+def axes_username(request, credentials) -> str:
+    """The user name django-axes records: without NUL and within its 255-character column
+    (PostgreSQL refuses both: a 500 on the sign-in page otherwise)."""
+    source = credentials if credentials else getattr(request, "POST", {})
+    username = source.get(settings.AXES_USERNAME_FORM_FIELD, "") or ""
+    return str(username).replace("\x00", "")[:255]

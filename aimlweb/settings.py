@@ -217,6 +217,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "accounts.middleware.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.middleware.axes_username"
 AXES_VERBOSE = False
 # How many reverse proxies in front of the app append to X-Forwarded-For (0: use the peer address).
 TRUSTED_PROXY_COUNT = env_number("TRUSTED_PROXY_COUNT", 0, minimum=0)

@@ -341,3 +341,11 @@ def test_services_approve_only_pending_users(db):
     assert services.users_approve(users=User.objects.all()) == 0
     ann.refresh_from_db()
     assert not ann.is_active
+
+
+@pytest.mark.parametrize("username", ["u" * 5000, "nul\x00name", "\x00"])
+def test_odd_user_names_at_sign_in_are_no_500(db, username):
+    """A long or NUL-carrying user name is recorded by the throttle without breaking PostgreSQL."""
+    for url in ("/login/", "/admin/login/"):
+        response = Client().post(url, {"username": username, "password": "x\x00y"})
+        assert response.status_code == 200
