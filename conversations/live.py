@@ -41,7 +41,6 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .models import Conversation, Turn
@@ -126,6 +125,7 @@ def _rows(conversations) -> list[dict]:
 def row_event(conversation: Conversation) -> dict:
     """A sidebar row as an event carries it (the same row a page load draws)."""
     from .selectors import group_label
+    from .templatetags.history import sidebar_rows
 
     conversation.running = conversation.running_turn is not None
     conversation.list_group = group_label(conversation.updated_at, timezone.localdate())
@@ -140,7 +140,7 @@ def row_event(conversation: Conversation) -> dict:
         "pinned": conversation.pinned_at is not None,
         "archived": conversation.archived_at is not None,
         "url": conversation.get_absolute_url(),
-        "html": render_to_string("conversations/_sidebar_row.html", {"c": conversation}).strip(),
+        "html": sidebar_rows({}, [conversation]).strip(),
     }
 
 
