@@ -1,8 +1,309 @@
-from django.contrib import admin
-from django.db.models import Count, Sum
-from django.utils.html import format_html
+"""The usage admin: conversations, turns and the ledger; read-only where it shows money, fast at a million rows.
 
-from .models import Conversation, Turn
+The turn and charge lists show the count and sums of the filtered rows above them,
+export them as a streamed CSV, and filter with `admin_filters` (indexed, with the
+dashboard's parameters). See docs/benchmarks.md for the figures at scale.
+"""
+
+import json
+import uuid
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from . import exports, reports
+from .admin_filters import (
+    ConversationFilter,
+    DayRangeFilter,
+    ErrorCodeFilter,
+    ModelFilter,
+    OwnerFilter,
+    StatusFilter,
+    UpdatedDayFilter,
+    UserFilter,
+)
+from .models import USAGE_COLUMNS, Charge, Conversation, Turn
+
+# Big columns a list never shows: never read them for one.
+TURN_HEAVY = ("prompt", "output_text", "output_html", "response_json", "history", "error_message")
+
+
+def _pretty_json(value):
+    if value in (None, "", [], {}):
+        return "-"
+    return format_html('<pre class="usage-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+class UsageListMixin:
+    """Count and sums of the filtered rows above the list; the rows as a streamed CSV (action and link)."""
+
+    csv_columns: list[tuple[str, str]] = []
+    csv_name = "rows"
+    show_full_result_count = False  # one COUNT per page is enough
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per choice
+    list_per_page = 50
+    actions = ["export_csv"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj):
+        # Django labels the box with str(obj), which for a turn reads its prompt: one query per row.
+        label = f"Select the row of {timezone.localtime(obj.created_at):%Y-%m-%d %H:%M:%S}"
+        checkbox = forms.CheckboxInput({"class": "action-select", "aria-label": label}, lambda value: False)
+        return checkbox.render(helpers.ACTION_CHECKBOX_NAME, str(obj.pk))
+
+    def usage_sums(self, request, changelist) -> reports.Figures:
+        raise NotImplementedError
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:  # not a redirect, an action's download or an error page
+            query = request.GET.urlencode()
+            response.context_data.update(
+                usage_sums=self.usage_sums(request, changelist),
+                export_url=reverse(f"admin:{self._url_prefix()}_export") + (f"?{query}" if query else ""),
+                dashboard_url=reverse("usage_dashboard"),
+            )
+        return response
+
+    def _url_prefix(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}"
+
+    def get_urls(self):
+        export = path("export/", self.admin_site.admin_view(self.export_view), name=f"{self._url_prefix()}_export")
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The whole filtered list as CSV (the link above the list; the action exports a selection)."""
+        if not self.has_view_permission(request):
+            raise Http404
+        changelist = self.get_changelist_instance(request)
+        return self._csv(changelist.get_queryset(request))
+
+    @admin.action(description="Export the selected rows as CSV")
+    def export_csv(self, request, queryset):
+        return self._csv(queryset)
+
+    def _csv(self, queryset):
+        return exports.queryset_csv(f"{self.csv_name}.csv", queryset.order_by(*self.ordering), self.csv_columns)
+
+
+def _sums(queryset, *, index: str = "") -> reports.Figures:
+    """Count and usage sums of `queryset`; `index` is the covering index SQLite must read (see reports)."""
+    aggregates = {name: Sum(name) for name in USAGE_COLUMNS}
+    with reports.sqlite_index(queryset.model._meta.db_table, index):
+        row = queryset.aggregate(charges=Count("*"), **aggregates)
+    figures = reports.Figures()
+    figures.add(row)
+    return figures
+
+
+# --- Turns --------------------------------------------------------------------------
+
+
+class ChargeInline(admin.TabularInline):
+    """Every charged attempt of a turn (a retry keeps the earlier ones)."""
+
+    model = Charge
+    fk_name = "turn"
+    extra = 0
+    can_delete = False
+    fields = (
+        "attempt",
+        "created_at",
+        "status",
+        "model",
+        "response_id",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "provider_cost_usd",
+        "duration_ms",
+    )
+    readonly_fields = fields
+    ordering = ("attempt",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Turn)
+class TurnAdmin(UsageListMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "owner",
+        "conversation_link",
+        "status",
+        "model",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "cost_usd",
+        "provider_cost_usd",
+        "attempts",
+    )
+    list_filter = (DayRangeFilter, StatusFilter, ModelFilter, OwnerFilter, ErrorCodeFilter, ConversationFilter)
+    search_fields = ("prompt", "output_text", "conversation__owner__username")
+    search_help_text = (
+        "A response id, turn id or conversation id is found at once; other words are looked for in "
+        "prompts, answers and user names (which reads every turn)."
+    )
+    list_select_related = ("conversation__owner",)
+    ordering = ("-created_at",)
+    sortable_by = ("created_at",)
+    inlines = [ChargeInline]
+    csv_name = "turns"
+    csv_columns = [
+        ("created_at", "created_at"),
+        ("turn_id", "id"),
+        ("conversation_id", "conversation_id"),
+        ("user", "conversation__owner__username"),
+        ("status", "status"),
+        ("model", "model"),
+        ("attempts", "attempts"),
+        ("response_id", "response_id"),
+        ("input_tokens", "input_tokens"),
+        ("cached_tokens", "cached_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("reasoning_tokens", "reasoning_tokens"),
+        ("total_tokens", "total_tokens"),
+        ("input_price_per_1m", "input_price"),
+        ("cached_input_price_per_1m", "cached_input_price"),
+        ("output_price_per_1m", "output_price"),
+        ("cost_usd", "cost_usd"),
+        ("provider_cost_usd", "provider_cost_usd"),
+        ("error_code", "error_code"),
+    ]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "conversation_link",
+                    "owner",
+                    "status",
+                    "attempts",
+                    "mode",
+                    "model",
+                    "response_id",
+                    "created_at",
+                    "started_at",
+                    "completed_at",
+                    "error_code",
+                    "error_message",
+                )
+            },
+        ),
+        (
+            "Usage and cost",
+            {
+                "fields": (
+                    "input_tokens",
+                    "cached_tokens",
+                    "output_tokens",
+                    "reasoning_tokens",
+                    "total_tokens",
+                    "input_price",
+                    "cached_input_price",
+                    "output_price",
+                    "cost_usd",
+                    "provider_cost_usd",
+                    "estimate_usd",
+                )
+            },
+        ),
+        ("Prompt and answer", {"fields": ("prompt", "output_text")}),
+        ("Stored response (JSON) and earlier attempts", {"fields": ("response_json_pretty", "history_pretty")}),
+    )
+    readonly_fields = ("conversation_link", "owner", "response_json_pretty", "history_pretty")
+
+    def get_changelist(self, request, **kwargs):
+        return TurnChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if " " not in term:
+            # An id is looked up on its index, not searched for in every prompt.
+            ids = Turn.objects.filter(Q(response_id=term) | _uuid_q(term, "id", "conversation_id"))
+            if ids.exists():
+                return queryset.filter(Q(response_id=term) | _uuid_q(term, "id", "conversation_id")), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def usage_sums(self, request, changelist):
+        if changelist.query:
+            return _sums(changelist.queryset)
+        by_conversation = {"user", "conversation"} & set(request.GET)
+        return _sums(changelist.queryset, index="turn_usage_conversation" if by_conversation else "turn_usage_time")
+
+    @admin.display(ordering="conversation__owner__username")
+    def owner(self, turn):
+        return turn.conversation.owner.get_username()
+
+    @admin.display(description="conversation")
+    def conversation_link(self, turn):
+        url = reverse("admin:conversations_conversation_change", args=[turn.conversation_id])
+        return format_html('<a href="{}">{}</a>', url, turn.conversation.title or "Untitled")
+
+    @admin.display(description="response JSON")
+    def response_json_pretty(self, turn):
+        return _pretty_json(turn.response_json)
+
+    @admin.display(description="earlier attempts")
+    def history_pretty(self, turn):
+        return _pretty_json(turn.history)
+
+
+class TurnChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        # The list shows 13 small columns: never load answers, prompts or stored JSON for it.
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.defer(*TURN_HEAVY).only(
+            *(f.attname for f in Turn._meta.concrete_fields if f.name not in TURN_HEAVY),
+            "conversation__title",
+            "conversation__owner__username",
+        )
+
+
+def _uuid_q(term: str, *fields: str) -> Q:
+    try:
+        value = uuid.UUID(term)
+    except ValueError:
+        return Q(pk__in=[])
+    q = Q()
+    for name in fields:
+        q |= Q(**{name: value})
+    return q
+
+
+# --- Conversations ----------------------------------------------------------------------
 
 
 class TurnInline(admin.TabularInline):
@@ -27,64 +328,178 @@ class TurnInline(admin.TabularInline):
     def prompt_preview(self, turn):
         return turn.prompt[:80]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("output_text", "output_html", "response_json", "history")
+
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _turn_sum(expression):
+    """One figure over a conversation's turns, as a subquery: never a join that a search could multiply."""
+    turns = Turn.objects.filter(conversation=OuterRef("pk")).order_by().values("conversation")
+    return Subquery(turns.annotate(value=expression).values("value"))
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "model", "turn_count", "tokens", "cost", "updated_at")
-    list_filter = ("model", "updated_at")
-    search_fields = ("title", "owner__username", "turns__prompt")
+    list_display = ("title_or_untitled", "owner", "model", "turn_count", "tokens", "cost", "updated_at")
+    list_filter = (UpdatedDayFilter, ModelFilter, OwnerFilter)
+    search_fields = ("title", "owner__username")
+    search_help_text = (
+        "A response id or conversation id is found at once; other words are looked for in titles, user names "
+        "and prompts (which reads every turn)."
+    )
     list_select_related = ("owner",)
+    list_per_page = 50
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("owner",)
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "created_at", "updated_at", "origin_id")
     inlines = [TurnInline]
-    date_hierarchy = "updated_at"
+    ordering = ("-updated_at",)
+    sortable_by = ("title_or_untitled", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
 
     def get_queryset(self, request):
         return (
             super()
             .get_queryset(request)
-            .annotate(_turns=Count("turns"), _tokens=Sum("turns__total_tokens"), _cost=Sum("turns__cost_usd"))
+            .annotate(
+                _turns=Coalesce(_turn_sum(Count("pk")), 0),
+                _tokens=_turn_sum(Sum("total_tokens")),
+                _cost=_turn_sum(Sum("cost_usd")),
+            )
         )
 
-    @admin.display(ordering="_turns", description="turns")
-    def turn_count(self, obj):
-        return obj._turns
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if " " not in term:
+            by_id = Turn.objects.filter(response_id=term).values("conversation_id")
+            if by_id.exists():
+                return queryset.filter(pk__in=by_id), False
+            by_uuid = _uuid_q(term, "pk")
+            if queryset.filter(by_uuid).exists():
+                return queryset.filter(by_uuid), False
+        # Prompts through a subquery: a join to turns would repeat each conversation once per turn.
+        in_prompts = Turn.objects.filter(prompt__icontains=term).values("conversation_id")
+        matches = Q(title__icontains=term) | Q(owner__username__icontains=term) | Q(pk__in=in_prompts)
+        return queryset.filter(matches), False
 
-    @admin.display(ordering="_tokens", description="total tokens")
-    def tokens(self, obj):
-        return obj._tokens
+    def _turns_url(self, conversation):
+        return reverse("admin:conversations_turn_changelist") + f"?conversation={conversation.pk}"
 
-    @admin.display(ordering="_cost", description="cost (USD)")
-    def cost(self, obj):
-        return obj._cost
+    @admin.display(description="title", ordering="title")
+    def title_or_untitled(self, conversation):
+        return conversation.title or "Untitled"
+
+    @admin.display(description="turns")
+    def turn_count(self, conversation):
+        return format_html('<a href="{}">{}</a>', self._turns_url(conversation), conversation._turns)
+
+    @admin.display(description="total tokens")
+    def tokens(self, conversation):
+        if conversation._tokens is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', self._turns_url(conversation), f"{conversation._tokens:,}")
+
+    @admin.display(description="cost (USD)")
+    def cost(self, conversation):
+        if conversation._cost is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', self._turns_url(conversation), f"{conversation._cost:,.4f}")
 
 
-@admin.register(Turn)
-class TurnAdmin(admin.ModelAdmin):
+# --- The ledger -----------------------------------------------------------------------------
+
+
+@admin.register(Charge)
+class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
+    """The ledger, read-only: one row per upstream attempt that reported usage."""
+
     list_display = (
-        "created_at", "owner", "conversation_link", "status", "model", "input_tokens", "cached_tokens",
-        "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "attempts",
-    )  # fmt: skip
-    list_filter = ("status", "model", "created_at", "error_code")
-    search_fields = ("prompt", "output_text", "response_id", "conversation__owner__username")
-    list_select_related = ("conversation", "conversation__owner")
-    date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in Turn._meta.fields]
-    exclude = ("output_html",)
+        "created_at",
+        "user_name",
+        "model",
+        "status",
+        "attempt",
+        "turn_link",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "cost_usd",
+        "provider_cost_usd",
+        "duration",
+    )
+    list_filter = (DayRangeFilter, UserFilter, ModelFilter, StatusFilter)
+    search_fields = ("=response_id", "=username")
+    search_help_text = "An exact response id or user name."
+    ordering = ("-created_at",)
+    sortable_by = ("created_at", "cost_usd")
+    csv_name = "charges"
+    csv_columns = [
+        ("created_at", "created_at"),
+        ("charge_id", "id"),
+        ("user_id", "user_id"),
+        ("user", "username"),
+        ("conversation_id", "conversation_id"),
+        ("turn_id", "turn_id"),
+        ("attempt", "attempt"),
+        ("model", "model"),
+        ("status", "status"),
+        ("response_id", "response_id"),
+        ("input_tokens", "input_tokens"),
+        ("cached_tokens", "cached_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("reasoning_tokens", "reasoning_tokens"),
+        ("total_tokens", "total_tokens"),
+        ("input_price_per_1m", "input_price"),
+        ("cached_input_price_per_1m", "cached_input_price"),
+        ("output_price_per_1m", "output_price"),
+        ("cost_usd", "cost_usd"),
+        ("provider_cost_usd", "provider_cost_usd"),
+        ("duration_ms", "duration_ms"),
+    ]
 
-    @admin.display(ordering="conversation__owner__username")
-    def owner(self, turn):
-        return turn.conversation.owner
+    def usage_sums(self, request, changelist):
+        if changelist.query:
+            figures = _sums(changelist.queryset)
+            figures.failed = changelist.queryset.filter(status=Turn.Status.FAILED).count()
+            return figures
+        # The filters are the rollup's dimensions: read the (small) rollup, which equals the ledger.
+        spec = {type(f): f for f in changelist.filter_specs}
+        days = spec.get(DayRangeFilter)
+        filters = reports.Filters(
+            user=request.GET.get("user", ""), model=request.GET.get("model", ""), status=request.GET.get("status", "")
+        )
+        return reports.rollup_totals(days.start if days else None, days.end if days else None, filters)
 
-    @admin.display(description="conversation")
-    def conversation_link(self, turn):
-        return format_html('<a href="../conversation/{}/change/">{}</a>', turn.conversation_id, turn.conversation)
+    @admin.display(description="user", ordering="username")
+    def user_name(self, charge):
+        return charge.username or "-"
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="turn")
+    def turn_link(self, charge):
+        if charge.turn_id is None:
+            return "(deleted)"
+        url = reverse("admin:conversations_turn_change", args=[charge.turn_id])
+        return format_html('<a href="{}">view</a>', url)
+
+    @admin.display(description="time")
+    def duration(self, charge):
+        if charge.duration_ms is None:
+            return "-"
+        seconds = charge.duration_ms / 1000
+        return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 # The model catalogue and users' budgets have modules of their own.

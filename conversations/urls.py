@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_usage
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -30,6 +30,9 @@ urlpatterns = [
         )
         for action in ("pin", "unpin", "archive", "unarchive")
     ),
+    path("usage/", views_usage.my_usage, name="usage"),
+    path("usage/admin/", views_usage.dashboard, name="usage_dashboard"),
+    path("usage/admin/csv/", views_usage.dashboard_csv, name="usage_dashboard_csv"),
     path("events/", views.events, name="events"),
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
