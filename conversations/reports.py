@@ -206,7 +206,9 @@ class Figures:
     def add(self, row: dict) -> None:
         for name in SUMMED:
             setattr(self, name, getattr(self, name) + (row.get(name) or 0))
-        if row.get("status") == Turn.Status.FAILED:
+        if "failed" in row:  # counted by the query
+            self.failed += row["failed"] or 0
+        elif row.get("status") == Turn.Status.FAILED:
             self.failed += row.get("charges") or 0
 
     @property
