@@ -1,6 +1,6 @@
 // The Share menu of a conversation: one popover open at a time, closed by Escape or a click
-// outside, and a Copy button beside each link. Without JavaScript the menu still works as a
-// plain <details> with forms.
+// outside, and a Copy button beside each link; the import page's busy state. Without
+// JavaScript both still work (a plain <details> with forms, a plain upload form).
 (function () {
   "use strict";
 
@@ -18,7 +18,22 @@
     }
   }
 
+  // The import page: say that a large import takes a while, and keep it from being sent twice.
+  function setupImport() {
+    const form = document.querySelector(".import-form");
+    if (!form) return;
+    form.addEventListener("submit", function () {
+      const button = document.getElementById("import-button");
+      const busy = document.getElementById("import-busy");
+      window.setTimeout(function () {
+        if (button) { button.disabled = true; button.textContent = "Importing…"; }
+        if (busy) busy.hidden = false;
+      }, 0);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupImport();
     const menu = document.getElementById("share-menu");
     if (!menu) return;
     const settings = document.getElementById("conversation-settings");
