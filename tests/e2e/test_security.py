@@ -25,6 +25,26 @@ HOSTILE_REPLY = """Echo: hostile markdown
 
 <svg onload=alert(1)></svg> <iframe src="javascript:alert(1)"></iframe>
 
+<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>
+
+<details open ontoggle=alert(1)>x</details> <input autofocus onfocus=alert(1)>
+
+[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) [vb](vbscript:msgbox(1)) <javascript:alert(1)>
+
+![x" onerror="alert(1)](https://evil.example/a.png) [![x](https://evil.example/i.png)](javascript:alert(1))
+
+```html
+<script>alert(1)</script><img src=x onerror=alert(1)>
+```
+
+~~~
+</code></pre><script>alert(1)</script>
+~~~
+
+| cell |
+|---|
+| <script>alert(1)</script> |
+
 [fine link](https://example.com/docs)
 """
 
@@ -67,8 +87,8 @@ def test_hostile_markdown_renders_inert(app):
         page.reload()
 
     # Clicking what is left of the links runs nothing either.
-    markdown.get_by_text("click").first.click()
-    markdown.get_by_text("encoded").first.click()
+    for name in ("click", "encoded", "data", "vb"):
+        markdown.get_by_text(name, exact=True).first.click()
     page.wait_for_timeout(300)
     assert app.guard(page).dialogs == []
     # Nothing was fetched from elsewhere (the guard also fails the test on that).
