@@ -88,7 +88,7 @@ def test_hostile_markdown_renders_inert(app):
 
     # Clicking what is left of the links runs nothing either.
     for name in ("click", "encoded", "data", "vb"):
-        markdown.get_by_text(name, exact=True).first.click()
+        markdown.get_by_text(name).first.click()
     page.wait_for_timeout(300)
     assert app.guard(page).dialogs == []
     # Nothing was fetched from elsewhere (the guard also fails the test on that).
@@ -147,3 +147,53 @@ def test_the_page_guard_catches_what_it_should(app):
     assert any("kaput" in e for e in errors), errors
     assert any("CSP violation" in e for e in errors), errors
     assert len(errors) == 3, errors
+
+
+def test_sign_up_tells_that_admins_read_prompts_and_the_account_page_works(app, tmp_path):
+    """The sign-up page's privacy note, the setup link's page, and the account page, as a user sees them."""
+    from django.urls import reverse
+
+    from accounts import setup
+
+    from .conftest import PHONE, screenshot
+
+    page = app.new_page("/signup/")
+    expect(page.locator("#privacy-note")).to_contain_text("can read every prompt")
+    expect(page.get_by_role("status")).to_contain_text("setup link")  # no administrator yet
+    screenshot(page, "signup-no-admin", tmp_path)
+    setup_page = app.new_page(reverse("first_admin_setup", args=[setup.setup_token()]))
+    expect(setup_page.get_by_role("heading", name="Create the administrator")).to_be_visible()
+    setup_page.fill("#id_username", "boss")
+    setup_page.fill("#id_password1", "a-Long-pass-77")
+    setup_page.fill("#id_password2", "a-Long-pass-77")
+    setup_page.get_by_role("button", name="Create the administrator").click()
+    expect(setup_page.locator(".admin-link").first).to_be_visible()
+    setup_page.locator("#account-link").click()
+    expect(setup_page.get_by_role("heading", name="Your account")).to_be_visible()
+    screenshot(setup_page, "account-desktop", tmp_path)
+    setup_page.get_by_role("button", name="Sign out everywhere else").click()
+    expect(setup_page.get_by_role("status").first).to_contain_text("Signed out everywhere else")
+    phone = app.new_page("/account/", user=app.user("ann"), viewport=PHONE, color_scheme="dark")
+    expect(phone.get_by_role("link", name="Change password")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(phone, "account-phone-dark", tmp_path)
+
+
+def test_a_locked_sign_in_says_so(app, tmp_path):
+    from .conftest import screenshot
+
+    app.user("ann")
+    page = app.new_page()
+    for _ in range(app.settings.AXES_FAILURE_LIMIT):
+        page.goto("/login/")
+        page.fill("#id_username", "ann")
+        page.fill("#id_password", "wrong-password")
+        page.get_by_role("button", name="Sign in").click()
+    page.goto("/login/")
+    page.fill("#id_username", "ann")
+    page.fill("#id_password", "e2e-pass-Quokka-42")
+    with page.expect_response(lambda r: r.url.endswith("/login/") and r.request.method == "POST") as response:
+        page.get_by_role("button", name="Sign in").click()
+    assert response.value.status == 429
+    expect(page.get_by_role("alert")).to_contain_text("Even the right password is refused")
+    screenshot(page, "locked-out", tmp_path)
