@@ -410,9 +410,10 @@ LIVE_POLL_MS = env_number("LIVE_POLL_MS", 300, minimum=100)
 LIVE_POLL_HIDDEN_MS = env_number("LIVE_POLL_HIDDEN_MS", 5000, minimum=100)
 # Pushed live updates: server-sent events at /events/ (conversations/live.py), served under ASGI
 # (gunicorn's uvicorn workers, the default); pages poll as above when streams are off or blocked.
-# One watcher per web process reads what changed every LIVE_EVENTS_INTERVAL_MS for all its pages.
+# One watcher per web process looks every LIVE_EVENTS_INTERVAL_MS whether anything was committed
+# and if so reads what changed, for all its pages at once.
 LIVE_EVENTS = env_bool("LIVE_EVENTS", True)
-LIVE_EVENTS_INTERVAL_MS = env_number("LIVE_EVENTS_INTERVAL_MS", 50, minimum=10)
+LIVE_EVENTS_INTERVAL_MS = env_number("LIVE_EVENTS_INTERVAL_MS", 20, minimum=5)
 # How far each check looks back beyond the previous one (writes committed after their timestamp).
 LIVE_EVENTS_OVERLAP = env_number("LIVE_EVENTS_OVERLAP", 5.0, float, minimum=0)
 LIVE_EVENTS_HEARTBEAT_SECONDS = env_number("LIVE_EVENTS_HEARTBEAT_SECONDS", 15.0, float, minimum=1)

@@ -11,8 +11,10 @@ tells it what changed:
   only the user's own data; a stream only ever carries its own user's rows).
 
 What changed is read by ONE watcher per process for every open page: an asyncio task, started by
-the first subscriber and stopped when none is left, that every LIVE_EVENTS_INTERVAL_MS runs at
-most two queries, whatever the number of pages:
+the first subscriber and stopped when none is left. Every LIVE_EVENTS_INTERVAL_MS it asks the
+database whether anything was committed since its last read (a probe that reads no table:
+SQLite's data_version, PostgreSQL's current snapshot) and if so (or a second passed) reads what
+changed with at most two queries, whatever the number of pages:
 
 1. the running turns of the connected users that changed or ended (by primary key);
 2. the connected users' conversations updated since the last check, plus those whose turn ended.
@@ -38,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import OuterRef, Q, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -53,6 +55,8 @@ MAX_TURNS_PER_PAGE = 20
 QUEUE_LIMIT = 500
 # Sidebar rows a (re)connecting page is sent at most to catch up.
 CATCH_UP_ROWS = 100
+# When nothing was committed, the watcher still reads this often (its probe is only a shortcut).
+IDLE_READ_SECONDS = 1.0
 
 
 def stamp(when: datetime | None) -> int:
@@ -180,11 +184,29 @@ def read_catch_up(*, user_id: int, turn_ids: list[uuid.UUID], since: datetime) -
     return running, turns, rows
 
 
+def commits_seen():
+    """A value that changes whenever a write is committed to the database, or None if unknown.
+
+    A probe much cheaper than reading what changed: SQLite's data_version (changed by every commit of
+    another connection to the file), PostgreSQL's current snapshot (changed when a writing
+    transaction starts or ends). The watcher reads what changed only when it moved.
+    """
+    if connection.vendor == "sqlite":
+        sql = "PRAGMA data_version"
+    elif connection.vendor == "postgresql":
+        sql = "SELECT pg_current_snapshot()::text"
+    else:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
 def release_connections() -> None:
     """Close this thread's database connections (not one inside a transaction: a test's)."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
+    for each in connections.all(initialized_only=True):
+        if not each.in_atomic_block:
+            each.close()
 
 
 # --- The watcher ------------------------------------------------------------------------------
@@ -207,6 +229,7 @@ class Watcher:
         self.checked_at = timezone.now()
         self.task: asyncio.Task | None = None
         self.checks = 0
+        self.probes = 0  # ticks that found nothing committed, so read nothing
 
     def close(self) -> None:
         """Give back the thread and its connection (the loop this watcher served is gone)."""
@@ -246,6 +269,8 @@ class Watcher:
 
     async def _run(self) -> None:
         failures = 0
+        commits = None  # the last value of commits_seen() read
+        read_at = 0.0
         while True:
             await asyncio.sleep(self.interval if not failures else min(5.0, self.interval * 2**failures))
             if not self.subscribers:
@@ -257,10 +282,18 @@ class Watcher:
                     return
                 continue
             try:
+                # Nothing committed since the last read: nothing to read (but look at least every
+                # second, in case a write escaped the probe).
+                seen = await self._read(commits_seen)
+                if seen is not None and seen == commits and self.loop.time() - read_at < IDLE_READ_SECONDS:
+                    self.probes += 1
+                    continue
+                commits, read_at = seen, self.loop.time()
                 await self.check()
                 failures = 0
             except Exception:  # a database hiccup must not end every stream of the process
                 failures += 1
+                commits = None
                 logger.warning("live watcher: reading changes failed (%s in a row)", failures, exc_info=True)
                 await self._read(release_connections)
 

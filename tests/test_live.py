@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
@@ -29,8 +29,11 @@ def running_turn(owner, title="Running", status=Turn.Status.IN_PROGRESS) -> Turn
 def finish(turn: Turn, status=Turn.Status.COMPLETED, when=None) -> None:
     """What a worker does when an answer arrives (the turn, then its conversation)."""
     when = when or timezone.now()
-    Turn.objects.filter(pk=turn.pk).update(status=status, output_text="Because.", completed_at=when, updated_at=when)
-    Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=when)
+    with transaction.atomic():
+        Turn.objects.filter(pk=turn.pk).update(
+            status=status, output_text="Because.", completed_at=when, updated_at=when
+        )
+        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=when)
 
 
 def drain(subscriber: live.Subscriber) -> list[tuple[str, dict]]:
@@ -218,12 +221,12 @@ def test_the_watcher_stops_with_its_last_page_and_starts_again(alice, settings):
         await watcher.subscribe(subscriber, since=timezone.now())
         task = watcher.task
         await asyncio.sleep(0.1)
-        assert watcher.checks >= 2 and not task.done()
+        assert watcher.checks + watcher.probes >= 2 and not task.done()
         watcher.unsubscribe(subscriber)
         await asyncio.wait_for(task, timeout=5)
-        checks = watcher.checks
+        ticks = watcher.checks + watcher.probes
         await asyncio.sleep(0.1)
-        assert watcher.checks == checks  # no page, no query
+        assert watcher.checks + watcher.probes == ticks  # no page, no query
         await watcher.subscribe(subscriber, since=timezone.now())
         assert watcher.task is not task and not watcher.task.done()
         watcher.unsubscribe(subscriber)
@@ -392,3 +395,31 @@ def test_a_malformed_last_event_id_or_since_is_ignored(alice, value):
         return await read_stream(response, until=lambda text: "event: hello" in text and text.endswith("\n\n"))
 
     assert events_of(asyncio.run(scenario()))[-1][0] == "hello"
+
+
+def test_the_watcher_reads_only_after_a_commit(alice, settings, monkeypatch):
+    """Between commits it only probes (no table read); a commit is read at the next tick."""
+    settings.LIVE_EVENTS_INTERVAL_MS = 10
+    monkeypatch.setattr(live, "IDLE_READ_SECONDS", 3600)  # so every read below is the probe's doing
+    turn = running_turn(alice)
+
+    async def until(condition, timeout=10.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+            await asyncio.sleep(0.005)
+
+    async def scenario():
+        watcher = live.watcher()
+        subscriber = page(alice, turn)
+        await watcher.subscribe(subscriber, since=timezone.now())
+        await until(lambda: watcher.probes >= 10)  # ticks with nothing committed
+        assert watcher.checks == 1  # the first tick, which had nothing to compare with
+        drain(subscriber)
+        await asyncio.to_thread(finish, turn)
+        await until(lambda: not subscriber.queue.empty())
+        assert watcher.checks == 2
+        assert ("turn", "completed") in [(kind, data.get("status")) for kind, data in drain(subscriber)]
+        watcher.unsubscribe(subscriber)
+
+    asyncio.run(scenario())
