@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -52,7 +52,8 @@ def _next_or(request, fallback):
     """Back to the page the form was on (`next`, when it is a local URL), else `fallback`."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(target)
+        # Never `redirect(target)`: it reads "0" or "home" as a view name (NoReverseMatch: a 500).
+        return HttpResponseRedirect(target)
     return redirect(fallback)
 
 

@@ -16,6 +16,8 @@ from conversations.models import Conversation, Share, Turn
 METHODS = ("get", "post", "put", "patch", "delete")
 # Reachable without signing in (sign-in itself, health probes, the one-time links).
 PUBLIC = {"healthz", "readyz", "metrics", "signup", "login", "logout", "invite", "first_admin_setup"}
+# Not pages but an EventSource stream: anonymous gets 401 (or 204, "stop reconnecting"), no data.
+STREAMS = {"events": (204, 401)}
 # Meant for other signed-in users who have the link: a conversation snapshot shared on purpose.
 SHARED_BY_DESIGN = {"share"}
 HOSTILE_POST = {
@@ -113,6 +115,9 @@ def test_anonymous_users_are_sent_to_sign_in(victim, route, name, params):
     client = Client()
     for method in METHODS:
         response = getattr(client, method)(url)
+        if name in STREAMS:
+            assert response.status_code in (*STREAMS[name], 405) and b"alice" not in response.content
+            continue
         assert response.status_code == 302, (method, url, response.status_code)
         assert response["Location"].startswith("/login/?next="), (method, url)
     assert _state() == victim["state"]
