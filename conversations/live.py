@@ -231,10 +231,10 @@ class Watcher:
         self.checks = 0
         self.probes = 0  # ticks that found nothing committed, so read nothing
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
         """Give back the thread and its connection (the loop this watcher served is gone)."""
         self.executor.submit(release_connections)
-        self.executor.shutdown(wait=False)
+        self.executor.shutdown(wait=wait)
 
     def _read(self, function, *args, **kwargs):
         return self.loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))

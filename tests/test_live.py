@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.test import AsyncClient, Client
 from django.utils import timezone
@@ -19,6 +20,29 @@ from conversations import live
 from conversations.models import Conversation, Turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def watcher_closed():
+    """Each test's watcher gives its connection back (PostgreSQL cannot drop a database in use)."""
+    yield
+    if live._watcher is not None:
+        live._watcher.close(wait=True)
+        live._watcher = None
+    # The thread where asyncio.run's sync_to_async calls ran (the views' session reads) too.
+    asyncio.run(sync_to_async(live.release_connections)())
+
+
+async def in_thread(function, *args):
+    """Run database writes off the event loop, as another process would, closing its connection."""
+
+    def run():
+        try:
+            return function(*args)
+        finally:
+            live.release_connections()
+
+    return await asyncio.to_thread(run)
 
 
 def running_turn(owner, title="Running", status=Turn.Status.IN_PROGRESS) -> Turn:
@@ -79,7 +103,7 @@ def test_one_check_runs_the_same_queries_for_one_page_or_sixty(alice, bob, setti
             await watcher.subscribe(subscriber, since=timezone.now())
         counted.clear()
         # Something changed for every page: a turn of each ends, so every read returns rows.
-        await asyncio.to_thread(lambda: [finish(t) for t in turns[:4]])
+        await in_thread(lambda: [finish(t) for t in turns[:4]])
         await watcher.check()
         for subscriber in pages:
             watcher.unsubscribe(subscriber)
@@ -108,7 +132,7 @@ def test_a_page_is_told_when_its_turn_changes_and_when_it_ends(alice):
 
         # Streamed text arrives: the turn changed.
         later = timezone.now() + timedelta(milliseconds=5)
-        await asyncio.to_thread(lambda: Turn.objects.filter(pk=turn.pk).update(output_text="Beca", updated_at=later))
+        await in_thread(lambda: Turn.objects.filter(pk=turn.pk).update(output_text="Beca", updated_at=later))
         await watcher.check()
         events = drain(subscriber)
         assert events == [
@@ -118,7 +142,7 @@ def test_a_page_is_told_when_its_turn_changes_and_when_it_ends(alice):
         await watcher.check()
         assert drain(subscriber) == []  # told once, not at every check of the overlap window
 
-        await asyncio.to_thread(finish, turn)
+        await in_thread(finish, turn)
         await watcher.check()
         kinds = [(kind, data.get("status", data.get("running"))) for kind, data in drain(subscriber)]
         assert ("turn", "completed") in kinds
@@ -140,7 +164,7 @@ def test_the_sidebar_hears_of_every_conversation_of_the_user(alice):
         subscriber = page(alice, shown)
         await watcher.subscribe(subscriber, since=timezone.now())
         await settle(watcher, subscriber)
-        await asyncio.to_thread(finish, elsewhere)
+        await in_thread(finish, elsewhere)
         await watcher.check()
         events = drain(subscriber)
         assert [kind for kind, _ in events] == ["conversation"]
@@ -154,17 +178,15 @@ def test_the_sidebar_hears_of_every_conversation_of_the_user(alice):
 
         # A new prompt on the phone: the row says working, then done.
         later = timezone.now()
-        new = await asyncio.to_thread(
+        new = await in_thread(
             lambda: Turn.objects.create(conversation=elsewhere.conversation, prompt="And?", updated_at=later)
         )
-        await asyncio.to_thread(
-            lambda: Conversation.objects.filter(pk=elsewhere.conversation_id).update(updated_at=later)
-        )
+        await in_thread(lambda: Conversation.objects.filter(pk=elsewhere.conversation_id).update(updated_at=later))
         await watcher.check()
         (kind, row), *_ = drain(subscriber)
         assert row["running"] is True and "badge-working" in row["html"]
         # It ends without touching its conversation (as Stop does): found by its status.
-        await asyncio.to_thread(
+        await in_thread(
             lambda: Turn.objects.filter(pk=new.pk).update(status=Turn.Status.CANCELLED, updated_at=timezone.now())
         )
         await watcher.check()
@@ -182,7 +204,7 @@ def test_another_users_turns_and_conversations_never_reach_a_page(alice, bob):
         # Bob's page even names Alice's turn (a forged URL).
         snoop = live.Subscriber(user_id=bob.pk, turns={alices.pk: 0})
         await watcher.subscribe(snoop, since=timezone.now() - timedelta(hours=1))
-        await asyncio.to_thread(finish, alices)
+        await in_thread(finish, alices)
         await watcher.check()
         await asyncio.sleep(0)
         assert drain(snoop) == []
@@ -202,7 +224,7 @@ def test_a_change_committed_after_its_timestamp_is_still_seen(alice):
         await settle(watcher, subscriber)
         stamped = timezone.now()
         await watcher.check()  # runs before the commit below
-        await asyncio.to_thread(
+        await in_thread(
             lambda: Conversation.objects.filter(pk=turn.conversation_id).update(title="Renamed", updated_at=stamped)
         )
         await watcher.check()
@@ -335,8 +357,8 @@ def test_the_stream_carries_turn_and_row_events_of_the_user_only(alice, bob, set
 
         async def answers():
             await asyncio.sleep(0.2)
-            await asyncio.to_thread(finish, theirs)
-            await asyncio.to_thread(finish, mine)
+            await in_thread(finish, theirs)
+            await in_thread(finish, mine)
 
         worker = asyncio.create_task(answers())
         text = await read_stream(response, until=lambda text: '"status":"completed"' in text and text.endswith("\n\n"))
@@ -414,11 +436,17 @@ def test_the_watcher_reads_only_after_a_commit(alice, settings, monkeypatch):
         subscriber = page(alice, turn)
         await watcher.subscribe(subscriber, since=timezone.now())
         await until(lambda: watcher.probes >= 10)  # ticks with nothing committed
-        assert watcher.checks == 1  # the first tick, which had nothing to compare with
+        # PostgreSQL's probe (its snapshot) moves with every write of the whole cluster, other
+        # databases' too: only SQLite's (this file's commits) can be counted on to stay still.
+        quiet = connection.vendor == "sqlite"
+        if quiet:
+            assert watcher.checks == 1  # the first tick, which had nothing to compare with
         drain(subscriber)
-        await asyncio.to_thread(finish, turn)
+        checks = watcher.checks
+        await in_thread(finish, turn)
         await until(lambda: not subscriber.queue.empty())
-        assert watcher.checks == 2
+        if quiet:
+            assert watcher.checks == checks + 1
         assert ("turn", "completed") in [(kind, data.get("status")) for kind, data in drain(subscriber)]
         watcher.unsubscribe(subscriber)
 
