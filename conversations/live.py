@@ -241,8 +241,12 @@ class Watcher:
 
     # ---- subscribers ----
 
-    async def subscribe(self, subscriber: Subscriber, since: datetime) -> None:
-        """Register a page, then tell it what changed since `since` (its page load, or its last event)."""
+    async def subscribe(self, subscriber: Subscriber, since: datetime) -> int:
+        """Register a page, then tell it what changed since `since` (its page load, or its last event).
+
+        Returns the event id that says "up to here": a reconnect with it catches up from there.
+        """
+        read_at = timezone.now()
         self.subscribers.add(subscriber)
         self.running.setdefault(subscriber.user_id, {})
         if self.task is None or self.task.done():
@@ -251,14 +255,15 @@ class Watcher:
         running, turns, rows = await self._read(
             read_catch_up, user_id=subscriber.user_id, turn_ids=list(subscriber.turns), since=since - self.overlap
         )
+        event_id = stamp(read_at)
         if subscriber not in self.subscribers:  # gone while we read
-            return
+            return event_id
         self.running[subscriber.user_id].update(running)
-        event_id = stamp(timezone.now())
         for turn in turns:
             self._tell_turn(subscriber, turn, event_id, force=True)
         for row in rows:
             subscriber.put(sse("conversation", _public(row), event_id))
+        return event_id
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
@@ -425,10 +430,10 @@ async def _events(subscriber: Subscriber, since: datetime):
     live = watcher()
     retry_ms = settings.LIVE_EVENTS_RETRY_MS
     try:
-        await live.subscribe(subscriber, since)
+        event_id = await live.subscribe(subscriber, since)
         # First chunk: how long to wait before a reconnect, then hello (the stream works), then
         # the catch-up (what changed since the page was drawn or since its last event).
-        first = [f"retry: {retry_ms}\n", sse("hello", {"interval_ms": settings.LIVE_EVENTS_INTERVAL_MS})]
+        first = [f"retry: {retry_ms}\n", sse("hello", {"interval_ms": settings.LIVE_EVENTS_INTERVAL_MS}, event_id)]
         while not subscriber.queue.empty():
             first.append(subscriber.queue.get_nowait())
         yield "".join(first)
