@@ -255,25 +255,29 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         **usage,
     }
     charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": usage, "now": now}
-    if attempt.mine().update(
-        status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields
-    ):
+    outcome = {"status": status, "completed_at": now, "error_code": error_code, "error_message": error_message}
+    # The answer and its charge are written together: nobody sees one without the other,
+    # and a process that dies here loses neither.
+    with transaction.atomic():
+        # Ours as planned; or the sweeper gave up on this worker (it stalled past its lease)
+        # and the paid answer arrived after all: show it, as long as nobody retried meanwhile.
+        interrupted = Turn.objects.filter(
+            id=turn.id, attempts=turn.attempts, status=Turn.Status.FAILED, error_code="interrupted"
+        )
+        if attempt.mine().update(**outcome, **fields) or interrupted.update(**outcome, **fields):
+            ledger.charge_record(status=status, **charge)
+            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+            return
+        # Stopped meanwhile: keep the stop, but store what the provider sent and charged.
+        if Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields):
+            ledger.charge_record(status=Turn.Status.CANCELLED, **charge)
+            return
+        # A newer attempt owns the turn (a Retry after an interrupt): keep this paid answer in
+        # its history. If this very attempt was already finished (a second poller of it after a
+        # resume), there is nothing to keep and its charge exists.
+        if Turn.objects.filter(id=turn.id, attempts__gt=turn.attempts).exists():
+            _keep_late_answer(turn, response, usage, now)
         ledger.charge_record(status=status, **charge)
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
-        return
-    # The sweeper gave up on this worker (it stalled past its lease), then the paid answer
-    # arrived after all: show it, as long as nobody retried the turn meanwhile.
-    if Turn.objects.filter(
-        id=turn.id, attempts=turn.attempts, status=Turn.Status.FAILED, error_code="interrupted"
-    ).update(status=status, completed_at=now, error_code=error_code, error_message=error_message, **fields):
-        ledger.charge_record(status=status, **charge)
-        Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
-        return
-    # Cancelled (or taken over) meanwhile: keep the cancel, but record what the
-    # provider sent and charged, so usage is never lost.
-    if not Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields):
-        _keep_late_answer(turn, response, usage, now)
-    ledger.charge_record(status=Turn.Status.CANCELLED, **charge)
 
 
 def _keep_late_answer(turn: Turn, response: aimlapi.Response, usage: dict, now) -> None:

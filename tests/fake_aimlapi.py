@@ -430,6 +430,12 @@ class FakeAimlApi:
             stored = self._stored.get(response_id)
             return None if stored is None else self._current_view(stored)
 
+    def finish_all(self) -> None:
+        """Let every stored background response be finished from now on (a test's fast-forward)."""
+        with self._lock:
+            for stored in self._stored.values():
+                stored.latency = 0.0
+
     def reset(self) -> None:
         """Forget requests, faults, stored responses and cancel calls."""
         with self._lock:
