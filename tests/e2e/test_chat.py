@@ -20,16 +20,22 @@ def test_sign_up_send_with_enter_and_continue_the_conversation(app):
     page = app.new_page("/")
     # Not logged in: the home page sends us to the login page, which links to sign-up.
     expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
-    page.get_by_role("link", name="Sign up").click()
-    expect(page.get_by_role("heading", name="Create an account")).to_be_visible()
+    expect(page.get_by_role("link", name="Sign up")).to_be_visible()
+    # A fresh site: the newcomer opens the one-time link `make run` printed.
+    from django.urls import reverse
+
+    from accounts import setup
+
+    page.goto(reverse("first_admin_setup", args=[setup.setup_token()]))
+    expect(page.get_by_role("heading", name="Create the administrator")).to_be_visible()
     page.get_by_label("Username").fill("newcomer")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("button", name="Create the administrator").click()
 
-    # Signed in on the home page; the first account is the administrator.
+    # Signed in on the home page, as the administrator.
     expect(page.get_by_role("heading", name="What can gpt-5-pro work on?")).to_be_visible()
-    expect(page.get_by_text("As the first user you are the administrator")).to_be_visible()
+    expect(page.get_by_text("You are the administrator")).to_be_visible()
     expect(page.locator(".sidebar-foot")).to_contain_text("newcomer")
 
     composer = page.get_by_label("Prompt", exact=True)
