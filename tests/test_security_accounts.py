@@ -349,3 +349,12 @@ def test_odd_user_names_at_sign_in_are_no_500(db, username):
     for url in ("/login/", "/admin/login/"):
         response = Client().post(url, {"username": username, "password": "x\x00y"})
         assert response.status_code == 200
+
+
+def test_a_pending_account_is_told_it_waits_for_approval(client, db, settings):
+    settings.SIGNUP = "approval"
+    client.post("/signup/", _signup_data("ann"))
+    page = Client().post("/login/", {"username": "ann", "password": PASSWORD}).content.decode()
+    assert "waits for an administrator" in page
+    wrong = Client().post("/login/", {"username": "ann", "password": "not-it"}).content.decode()
+    assert "did not match" in wrong and "waits" not in wrong  # the password decides what is said
