@@ -12,8 +12,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, Sum
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -23,6 +22,7 @@ from django.utils.safestring import mark_safe
 from . import exports, reports
 from .admin_filters import (
     ConversationFilter,
+    ConversationOwnerFilter,
     DayRangeFilter,
     ErrorCodeFilter,
     ModelFilter,
@@ -33,6 +33,8 @@ from .admin_filters import (
 )
 from .models import USAGE_COLUMNS, Charge, Conversation, Turn
 
+# Filters with an index of their own in time order (models.py), used rather than the time index.
+OWN_INDEX_FILTERS = {"status", "model", "error", "conversation"}
 # Big columns a list never shows: never read them for one.
 TURN_HEAVY = ("prompt", "output_text", "output_html", "response_json", "history", "error_message")
 
@@ -168,10 +170,10 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         "attempts",
     )
     list_filter = (DayRangeFilter, StatusFilter, ModelFilter, OwnerFilter, ErrorCodeFilter, ConversationFilter)
-    search_fields = ("prompt", "output_text", "conversation__owner__username")
+    search_fields = ("prompt", "=conversation__owner__username")
     search_help_text = (
-        "A response id, turn id or conversation id is found at once; other words are looked for in "
-        "prompts, answers and user names (which reads every turn)."
+        "A response id, turn id or conversation id is found at once; other words are looked for in prompts "
+        "(which reads every turn: slow with a million) and exact user names."
     )
     list_select_related = ("conversation__owner",)
     ordering = ("-created_at",)
@@ -282,6 +284,14 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
 
 
 class TurnChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        if "user" in request.GET and not (OWN_INDEX_FILTERS & set(request.GET)) and not self.query:
+            # One user's turns newest first: walking the time index finds a page at once, while
+            # SQLite would otherwise gather all of them (100,000+) through their conversations and sort.
+            with reports.sqlite_index(Turn._meta.db_table, "turn_created"):
+                self.result_list = list(self.result_list)
+
     def get_queryset(self, request, exclude_parameters=None):
         # The list shows 13 small columns: never load answers, prompts or stored JSON for it.
         queryset = super().get_queryset(request, exclude_parameters)
@@ -338,20 +348,38 @@ class TurnInline(admin.TabularInline):
         return False
 
 
-def _turn_sum(expression):
-    """One figure over a conversation's turns, as a subquery: never a join that a search could multiply."""
-    turns = Turn.objects.filter(conversation=OuterRef("pk")).order_by().values("conversation")
-    return Subquery(turns.annotate(value=expression).values("value"))
+class ConversationChangeList(ChangeList):
+    def get_results(self, request):
+        """The page's conversations, then their turns' figures in one grouped query.
+
+        Never a join to turns in the list's own query (a search or filter on turns
+        would repeat each conversation once per turn and multiply its sums), and only
+        the shown page is summed: on the covering (conversation, usage...) index.
+        """
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        figures = {
+            row["conversation_id"]: row
+            for row in Turn.objects.filter(conversation_id__in=[c.pk for c in self.result_list])
+            .values("conversation_id")
+            .annotate(turns=Count("*"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
+            .order_by()
+        }
+        for conversation in self.result_list:
+            row = figures.get(conversation.pk, {})
+            conversation._turns = row.get("turns", 0)
+            conversation._tokens = row.get("tokens")
+            conversation._cost = row.get("cost")
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("title_or_untitled", "owner", "model", "turn_count", "tokens", "cost", "updated_at")
-    list_filter = (UpdatedDayFilter, ModelFilter, OwnerFilter)
+    list_filter = (UpdatedDayFilter, ModelFilter, ConversationOwnerFilter)
     search_fields = ("title", "owner__username")
     search_help_text = (
-        "A response id or conversation id is found at once; other words are looked for in titles, user names "
-        "and prompts (which reads every turn)."
+        "Titles and user names; a response id or conversation id finds its conversation. "
+        "Words in prompts: search the turns."
     )
     list_select_related = ("owner",)
     list_per_page = 50
@@ -366,16 +394,8 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _turns=Coalesce(_turn_sum(Count("pk")), 0),
-                _tokens=_turn_sum(Sum("total_tokens")),
-                _cost=_turn_sum(Sum("cost_usd")),
-            )
-        )
+    def get_changelist(self, request, **kwargs):
+        return ConversationChangeList
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -388,10 +408,8 @@ class ConversationAdmin(admin.ModelAdmin):
             by_uuid = _uuid_q(term, "pk")
             if queryset.filter(by_uuid).exists():
                 return queryset.filter(by_uuid), False
-        # Prompts through a subquery: a join to turns would repeat each conversation once per turn.
-        in_prompts = Turn.objects.filter(prompt__icontains=term).values("conversation_id")
-        matches = Q(title__icontains=term) | Q(owner__username__icontains=term) | Q(pk__in=in_prompts)
-        return queryset.filter(matches), False
+        # Titles and owners only: no join to turns, which would repeat a conversation once per turn.
+        return super().get_search_results(request, queryset, search_term)
 
     def _turns_url(self, conversation):
         return reverse("admin:conversations_turn_changelist") + f"?conversation={conversation.pk}"

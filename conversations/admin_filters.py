@@ -168,7 +168,14 @@ class UserFilter(admin.SimpleListFilter):
 
 
 class OwnerFilter(UserFilter):
+    """The owner of a turn's conversation."""
+
     field_path = "conversation__owner"
+    deleted_choice = False
+
+
+class ConversationOwnerFilter(UserFilter):
+    field_path = "owner"
     deleted_choice = False
 
 

@@ -241,6 +241,7 @@ def test_the_turn_list_sums_equal_the_turns_listed(ledger, boss_client):
         f"q={a_turn.response_id}": Turn.objects.filter(pk=a_turn.pk),
         f"q={a_turn.pk}": Turn.objects.filter(pk=a_turn.pk),
         "q=prompt": Turn.objects.all(),
+        "q=ann": Turn.objects.filter(conversation__owner=ann),
         f"status=completed&user={ann.pk}&model={PRO}": Turn.objects.filter(
             status="completed", conversation__owner=ann, model=PRO
         ),  # fmt: skip
@@ -287,6 +288,10 @@ def test_a_conversation_search_never_multiplies_its_sums(ledger, boss_client):
         found = [c for c in response.context["cl"].result_list if c.pk == talk.pk]
         assert len(found) == 1, query
         assert (found[0]._turns, found[0]._tokens, q6(found[0]._cost)) == want, query
+    owned = boss_client.get(f"/admin/conversations/conversation/?user={talk.owner_id}&model={PRO}")
+    assert {c.pk for c in owned.context["cl"].result_list} == set(
+        Conversation.objects.filter(owner=talk.owner, model=PRO).values_list("pk", flat=True)
+    )
     by_id = boss_client.get(f"/admin/conversations/conversation/?q={turns.first().response_id}")
     assert [c.pk for c in by_id.context["cl"].result_list] == [talk.pk]
     page = by_id.content.decode()
