@@ -8,7 +8,7 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-export lint audit format clean help setup chromium
+.PHONY: run demo test bench bench-export bench-usage lint audit format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -45,6 +45,11 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(ARGS)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+
+# The usage dashboard and admin at 1,000,000 turns on SQLite and PostgreSQL (seeded once, then reused; also
+# `python -m benchmarks.run usage`): USAGE_ARGS="--db sqlite --turns 100000" to shrink it.
+bench-usage: $(STAMP)
+	$(PY) -m benchmarks.usage $(USAGE_ARGS)
 
 # Only the export/import benchmark (10,000 conversations): EXPORT_ARGS="--conversations 2000" to shrink it.
 bench-export: $(STAMP)

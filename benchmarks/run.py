@@ -4,6 +4,7 @@
     python -m benchmarks.run --only latency --turns 50
     python -m benchmarks.run --only concurrency --concurrency 200
     python -m benchmarks.run --env LIVE_POLL_MS=250   # any app setting, for web and worker
+    python -m benchmarks.run usage                    # usage dashboard and admin at 1M turns (benchmarks/usage.py)
 
 Each benchmark starts its own stack in a temp dir (fake upstream, gunicorn as
 in the Procfile, the Huey consumer), drives it like browsers do (see
@@ -677,6 +678,11 @@ def report(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["usage"]:  # `make bench ARGS=usage`: the usage dashboard and admin at 1M turns
+        from .usage import main as usage_main
+
+        return usage_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("latency", "concurrency"))
     parser.add_argument("--turns", type=int, default=50, help="measured turns of the latency benchmark")
