@@ -8,13 +8,13 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-export bench-usage lint audit format clean help setup chromium
+.PHONY: run demo test bench bench-export bench-usage bench-push bench-web lint audit format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
 	@echo "make demo   the same, answered by a local fake model (no API key needed)"
 	@echo "make test   the whole test suite (installs Chromium with apt-get if missing)"
-	@echo "make bench  latency, concurrency and export benchmarks (slow)"
+	@echo "make bench  latency, concurrency, export, pushed-update and web server benchmarks (slow)"
 
 $(STAMP): requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,9 +42,19 @@ chromium:
 test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(PY) -m benchmarks.run $(ARGS)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+	$(PY) -m benchmarks.push $(PUSH_ARGS)
+	$(PY) -m benchmarks.web $(WEB_ARGS)
+
+# Only the pushed live updates (a real browser; then 50/100/200 open tabs): PUSH_ARGS="--only latency".
+bench-push: $(STAMP) chromium
+	$(PY) -m benchmarks.push $(PUSH_ARGS)
+
+# Only the web server matrix (gthread WSGI / uvicorn ASGI, 1-2 processes, SQLite / PostgreSQL).
+bench-web: $(STAMP)
+	$(PY) -m benchmarks.web $(WEB_ARGS)
 
 # The usage dashboard and admin at 1,000,000 turns on SQLite and PostgreSQL (seeded once, then reused; also
 # `python -m benchmarks.run usage`): USAGE_ARGS="--db sqlite --turns 100000" to shrink it.

@@ -34,6 +34,8 @@ def main() -> None:
             {
                 "LIVE_POLL_MS": settings.LIVE_POLL_MS,
                 "LIVE_POLL_HIDDEN_MS": getattr(settings, "LIVE_POLL_HIDDEN_MS", None),
+                "LIVE_EVENTS": getattr(settings, "LIVE_EVENTS", None),
+                "LIVE_EVENTS_INTERVAL_MS": getattr(settings, "LIVE_EVENTS_INTERVAL_MS", None),
                 "HUEY_WORKERS": settings.HUEY_WORKERS,
                 "HUEY_INITIAL_DELAY": consumer.get("initial_delay"),
                 "HUEY_BACKOFF": consumer.get("backoff"),

@@ -34,7 +34,7 @@ ACCESS_LINE = re.compile(r'\[([^\]]+)\] "(GET|POST|HEAD) (\S+) HTTP/[\d.]+" (\d{
 
 # Settings the benchmark decides itself; any other app variable inherited from
 # the caller's environment is dropped so a stray export cannot skew a run.
-APP_PREFIXES = ("AIMLAPI_", "HUEY_", "TURN_", "LIVE_POLL", "DJANGO_", "DATABASE_URL", "DATA_DIR", "SECRET_KEY")
+APP_PREFIXES = ("AIMLAPI_", "HUEY_", "TURN_", "LIVE_", "DJANGO_", "DATABASE_URL", "DATA_DIR", "SECRET_KEY", "WEB_")
 BENCH_PASSWORD = "bench-" + secrets.token_hex(8)
 # gunicorn's default access log format plus %(D)s, the time the server spent on the
 # request in microseconds (from when a thread picked it up to the last byte).
@@ -235,6 +235,8 @@ class Stack:
     env_overrides: dict[str, str] = field(default_factory=dict)
     web_workers: int = 2
     web_threads: int = 16
+    # "wsgi": gunicorn gthread (pages poll); "asgi": uvicorn workers (pages get pushed updates).
+    server: str = "wsgi"
 
     procs: list[Proc] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
@@ -312,11 +314,16 @@ class Stack:
         out = self._run("dbsetup", [PYTHON, "-m", "benchmarks.dbsetup", "--users", str(self.users),
                                     "--password", BENCH_PASSWORD])  # fmt: skip
         self.settings = json.loads(out.strip().splitlines()[-1])
+        if self.server == "asgi":
+            # As gunicorn.conf.py runs it (uvicorn logs its own access format, without the time).
+            app = ["aimlweb.asgi:application", "--worker-class", "aimlweb.asgi_worker.Worker"]
+        else:
+            app = ["aimlweb.wsgi", "--worker-class", "gthread", "--threads", str(self.web_threads)]
         self.web = self._spawn(
             "gunicorn",
             [
-                str(VENV_BIN / "gunicorn"), "aimlweb.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                "--worker-class", "gthread", "--workers", str(self.web_workers), "--threads", str(self.web_threads),
+                str(VENV_BIN / "gunicorn"), *app, "--bind", f"127.0.0.1:{self.web_port}",
+                "--workers", str(self.web_workers),
                 "--timeout", "60", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
             ],
         )  # fmt: skip
