@@ -171,6 +171,8 @@ def test_the_dashboard_answers_the_questions_an_admin_asks(ledger, boss_client, 
     page = boss_client.get("/usage/admin/")
     pace = page.context["pace"]
     assert pace.budget == D("2") and pace.projected >= pace.spent
+    this_month = boss_client.get(page.context["month_url"])  # the pace figure links to the month's charges
+    assert q6(this_month.context["usage_sums"].cost_usd) == q6(pace.spent)
     text = page.content.decode()
     assert ("on pace to exceed it" in text or "over budget" in text) == pace.projected_over
     near = [line.username for line in page.context["near_budget"]]
