@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from django import forms
 from django.db import connection
@@ -115,8 +116,15 @@ class Query:
         prefixes = tuple(term.folded[-1] for group in self.groups for term in group if term.prefix)
         return lambda word: word in exact or (bool(prefixes) and word.startswith(prefixes))
 
+    @cached_property
+    def _pattern(self) -> re.Pattern:
+        return self._compile()
+
     def pattern(self) -> re.Pattern:
         """The wanted words as a regex, to find the first match in a long text quickly."""
+        return self._pattern
+
+    def _compile(self) -> re.Pattern:
         alternatives = []
         for group in self.groups:
             for term in group:
@@ -502,9 +510,13 @@ def _plain(text: str) -> str:
     return SPACE.sub(" ", text).strip()
 
 
-def highlight(text: str, query: Query, *, width: int = 220, scan: int = 20_000) -> SafeString:
+def highlight(text: str, query: Query, *, width: int = 220) -> SafeString:
     """A window of `text` around its first matching word, matching words in <mark>, all escaped."""
-    text = _plain(text[:scan])
+    # Only the neighbourhood of the first match is cleaned up: answers can be 50 KB long.
+    first = query.pattern().search(text)
+    around = first.start() if first else 0
+    offset = max(0, around - 2 * width)
+    text = ("… " if offset else "") + _plain(text[offset : around + 3 * width])
     is_match = query.matcher()
     first = query.pattern().search(text)
     start = first.start() if first else 0
@@ -517,7 +529,7 @@ def highlight(text: str, query: Query, *, width: int = 220, scan: int = 20_000) 
     window = text[start : start + width]
     if start + width < len(text):
         window = window[: window.rfind(" ")] if " " in window else window
-    parts: list = ["…" if start else ""]
+    parts: list = ["…" if start and not window.startswith("…") else ""]
     position = 0
     for match in WORD.finditer(window):
         if is_match(fold(match.group())):
@@ -525,7 +537,7 @@ def highlight(text: str, query: Query, *, width: int = 220, scan: int = 20_000) 
             parts.append(format_html("<mark>{}</mark>", match.group()))
             position = match.end()
     parts.append(escape(window[position:]))
-    if start + len(window) < len(text):
+    if start + len(window) < len(text) or len(text) - (2 if offset else 0) >= 3 * width:
         parts.append("…")
     return format_html_join("", "{}", ((part,) for part in parts))
 
@@ -540,7 +552,7 @@ def _hit(conversation: Conversation, turn: Turn | None, query: Query | None) -> 
     if turn is None:
         return Hit(conversation, None, title_html)
     pattern = query.pattern()
-    if turn.output_text and not turn.is_active and not pattern.search(_plain(turn.prompt)):
+    if turn.output_text and not turn.is_active and not pattern.search(turn.prompt):
         return Hit(conversation, turn, title_html, highlight(turn.output_text, query), "Answer")
     return Hit(conversation, turn, title_html, highlight(turn.prompt, query), "You")
 

@@ -137,6 +137,14 @@ def turn_version(*, user, turn_id):
 
 
 TURNS_PAGE = 40
+# What a page draws of a turn (_turn.html): loading the other columns (raw JSON, prices, history)
+# for 40 turns cost more than drawing them. A template reading another field costs a query per
+# turn, which the constant-query tests catch.
+TURN_FIELDS = (
+    "id", "conversation_id", "prompt", "status", "output_text", "output_html", "input_tokens", "cached_tokens",
+    "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "error_code", "error_message", "attempts",
+    "superseded_by_id", "created_at", "started_at", "completed_at", "updated_at",
+)  # fmt: skip
 
 
 def conversation_turns_page(
@@ -149,7 +157,7 @@ def conversation_turns_page(
     the turns shown agree. With `through`, every turn from that one on is included (a link to
     an early turn).
     """
-    turns = conversation.turns.defer("response_json", "history")
+    turns = conversation.turns.only(*TURN_FIELDS)
     if before:
         cursor = Cursor.decode(before)
         turns = turns.filter(Q(created_at__lt=cursor.at) | Q(created_at=cursor.at, id__lt=cursor.id))

@@ -790,7 +790,10 @@
     form.appendChild(input);
     link.hidden = true;
     row.insertBefore(form, link);
+    let done = false;
     function cancel() {
+      if (done) return; // removing the form blurs the field, which cancels again
+      done = true;
       form.remove();
       link.hidden = false;
       link.focus();

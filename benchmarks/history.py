@@ -1,0 +1,271 @@
+"""History at scale: the sidebar list, search and long conversations, through gunicorn.
+
+    python -m benchmarks.history                          # 10,000 conversations / 200,000 turns, and 100 / 2,000
+    python -m benchmarks.history --conversations 2000 --turns 40000
+    python -m benchmarks.history --workdir /tmp/history --keep   # seeds once; run it again to measure again
+
+It starts the app as in production (benchmarks/stack.py: gunicorn as in the Procfile, on a
+fresh SQLite database in a temp dir), seeds two users with `manage.py seed_history` (one with
+`--conversations` and `--turns`, one with 100 conversations and 2,000 turns; answers of
+realistic length; the search index built), signs in as each and requests, one at a time, as a
+browser does (gzip accepted, `HX-Request` on fragments):
+
+- the first page of the list (the home page, which draws it) and the list fragment a script asks for,
+- a page deep in the scroll (the big user: page `--deep` of 50, reached by following the cursors),
+- a search for a common word and for a rare one,
+- a 20-turn and a 200-turn conversation (and their size on the wire).
+
+Each request is made `--warmup` times unmeasured, then `--repeat` times. Server time is
+gunicorn's own (%(D)s, from a thread taking the request to the last byte). Each figure is
+compared with its target and with the same figure for the small user (within 2x).
+docs/benchmarks.md has the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+from .stack import PYTHON, Stack
+
+BIG, SMALL = "history-big", "history-small"
+PASSWORD = "history-bench-password"  # noqa: S105 (throwaway accounts of a benchmark database)
+MORE = re.compile(r'href="(/conversations/\?after=[^"]+)"')
+TARGETS_MS = {"list": 100, "deep": 100, "fragment": 100, "common": 100, "rare": 100, "c20": 100, "c200": 150}
+MAX_BYTES = 300_000
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def signed_in(stack: Stack, username: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Accept-Encoding"] = "gzip"
+    session.get(f"{stack.base_url}/login/", timeout=30)
+    session.post(
+        f"{stack.base_url}/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{stack.base_url}/login/"},
+        timeout=30,
+    )
+    if "sessionid" not in session.cookies:
+        raise RuntimeError(f"could not sign in as {username}")
+    return session
+
+
+def deep_cursor(stack: Stack, session: requests.Session, pages: int) -> tuple[str, int]:
+    """The URL of list page `pages` (or the last one), found by following each page's cursor."""
+    html = session.get(f"{stack.base_url}/", timeout=60).text
+    url, reached = "", 1
+    while reached < pages:
+        match = MORE.search(html)
+        if not match:
+            break
+        url = match.group(1).replace("&amp;", "&")
+        html = session.get(f"{stack.base_url}{url}", headers={"HX-Request": "true"}, timeout=60).text
+        reached += 1
+    return url, reached
+
+
+def measure(stack: Stack, session: requests.Session, path: str, *, warmup: int, repeat: int, fragment=False) -> dict:
+    headers = {"HX-Request": "true"} if fragment else {}
+    sizes, client, checks = [], [], []
+    for i in range(warmup + repeat):
+        started = time.perf_counter()
+        response = session.get(f"{stack.base_url}{path}", headers=headers, timeout=60, stream=True)
+        raw = response.raw.read(decode_content=False)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path}: {response.status_code}")
+        if i >= warmup:
+            client.append(elapsed)
+            sizes.append(len(raw))
+            checks.append(response.headers.get("Content-Encoding", ""))
+    # gunicorn logs each request when it ends; ours are the last `repeat` lines for this path.
+    time.sleep(0.3)
+    server = [seconds for _, method, logged, status, seconds in stack.access_log() if logged == path][-repeat:]
+    return {
+        "path": path,
+        "n": repeat,
+        "server_p50_ms": pct(server, 50) * 1000,
+        "server_p95_ms": pct(server, 95) * 1000,
+        "client_p50_ms": pct(client, 50) * 1000,
+        "client_p95_ms": pct(client, 95) * 1000,
+        "bytes": max(sizes),
+        "encoding": sorted(set(checks)),
+    }
+
+
+def content_checks(stack: Stack, session: requests.Session, paths: dict, seeded: dict) -> dict:
+    """What the measured pages hold, so a fast page is also a right one."""
+    get = lambda path, **h: session.get(f"{stack.base_url}{path}", headers=h, timeout=60).text  # noqa: E731
+    return {
+        "list_rows": get(paths["list"]).count('class="conversation-row"'),
+        "deep_rows": get(paths["deep"], **{"HX-Request": "true"}).count('class="conversation-row"'),
+        "common_hits": get(paths["common"]).count('class="search-hit"'),
+        "rare_hits": get(paths["rare"]).count('class="search-hit"'),
+        "c20_turns": get(paths["c20"]).count('<article class="turn '),
+        "c200_turns": get(paths["c200"]).count('<article class="turn '),
+    }
+
+
+def run(args) -> dict:
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="aimlweb-bench-history-", dir=args.tmp))
+    workdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(workdir, workdir / "static", upstream_latency=0, huey_workers=1, users=0)
+    results: dict = {
+        "command": "python -m benchmarks.history " + " ".join(sys.argv[1:]),
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    ok = False
+    try:
+        if not (workdir / "static").exists():
+            stack.collectstatic()
+        stack.start()
+        marker = workdir / "seeded.json"
+        if marker.exists():
+            seeded = json.loads(marker.read_text())
+        else:
+            seeded = {}
+            for username, conversations, turns in (
+                (BIG, args.conversations, args.turns),
+                (SMALL, 100, 2000),
+            ):
+                out = stack._run(
+                    f"seed-{username}",
+                    [PYTHON, "manage.py", "seed_history", "--username", username, "--password", PASSWORD,
+                     "--conversations", str(conversations), "--turns", str(turns)],
+                    timeout=7200,
+                )  # fmt: skip
+                seeded[username] = json.loads(out.strip().splitlines()[-1])
+                print(f"seeded {username}: {seeded[username]}", flush=True)
+            marker.write_text(json.dumps(seeded))
+        results["seeded"] = seeded
+        results["database_mb"] = stack.db_path.stat().st_size / 1e6
+        for username in (BIG, SMALL):
+            session = signed_in(stack, username)
+            info = seeded[username]
+            deep, reached = deep_cursor(stack, session, args.deep)
+            paths = {
+                "list": "/",
+                "fragment": "/conversations/",
+                "deep": deep,
+                "common": f"/search/?q={info['common_word']}",
+                "rare": f"/search/?q={info['rare_word']}",
+                "c20": f"/c/{info['medium']}/",
+                "c200": f"/c/{info['long']}/",
+            }
+            figures = {}
+            for key, path in paths.items():
+                fragment = key in ("fragment", "deep")
+                figures[key] = measure(stack, session, path, warmup=args.warmup, repeat=args.repeat, fragment=fragment)
+                print(f"{username} {key}: {figures[key]}", flush=True)
+            figures["deep"]["page"] = reached
+            results[username] = {"figures": figures, "checks": content_checks(stack, session, paths, seeded)}
+            print(f"{username} checks: {results[username]['checks']}", flush=True)
+        ok = True
+    finally:
+        stack.stop()
+        if args.keep or args.workdir or not ok:
+            print(f"logs and database kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+NAMES = {
+    "list": "first page of the list (home page)",
+    "fragment": "first page of the list (fragment)",
+    "deep": "a page deep in the scroll (fragment)",
+    "common": "search, common word",
+    "rare": "search, rare word",
+    "c20": "20-turn conversation",
+    "c200": "200-turn conversation",
+}
+
+
+def report(results: dict) -> tuple[str, bool]:
+    big, small = results[BIG]["figures"], results[SMALL]["figures"]
+    seeded = results["seeded"]
+    lines = [
+        f"`{results['command'].strip()}` ({results['started']}; database {results['database_mb']:,.0f} MB; "
+        f"big user {seeded[BIG]['conversations']:,} conversations / {seeded[BIG]['turns']:,} turns, seeded in "
+        f"{seeded[BIG]['seconds_total']:.0f} s; small user {seeded[SMALL]['conversations']:,} / "
+        f"{seeded[SMALL]['turns']:,})",
+        "",
+        f"Server time (gunicorn %(D)s), {big['list']['n']} requests each, one at a time:",
+        "",
+        "| request | 10,000 conversations: p50 / p95 | 100 conversations: p50 / p95 | p95 ratio | on the wire (big) "
+        "| target | |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    passed = True
+    for key, name in NAMES.items():
+        b, s = big[key], small[key]
+        ratio = b["server_p95_ms"] / max(s["server_p95_ms"], 0.001)
+        target = TARGETS_MS[key]
+        ok = b["server_p95_ms"] < target and ratio <= 2 and (key != "c200" or b["bytes"] < MAX_BYTES)
+        passed &= ok
+        if key == "deep":
+            name += f", page {b['page']} vs {s['page']}"
+        lines.append(
+            f"| {name} | {b['server_p50_ms']:.1f} / {b['server_p95_ms']:.1f} ms | {s['server_p50_ms']:.1f} / "
+            f"{s['server_p95_ms']:.1f} ms | {ratio:.2f} | {b['bytes'] / 1000:,.1f} KB {'+'.join(b['encoding']) or ''} "
+            f"| p95 < {target} ms{', < 300 KB' if key == 'c200' else ''}, within 2x | {'PASS' if ok else 'MISS'} |"
+        )
+    checks_big, checks_small = results[BIG]["checks"], results[SMALL]["checks"]
+    lines += [
+        "",
+        f"What the pages held (big / small user): list rows {checks_big['list_rows']} / {checks_small['list_rows']}, "
+        f"deep page rows {checks_big['deep_rows']} / {checks_small['deep_rows']}, common-word hits on the first "
+        f"page {checks_big['common_hits']} / {checks_small['common_hits']}, rare-word hits {checks_big['rare_hits']} / "
+        f"{checks_small['rare_hits']}, turns drawn on the 20- and 200-turn pages {checks_big['c20_turns']} and "
+        f"{checks_big['c200_turns']} (earlier turns load as the reader scrolls up).",
+        "",
+        "Client time (request to last byte, loopback) p95, big user: "
+        + ", ".join(f"{key} {big[key]['client_p95_ms']:.0f} ms" for key in NAMES)
+        + ".",
+    ]
+    return "\n".join(lines), passed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--turns", type=int, default=200_000)
+    parser.add_argument("--deep", type=int, default=150, help="list page measured deep in the scroll (50 per page)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--workdir", type=Path, help="keep the seeded database here and reuse it next time")
+    parser.add_argument("--json", type=Path, help="write all figures here")
+    parser.add_argument("--markdown", type=Path, help="write the results table here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    parser.add_argument("--tmp", type=Path, default=None)
+    args = parser.parse_args(argv)
+    results = run(args)
+    text, passed = report(results)
+    print()
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
