@@ -126,15 +126,24 @@ POSTGRES_COLUMNS = {
 
 def ensure_installed() -> bool:
     """Create whatever part of the index is missing (after migrate); True if something was, and rebuilt."""
+    missing = _install()
+    if missing and connection.vendor == "sqlite":  # PostgreSQL computes its columns as they are added
+        logger.info("search index: created %s, rebuilding", ", ".join(sorted(missing)))
+        rebuild()
+    return bool(missing)
+
+
+def _install() -> set[str]:
+    """Create the missing tables, triggers or columns; the names of what was missing."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
             present = {name for (name,) in cursor.fetchall()}
             if "conversations_turn" not in present:  # before the app's tables exist
-                return False
+                return set()
             missing = {"conversations_searchrow", "conversations_search", *SQLITE_TRIGGERS} - present
             if not missing:
-                return False
+                return set()
             with transaction.atomic():
                 for statement in SQLITE_TABLES:
                     cursor.execute(statement)
@@ -149,7 +158,7 @@ def ensure_installed() -> bool:
             present = {name for (name,) in cursor.fetchall()}
             missing = set(POSTGRES_COLUMNS) - present
             if not missing:
-                return False
+                return set()
             with transaction.atomic():
                 for table in missing:
                     cursor.execute(
@@ -157,16 +166,16 @@ def ensure_installed() -> bool:
                         f"GENERATED ALWAYS AS ({POSTGRES_COLUMNS[table]}) STORED"
                     )
                     cursor.execute(f"CREATE INDEX IF NOT EXISTS {table}_search ON {table} USING gin (search_vector)")
-            return True
         else:
-            return False
-    logger.info("search index: created %s, rebuilding", ", ".join(sorted(missing)))
-    rebuild()
-    return True
+            return set()
+    return missing
 
 
-def rebuild() -> int:
-    """Index every turn and title again, from scratch; returns the number of entries."""
+def rebuild(*, missing_only: bool = False) -> int:
+    """Index every turn and title again, from scratch; returns the number of entries.
+
+    `missing_only`: add only what has no entry yet (rows bulk-loaded while the triggers were off).
+    """
     if connection.vendor == "postgresql":
         # The database computes the vectors itself; a REINDEX compacts the GIN indexes.
         with connection.cursor() as cursor:
@@ -176,21 +185,32 @@ def rebuild() -> int:
     if connection.vendor != "sqlite":
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('delete-all')")
-        cursor.execute("DELETE FROM conversations_searchrow")
+        if missing_only:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM conversations_searchrow")
+            (last,) = cursor.fetchone()
+            new_title = (
+                "NOT EXISTS (SELECT 1 FROM conversations_searchrow r WHERE r.conversation_id = c.id "
+                "AND r.turn_id IS NULL)"
+            )
+            new_turn = "NOT EXISTS (SELECT 1 FROM conversations_searchrow r WHERE r.turn_id = t.id)"
+        else:
+            cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('delete-all')")
+            cursor.execute("DELETE FROM conversations_searchrow")
+            last, new_title, new_turn = 0, "1", "1"
         # In creation order, so newer entries have higher row ids (a search ranks the newest matches).
         cursor.execute(
-            """
+            f"""
             INSERT INTO conversations_searchrow
                 (turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived)
             SELECT turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived FROM (
                 SELECT NULL AS turn_id, c.id AS conversation_id, c.owner_id, c.created_at, NULL AS status,
                     NULL AS cost_usd, c.model, c.archived_at IS NOT NULL AS archived, '' AS tie
-                FROM conversations_conversation c
+                FROM conversations_conversation c WHERE {new_title}
                 UNION ALL
                 SELECT t.id, t.conversation_id, c.owner_id, t.created_at, t.status, t.cost_usd, c.model,
                     c.archived_at IS NOT NULL, t.id
                 FROM conversations_turn t JOIN conversations_conversation c ON c.id = t.conversation_id
+                WHERE {new_turn}
             ) ORDER BY created_at, tie
             """
         )
@@ -202,12 +222,15 @@ def rebuild() -> int:
             FROM conversations_searchrow r
             JOIN conversations_conversation c ON c.id = r.conversation_id
             LEFT JOIN conversations_turn t ON t.id = r.turn_id
+            WHERE r.id > %s
             ORDER BY r.id
-            """
+            """,
+            [last],
         )
-        cursor.execute("SELECT count(*) FROM conversations_searchrow")
+        cursor.execute("SELECT count(*) FROM conversations_searchrow WHERE id > %s", [last])
         (count,) = cursor.fetchone()
-        cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('optimize')")
+        if count > 10_000:  # merge the index's segments: searches read fewer pages
+            cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('optimize')")
     return count
 
 
@@ -233,7 +256,10 @@ def after_migrate(sender, **kwargs) -> None:
 
 @contextmanager
 def suspended():
-    """Bulk loading (seed data): no per-row indexing meanwhile, one rebuild at the end."""
+    """Bulk loading (seed data): no per-row indexing meanwhile, the new rows indexed in one pass at the end.
+
+    Only for adding rows: a row changed meanwhile keeps its old entry (search_rebuild fixes that).
+    """
     if connection.vendor != "sqlite":
         yield
         return
@@ -243,4 +269,5 @@ def suspended():
     try:
         yield
     finally:
-        ensure_installed()
+        _install()
+        rebuild(missing_only=True)

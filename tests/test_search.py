@@ -348,3 +348,19 @@ def test_the_search_page_makes_the_same_number_of_queries_at_any_size(
         response = alice_client.get("/search/?q=meerkat&status=completed")
     assert response.content.decode().count('class="search-hit"') == search.PAGE
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite triggers")
+def test_bulk_loading_with_the_triggers_off_indexes_the_new_rows_once(alice, transactional_db):
+    make(alice, "Before", "wombat burrow", "")
+    with search_index.suspended():
+        conversation = Conversation.objects.create(owner=alice, title="Loaded", model="m")
+        Turn.objects.bulk_create(
+            [Turn(conversation=conversation, prompt=f"wombat {i}", status="completed") for i in range(3)]
+        )
+    assert sorted(t for t, _ in found(alice, "wombat")) == ["Before", "Loaded", "Loaded", "Loaded"]
+    assert found(alice, "loaded") == [("Loaded", None)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM conversations_searchrow")
+        assert cursor.fetchone() == (6,)  # two titles, four turns: nothing twice
+        cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('integrity-check')")
