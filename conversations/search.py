@@ -2,11 +2,12 @@
 
 Pages call `find(user=, text=, filters=, page=)` and never care which database runs it:
 
-- SQLite (the default): an FTS5 table, `conversations_search`, kept in step by triggers on
-  the turn and conversation tables. It is contentless (the text already lives in the turns),
-  so each indexed turn or title gets a stable integer row id from `conversations_searchrow`
-  (our primary keys are UUIDs, and SQLite may renumber implicit rowids on VACUUM). That row
-  also carries the owner and the filter columns, so a search never reads the big turn rows.
+- SQLite (the default): an FTS5 table, `conversations_fts`, kept in step by triggers on the
+  turn and conversation tables. It is contentless (the text already lives in the turns), so
+  each indexed turn or title gets a stable integer row id from `conversations_searchrow` (our
+  primary keys are UUIDs, and SQLite may renumber implicit rowids on VACUUM), in a range of
+  its owner's own. That row also carries the filter columns, so a search never reads the big
+  turn rows.
 - PostgreSQL: tsvector columns the database computes itself (GENERATED ... STORED) on turns
   and conversations, with GIN indexes, queried through django.contrib.postgres.search.
 
@@ -38,7 +39,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from . import catalog
+from . import catalog, search_index
 from .models import Conversation, Turn
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 PAGE = 20
 # A search ranks (by relevance, then recency) at most this many of the newest matching messages.
 RANKED_MAX = 2000
+# Up to this many matches are ranked by bm25; more (a common word) by where the words are.
+BM25_MAX = 300
 MAX_CHARS = 1000
 MAX_TERMS = 24
 MIN_PREFIX = 3
@@ -97,12 +100,14 @@ class Query:
     groups: list[list[Term]]  # every group must match; a group matches when one of its terms does
     excluded: list[Term] = field(default_factory=list)
 
-    def fts5(self, owner_id: int) -> str:
+    def fts5(self, column: str = "") -> str:
+        """The FTS5 query; with `column`, the wanted words in that column only (no exclusions)."""
         wanted = " AND ".join("(" + " OR ".join(t.fts5() for t in group) + ")" for group in self.groups)
+        if column:
+            return f"{{{column}}} : ({wanted})"
         if self.excluded:
             wanted = f"({wanted}) NOT ({' OR '.join(t.fts5() for t in self.excluded)})"
-        # The owner is a word of its own column; the user's words only look at the text columns.
-        return f'owner : "u{int(owner_id)}" AND {{title prompt answer}} : ({wanted})'
+        return wanted
 
     def tsquery(self) -> str:
         wanted = " & ".join("(" + " | ".join(t.tsquery() for t in group) + ")" for group in self.groups)
@@ -321,11 +326,11 @@ def find(*, user, text: str, filters: Filters | None = None, page: int = 1) -> R
         return _filtered(user, filters, page)
     query = parse(text)
     if connection.vendor == "postgresql":
-        rows, total = _postgres(user, query, filters, page)
+        rows, total, capped = _postgres(user, query, filters, page)
     else:
-        rows, total = _sqlite(user, query, filters, page)
+        rows, total, capped = _sqlite(user, query, filters, page)
     hits = _hits(rows[:PAGE], query)
-    return Results(hits, page, has_more=len(rows) > PAGE, total=total, capped=total >= RANKED_MAX)
+    return Results(hits, page, has_more=len(rows) > PAGE, total=total, capped=capped)
 
 
 def _filtered(user, filters: Filters, page: int) -> Results:
@@ -374,8 +379,20 @@ def _turn_filters(filters: Filters) -> Q:
 # --- SQLite: FTS5 ---------------------------------------------------------------------------
 
 
-def _sqlite(user, query: Query, filters: Filters, page: int) -> tuple[list[tuple], int]:
-    where, params = ["conversations_search MATCH %s"], [query.fts5(user.pk)]
+def _sqlite(user, query: Query, filters: Filters, page: int) -> tuple[list[tuple], int, bool]:
+    """(turn id or None, conversation id) of the page's hits, how many were ranked, and whether more matched.
+
+    1. The newest RANKED_MAX matches of this user: FTS5 seeks to the user's row id range and
+       walks it backwards, the filters read from the small search rows beside it.
+    2. Ranked: by bm25 when at most BM25_MAX match (bm25 reads every match of each word in the
+       whole index to weigh it, which is quick for rare words and slow for common ones); else
+       by where the words are (title, then prompt, then answer), two more range-bounded lookups.
+       Then newest first.
+    """
+    low, high = search_index.owner_range(user.pk)
+    fts, rows = search_index.FTS, search_index.ROWS
+    where = [f"{fts} MATCH %s", f"{fts}.rowid BETWEEN %s AND %s"]
+    params: list = [query.fts5(), low, high]
     if filters.archived == "only":
         where.append("r.archived = 1")
     elif filters.archived != "all":
@@ -396,30 +413,40 @@ def _sqlite(user, query: Query, filters: Filters, page: int) -> tuple[list[tuple
     if end:
         where.append("r.created_at < %s")
         params.append(connection.ops.adapt_datetimefield_value(end))
-    # The newest RANKED_MAX matches (FTS5 walks its row ids backwards and stops), then ranked.
-    # Columns: owner, title, prompt, answer (bm25 is lower for better matches).
-    sql = f"""
-        SELECT r.turn_id, r.conversation_id, m.score, COUNT(*) OVER () AS total
-        FROM (
-            SELECT conversations_search.rowid AS id, bm25(conversations_search, 0.0, 4.0, 2.0, 1.0) AS score
-            FROM conversations_search JOIN conversations_searchrow r ON r.id = conversations_search.rowid
-            WHERE {" AND ".join(where)}
-            ORDER BY conversations_search.rowid DESC
-            LIMIT {RANKED_MAX}
-        ) m JOIN conversations_searchrow r ON r.id = m.id
-        ORDER BY m.score, r.created_at DESC, m.id DESC
-        LIMIT %s OFFSET %s
-    """  # noqa: S608 (the only text pasted in is ours: column conditions and a constant)
-    params += [PAGE + 1, (page - 1) * PAGE]
+    # Only our own constant SQL is pasted in (table names, column conditions); values are parameters.
+    newest = (
+        f"SELECT {fts}.rowid FROM {fts} JOIN {rows} r ON r.id = {fts}.rowid WHERE {' AND '.join(where)} "  # noqa: S608
+        f"ORDER BY {fts}.rowid DESC LIMIT {RANKED_MAX + 1}"
+    )
     try:
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            found = cursor.fetchall()
-    except Exception as exc:  # an FTS5 error: our quoting should prevent it, the page must not 500
-        logger.warning("search failed: %s (%r)", exc, query.fts5(user.pk))
+            cursor.execute(newest, params)
+            ids = [rowid for (rowid,) in cursor.fetchall()]
+            capped = len(ids) > RANKED_MAX
+            ids = ids[:RANKED_MAX]
+            if not ids:
+                return [], 0, False
+            bounds = [ids[-1], high]
+            within = f"SELECT rowid{{}} FROM {fts} WHERE {fts} MATCH %s AND rowid BETWEEN %s AND %s"  # noqa: S608
+            if len(ids) <= BM25_MAX:  # bm25: lower is better; columns title, prompt, answer
+                cursor.execute(within.format(f", bm25({fts}, 4.0, 2.0, 1.0)"), [query.fts5(), *bounds])
+                score = dict(cursor.fetchall())
+            else:
+                score = dict.fromkeys(ids, 0)
+                for column, weight in (("prompt", -1), ("title", -2)):
+                    cursor.execute(within.format(""), [query.fts5(column), *bounds])
+                    score.update((rowid, weight) for (rowid,) in cursor.fetchall() if rowid in score)
+            ranked = sorted(ids, key=lambda rowid: (score.get(rowid, 0), -rowid))
+            shown = ranked[(page - 1) * PAGE : page * PAGE + 1]
+            cursor.execute(
+                f"SELECT id, turn_id, conversation_id FROM {rows} WHERE id IN ({', '.join(['%s'] * len(shown))})",  # noqa: S608
+                shown,
+            )
+            found = {rowid: (_uuid(turn), _uuid(conversation)) for rowid, turn, conversation in cursor.fetchall()}
+    except Exception as exc:  # an FTS5 error: our quoting should prevent it, but the page must not 500
+        logger.warning("search failed: %s (%r)", exc, query.fts5())
         raise SearchError("That search could not be run. Try plain words.") from None
-    total = found[0][3] if found else 0
-    return [(_uuid(t), _uuid(c)) for t, c, _score, _total in found], total
+    return [found[rowid] for rowid in shown if rowid in found], len(ids), capped
 
 
 def _uuid(value) -> uuid.UUID | None:
@@ -442,7 +469,7 @@ class _Vector(Expression):
         return f"{compiler.quote_name_unless_alias(alias)}.search_vector", []
 
 
-def _postgres(user, query: Query, filters: Filters, page: int) -> tuple[list[tuple], int]:
+def _postgres(user, query: Query, filters: Filters, page: int) -> tuple[list[tuple], int, bool]:
     from django.contrib.postgres.search import SearchQuery, SearchRank
 
     tsquery = SearchQuery(query.tsquery(), config="simple", search_type="raw")
@@ -474,7 +501,7 @@ def _postgres(user, query: Query, filters: Filters, page: int) -> tuple[list[tup
     merged = [(t, c, rank, at) for t, c, rank, at in turns] + [(None, c, rank, at) for c, rank, at in titles]
     merged.sort(key=lambda row: (-row[2], -row[3].timestamp()))
     offset = (page - 1) * PAGE
-    return [(t, c) for t, c, _rank, _at in merged[offset : offset + PAGE + 1]], total
+    return [(t, c) for t, c, _rank, _at in merged[offset : offset + PAGE + 1]], total, total >= RANKED_MAX
 
 
 def _conversation_filters(filters: Filters) -> Q:

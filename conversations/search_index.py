@@ -22,32 +22,54 @@ logger = logging.getLogger(__name__)
 ACTIVE_SQL = ", ".join(f"'{status}'" for status in Turn.ACTIVE)
 
 
+FTS = "conversations_fts"
+ROWS = "conversations_searchrow"
+# Each user's entries have row ids in a range of their own (owner id * 2^40 + a count), so a
+# search reads only its user's part of the index (FTS5 seeks to a row id range) and walks it
+# newest first, however many other users the instance has.
+OWNER_SHIFT = 40
+# Objects of an earlier layout, dropped when found (the index is then rebuilt).
+LEGACY = ("conversations_search",)
+
+
+def owner_range(owner_id: int) -> tuple[int, int]:
+    low = int(owner_id) << OWNER_SHIFT
+    return low, low + (1 << OWNER_SHIFT) - 1
+
+
 def _answer(row: str) -> str:
     # A running answer is indexed when it is done (its text changes many times a second).
     return f"CASE WHEN {row}.status IN ({ACTIVE_SQL}) THEN '' ELSE {row}.output_text END"
 
 
+def _next_id(owner: str) -> str:
+    """The next free row id in the owner's range (a seek on the primary key)."""
+    return (
+        f"(SELECT coalesce(max(id), ({owner}) << {OWNER_SHIFT}) + 1 FROM {ROWS} "
+        f"WHERE id BETWEEN ({owner}) << {OWNER_SHIFT} AND ((({owner}) + 1) << {OWNER_SHIFT}) - 1)"
+    )
+
+
 def _fts_turn(op: str, row: str) -> str:
     """Insert (op="") or delete (op="delete") one turn's entry; contentless FTS5 deletes need the old text."""
-    command = ("conversations_search, " if op else "", f"'{op}', " if op else "")
+    command = (f"{FTS}, " if op else "", f"'{op}', " if op else "")
     return (
-        f"INSERT INTO conversations_search ({command[0]}rowid, owner, title, prompt, answer) "
-        f"SELECT {command[1]}r.id, 'u' || r.owner_id, '', {row}.prompt, {_answer(row)} "
-        f"FROM conversations_searchrow r WHERE r.turn_id = {row}.id;"
+        f"INSERT INTO {FTS} ({command[0]}rowid, title, prompt, answer) "
+        f"SELECT {command[1]}r.id, '', {row}.prompt, {_answer(row)} FROM {ROWS} r WHERE r.turn_id = {row}.id;"
     )
 
 
 def _fts_title(op: str, row: str) -> str:
-    command = ("conversations_search, " if op else "", f"'{op}', " if op else "")
+    command = (f"{FTS}, " if op else "", f"'{op}', " if op else "")
     return (
-        f"INSERT INTO conversations_search ({command[0]}rowid, owner, title, prompt, answer) "
-        f"SELECT {command[1]}r.id, 'u' || r.owner_id, {row}.title, '', '' "
-        f"FROM conversations_searchrow r WHERE r.conversation_id = {row}.id AND r.turn_id IS NULL;"
+        f"INSERT INTO {FTS} ({command[0]}rowid, title, prompt, answer) "
+        f"SELECT {command[1]}r.id, {row}.title, '', '' FROM {ROWS} r "
+        f"WHERE r.conversation_id = {row}.id AND r.turn_id IS NULL;"
     )
 
 
 SQLITE_TABLES = [
-    """CREATE TABLE IF NOT EXISTS conversations_searchrow (
+    f"""CREATE TABLE IF NOT EXISTS {ROWS} (
         id INTEGER PRIMARY KEY,
         turn_id char(32) UNIQUE,
         conversation_id char(32) NOT NULL,
@@ -58,58 +80,58 @@ SQLITE_TABLES = [
         model varchar(100) NOT NULL DEFAULT '',
         archived bool NOT NULL DEFAULT 0
     )""",
-    "CREATE INDEX IF NOT EXISTS conversations_searchrow_conversation ON conversations_searchrow (conversation_id)",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS conversations_search USING fts5("
-    "owner, title, prompt, answer, content='', prefix='3', tokenize='unicode61 remove_diacritics 2')",
+    f"CREATE INDEX IF NOT EXISTS {ROWS}_conversation ON {ROWS} (conversation_id)",
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS} USING fts5("
+    "title, prompt, answer, content='', prefix='3', tokenize='unicode61 remove_diacritics 2')",
 ]
 
 SQLITE_TRIGGERS = {
-    "conversations_search_turn_insert": f"""
+    f"{FTS}_turn_insert": f"""
         AFTER INSERT ON conversations_turn BEGIN
-            INSERT INTO conversations_searchrow
-                (turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived)
-            SELECT NEW.id, NEW.conversation_id, c.owner_id, NEW.created_at, NEW.status, NEW.cost_usd, c.model,
-                c.archived
-            FROM conversations_searchrow c WHERE c.conversation_id = NEW.conversation_id AND c.turn_id IS NULL;
+            INSERT INTO {ROWS} (id, turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived)
+            SELECT {_next_id("c.owner_id")}, NEW.id, NEW.conversation_id, c.owner_id, NEW.created_at, NEW.status,
+                NEW.cost_usd, c.model, c.archived
+            FROM {ROWS} c WHERE c.conversation_id = NEW.conversation_id AND c.turn_id IS NULL;
             {_fts_turn("", "NEW")}
         END""",
-    "conversations_search_turn_text": f"""
+    f"{FTS}_turn_text": f"""
         AFTER UPDATE OF prompt, output_text, status ON conversations_turn
         WHEN OLD.prompt IS NOT NEW.prompt OR {_answer("OLD")} IS NOT {_answer("NEW")} BEGIN
             {_fts_turn("delete", "OLD")}
             {_fts_turn("", "NEW")}
         END""",
-    "conversations_search_turn_facets": """
+    f"{FTS}_turn_facets": f"""
         AFTER UPDATE OF status, cost_usd ON conversations_turn
         WHEN OLD.status IS NOT NEW.status OR OLD.cost_usd IS NOT NEW.cost_usd BEGIN
-            UPDATE conversations_searchrow SET status = NEW.status, cost_usd = NEW.cost_usd WHERE turn_id = NEW.id;
+            UPDATE {ROWS} SET status = NEW.status, cost_usd = NEW.cost_usd WHERE turn_id = NEW.id;
         END""",
-    "conversations_search_turn_delete": f"""
+    f"{FTS}_turn_delete": f"""
         AFTER DELETE ON conversations_turn BEGIN
             {_fts_turn("delete", "OLD")}
-            DELETE FROM conversations_searchrow WHERE turn_id = OLD.id;
+            DELETE FROM {ROWS} WHERE turn_id = OLD.id;
         END""",
-    "conversations_search_conversation_insert": f"""
+    f"{FTS}_conversation_insert": f"""
         AFTER INSERT ON conversations_conversation BEGIN
-            INSERT INTO conversations_searchrow (turn_id, conversation_id, owner_id, created_at, model, archived)
-            VALUES (NULL, NEW.id, NEW.owner_id, NEW.created_at, NEW.model, NEW.archived_at IS NOT NULL);
+            INSERT INTO {ROWS} (id, turn_id, conversation_id, owner_id, created_at, model, archived)
+            VALUES ({_next_id("NEW.owner_id")}, NULL, NEW.id, NEW.owner_id, NEW.created_at, NEW.model,
+                NEW.archived_at IS NOT NULL);
             {_fts_title("", "NEW")}
         END""",
-    "conversations_search_conversation_title": f"""
+    f"{FTS}_conversation_title": f"""
         AFTER UPDATE OF title ON conversations_conversation WHEN OLD.title IS NOT NEW.title BEGIN
             {_fts_title("delete", "OLD")}
             {_fts_title("", "NEW")}
         END""",
-    "conversations_search_conversation_facets": """
+    f"{FTS}_conversation_facets": f"""
         AFTER UPDATE OF model, archived_at ON conversations_conversation
         WHEN OLD.model IS NOT NEW.model OR (OLD.archived_at IS NULL) != (NEW.archived_at IS NULL) BEGIN
-            UPDATE conversations_searchrow SET model = NEW.model, archived = NEW.archived_at IS NOT NULL
+            UPDATE {ROWS} SET model = NEW.model, archived = NEW.archived_at IS NOT NULL
             WHERE conversation_id = NEW.id;
         END""",
-    "conversations_search_conversation_delete": f"""
+    f"{FTS}_conversation_delete": f"""
         AFTER DELETE ON conversations_conversation BEGIN
             {_fts_title("delete", "OLD")}
-            DELETE FROM conversations_searchrow WHERE conversation_id = OLD.id AND turn_id IS NULL;
+            DELETE FROM {ROWS} WHERE conversation_id = OLD.id AND turn_id IS NULL;
         END""",
 }
 
@@ -137,18 +159,27 @@ def _install() -> set[str]:
     """Create the missing tables, triggers or columns; the names of what was missing."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
-            present = {name for (name,) in cursor.fetchall()}
+            cursor.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+            objects = cursor.fetchall()
+            present = {name for _kind, name in objects}
             if "conversations_turn" not in present:  # before the app's tables exist
                 return set()
-            missing = {"conversations_searchrow", "conversations_search", *SQLITE_TRIGGERS} - present
-            if not missing:
+            legacy = [
+                (kind, name)
+                for kind, name in objects
+                if name in LEGACY or (kind == "trigger" and name.startswith("conversations_search_"))
+            ]
+            missing = {ROWS, FTS, *SQLITE_TRIGGERS} - present
+            if not missing and not legacy:
                 return set()
             with transaction.atomic():
+                for kind, name in legacy:  # an earlier layout: its entries are rebuilt
+                    cursor.execute(f"DROP {kind.upper()} IF EXISTS {name}")
                 for statement in SQLITE_TABLES:
                     cursor.execute(statement)
                 for name, body in SQLITE_TRIGGERS.items():
                     cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+            missing |= {name for _kind, name in legacy}
         elif connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT table_name FROM information_schema.columns WHERE column_name = 'search_vector' "
@@ -186,23 +217,22 @@ def rebuild(*, missing_only: bool = False) -> int:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         if missing_only:
-            cursor.execute("SELECT coalesce(max(id), 0) FROM conversations_searchrow")
-            (last,) = cursor.fetchone()
-            new_title = (
-                "NOT EXISTS (SELECT 1 FROM conversations_searchrow r WHERE r.conversation_id = c.id "
-                "AND r.turn_id IS NULL)"
-            )
-            new_turn = "NOT EXISTS (SELECT 1 FROM conversations_searchrow r WHERE r.turn_id = t.id)"
+            new_title = f"NOT EXISTS (SELECT 1 FROM {ROWS} r WHERE r.conversation_id = c.id AND r.turn_id IS NULL)"
+            new_turn = f"NOT EXISTS (SELECT 1 FROM {ROWS} r WHERE r.turn_id = t.id)"
         else:
-            cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('delete-all')")
-            cursor.execute("DELETE FROM conversations_searchrow")
-            last, new_title, new_turn = 0, "1", "1"
-        # In creation order, so newer entries have higher row ids (a search ranks the newest matches).
+            cursor.execute(f"INSERT INTO {FTS} ({FTS}) VALUES ('delete-all')")
+            cursor.execute(f"DELETE FROM {ROWS}")
+            new_title = new_turn = "1"
+        # Row ids in each owner's range, in creation order (a search walks them newest first),
+        # after the ones the owner has already.
+        cursor.execute("DROP TABLE IF EXISTS temp.search_new")
         cursor.execute(
             f"""
-            INSERT INTO conversations_searchrow
-                (turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived)
-            SELECT turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived FROM (
+            CREATE TEMP TABLE search_new AS
+            SELECT (n.owner_id << {OWNER_SHIFT}) + coalesce(used.last, 0)
+                    + ROW_NUMBER() OVER (PARTITION BY n.owner_id ORDER BY n.created_at, n.tie) AS id,
+                n.turn_id, n.conversation_id, n.owner_id, n.created_at, n.status, n.cost_usd, n.model, n.archived
+            FROM (
                 SELECT NULL AS turn_id, c.id AS conversation_id, c.owner_id, c.created_at, NULL AS status,
                     NULL AS cost_usd, c.model, c.archived_at IS NOT NULL AS archived, '' AS tie
                 FROM conversations_conversation c WHERE {new_title}
@@ -211,26 +241,29 @@ def rebuild(*, missing_only: bool = False) -> int:
                     c.archived_at IS NOT NULL, t.id
                 FROM conversations_turn t JOIN conversations_conversation c ON c.id = t.conversation_id
                 WHERE {new_turn}
-            ) ORDER BY created_at, tie
+            ) n LEFT JOIN (
+                SELECT owner_id, max(id) - (owner_id << {OWNER_SHIFT}) AS last FROM {ROWS} GROUP BY owner_id
+            ) used ON used.owner_id = n.owner_id
             """
         )
+        columns = "id, turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived"
+        cursor.execute(f"INSERT INTO {ROWS} ({columns}) SELECT {columns} FROM temp.search_new ORDER BY id")
         cursor.execute(
             f"""
-            INSERT INTO conversations_search (rowid, owner, title, prompt, answer)
-            SELECT r.id, 'u' || r.owner_id, CASE WHEN r.turn_id IS NULL THEN c.title ELSE '' END,
+            INSERT INTO {FTS} (rowid, title, prompt, answer)
+            SELECT n.id, CASE WHEN n.turn_id IS NULL THEN c.title ELSE '' END,
                 coalesce(t.prompt, ''), coalesce({_answer("t")}, '')
-            FROM conversations_searchrow r
-            JOIN conversations_conversation c ON c.id = r.conversation_id
-            LEFT JOIN conversations_turn t ON t.id = r.turn_id
-            WHERE r.id > %s
-            ORDER BY r.id
-            """,
-            [last],
+            FROM temp.search_new n
+            JOIN conversations_conversation c ON c.id = n.conversation_id
+            LEFT JOIN conversations_turn t ON t.id = n.turn_id
+            ORDER BY n.id
+            """
         )
-        cursor.execute("SELECT count(*) FROM conversations_searchrow WHERE id > %s", [last])
+        cursor.execute("SELECT count(*) FROM temp.search_new")
         (count,) = cursor.fetchone()
+        cursor.execute("DROP TABLE temp.search_new")
         if count > 10_000:  # merge the index's segments: searches read fewer pages
-            cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('optimize')")
+            cursor.execute(f"INSERT INTO {FTS} ({FTS}) VALUES ('optimize')")
     return count
 
 
@@ -239,8 +272,8 @@ def uninstall() -> None:
         if connection.vendor == "sqlite":
             for name in SQLITE_TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            cursor.execute("DROP TABLE IF EXISTS conversations_search")
-            cursor.execute("DROP TABLE IF EXISTS conversations_searchrow")
+            cursor.execute(f"DROP TABLE IF EXISTS {FTS}")
+            cursor.execute(f"DROP TABLE IF EXISTS {ROWS}")
         elif connection.vendor == "postgresql":
             for table in POSTGRES_COLUMNS:
                 cursor.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS search_vector")

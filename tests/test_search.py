@@ -138,7 +138,7 @@ def test_the_index_follows_every_write(alice, bob):
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM conversations_searchrow")
             assert cursor.fetchone() == (0,)
-            cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('integrity-check')")
+            cursor.execute("INSERT INTO conversations_fts (conversations_fts) VALUES ('integrity-check')")
 
 
 def test_imported_rows_written_in_bulk_are_indexed(alice):
@@ -153,7 +153,7 @@ def test_search_rebuild_restores_a_wiped_index(alice):
     make(alice, "Kept", "numbat facts", "a numbat eats termites")
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
-            cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('delete-all')")
+            cursor.execute("INSERT INTO conversations_fts (conversations_fts) VALUES ('delete-all')")
             cursor.execute("DELETE FROM conversations_searchrow")
         assert found(alice, "numbat") == []
     out = StringIO()
@@ -297,15 +297,43 @@ def test_lone_surrogates_reaching_the_search_are_dropped(alice):
 
 def test_parse_quotes_every_term():
     query = search.parse('tulip "spring bulb" -frost bul* a OR b NEAR(x)')
-    text = query.fts5(7)
-    assert text == (
-        'owner : "u7" AND {title prompt answer} : ((("tulip") AND ("spring bulb") AND ("bul" *) AND ("a" OR "b") '
-        'AND ("NEAR x")) NOT ("frost"))'
+    assert query.fts5() == (
+        '(("tulip") AND ("spring bulb") AND ("bul" *) AND ("a" OR "b") AND ("NEAR x")) NOT ("frost")'
+    )
+    assert (
+        query.fts5("title") == '{title} : (("tulip") AND ("spring bulb") AND ("bul" *) AND ("a" OR "b") AND ("NEAR x"))'
     )
     assert (
         query.tsquery()
         == "('tulip') & (('spring' <-> 'bulb')) & ('bul':*) & ('a' | 'b') & (('near' <-> 'x')) & !('frost')"
     )
+
+
+def test_each_user_has_a_range_of_the_index(alice, bob):
+    """A search reads only its user's entries, whatever the others hold."""
+    make(alice, "Alice", "platypus", "")
+    make(bob, "Bob", "platypus", "")
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT owner_id, id FROM conversations_searchrow")
+            for owner, rowid in cursor.fetchall():
+                low, high = search_index.owner_range(owner)
+                assert low < rowid <= high
+    assert found(alice, "platypus") == [("Alice", "platypus")]
+
+
+def test_many_common_matches_rank_titles_then_prompts_then_answers(alice, monkeypatch):
+    monkeypatch.setattr(search, "BM25_MAX", 2)
+    now = timezone.now()
+    make(alice, "Title hit", "q1", "", at=now - timedelta(days=3)).conversation.turns.all().delete()
+    make(alice, "Plain", "a lemur question", "", at=now - timedelta(days=2))
+    make(alice, "Other", "question", "the answer names a lemur", at=now - timedelta(days=1))
+    Conversation.objects.filter(title="Title hit").update(title="Lemur notes")
+    assert [(t, p) for t, p in found(alice, "lemur")] == [
+        ("Lemur notes", None),
+        ("Plain", "a lemur question"),
+        ("Other", "question"),
+    ]
 
 
 def test_many_matches_rank_the_newest_ones(alice, monkeypatch):
@@ -363,4 +391,23 @@ def test_bulk_loading_with_the_triggers_off_indexes_the_new_rows_once(alice, tra
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM conversations_searchrow")
         assert cursor.fetchone() == (6,)  # two titles, four turns: nothing twice
-        cursor.execute("INSERT INTO conversations_search (conversations_search) VALUES ('integrity-check')")
+        cursor.execute("INSERT INTO conversations_fts (conversations_fts) VALUES ('integrity-check')")
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite layout")
+def test_an_earlier_layout_of_the_index_is_replaced_and_rebuilt(alice, transactional_db):
+    make(alice, "Kept", "aardvark", "")
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE VIRTUAL TABLE conversations_search USING fts5(owner, title, prompt, answer)")
+        cursor.execute(
+            "CREATE TRIGGER conversations_search_turn_insert AFTER INSERT ON conversations_turn BEGIN SELECT 1; END"
+        )
+        cursor.execute("DELETE FROM conversations_searchrow")  # as if the entries were numbered another way
+    assert search_index.ensure_installed()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE name LIKE 'conversations_search%'")
+        assert {name for (name,) in cursor.fetchall()} == {
+            "conversations_searchrow",
+            "conversations_searchrow_conversation",
+        }
+    assert found(alice, "aardvark") == [("Kept", "aardvark")]
