@@ -4,18 +4,20 @@
     python -m benchmarks.export --conversations 2000 --import-mb 20
     python -m benchmarks.export --json out.json --markdown out.md
 
-It starts the app as in production (benchmarks/stack.py: gunicorn, one worker
-process with 4 threads, on a fresh SQLite database in a temp dir), seeds a user
-with `--conversations` conversations of `--turns` turns (answers of realistic
-length: 1.5-4 KB of Markdown), and one with 100, signs in as each, and downloads
-/transfer/export.json `--repeat` times, measuring the server's time (first byte,
-last byte), the bytes, and the gunicorn worker's resident memory sampled every
-10 ms (peak, and growth over its size before the download). Each file is then
+It starts the app as in production (benchmarks/stack.py: gunicorn with one
+uvicorn worker process, or `--server wsgi`: one gthread worker with 4 threads;
+a fresh SQLite database in a temp dir), seeds a user with `--conversations`
+conversations of `--turns` turns on average (with the history benchmark's
+`manage.py seed_history` when the app has it, else with `seed` below; answers
+of realistic length, Markdown of a few KB), and one with 100, signs in as each,
+and downloads /transfer/export.json `--repeat` times, measuring the time (first
+byte, last byte), the bytes, and the gunicorn worker's resident memory sampled
+every 10 ms (peak, and growth over its size before the download). Each file is
 read back with a streaming parser to check it holds every conversation and turn.
-Then it imports the small user's export, and a slice of the big export of
-about `--import-mb` MB (close to the import page's 100 MB limit), as a third
-user through /transfer/import/, with the same measurements. docs/benchmarks.md
-has the figures.
+Then, as a third user, it imports the small user's export, and a slice of the
+big export of about `--import-mb` MB (just under the import page's 100 MB
+limit), twice, through /transfer/import/, with the same measurements.
+docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 import ijson
 import requests
 
-from .stack import BENCH_PASSWORD, PYTHON, Stack, proc_children, proc_status
+from .stack import APP_DIR, BENCH_PASSWORD, PYTHON, Stack, proc_children, proc_status
 
 BIG, SMALL, IMPORTER = "bench0", "bench1", "bench2"
 
@@ -146,6 +148,15 @@ def seed(username: str, conversations: int, turns: int, seed_value: int) -> None
                     )
             Turn.objects.bulk_create(rows, batch_size=1000)
     print(json.dumps({"user": username, "conversations": conversations, "turns": made}))
+
+
+def seed_command(username: str, conversations: int, turns: int) -> list[str]:
+    """The history benchmark's seeder (`manage.py seed_history`) when the app has it, else ours."""
+    if (APP_DIR / "conversations" / "management" / "commands" / "seed_history.py").exists():
+        return [PYTHON, "manage.py", "seed_history", "--username", username,
+                "--conversations", str(conversations), "--turns", str(conversations * turns)]  # fmt: skip
+    return [PYTHON, "-m", "benchmarks.export", "--seed", username,
+            "--conversations", str(conversations), "--turns", str(turns)]  # fmt: skip
 
 
 # --- measuring -------------------------------------------------------------------------------------
@@ -277,12 +288,16 @@ def median(values: list[float]) -> float:
 def run(args) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-export-", dir=args.tmp))
     static_root = workdir / "static"
-    stack = Stack(workdir, static_root, upstream_latency=0, huey_workers=1, users=3, web_workers=1, web_threads=4)
+    stack = Stack(
+        workdir, static_root, upstream_latency=0, huey_workers=1, users=3, web_workers=1, web_threads=4,
+        server=args.server,
+    )  # fmt: skip
     results: dict = {
         "command": "python -m benchmarks.export " + " ".join(sys.argv[1:]),
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "conversations": args.conversations,
         "turns_per_conversation": args.turns,
+        "server": args.server,
     }
     ok = False
     try:
@@ -291,12 +306,7 @@ def run(args) -> dict:
         seeded = {}
         for username, conversations in ((BIG, args.conversations), (SMALL, 100)):
             started = time.perf_counter()
-            out = stack._run(
-                f"seed-{username}",
-                [PYTHON, "-m", "benchmarks.export", "--seed", username, "--conversations", str(conversations),
-                 "--turns", str(args.turns)],
-                timeout=3600,
-            )  # fmt: skip
+            out = stack._run(f"seed-{username}", seed_command(username, conversations, args.turns), timeout=3600)
             seeded[username] = json.loads(out.strip().splitlines()[-1]) | {"seconds": time.perf_counter() - started}
             print(f"seeded {username}: {seeded[username]}", flush=True)
         results["seeded"] = seeded
@@ -348,7 +358,8 @@ def run(args) -> dict:
 def report(results: dict) -> str:
     big, small = results[f"export_{BIG}"], results[f"export_{SMALL}"]
     lines = [
-        f"`{results['command'].strip()}` ({results['started']}; database {results['database_mb']:.0f} MB)",
+        f"`{results['command'].strip()}` ({results['started']}; {results['server'].upper()}; "
+        f"database {results['database_mb']:.0f} MB)",
         "",
         "| | conversations | turns | file | time (median) | first byte | worker RSS before → peak | growth |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -390,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--turns", type=int, default=20, help="turns per conversation")
     parser.add_argument("--repeat", type=int, default=3, help="downloads per user")
+    parser.add_argument("--server", choices=("asgi", "wsgi"), default="asgi", help="gunicorn with uvicorn or gthread")
     parser.add_argument("--import-mb", type=float, default=95, help="size of the big import (0: skip it)")
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument("--markdown", type=Path, help="write the results table here")
