@@ -10,8 +10,12 @@ import threading
 
 from django.core.asgi import get_asgi_application
 
+from aimlweb.gate import ViewGate
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aimlweb.settings")
-application = get_asgi_application()
+
+# WEB_THREADS: how many requests of this process may be inside Django at once (0: no limit).
+application = ViewGate(get_asgi_application(), int(os.environ.get("WEB_THREADS", "0") or 0))
 
 from django.db import connections  # noqa: E402
 

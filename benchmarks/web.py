@@ -3,7 +3,8 @@
     python -m benchmarks.web                                   # the whole matrix (about 10 minutes)
     python -m benchmarks.web --servers asgi,wsgi:16 --workers 2 --databases sqlite --duration 10
 
-For each server (gthread WSGI with T threads per process: `wsgi:T`; uvicorn ASGI: `asgi`), number
+For each server (gthread WSGI with T threads per process: `wsgi:T`; uvicorn ASGI: `asgi`, or
+`asgi:N` with at most N requests inside Django at once per process, see aimlweb/asgi.py), number
 of web processes and database, it starts gunicorn as in production (no access log), opens
 --clients kept-alive connections as one signed-in user, and for each endpoint sends requests back
 to back on every connection for --duration seconds after --warmup seconds:
@@ -159,7 +160,8 @@ class Site:
 def start_server(site: Site, server: str, workers: int, port: int, log: Path) -> Proc:
     import subprocess
 
-    if server == "asgi":
+    kind, _, limit = server.partition(":")
+    if kind == "asgi":
         argv = [str(VENV_BIN / "gunicorn"), "aimlweb.asgi:application", "--worker-class", "aimlweb.asgi_worker.Worker"]
     else:
         threads = server.partition(":")[2] or "16"
@@ -174,7 +176,8 @@ def start_server(site: Site, server: str, workers: int, port: int, log: Path) ->
         "--access-logfile",
         "/dev/null",
     ]
-    env = {**site.env, "WEB_SERVER": "asgi" if server == "asgi" else "wsgi"}
+    # Under ASGI, WEB_THREADS is how many requests may be inside Django at once (aimlweb/asgi.py).
+    env = {**site.env, "WEB_SERVER": kind, "WEB_THREADS": limit or "0"}
     with log.open("ab") as out:
         popen = subprocess.Popen(
             argv, cwd=APP_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -260,7 +263,11 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.web", description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", default="wsgi:1,wsgi:4,wsgi:16,asgi", help="wsgi:<threads> and/or asgi")
+    parser.add_argument(
+        "--servers",
+        default="wsgi:1,wsgi:4,wsgi:16,asgi,asgi:1,asgi:4",
+        help="wsgi:<threads>, asgi (no limit) or asgi:<requests inside Django at once>",
+    )
     parser.add_argument("--workers", default="1,2", help="web processes, comma list")
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--endpoints", default="page,live")
