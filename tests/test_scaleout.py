@@ -84,7 +84,9 @@ def test_two_web_and_two_worker_processes_end_every_turn_exactly_once(worker, fa
     webs = []
     try:
         ports = [_free_port(), _free_port()]
-        webs = [_web({**first.env, **{k: str(v) for k, v in worker_env.items()}}, port) for port in ports]
+        # DEBUG: static files by their plain names, as `make test` runs no collectstatic.
+        web_env = {**first.env, **{k: str(v) for k, v in worker_env.items()}, "DEBUG": "true"}
+        webs = [_web(web_env, port) for port in ports]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
 
         # 50 prompts, alternating between the two web processes.
