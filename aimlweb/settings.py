@@ -252,6 +252,8 @@ if SECURE_COOKIES or HTTPS_ONLY:
 if HTTPS_ONLY:
     # Behind a TLS proxy that sets (and strips from clients) X-Forwarded-Proto.
     SECURE_SSL_REDIRECT = True
+    # Health checks and metrics scrapes may come over plain HTTP from the proxy's host.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     # __Host-: the browser only accepts them over HTTPS, for this exact host, path /.
@@ -438,5 +440,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # The Huey consumer attaches its own handler to "huey"; not propagating avoids double lines.
-    "loggers": {"urllib3": {"level": "WARNING"}, "huey": {"level": "INFO", "propagate": False}},
+    # The Huey consumer gives the "huey" logger its own handler unless it has one: with JSON
+    # lines it gets ours, so every line of the worker is JSON too.
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        "huey": {"level": "INFO", "propagate": False, **({"handlers": ["console"]} if LOG_FORMAT == "json" else {})},
+    },
 }
