@@ -132,3 +132,28 @@ def test_prune_drops_old_response_json_only(alice, fake_api, run_now):
     new.refresh_from_db()
     assert old.response_json is None and old.output_text and old.cost_usd
     assert new.response_json is not None
+
+
+def test_with_https_only_health_checks_are_not_redirected_and_worker_lines_are_json(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django, logging; django.setup(); from django.test import Client; c = Client(); "
+        "print(c.get('/healthz').status_code, c.get('/login/').status_code); "
+        "print(logging.getLogger('huey').handlers[0].formatter.__class__.__name__)"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY"))},
+        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
+        "DATA_DIR": str(tmp_path),
+        "HTTPS_ONLY": "true",
+        "SECRET_KEY": "k" * 20 + "Q9x!vB2#mZ7$pL4&" + "w" * 20,
+        "ALLOWED_HOSTS": "testserver",
+        "LOG_FORMAT": "json",
+    }
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["200", "301", "JsonFormatter"], result.stderr[-2000:]
