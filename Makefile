@@ -8,7 +8,7 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-export bench-usage bench-push bench-web lint audit format clean help setup chromium
+.PHONY: run demo test bench bench-export bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -45,6 +45,7 @@ test: $(STAMP) chromium
 bench: $(STAMP) chromium
 	$(PY) -m benchmarks.run $(ARGS)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+	$(PY) -m benchmarks.history $(HISTORY_ARGS)
 	$(PY) -m benchmarks.push $(PUSH_ARGS)
 	$(PY) -m benchmarks.web $(WEB_ARGS)
 
@@ -60,6 +61,12 @@ bench-web: $(STAMP)
 # `python -m benchmarks.run usage`): USAGE_ARGS="--db sqlite --turns 100000" to shrink it.
 bench-usage: $(STAMP)
 	$(PY) -m benchmarks.usage $(USAGE_ARGS)
+
+# History at scale: the list, search and 20/200-turn conversations for a user with 10,000 conversations and
+# 200,000 turns, compared with one with 100 (also `make bench ARGS=history`): HISTORY_ARGS="--workdir /tmp/h"
+# keeps the seeded database for the next run.
+bench-history: $(STAMP)
+	$(PY) -m benchmarks.history $(HISTORY_ARGS)
 
 # Only the export/import benchmark (10,000 conversations): EXPORT_ARGS="--conversations 2000" to shrink it.
 bench-export: $(STAMP)

@@ -5,6 +5,7 @@
     python -m benchmarks.run --only concurrency --concurrency 200
     python -m benchmarks.run --env LIVE_POLL_MS=250   # any app setting, for web and worker
     python -m benchmarks.run usage                    # usage dashboard and admin at 1M turns (benchmarks/usage.py)
+    python -m benchmarks.run history                  # list, search, long conversations (benchmarks/history.py)
 
 Each benchmark starts its own stack in a temp dir (fake upstream, gunicorn as
 in the Procfile, the Huey consumer), drives it like browsers do (see
@@ -683,6 +684,10 @@ def main(argv: list[str] | None = None) -> int:
         from .usage import main as usage_main
 
         return usage_main(args[1:])
+    if args[:1] == ["history"]:  # `make bench ARGS=history`: list, search and long conversations at 10,000
+        from .history import main as history_main
+
+        return history_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("latency", "concurrency"))
     parser.add_argument("--turns", type=int, default=50, help="measured turns of the latency benchmark")
