@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import requests
 
-from .stack import PYTHON, Stack
+from .stack import PYTHON, Sampler, Stack
 
 BIG, SMALL = "history-big", "history-small"
 PASSWORD = "history-bench-password"  # noqa: S105 (throwaway accounts of a benchmark database)
@@ -123,6 +124,21 @@ def content_checks(stack: Stack, session: requests.Session, paths: dict, seeded:
     }
 
 
+def wait_for_quiet(args, label: str) -> dict:
+    """Wait (up to --quiet-wait s) until other jobs leave the CPUs alone; say how busy it was."""
+    from .run import background_cores
+
+    deadline = time.time() + args.quiet_wait
+    while True:
+        busy = background_cores()
+        if busy <= args.quiet_threshold or time.time() >= deadline:
+            break
+        print(f"[{label}] machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
+        time.sleep(5)
+    print(f"[{label}] other processes used {busy:.2f} cores before measuring", flush=True)
+    return {"background_cores_before": busy}
+
+
 def run(args) -> dict:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="aimlweb-bench-history-", dir=args.tmp))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -157,6 +173,9 @@ def run(args) -> dict:
         results["seeded"] = seeded
         results["database_mb"] = stack.db_path.stat().st_size / 1e6
         for username in (BIG, SMALL):
+            results.setdefault("quiet", {})[username] = wait_for_quiet(args, username)
+            sampler = Sampler({"web": stack.web_pids(), "bench client": [os.getpid()]}, interval=0.5).start()
+            started = time.time()
             session = signed_in(stack, username)
             info = seeded[username]
             deep, reached = deep_cursor(stack, session, args.deep)
@@ -175,7 +194,13 @@ def run(args) -> dict:
                 figures[key] = measure(stack, session, path, warmup=args.warmup, repeat=args.repeat, fragment=fragment)
                 print(f"{username} {key}: {figures[key]}", flush=True)
             figures["deep"]["page"] = reached
-            results[username] = {"figures": figures, "checks": content_checks(stack, session, paths, seeded)}
+            sampler.stop()
+            cores = sampler.cores(started, time.time())
+            results[username] = {
+                "figures": figures,
+                "checks": content_checks(stack, session, paths, seeded),
+                "cores": cores,
+            }
             print(f"{username} checks: {results[username]['checks']}", flush=True)
         ok = True
     finally:
@@ -239,6 +264,16 @@ def report(results: dict) -> tuple[str, bool]:
         "Client time (request to last byte, loopback) p95, big user: "
         + ", ".join(f"{key} {big[key]['client_p95_ms']:.0f} ms" for key in NAMES)
         + ".",
+        "",
+        "Load while measuring (average cores; the machine has "
+        f"{os.cpu_count()}): "
+        + "; ".join(
+            f"{user}: gunicorn {results[user]['cores'].get('web', 0):.2f}, this client "
+            f"{results[user]['cores'].get('bench client', 0):.2f}, other processes "
+            f"{results[user]['cores'].get('other processes', 0):.2f}"
+            for user in (BIG, SMALL)
+        )
+        + ".",
     ]
     return "\n".join(lines), passed
 
@@ -251,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--workdir", type=Path, help="keep the seeded database here and reuse it next time")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=0, help="wait up to this many seconds for other processes to go quiet"
+    )
+    parser.add_argument("--quiet-threshold", type=float, default=0.25, help="cores others may use (--quiet-wait)")
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument("--markdown", type=Path, help="write the results table here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
