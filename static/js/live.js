@@ -95,8 +95,8 @@
   function showDone() {
     const done = doneSet();
     const here = currentId();
-    if (here && done[here]) {
-      delete done[here]; // seen
+    if (here && done[here] && !document.hidden) {
+      delete done[here]; // seen: this conversation is on screen
       saveDone(done);
     }
     document.querySelectorAll("#sidebar [data-id]").forEach(function (row) {
@@ -140,48 +140,77 @@
     }
     return row; // its menu button works at once: app.js listens on the document
   }
+  function rowTime(row) {
+    const time = row && row.querySelector("time[datetime]");
+    const when = time ? Date.parse(time.getAttribute("datetime")) : NaN;
+    return isNaN(when) ? 0 : when;
+  }
+  function removeRow(row) {
+    const heading = row.previousElementSibling;
+    row.remove();
+    dropOrphanHeading(heading);
+  }
+  function insertPinned(list, row) {
+    // Pinned rows come first, the most recently pinned on top.
+    let heading = list.firstElementChild;
+    if (!(isHeading(heading) && isPinnedRow(heading.nextElementSibling))) {
+      heading = document.createElement("h2");
+      heading.className = "list-heading";
+      heading.textContent = "Pinned";
+      list.insertBefore(heading, list.firstElementChild);
+    }
+    heading.after(row);
+  }
+  function insertNewest(list, row, group) {
+    const anchor = firstUnpinned(list);
+    if (isHeading(anchor) && anchor.textContent.trim() === group) {
+      anchor.after(row);
+    } else {
+      const heading = document.createElement("h2");
+      heading.className = "list-heading";
+      heading.textContent = group;
+      list.insertBefore(heading, anchor);
+      heading.after(row);
+    }
+    const empty = list.querySelector(".list-empty");
+    if (empty) empty.remove();
+  }
   function onConversation(data) {
     const list = document.getElementById("conversation-list");
     if (!list) return;
     const old = list.querySelector('[data-id="' + data.id + '"]');
     const wasRunning = !!(old && old.querySelector(".badge-working"));
     if (data.archived) {
-      if (old) {
-        const heading = old.previousElementSibling;
-        old.remove();
-        dropOrphanHeading(heading);
-      }
+      if (old) removeRow(old);
       return;
     }
     const row = rowElement(data);
     if (!row) return;
-    if (old && (data.pinned || (old.dataset.pinned !== undefined))) {
-      old.replaceWith(row); // pinned rows keep their place
-    } else {
-      if (old) {
-        const heading = old.previousElementSibling;
-        old.remove();
-        dropOrphanHeading(heading);
+    const changedAt = data.v / 1000;
+    if (data.pinned) {
+      if (old && isPinnedRow(old)) old.replaceWith(row); // pinned rows keep their place
+      else {
+        if (old) removeRow(old);
+        insertPinned(list, row);
       }
-      const anchor = firstUnpinned(list);
-      if (isHeading(anchor) && anchor.textContent.trim() === data.group) {
-        anchor.after(row);
-      } else {
-        const heading = document.createElement("h2");
-        heading.className = "list-heading";
-        heading.textContent = data.group;
-        list.insertBefore(heading, anchor);
-        heading.after(row);
-      }
-      const empty = list.querySelector(".list-empty");
-      if (empty) empty.remove();
+    } else if (old && !isPinnedRow(old) && changedAt <= rowTime(old) + 1) {
+      old.replaceWith(row); // not newer (a Stop, a repeat): same place
+    } else if (old || changedAt >= rowTime(firstRow(list))) {
+      if (old) removeRow(old);
+      insertNewest(list, row, data.group); // newest first
     }
-    if (wasRunning && !data.running && data.id !== currentId()) {
+    // else: an older conversation not loaded in this list (further down): nothing to show.
+    if (wasRunning && !data.running && !(data.id === currentId() && !document.hidden)) {
       const done = doneSet();
       done[data.id] = Date.now();
       saveDone(done);
     }
     showDone();
+  }
+  function firstRow(list) {
+    let el = firstUnpinned(list);
+    while (el && !(el.dataset && el.dataset.id !== undefined)) el = el.nextElementSibling;
+    return el;
   }
 
   // --- The stream --------------------------------------------------------------------------
@@ -230,6 +259,7 @@
   window.addEventListener("storage", function (event) {
     if (event.key === DONE_KEY) showDone();
   });
+  document.addEventListener("visibilitychange", showDone);
   document.addEventListener("DOMContentLoaded", function () {
     showDone();
     if (state === "off") return;
