@@ -263,8 +263,13 @@ def slice_export(source: Path, target: Path, megabytes: float) -> tuple[int, int
     """The first conversations of an export that fit in `megabytes`, as an export file of its own."""
     limit = int(megabytes * 1e6)
     conversations = turns = 0
+    with source.open("rb") as file:
+        version = next(ijson.items(file, "version"))  # the slice keeps the format version the app wrote
     with source.open("rb") as file, target.open("w", encoding="utf-8") as out:
-        head = '{"format": "aimlweb-export", "version": 1, "exported_at": "2026-01-01T00:00:00Z", "conversations": [\n'
+        head = (
+            f'{{"format": "aimlweb-export", "version": {version}, "exported_at": "2026-01-01T00:00:00Z", '
+            '"conversations": [\n'
+        )
         out.write(head)
         written = len(head)
         for conversation in ijson.items(file, "conversations.item", use_float=True):

@@ -16,7 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from . import exports, reports
@@ -152,12 +152,22 @@ class ChargeInline(admin.TabularInline):
         return False
 
 
+@admin.display(description="follows")
+def _parent_short(self, turn):
+    """The turn this one follows (its version tree), by the start of its id: no query per row."""
+    if turn.parent_id is None:
+        return "–"
+    url = reverse("admin:conversations_turn_change", args=[turn.parent_id])
+    return format_html('<a href="{}" title="{}">{}</a>', url, turn.parent_id, str(turn.parent_id)[:8])
+
+
 @admin.register(Turn)
 class TurnAdmin(UsageListMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "owner",
         "conversation_link",
+        "parent_short",
         "status",
         "model",
         "input_tokens",
@@ -209,6 +219,8 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
                     "id",
                     "conversation_link",
                     "owner",
+                    "parent_link",
+                    "versions",
                     "status",
                     "attempts",
                     "mode",
@@ -243,7 +255,14 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         ("Prompt and answer", {"fields": ("prompt", "output_text")}),
         ("Stored response (JSON) and earlier attempts", {"fields": ("response_json_pretty", "history_pretty")}),
     )
-    readonly_fields = ("conversation_link", "owner", "response_json_pretty", "history_pretty")
+    readonly_fields = (
+        "conversation_link",
+        "owner",
+        "parent_link",
+        "versions",
+        "response_json_pretty",
+        "history_pretty",
+    )
 
     def get_changelist(self, request, **kwargs):
         return TurnChangeList
@@ -273,6 +292,28 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
     def conversation_link(self, turn):
         url = reverse("admin:conversations_conversation_change", args=[turn.conversation_id])
         return format_html('<a href="{}">{}</a>', url, turn.conversation.title or "Untitled")
+
+    @admin.display(description="follows")
+    def parent_link(self, turn):
+        if turn.parent_id is None:
+            return "– (a first turn)"
+        parent = Turn.objects.only("prompt").get(pk=turn.parent_id)
+        url = reverse("admin:conversations_turn_change", args=[turn.parent_id])
+        return format_html('<a href="{}">{}</a> {}', url, str(turn.parent_id)[:8], parent.prompt[:80])
+
+    @admin.display(description="versions at this place")
+    def versions(self, turn):
+        """Every version with this turn's parent (edits and regenerations), this one in bold."""
+        siblings = Turn.objects.filter(conversation_id=turn.conversation_id, parent_id=turn.parent_id)
+        links = [
+            format_html("<strong>{} (this one)</strong>", number)
+            if pk == turn.pk
+            else format_html('<a href="{}">{}</a>', reverse("admin:conversations_turn_change", args=[pk]), number)
+            for number, pk in enumerate(siblings.order_by("created_at", "id").values_list("pk", flat=True), start=1)
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links)) if len(links) > 1 else "only this one"
+
+    parent_short = _parent_short
 
     @admin.display(description="response JSON")
     def response_json_pretty(self, turn):
@@ -325,6 +366,8 @@ class TurnInline(admin.TabularInline):
     fields = (
         "created_at",
         "status",
+        "turn_short",
+        "parent_short",
         "prompt_preview",
         "input_tokens",
         "output_tokens",
@@ -337,6 +380,12 @@ class TurnInline(admin.TabularInline):
     @admin.display(description="prompt")
     def prompt_preview(self, turn):
         return turn.prompt[:80]
+
+    parent_short = _parent_short
+
+    @admin.display(description="turn")
+    def turn_short(self, turn):
+        return str(turn.pk)[:8]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("output_text", "output_html", "response_json", "history")

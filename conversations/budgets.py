@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from . import catalog
+from . import catalog, selectors
 from .models import DailyUsage, Turn, UserBudget
 
 ZERO = Decimal(0)
@@ -160,26 +160,19 @@ def _tokens(text: str) -> int:
 def estimate(turn: Turn) -> Estimate:
     """The most this turn's next attempt can cost.
 
-    Input: the previous answered turn's actual input + output tokens plus this
+    Input: the previous answered turn on its path: its actual input + output tokens plus this
     prompt, or (first turn, or no usage known) a character count of everything sent.
     Output: the conversation's max output tokens, else the model's maximum.
     """
     from .worker import conversation_input
 
     conversation = turn.conversation
-    previous = (
-        Turn.objects.filter(
-            conversation_id=conversation.pk,
-            created_at__lt=turn.created_at,
-            status=Turn.Status.COMPLETED,
-            superseded_by__isnull=True,
-            input_tokens__isnull=False,
-            output_tokens__isnull=False,
-        )
-        .order_by("-created_at")
-        .values_list("input_tokens", "output_tokens")
-        .first()
+    path = selectors.turn_path(turn)  # only the versions on screen are sent
+    answered = Turn.objects.filter(
+        pk__in=path, status=Turn.Status.COMPLETED, input_tokens__isnull=False, output_tokens__isnull=False
     )
+    usage = {row[0]: row[1:] for row in answered.values_list("id", "input_tokens", "output_tokens")}
+    previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
         input_tokens = previous[0] + previous[1] + _tokens(turn.prompt)
     else:

@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
@@ -5,24 +7,81 @@ from django.core.validators import MaxLengthValidator
 from . import catalog
 
 
+class PromptField(forms.CharField):
+    """A prompt as the user typed it: line breaks are one character, as in the text box.
+
+    Browsers post a textarea's line breaks as CRLF; they are made LF before the length is
+    checked, so the limit counts what the user saw (static/js/app.js counts the same way).
+    """
+
+    def to_python(self, value):
+        return super().to_python(value).replace("\r\n", "\n").replace("\r", "\n")
+
+
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+
+
+def _too_long(limit: int):
+    def check(value: str) -> None:
+        if len(value) > limit:
+            raise forms.ValidationError(
+                f"This prompt has {len(value):,} characters, over the limit of {limit:,}: shorten it by "
+                f"{len(value) - limit:,} {'character' if len(value) - limit == 1 else 'characters'} "
+                "(or send it in parts), then send again.",
+                code="max_length",
+            )
+
+    return check
+
+
 class PromptForm(forms.Form):
-    prompt = forms.CharField(
+    prompt = PromptField(
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Ask anything…", "autofocus": True}),
         error_messages={"required": "Type a prompt before sending."},
+        strip=False,
     )
     # One-time token: a double click or a resubmitted form lands on the same turn.
     client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    # The last turn the page shows: the new prompt follows it (the version the user reads).
+    parent = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["prompt"].validators.append(MaxLengthValidator(settings.MAX_PROMPT_CHARS))
+        self.fields["prompt"].validators.append(_too_long(settings.MAX_PROMPT_CHARS))
+
+    @property
+    def max_chars(self) -> int:
+        return settings.MAX_PROMPT_CHARS
 
     def clean_prompt(self) -> str:
-        # Browsers post textarea line breaks as CRLF; store what the user saw.
-        prompt = self.cleaned_data["prompt"].replace("\r\n", "\n")
+        # Kept as typed (the first line's indentation too: pasted code), without blank lines
+        # before it or whitespace after it.
+        prompt = _LEADING_BLANK_LINES.sub("", self.cleaned_data["prompt"]).rstrip()
         if not prompt.strip():
             raise forms.ValidationError("Type a prompt before sending.")
         return prompt
+
+
+class NewChatForm(PromptForm):
+    """The first prompt of a conversation, and the model to ask (one an admin enabled)."""
+
+    model = forms.ChoiceField(
+        choices=(),
+        required=False,
+        error_messages={"invalid_choice": "That model is no longer offered here. Choose another one, then send."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.models = list(catalog.models_enabled())
+        self.fields["model"].choices = [(m.provider_id, str(m)) for m in self.models]
+        self.fields["model"].initial = catalog.default_model_id()
+
+    @property
+    def model_label(self) -> str:
+        """The label of the model the form shows selected (the composer's placeholder names it)."""
+        chosen = self["model"].value() or self.fields["model"].initial
+        return next((str(m) for m in self.models if m.provider_id == chosen), chosen or "the model")
 
 
 class ConversationSettingsForm(forms.Form):

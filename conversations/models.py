@@ -75,6 +75,11 @@ class Conversation(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     # The id of the conversation this one was imported from: importing it again finds it.
     origin_id = models.UUIDField(null=True, blank=True, editable=False)
+    # The version on screen: the page shows the path from the first turn to the newest turn
+    # below this one (selectors.Tree). Empty: the newest turn of the conversation.
+    current_turn = models.ForeignKey(
+        "Turn", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -91,7 +96,28 @@ class Conversation(models.Model):
         return reverse("conversation", args=[self.id])
 
 
+class TurnManager(models.Manager):
+    def create(self, **kwargs):
+        """Without `parent`, a new turn follows the conversation's newest turn.
+
+        So a conversation written turn by turn (a script, a test) is one line. The
+        app's own writes (services.py) always say which turn a new one follows;
+        `parent=None` makes a first turn, or another version of it.
+        """
+        if "parent" not in kwargs and "parent_id" not in kwargs:
+            conversation = kwargs.get("conversation_id") or getattr(kwargs.get("conversation"), "pk", None)
+            newest = self.filter(conversation_id=conversation).order_by("-created_at", "-id")
+            kwargs["parent_id"] = newest.values_list("id", flat=True).first()
+        return super().create(**kwargs)
+
+
 class Turn(models.Model):
+    """One prompt and its answer. A conversation is a tree of turns (see `parent`).
+
+    Editing a prompt or regenerating an answer adds a sibling: another version of
+    the turn at the same place, with the same parent. Nothing is replaced or deleted.
+    """
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         IN_PROGRESS = "in_progress", "In progress"
@@ -136,15 +162,16 @@ class Turn(models.Model):
     error_message = models.TextField(blank=True)
     # Outcomes of earlier attempts (error, response id, usage), kept for admins.
     history = models.JSONField(default=list, blank=True)
-    # Set when the prompt was edited or the answer regenerated: the newer turn.
-    superseded_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
-    )
+    # The turn this one follows on its path (its answer and the ones above it are the model's
+    # input); empty for a first turn. Turns with the same parent are versions of one another.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TurnManager()
 
     class Meta:
         ordering = ["created_at"]

@@ -296,7 +296,8 @@ class Hit:
     @property
     def url(self) -> str:
         url = self.conversation.get_absolute_url()
-        return f"{url}#turn-{self.turn.id}" if self.turn else url
+        # `?turn=`: the page shows the path through the turn, even on a version not on screen.
+        return f"{url}?turn={self.turn.id}#turn-{self.turn.id}" if self.turn else url
 
 
 @dataclass

@@ -143,39 +143,178 @@ TURNS_PAGE = 40
 TURN_FIELDS = (
     "id", "conversation_id", "prompt", "status", "output_text", "output_html", "input_tokens", "cached_tokens",
     "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "error_code", "error_message", "attempts",
-    "superseded_by_id", "created_at", "started_at", "completed_at", "updated_at",
+    "model", "parent_id", "created_at", "started_at", "completed_at", "updated_at",
 )  # fmt: skip
 
 
-def conversation_turns_page(
-    *, conversation: Conversation, before: str = "", through: Turn | None = None, limit: int = TURNS_PAGE
-) -> tuple[list[Turn], str]:
-    """The newest `limit` turns (or those before cursor `before`), oldest first, and the cursor of earlier ones.
+# --- Versions: a conversation is a tree of turns; the page shows one path of it -------------------
 
-    Keyset on (created_at, id), never OFFSET. The newest page always reaches back to a running
-    turn (a retried early turn runs again), read in the same query, so the composer state and
-    the turns shown agree. With `through`, every turn from that one on is included (a link to
-    an early turn).
+
+@dataclass(frozen=True)
+class Versions:
+    """A turn among the versions at its place (the turns with its parent): `‹ number / count ›`."""
+
+    number: int
+    count: int
+    previous: uuid.UUID | None
+    next: uuid.UUID | None
+
+
+class Tree:
+    """The shape of a conversation: each turn's parent, children and status, in creation order (no text)."""
+
+    def __init__(self, rows):
+        """`rows`: (id, parent id, status) of every turn of one conversation, oldest first."""
+        self.parent: dict[uuid.UUID, uuid.UUID | None] = {}
+        self.children: dict[uuid.UUID | None, list[uuid.UUID]] = {}
+        self.status: dict[uuid.UUID, str] = {}
+        for turn_id, parent_id, status in rows:
+            self.parent[turn_id] = parent_id
+            self.status[turn_id] = status
+            self.children.setdefault(parent_id, []).append(turn_id)
+        self.rank = {turn_id: rank for rank, turn_id in enumerate(self.parent)}
+
+    def __contains__(self, turn_id) -> bool:
+        return turn_id in self.parent
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+    def path(self, turn_id) -> list[uuid.UUID]:
+        """From the first turn down to `turn_id`: the turns whose answers the model sees before its prompt."""
+        path: list[uuid.UUID] = []
+        seen = set()
+        while turn_id is not None and turn_id not in seen and turn_id in self.parent:
+            seen.add(turn_id)
+            path.append(turn_id)
+            turn_id = self.parent[turn_id]
+        path.reverse()
+        return path
+
+    def newest_below(self, turn_id=None) -> uuid.UUID | None:
+        """The newest last turn (leaf) under `turn_id` (itself when it has none), or of the whole tree."""
+        stack = [turn_id] if turn_id is not None else list(self.children.get(None, ()))
+        best, seen = None, set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            below = self.children.get(node)
+            if below:
+                stack.extend(below)
+            elif best is None or self.rank[node] > self.rank[best]:
+                best = node
+        return best
+
+    def leaf(self, current=None, show=None) -> uuid.UUID | None:
+        """The last turn of the path on screen.
+
+        The path ends at the newest turn under `current` (the conversation's chosen version) or,
+        with none, the newest turn. A turn to `show` (a link from search) that is not on that path
+        picks the path through it instead.
+        """
+        leaf = self.newest_below(current) if current in self else self.newest_below()
+        if show in self and show not in self.path(leaf):
+            leaf = self.newest_below(show)
+        return leaf
+
+    def versions(self, turn_id) -> Versions | None:
+        """None when the turn is the only version at its place."""
+        siblings = self.children.get(self.parent.get(turn_id), [])
+        if len(siblings) < 2 or turn_id not in self.parent:
+            return None
+        index = siblings.index(turn_id)
+        return Versions(
+            number=index + 1,
+            count=len(siblings),
+            previous=siblings[index - 1] if index else None,
+            next=siblings[index + 1] if index + 1 < len(siblings) else None,
+        )
+
+    def running(self) -> uuid.UUID | None:
+        return next((turn_id for turn_id, status in self.status.items() if status in Turn.ACTIVE), None)
+
+
+def conversation_tree(*, conversation: Conversation) -> Tree:
+    """One query of three small columns, whatever the length of the answers."""
+    rows = Turn.objects.filter(conversation_id=conversation.pk).order_by("created_at", "id")
+    return Tree(rows.values_list("id", "parent_id", "status"))
+
+
+def turn_path(turn: Turn) -> list[uuid.UUID]:
+    """The ids of the turns `turn` follows, first turn first (not `turn` itself)."""
+    rows = Turn.objects.filter(conversation_id=turn.conversation_id).values_list("id", "parent_id")
+    parent = dict(rows)
+    path: list[uuid.UUID] = []
+    step = parent.get(turn.pk, turn.parent_id)
+    while step is not None and step not in path and step in parent:
+        path.append(step)
+        step = parent[step]
+    path.reverse()
+    return path
+
+
+def turn_versions(turn: Turn) -> Versions | None:
+    """The switcher of one turn (the live fragment): its siblings, one indexed query."""
+    siblings = list(
+        Turn.objects.filter(conversation_id=turn.conversation_id, parent_id=turn.parent_id)
+        .order_by("created_at", "id")
+        .values_list("id", "parent_id", "status")
+    )
+    return Tree(siblings).versions(turn.pk)
+
+
+@dataclass
+class TurnsPage:
+    """A window of the path on screen, oldest first."""
+
+    turns: list[Turn]
+    earlier: str  # cursor of the turns above these on the same path; empty at the top
+    leaf: uuid.UUID | None  # the path's last turn: a prompt sent from this page follows it
+    running_elsewhere: uuid.UUID | None = None  # a turn being answered on a version not shown
+
+
+def conversation_turns_page(
+    *,
+    conversation: Conversation,
+    before: str = "",
+    through: Turn | None = None,
+    show=None,
+    limit: int = TURNS_PAGE,
+) -> TurnsPage:
+    """The newest `limit` turns of the path on screen (or those above the turn of cursor `before`).
+
+    The path is the tree's (selectors.Tree.leaf): the conversation's chosen version, or the
+    path through turn `show`. The window always reaches back to a running turn of the path (a
+    retried early turn runs again), so the composer state and the turns shown agree. With
+    `through`, every turn of the path from that one on is included (a link to an early turn).
+    Two queries: the tree, then the turns shown.
     """
-    turns = conversation.turns.only(*TURN_FIELDS)
+    tree = conversation_tree(conversation=conversation)
     if before:
-        cursor = Cursor.decode(before)
-        turns = turns.filter(Q(created_at__lt=cursor.at) | Q(created_at=cursor.at, id__lt=cursor.id))
-    if through is not None and through.conversation_id == conversation.id:
-        start = Q(created_at__gt=through.created_at) | Q(created_at=through.created_at, id__gte=through.id)
-        page = list(turns.filter(start).order_by("-created_at", "-id"))
-        more = turns.exclude(start).exists()
+        anchor = Cursor.decode(before).id
+        if anchor not in tree:
+            raise BadCursor(before)
+        path = tree.path(anchor)[:-1]
+        leaf = None
     else:
-        newest = turns.order_by("-created_at", "-id").values("pk")[: limit + 1]
-        wanted = Q(pk__in=newest) if before else Q(pk__in=newest) | Q(status__in=Turn.ACTIVE)
-        rows = list(turns.filter(wanted).order_by("-created_at", "-id"))
-        running = next((turn for turn in rows[limit:] if turn.is_active), None)
-        if running is not None:
-            return conversation_turns_page(conversation=conversation, through=running)
-        page, more = rows[:limit], len(rows) > limit
-    page.reverse()
-    earlier = Cursor(page[0].created_at, page[0].id).encode() if more and page else ""
-    return page, earlier
+        leaf = tree.leaf(current=conversation.current_turn_id, show=show)
+        path = tree.path(leaf) if leaf else []
+    start = max(0, len(path) - limit)
+    place = {turn_id: index for index, turn_id in enumerate(path)}
+    wanted = [through.pk if through is not None and through.conversation_id == conversation.pk else None]
+    if not before:
+        wanted += [show, tree.running()]
+    start = min([start, *(place[turn_id] for turn_id in wanted if turn_id in place)])
+    shown = path[start:]
+    rows = {turn.pk: turn for turn in conversation.turns.only(*TURN_FIELDS).filter(pk__in=shown)}
+    turns = [rows[turn_id] for turn_id in shown if turn_id in rows]
+    for turn in turns:
+        turn.versions = tree.versions(turn.pk)
+    earlier = Cursor(turns[0].created_at, turns[0].pk).encode() if start and turns else ""
+    running = tree.running()
+    return TurnsPage(turns, earlier, leaf, running if running is not None and running not in place else None)
 
 
 def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:

@@ -12,6 +12,7 @@ Generating an answer is the worker's side (`worker.py`); charges are written by
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import tempfile
 import uuid
@@ -22,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import budgets, catalog, tasks, transfer
+from . import budgets, catalog, selectors, tasks, transfer
 from .models import Conversation, Share, Turn
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,36 @@ class UserLimitReached(Exception):
 # --- Creating turns --------------------------------------------------------------
 
 
+TITLE_CHARS = 60
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) and ![alt](url): the text
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
+_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)  # "## Plan" then text: "Plan: text"
+_LINE_MARK = re.compile(r"^[ \t]*(?:>[ \t]?|[-*+][ \t]+\[[ xX]\][ \t]+|[-*+][ \t]+|\d+[.)][ \t]+)", re.M)
+_INLINE_MARK = re.compile(r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|<[^>\n]*>|^[ \t]*[-=*_|: ]{3,}[ \t]*$)", re.M)
+
+
 def _title_from(prompt: str) -> str:
-    line = " ".join(prompt.split())
-    return line if len(line) <= 80 else line[:79].rstrip() + "…"
+    """A short title from the first prompt, as a person would write it.
+
+    Code blocks, Markdown marks and URLs are left out (a prompt that is only code is named
+    by its first line of code), and a long one is cut at a word boundary.
+    """
+    text = prompt.replace("\r\n", "\n")
+    prose = _FENCE.sub(" ", text)
+    if not prose.strip():
+        code = next((m.group(2) for m in _FENCE.finditer(text) if m.group(2).strip()), "")
+        prose = next((line for line in code.splitlines() if line.strip()), "")
+    prose = _URL.sub(" ", _LINK.sub(r"\1", prose))
+    prose = _HEADING.sub(lambda m: m.group(1).rstrip(":") + ":", prose)
+    prose = _INLINE_MARK.sub("", _LINE_MARK.sub("", prose)).replace("|", " ")
+    words = " ".join(prose.split()).strip(" -:;,")
+    if not words:  # nothing but URLs or marks: the prompt itself, without "https://"
+        words = " ".join(re.sub(r"https?://", "", text).split())
+    if len(words) <= TITLE_CHARS:
+        return words
+    cut = words[: TITLE_CHARS + 1].rsplit(" ", 1)[0] if " " in words[: TITLE_CHARS + 1] else words[:TITLE_CHARS]
+    return cut.rstrip(" ,.;:-–—(") + "…"
 
 
 def _turn_by_token(owner, client_token) -> Turn | None:
@@ -119,7 +147,8 @@ def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
             turn = create()
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
             budgets.turn_reserve(turn=turn)
-            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at)
+            # The new turn is the version on screen from now on.
+            Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at, current_turn=turn)
             _enqueue(turn)
     except IntegrityError:
         # Another request with the same token, or another running turn, won.
@@ -149,38 +178,61 @@ def conversation_create(
             model=model or catalog.default_model_id(),
             instructions=instructions,
         )
-        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token)
+        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent=None)
 
     return _create_once(owner=owner, client_token=client_token, create=create)
 
 
-def turn_create(*, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None) -> Turn:
-    """Add a prompt to a conversation and queue its generation."""
-    return _create_once(
-        owner=conversation.owner,
-        client_token=client_token,
-        create=lambda: Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token),
-    )
+def _leaf_on_screen(conversation: Conversation):
+    """The last turn of the version the conversation shows (read now: another tab may have switched)."""
+    current = Conversation.objects.filter(pk=conversation.pk).values_list("current_turn_id", flat=True).first()
+    return selectors.conversation_tree(conversation=conversation).leaf(current=current)
+
+
+def turn_create(
+    *, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None, parent: Turn | None = None
+) -> Turn:
+    """Add a prompt after `parent` (default: the last turn on screen) and queue its generation.
+
+    The page posts the last turn it shows as `parent`, so a prompt continues the version the
+    user reads even when another tab switched to another one meanwhile.
+    """
+
+    def create() -> Turn:
+        after = parent.pk if parent is not None else _leaf_on_screen(conversation)
+        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after)
+
+    return _create_once(owner=conversation.owner, client_token=client_token, create=create)
 
 
 def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
-    """Ask again (optionally with an edited prompt) as a new turn at the end.
+    """Ask again (optionally with an edited prompt) as another version of `turn`.
 
-    The earlier turn and every turn after it stay stored, marked superseded:
-    the page shows them collapsed and they leave the input sent to the model.
+    The new turn has the same parent, so it follows the same turns and the model sees the same
+    earlier exchanges; `turn` and everything after it stay as they are, one switch away.
     """
     conversation = turn.conversation
 
     def create() -> Turn:
-        new = Turn.objects.create(
-            conversation=conversation, prompt=turn.prompt if prompt is None else prompt, client_token=client_token
+        return Turn.objects.create(
+            conversation=conversation,
+            prompt=turn.prompt if prompt is None else prompt,
+            client_token=client_token,
+            parent_id=turn.parent_id,
         )
-        conversation.turns.filter(created_at__gte=turn.created_at, superseded_by__isnull=True).exclude(
-            id=new.id
-        ).update(superseded_by=new, updated_at=new.created_at)
-        return new
 
     return _create_once(owner=conversation.owner, client_token=client_token, create=create)
+
+
+def turn_show(*, turn: Turn):
+    """Show this version: the conversation's page follows the path through it to its newest turn.
+
+    Returns the id of that last turn. The conversation's order in the list does not change.
+    """
+    leaf = selectors.conversation_tree(conversation=turn.conversation).newest_below(turn.pk)
+    Conversation.objects.filter(pk=turn.conversation_id).update(current_turn_id=leaf)
+    turn.conversation.current_turn_id = leaf
+    return leaf
 
 
 # --- User actions ---------------------------------------------------------------
@@ -320,21 +372,24 @@ def _conversation_insert(owner, data: dict) -> Conversation:
     if catalog.model_get(data["model"]) is None:
         # A model this instance does not offer: the next prompt goes to the default one.
         data["model"] = catalog.default_model_id()
+    current = data.pop("current_turn")
     conversation = Conversation.objects.create(owner=owner, origin_id=origin_id, **data)
-    # New ids (the file's may be another user's turns here); versions keep pointing at each other.
+    # New ids (the file's may be another user's turns here); each turn keeps following its parent.
     new_ids = {turn["id"]: uuid.uuid4() for turn in turns}
     Turn.objects.bulk_create(
         [
             Turn(
-                **{name: value for name, value in turn.items() if name not in ("id", "superseded_by")},
+                **{name: value for name, value in turn.items() if name not in ("id", "parent")},
                 id=new_ids[turn["id"]],
-                superseded_by_id=new_ids.get(turn["superseded_by"]),
+                parent_id=new_ids.get(turn["parent"]),
                 conversation=conversation,
             )
             for turn in turns
         ],
         batch_size=500,
     )
+    if current in new_ids:
+        Conversation.objects.filter(pk=conversation.pk).update(current_turn_id=new_ids[current])
     return conversation
 
 

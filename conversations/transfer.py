@@ -1,6 +1,6 @@
 """Take a conversation away and bring it back: the export format, its reader, shares.
 
-The format ("aimlweb-export", version 1) is described field by field in
+The format ("aimlweb-export", version 2) is described field by field in
 docs/export-format.md. This module writes it (one conversation, or all of a
 user's as a stream of bytes in flat memory), reads and validates it (a streaming
 parse, so a 100 MB file never sits in memory), and builds the snapshots that
@@ -26,13 +26,14 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils.safestring import mark_safe
 
-from . import rendering
+from . import rendering, selectors
 from .models import PRICE, USD, Conversation, Share, Turn
 
 FORMAT = "aimlweb-export"
-VERSION = 1
+VERSION = 2
 # Versions this app can read (it refuses newer ones: it could not know what they mean).
-READABLE_VERSIONS = (1,)
+# Version 1 marked a replaced turn `superseded_by` the newer one; version 2 has each turn's `parent`.
+READABLE_VERSIONS = (1, 2)
 
 # Upload limit of the import page (override with settings.IMPORT_MAX_BYTES).
 DEFAULT_IMPORT_MAX_BYTES = 100 * 1024 * 1024
@@ -69,12 +70,13 @@ TURN_FIELDS = (
     "error_code",
     "error_message",
     "earlier_attempts",
-    "superseded_by",
+    "parent",
     "created_at",
     "started_at",
     "completed_at",
     "updated_at",
 )
+TURN_FIELDS_V1 = tuple("superseded_by" if name == "parent" else name for name in TURN_FIELDS)
 CONVERSATION_FIELDS = (
     "id",
     "origin_id",
@@ -87,8 +89,10 @@ CONVERSATION_FIELDS = (
     "updated_at",
     "pinned_at",
     "archived_at",
+    "current_turn",
     "turns",
 )
+CONVERSATION_FIELDS_V1 = tuple(name for name in CONVERSATION_FIELDS if name != "current_turn")
 HISTORY_ORDER = ("attempt", "status", "error_code", "error_message", "response_id", "input_tokens", "output_tokens",
                  "cost_usd", "started_at", "completed_at")  # fmt: skip
 TOKEN_FIELDS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
@@ -138,7 +142,7 @@ def turn_data(turn: Turn) -> dict:
         "error_code": turn.error_code,
         "error_message": turn.error_message,
         "earlier_attempts": turn.history or [],
-        "superseded_by": str(turn.superseded_by_id) if turn.superseded_by_id else None,
+        "parent": str(turn.parent_id) if turn.parent_id else None,
         "created_at": _time(turn.created_at),
         "started_at": _time(turn.started_at),
         "completed_at": _time(turn.completed_at),
@@ -159,6 +163,7 @@ def conversation_data(conversation: Conversation, turns: Iterable[Turn]) -> dict
         "updated_at": _time(conversation.updated_at),
         "pinned_at": _time(conversation.pinned_at),
         "archived_at": _time(conversation.archived_at),
+        "current_turn": str(conversation.current_turn_id) if conversation.current_turn_id else None,
         "turns": [turn_data(turn) for turn in turns],
     }
 
@@ -231,11 +236,20 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
 
 
-def _turn_markdown(number: int, turn: Turn, ids: dict) -> list[str]:
+def _turn_markdown(number: int, turn: Turn, ids: dict, tree: selectors.Tree) -> list[str]:
     lines = [f"## {number}. Prompt", "", _quote(turn.prompt), ""]
-    if turn.superseded_by_id:
-        replaced = ids.get(turn.superseded_by_id)
-        lines += [f"*Earlier version, replaced by an edit or regeneration (turn {replaced}).*", ""]
+    notes = []
+    if turn.parent_id is not None and ids.get(turn.parent_id) != number - 1:
+        notes.append(f"Follows turn {ids.get(turn.parent_id)}.")
+    versions = tree.versions(turn.id)
+    if versions:
+        others = ", ".join(str(ids[other]) for other in tree.children[turn.parent_id] if other != turn.id)
+        notes.append(
+            f"Version {versions.number} of {versions.count} at this place (an edit or a regeneration; "
+            f"the other{'s are turns' if versions.count > 2 else ' is turn'} {others})."
+        )
+    if notes:
+        lines += [f"*{' '.join(notes)}*", ""]
     lines += [f"### Answer ({turn.get_status_display().lower()})", ""]
     if turn.output_text:
         lines += [turn.output_text, ""]
@@ -272,6 +286,7 @@ def export_markdown(*, conversation: Conversation, now: datetime) -> str:
     """A readable Markdown transcript with every turn's figures (the JSON export is the one to import)."""
     turns = list(_exported_turns([conversation.id]))
     ids = {turn.id: number for number, turn in enumerate(turns, start=1)}
+    tree = selectors.Tree((turn.id, turn.parent_id, turn.status) for turn in turns)
     lines = [
         f"# {conversation.title or 'Untitled'}",
         "",
@@ -290,7 +305,7 @@ def export_markdown(*, conversation: Conversation, now: datetime) -> str:
     if conversation.instructions:
         lines += ["## Instructions (system prompt)", "", _quote(conversation.instructions), ""]
     for number, turn in enumerate(turns, start=1):
-        lines += _turn_markdown(number, turn, ids)
+        lines += _turn_markdown(number, turn, ids, tree)
     return "\n".join(lines)
 
 
@@ -458,8 +473,8 @@ def _earlier_attempts(value, where: str) -> list[dict]:
     return entries
 
 
-def _turn(data, where: str) -> dict:
-    check = _Checker(data, where, TURN_FIELDS)
+def _turn(data, where: str, version: int) -> dict:
+    check = _Checker(data, where, TURN_FIELDS if version >= 2 else TURN_FIELDS_V1)
     status = check.text("status", 16)
     if status not in Turn.Status.values:
         check.fail(f"field 'status' must be one of {', '.join(Turn.Status.values)}")
@@ -479,7 +494,11 @@ def _turn(data, where: str) -> dict:
         "error_code": check.text("error_code", 64),
         "error_message": check.text("error_message", MAX_ERROR_CHARS),
         "history": _earlier_attempts(data["earlier_attempts"], where),
-        "superseded_by": check.identifier("superseded_by", null=True),
+        **(
+            {"parent": check.identifier("parent", null=True)}
+            if version >= 2
+            else {"superseded_by": check.identifier("superseded_by", null=True)}
+        ),
         "created_at": check.time("created_at", null=False),
         "started_at": check.time("started_at"),
         "completed_at": check.time("completed_at"),
@@ -492,9 +511,9 @@ def _turn(data, where: str) -> dict:
     return turn
 
 
-def _conversation(data, number: int) -> dict:
+def _conversation(data, number: int, version: int) -> dict:
     where = f"Conversation {number}"
-    check = _Checker(data, where, CONVERSATION_FIELDS)
+    check = _Checker(data, where, CONVERSATION_FIELDS if version >= 2 else CONVERSATION_FIELDS_V1)
     conversation = {
         "id": check.identifier("id"),
         "title": check.text("title", 200),
@@ -512,17 +531,65 @@ def _conversation(data, number: int) -> dict:
     raw_turns = data["turns"]
     if not isinstance(raw_turns, list) or len(raw_turns) > MAX_TURNS_PER_CONVERSATION:
         raise ImportRefused(f"{where} field 'turns' must be a list of at most {MAX_TURNS_PER_CONVERSATION:,}.")
-    turns = [_turn(raw, f"{where}, turn {index}") for index, raw in enumerate(raw_turns, start=1)]
+    turns = [_turn(raw, f"{where}, turn {index}", version) for index, raw in enumerate(raw_turns, start=1)]
     ids = [turn["id"] for turn in turns]
     if len(set(ids)) != len(ids):
         raise ImportRefused(f"{where} has two turns with the same id.")
-    for index, turn in enumerate(turns, start=1):
-        if turn["superseded_by"] is not None and (
-            turn["superseded_by"] not in ids or turn["superseded_by"] == turn["id"]
-        ):
-            raise ImportRefused(f"{where}, turn {index} is superseded by a turn that is not in this conversation.")
+    if version < 2:
+        for index, turn in enumerate(turns, start=1):
+            if turn["superseded_by"] is not None and (
+                turn["superseded_by"] not in ids or turn["superseded_by"] == turn["id"]
+            ):
+                raise ImportRefused(f"{where}, turn {index} is superseded by a turn that is not in this conversation.")
+        _parents_from_superseded(turns)
+    _check_tree(turns, where)
+    conversation["current_turn"] = check.identifier("current_turn", null=True) if version >= 2 else None
+    if conversation["current_turn"] is not None and conversation["current_turn"] not in set(ids):
+        check.fail("field 'current_turn' is not one of its turns")
     conversation["turns"] = turns
     return conversation
+
+
+def _parents_from_superseded(turns: list[dict]) -> None:
+    """Version 1: a regenerated or edited turn was a new turn at the end; the turn it redid, and every
+    later one then shown, were `superseded_by` it. Replayed in creation order, each turn gets its
+    `parent`: an ordinary turn follows the last turn shown, a new version takes the parent of the
+    first turn it replaced (as migration 0010 did for the database).
+    """
+    replaced: dict = {}
+    for turn in turns:
+        if turn["superseded_by"] is not None:
+            replaced.setdefault(turn["superseded_by"], []).append(turn["id"])
+    line: list = []  # the turns shown at that moment
+    place: dict = {}
+    for turn in sorted(turns, key=lambda turn: turn["created_at"]):  # stable: ties keep the file's order
+        cut = min((place[gone] for gone in replaced.get(turn["id"], ()) if gone in place), default=None)
+        if cut is not None:
+            for gone in line[cut:]:
+                del place[gone]
+            del line[cut:]
+        turn["parent"] = line[-1] if line else None
+        place[turn["id"]] = len(line)
+        line.append(turn["id"])
+    for turn in turns:
+        del turn["superseded_by"]
+
+
+def _check_tree(turns: list[dict], where: str) -> None:
+    """Every `parent` is another turn of the conversation, and following parents always ends."""
+    parent = {turn["id"]: turn["parent"] for turn in turns}
+    for index, turn in enumerate(turns, start=1):
+        if turn["parent"] is not None and (turn["parent"] not in parent or turn["parent"] == turn["id"]):
+            raise ImportRefused(f"{where}, turn {index} follows a turn that is not in this conversation.")
+    ends: set = set()  # turns whose parents are known to lead to a first turn
+    for index, turn in enumerate(turns, start=1):
+        walked, step = set(), turn["id"]
+        while step is not None and step not in ends:
+            if step in walked:
+                raise ImportRefused(f"{where}, turn {index} is in a loop of turns that follow each other.")
+            walked.add(step)
+            step = parent[step]
+        ends |= walked
 
 
 def read(file: IO[bytes]) -> Iterator[dict]:
@@ -549,7 +616,7 @@ def read(file: IO[bytes]) -> Iterator[dict]:
                 first = _next(events)
                 if first[0] == "end_array":
                     break
-                conversation = _conversation(_build(first, events), number)
+                conversation = _conversation(_build(first, events), number, seen["version"])
                 if conversation["id"] in ids:
                     raise ImportRefused(f"Conversation {number} appears twice in the file.")
                 ids.add(conversation["id"])
@@ -628,18 +695,23 @@ def spooled(spool: IO[bytes]) -> Iterator[dict]:
 def share_snapshot(*, conversation: Conversation, show_cost: bool) -> list[dict]:
     """The turns a share shows, frozen now: prompt, rendered answer, status (and usage if chosen).
 
-    Turns still being generated are left out. The rendered answer is the turn's
-    own output_html, produced by rendering.py when the answer arrived.
+    The version on screen only (the path the owner reads); turns still being generated are
+    left out. The rendered answer is the turn's own output_html, produced by rendering.py
+    when the answer arrived.
     """
+    tree = selectors.conversation_tree(conversation=conversation)
+    path = tree.path(tree.leaf(current=conversation.current_turn_id))
+    turns = {turn.pk: turn for turn in conversation.turns.filter(pk__in=path).defer("response_json", "history")}
     snapshot = []
-    for turn in conversation.turns.exclude(status__in=Turn.ACTIVE).defer("response_json").order_by("created_at"):
+    for turn in (turns[turn_id] for turn_id in path if turn_id in turns):
+        if turn.status in Turn.ACTIVE:
+            continue
         item = {
             "prompt": turn.prompt,
             "answer_html": turn.output_html,
             "answer_text": "" if turn.output_html else turn.output_text,
             "status": turn.status,
             "error_message": turn.error_message if turn.status != Turn.Status.COMPLETED else "",
-            "superseded": turn.superseded_by_id is not None,
             "model": turn.model,
             "created_at": _time(turn.created_at),
             "completed_at": _time(turn.completed_at),

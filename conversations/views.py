@@ -22,7 +22,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import budgets, catalog, live, search, selectors, services, transfer
-from .forms import ConversationSettingsForm, PromptForm, RegenerateForm, RenameForm
+from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 from .templatetags.chat import version as version_stamp
 
 
@@ -34,7 +34,7 @@ def _retype(form: PromptForm, message: str) -> PromptForm:
     """The refused prompt, still typed, with the reason and a fresh one-time token."""
     data = form.data.copy()
     data["client_token"] = str(uuid.uuid4())
-    retyped = PromptForm(data)
+    retyped = type(form)(data)
     retyped.is_valid()
     retyped.add_error(None, message)
     return retyped
@@ -62,36 +62,50 @@ def _next_or(request, fallback):
 def home(request):
     if request.method == "GET" and "q" in request.GET:  # the search box of earlier versions
         return redirect(f"{reverse('search')}?{request.GET.urlencode()}")
-    form = _new_prompt_form()
+    form = NewChatForm(initial={"client_token": uuid.uuid4()})
+    status = 200
     if request.method == "POST":
-        form = PromptForm(request.POST)
+        form = NewChatForm(request.POST)
         if form.is_valid():
             try:
                 turn = services.conversation_create(
                     owner=request.user,
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
+                    model=form.cleaned_data["model"],
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
-                return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=status)
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
-                return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=402)
-            return redirect(turn.conversation)
-    return render(request, "conversations/home.html", {"form": form, **_sidebar(request)})
+                status = 402
+            else:
+                return redirect(turn.conversation)
+    return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=status)
 
 
-def _conversation_page(request, conversation, form, status=200, before="", **extra):
-    # The newest turns only (earlier ones load as the reader scrolls up), always reaching back to
-    # a running one: the composer state comes from the same read as the turns shown.
-    turns, earlier = selectors.conversation_turns_page(conversation=conversation, before=before)
+def _shown_turn(request):
+    """`?turn=<id>`: a link to one turn (search, a version switch): the page shows the path through it."""
+    try:
+        return uuid.UUID(request.GET.get("turn", ""))
+    except ValueError:
+        return None
+
+
+def _conversation_page(request, conversation, form, status=200, before="", show=None, **extra):
+    # The newest turns of the path on screen only (earlier ones load as the reader scrolls up),
+    # always reaching back to a running one: the composer state comes from the same read.
+    show = show or _shown_turn(request)
+    page = selectors.conversation_turns_page(conversation=conversation, before=before, show=show)
+    turns = page.turns
     active_turn = next((turn for turn in turns if turn.is_active), None)
     context = {
         "conversation": conversation,
         "turns": turns,
-        "earlier": earlier,
+        "earlier": page.earlier,
         "before": before,
+        "leaf": page.leaf,
+        "running_elsewhere": page.running_elsewhere,
         "active_turn": active_turn,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(
@@ -126,19 +140,22 @@ def conversation(request, conversation_id):
     if request.method == "POST":
         form = PromptForm(request.POST)
         if form.is_valid():
+            # The turn the page showed last (a stale or foreign id: the version on screen now).
+            parent = conversation.turns.filter(pk=form.cleaned_data["parent"]).first()
             try:
                 services.turn_create(
                     conversation=conversation,
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
+                    parent=parent,
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 # The form keeps what was typed, with a fresh one-time token.
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
-                return _conversation_page(request, conversation, form, status=status)
+                return _conversation_page(request, conversation, form, status=status, show=parent and parent.pk)
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
-                return _conversation_page(request, conversation, form, status=402)
+                return _conversation_page(request, conversation, form, status=402, show=parent and parent.pk)
             return redirect(conversation)
         return _conversation_page(request, conversation, form, status=400)
     return _conversation_page(request, conversation, form)
@@ -158,6 +175,7 @@ def turn_live(request, turn_id):
     if request.GET.get("v") == version_stamp(version):
         return HttpResponse(status=204)
     turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn.versions = selectors.turn_versions(turn)
     context = {"turn": turn, "conversation": turn.conversation}
     if not turn.is_active:
         # The answer is in: refresh the conversation's token and cost totals too.
@@ -206,8 +224,17 @@ def turn_regenerate(request, turn_id):
         else:
             # An edited prompt stays typed in its open editor, with the reason beside it.
             edit = {"edit_turn_id": turn.id, "edit_prompt": form.cleaned_data["prompt"], "edit_error": exc.message}
-            return _conversation_page(request, turn.conversation, _new_prompt_form(), status=402, **edit)
+            return _conversation_page(request, turn.conversation, _new_prompt_form(), status=402, show=turn.id, **edit)
     return redirect(turn.conversation)
+
+
+@login_required
+@require_POST
+def turn_show(request, turn_id):
+    """Switch to this version (the `‹ 2 / 3 ›` buttons): the page shows the path through it."""
+    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    services.turn_show(turn=turn)
+    return redirect(f"{turn.conversation.get_absolute_url()}?turn={turn.id}#turn-{turn.id}")
 
 
 @login_required
@@ -525,7 +552,8 @@ def search_page(request):
 def conversation_turns(request, conversation_id):
     """Earlier turns of a long conversation: a fragment for app.js, the page itself without JavaScript.
 
-    `through=<turn id>` loads everything from that turn on (a search result's link to an early turn).
+    The turns above the cursor's turn on its path. `through=<turn id>` loads everything from that
+    turn on (a search result's link to an early turn).
     """
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     before = request.GET.get("before", "")
@@ -537,13 +565,13 @@ def conversation_turns(request, conversation_id):
         if not request.htmx:
             selectors.Cursor.decode(before)
             return _conversation_page(request, conversation, _new_prompt_form(), before=before)
-        turns, earlier = selectors.conversation_turns_page(conversation=conversation, before=before, through=through)
+        page = selectors.conversation_turns_page(conversation=conversation, before=before, through=through)
     except selectors.BadCursor as exc:
         if request.htmx:
             return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
         messages.error(request, exc.message)
         return redirect(conversation)
-    context = {"conversation": conversation, "turns": turns, "earlier": earlier}
+    context = {"conversation": conversation, "turns": page.turns, "earlier": page.earlier}
     response = render(request, "conversations/_turns_page.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -25,7 +25,7 @@ from django.utils import timezone
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi, catalog, ledger, rendering
+from . import aimlapi, catalog, ledger, rendering, selectors
 from .attempts import Attempt
 from .breaker import guard as provider_guard
 from .models import Conversation, Turn
@@ -38,21 +38,21 @@ QUEUED_STALE_AFTER = timedelta(seconds=30)
 
 
 def conversation_input(turn: Turn) -> list[dict]:
-    """Earlier completed turns (prompt, answer) in order, then this turn's prompt."""
-    earlier = (
-        Turn.objects.filter(
-            conversation_id=turn.conversation_id,
-            created_at__lt=turn.created_at,
-            status=Turn.Status.COMPLETED,
-            superseded_by__isnull=True,
-        )
-        .order_by("created_at")
-        .values_list("prompt", "output_text")
-    )
+    """The completed turns of this turn's path (prompt, answer) in order, then this turn's prompt.
+
+    Only the path: the versions on other branches of the conversation are never sent.
+    """
+    path = selectors.turn_path(turn)
+    completed = Turn.objects.filter(pk__in=path, status=Turn.Status.COMPLETED)
+    answered = {
+        turn_id: (prompt, answer) for turn_id, prompt, answer in completed.values_list("id", "prompt", "output_text")
+    }
     items: list[dict] = []
-    for prompt, answer in earlier:
-        items.append({"role": "user", "content": prompt})
-        items.append({"role": "assistant", "content": answer})
+    for turn_id in path:
+        if turn_id in answered:
+            prompt, answer = answered[turn_id]
+            items.append({"role": "user", "content": prompt})
+            items.append({"role": "assistant", "content": answer})
     items.append({"role": "user", "content": turn.prompt})
     return items
 

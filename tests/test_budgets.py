@@ -137,8 +137,8 @@ def test_a_first_turn_is_estimated_from_its_characters_and_the_output_cap(alice)
 
 def test_a_later_turn_is_estimated_from_the_previous_turns_actual_usage(alice):
     conversation = _conversation(alice, max_output_tokens=None)
-    _answered(conversation, input_tokens=1200, output_tokens=800)
-    turn = Turn(conversation=conversation, prompt="z" * 30, created_at=timezone.now())
+    previous = _answered(conversation, input_tokens=1200, output_tokens=800)
+    turn = Turn(conversation=conversation, prompt="z" * 30, created_at=timezone.now(), parent=previous)
     found = budgets.estimate(turn)
     assert found.input_tokens == 1200 + 800 + 10
     assert found.output_tokens == 272_000  # no cap on the conversation: the model's maximum
@@ -236,8 +236,7 @@ def test_regenerate_and_edit_over_budget_are_refused_and_the_edit_is_kept(
     assert '<details class="edit-prompt" open>' in page
     assert "an edited prompt &amp; more</textarea>" in page and "Not sent" in page
     assert conversation.turns.count() == 1 and fake_api.post_count == 0
-    turn.refresh_from_db()
-    assert turn.superseded_by_id is None
+    assert 'class="versions"' not in page  # no other version was made
     UserBudget.objects.create(user=alice, unlimited=True)
     alice_client.post(f"/t/{turn.id}/regenerate/", {"prompt": edited, "client_token": str(uuid.uuid4())})
     assert conversation.turns.count() == 2 and fake_api.post_count == 1

@@ -299,7 +299,7 @@ def long_conversation(owner, turns=200, answer_html=None):
     conversation = Conversation.objects.create(owner=owner, title="Long one", model="openai/gpt-5-pro")
     start = timezone.now() - timedelta(days=1)
     html = answer_html or "<h2>A realistic answer</h2><p>" + ("Some explanation, <code>code</code>. " * 60) + "</p>"
-    Turn.objects.bulk_create(
+    made = Turn.objects.bulk_create(
         [
             Turn(
                 conversation=conversation,
@@ -318,6 +318,10 @@ def long_conversation(owner, turns=200, answer_html=None):
             for i in range(turns)
         ]
     )
+    # One line: each turn follows the one before it (bulk_create does not do it for us).
+    for previous, turn in zip(made, made[1:], strict=False):
+        turn.parent_id = previous.id
+    Turn.objects.bulk_update(made, ["parent"], batch_size=500)
     return conversation
 
 

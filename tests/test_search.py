@@ -74,7 +74,7 @@ def test_results_rank_by_relevance_then_recency(alice):
 def test_a_result_links_to_its_turn_and_highlights_the_words_escaped(alice_client, alice):
     turn = make(alice, "XSS <b>bold</b>", "html?", 'Use <script>alert("x")</script> never; wombat & co')
     response, html = page(alice_client, "q=wombat")
-    assert HIT.findall(html) == [f"/c/{turn.conversation_id}/#turn-{turn.id}"]
+    assert HIT.findall(html) == [f"/c/{turn.conversation_id}/?turn={turn.id}#turn-{turn.id}"]
     assert "<mark>wombat</mark> &amp; co" in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     assert "<script>alert" not in html and "<b>bold</b>" not in html

@@ -178,21 +178,23 @@ def test_stale_sync_turn_is_marked_interrupted(alice):
     assert "Retry" in turn.error_message
 
 
-def test_regenerate_adds_a_turn_and_keeps_the_earlier_one(alice, fake_api, run_now):
+def test_regenerate_adds_a_version_and_keeps_the_earlier_one(alice, fake_api, run_now):
     first = run_now(services.conversation_create, owner=alice, prompt="Question A")
     second = run_now(services.turn_create, conversation=first.conversation, prompt="Question B")
     edited = run_now(services.turn_regenerate, turn=first, prompt="Question A, edited")
     first.refresh_from_db()
     second.refresh_from_db()
     edited.refresh_from_db()
-    assert first.superseded_by_id == edited.id and second.superseded_by_id == edited.id
-    assert first.output_text  # the earlier answer is kept
+    # Another version of the first turn: same place (no parent), and the earlier branch is kept whole.
+    assert (edited.parent_id, first.parent_id, second.parent_id) == (None, None, first.id)
+    assert first.output_text and second.output_text  # the earlier answers are kept
     assert edited.status == "completed" and edited.prompt == "Question A, edited"
     sent = fake_api.post_requests[-1]["json"]["input"]
     assert sent == [{"role": "user", "content": "Question A, edited"}]
     again = run_now(services.turn_regenerate, turn=edited)
-    assert again.prompt == "Question A, edited"
-    assert Turn.objects.filter(superseded_by__isnull=True).count() == 1
+    assert again.prompt == "Question A, edited" and again.parent_id is None
+    assert Turn.objects.count() == 4
+    assert Conversation.objects.get().current_turn_id == again.id  # the newest version is on screen
 
 
 def test_regenerate_is_refused_while_a_turn_runs(alice):

@@ -15,15 +15,18 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def conversation(alice):
     conversation = Conversation.objects.create(owner=alice, title="Launch <plan>", model="openai/gpt-5-pro")
-    old = Turn.objects.create(
+    Turn.objects.create(
         conversation=conversation,
         prompt="First try",
         status="completed",
         output_text="Old answer",
         output_html="<p>Old answer</p>",
+        parent=None,
     )
+    # Another version of the first prompt (an edit), with a turn still running after it.
     new = Turn.objects.create(
         conversation=conversation,
+        parent=None,
         prompt="<script>alert('prompt')</script> What next?",
         status="completed",
         output_text="**Ship it**",
@@ -33,9 +36,9 @@ def conversation(alice):
         total_tokens=6912,
         cost_usd=Decimal("0.962612"),
     )
-    old.superseded_by = new
-    old.save(update_fields=["superseded_by"])
-    Turn.objects.create(conversation=conversation, prompt="Still thinking about this one", status="in_progress")
+    Turn.objects.create(
+        conversation=conversation, prompt="Still thinking about this one", status="in_progress", parent=new
+    )
     return conversation
 
 
@@ -62,12 +65,15 @@ def test_owner_creates_a_link_to_a_snapshot(alice, conversation):
         "Launch <plan>",
         False,
     )
-    # Answers still being written are not in it; the earlier version is, marked.
-    assert [(item["prompt"][:9], item["superseded"]) for item in share.snapshot] == [
-        ("First try", True),
-        ("<script>a", False),
+    # The version on screen only; answers still being written are not in it.
+    assert [item["prompt"][:9] for item in share.snapshot] == ["<script>a"]
+    assert "cost_usd" not in share.snapshot[0] and "input_tokens" not in share.snapshot[0]
+    # Switched to the other version, a new link shows that one.
+    services.turn_show(turn=conversation.turns.get(prompt="First try"))
+    conversation.refresh_from_db()
+    assert [item["answer_html"] for item in create_share(client_for(alice), conversation).snapshot] == [
+        "<p>Old answer</p>"
     ]
-    assert "cost_usd" not in share.snapshot[1] and "input_tokens" not in share.snapshot[1]
 
 
 def test_another_signed_in_user_reads_it_without_composer_or_cost(alice, bob, conversation):
@@ -79,7 +85,7 @@ def test_another_signed_in_user_reads_it_without_composer_or_cost(alice, bob, co
     assert "&lt;script&gt;alert(&#x27;prompt&#x27;)&lt;/script&gt; What next?" in page
     assert "<script>alert" not in page
     assert "Launch &lt;plan&gt;" in page and "Shared by alice" in page
-    assert "Earlier version of this answer" in page
+    assert "Old answer" not in page  # the other version was not on screen
     assert 'id="composer"' not in page and "<textarea" not in page and 'method="post"' not in page
     assert "$0.9626" not in page and "6,912" not in page
     assert "Still thinking" not in page
@@ -87,7 +93,7 @@ def test_another_signed_in_user_reads_it_without_composer_or_cost(alice, bob, co
 
 def test_cost_is_shown_when_the_owner_chose_it(alice, bob, conversation):
     share = create_share(client_for(alice), conversation, show_cost="on")
-    assert share.show_cost and share.snapshot[1]["cost_usd"] == "0.962612"
+    assert share.show_cost and share.snapshot[0]["cost_usd"] == "0.962612"
     page = client_for(bob).get(f"/s/{share.token}/").content.decode()
     assert "$0.9626" in page and "6,912 total" in page
 
@@ -100,6 +106,19 @@ def test_the_snapshot_does_not_change_with_the_conversation(alice, bob, conversa
     services.conversation_update(conversation=conversation, title="Renamed")
     page = client_for(bob).get(f"/s/{share.token}/").content.decode()
     assert "Late answer arrived" not in page and "Renamed" not in page
+
+
+def test_a_link_made_before_versions_still_shows_its_earlier_versions(alice, bob, conversation):
+    # Snapshots taken before versions (migration 0010) kept replaced turns, marked "superseded".
+    old = {"prompt": "First try", "answer_html": "<p>Old answer</p>", "answer_text": "", "status": "completed"}
+    new = {"prompt": "Again", "answer_html": "<p>New answer</p>", "answer_text": "", "status": "completed"}
+    share = Share.objects.create(
+        token="x" * 32, conversation=conversation, owner=alice, title="Before",
+        snapshot=[{**old, "superseded": True}, {**new, "superseded": False}],
+    )  # fmt: skip
+    page = client_for(bob).get(f"/s/{share.token}/").content.decode()
+    assert '<details class="superseded-turn">' in page and "Earlier version of this answer" in page
+    assert "New answer" in page
 
 
 def test_revoked_and_unknown_links_are_404(alice, bob, conversation):

@@ -24,7 +24,7 @@ T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
 def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
-    """A conversation with every kind of turn: retried, superseded, failed, cancelled, with usage and prices."""
+    """A conversation with every kind of turn: retried, two versions, failed, cancelled, with usage and prices."""
     conversation = Conversation.objects.create(
         owner=owner,
         title=title,
@@ -47,7 +47,7 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         "cost_usd": Decimal("0.585920"),
         "provider_cost_usd": Decimal("0.590000"),
     }
-    first = Turn.objects.create(
+    Turn.objects.create(
         conversation=conversation,
         prompt="Draft the plan.\nKeep it short.",
         status=Turn.Status.COMPLETED,
@@ -72,13 +72,16 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
             }
         ],
         created_at=at + timedelta(seconds=1),
+        parent=None,
         started_at=at + timedelta(seconds=4),
         completed_at=at + timedelta(minutes=2),
         updated_at=at + timedelta(minutes=2),
         **usage,
     )
-    newer = Turn.objects.create(
+    # The prompt edited: another version of the first turn, the one the cancelled turn follows.
+    Turn.objects.create(
         conversation=conversation,
+        parent=None,
         prompt="Draft the plan, in five steps.",
         status=Turn.Status.FAILED,
         attempts=1,
@@ -91,8 +94,6 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         completed_at=at + timedelta(minutes=4),
         updated_at=at + timedelta(minutes=4),
     )
-    first.superseded_by = newer
-    first.save(update_fields=["superseded_by"])
     Turn.objects.create(
         conversation=conversation,
         prompt="Never mind.",
@@ -128,11 +129,9 @@ def comparable(export: dict) -> list[dict]:
     conversations = []
     for conversation in export["conversations"]:
         positions = {turn["id"]: index for index, turn in enumerate(conversation["turns"])}
-        turns = [
-            {**turn, "id": None, "superseded_by": positions.get(turn["superseded_by"])}
-            for turn in conversation["turns"]
-        ]
-        conversations.append({**conversation, "id": None, "origin_id": None, "turns": turns})
+        turns = [{**turn, "id": None, "parent": positions.get(turn["parent"])} for turn in conversation["turns"]]
+        current = positions.get(conversation["current_turn"])
+        conversations.append({**conversation, "id": None, "origin_id": None, "current_turn": current, "turns": turns})
     return conversations
 
 
@@ -141,7 +140,7 @@ def counts() -> tuple[int, int, int, int]:
 
 
 def envelope(*conversations, **overrides) -> dict:
-    return {"format": "aimlweb-export", "version": 1, "exported_at": "2026-11-25T10:00:00Z", **overrides,
+    return {"format": "aimlweb-export", "version": 2, "exported_at": "2026-11-25T10:00:00Z", **overrides,
             "conversations": list(conversations)}  # fmt: skip
 
 
@@ -168,7 +167,7 @@ def valid_conversation(**overrides) -> dict:
         "error_code": "",
         "error_message": "",
         "earlier_attempts": [],
-        "superseded_by": None,
+        "parent": None,
         "created_at": "2026-11-25T09:00:00Z",
         "started_at": "2026-11-25T09:00:01Z",
         "completed_at": "2026-11-25T09:01:00Z",
@@ -187,10 +186,20 @@ def valid_conversation(**overrides) -> dict:
         "updated_at": "2026-11-25T09:01:00Z",
         "pinned_at": None,
         "archived_at": None,
+        "current_turn": None,
         "turns": [turn],
     }
     conversation.update(overrides)
     return conversation
+
+
+def version_1(conversation: dict) -> dict:
+    """A conversation as export format version 1 wrote it: `superseded_by` instead of `parent`."""
+    turns = [
+        {("superseded_by" if name == "parent" else name): value for name, value in turn.items()}
+        for turn in conversation["turns"]
+    ]
+    return {name: value for name, value in conversation.items() if name != "current_turn"} | {"turns": turns}
 
 
 def as_file(data) -> bytes:
@@ -217,7 +226,7 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     assert response["Content-Type"] == "application/json"
     assert response["Content-Disposition"] == 'attachment; filename="quarterly-plan.json"'
     data = json.loads(response.content)
-    assert (data["format"], data["version"]) == ("aimlweb-export", 1)
+    assert (data["format"], data["version"]) == ("aimlweb-export", 2)
     [exported] = data["conversations"]
     assert exported["id"] == str(conversation.id)
     assert exported["instructions"] == "Answer in British English."
@@ -236,7 +245,10 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     assert (first["cost_usd"], first["provider_cost_usd"]) == ("0.585920", "0.590000")
     assert (first["response_id"], first["model"], first["attempts"]) == ("resp_first", "openai/gpt-5-pro-2025-10-06", 2)
     assert first["earlier_attempts"][0]["error_code"] == "server_error"
-    assert first["superseded_by"] == newer["id"]
+    # Two versions of the first prompt (no parent); the cancelled turn follows the second.
+    assert (first["parent"], newer["parent"], cancelled["parent"]) == (None, None, newer["id"])
+    assert exported["current_turn"] is None  # the newest turn's path is on screen
+    assert list(exported) == list(transfer.CONVERSATION_FIELDS)
     assert (first["created_at"], first["completed_at"]) == ("2026-11-20T09:30:01Z", "2026-11-20T09:32:00Z")
     assert newer["error_code"] == "interrupted" and newer["answer"] == "Partial **answer**"
     assert cancelled["status"] == "cancelled"
@@ -259,7 +271,8 @@ def test_markdown_export_is_a_readable_transcript_with_the_figures(alice_client,
     assert "input 20.631000, cached input –, output 165.048000" in text
     assert "response id: resp_first" in text and "openai/gpt-5-pro-2025-10-06" in text
     assert "Earlier attempt: attempt: 1, status: failed, error_code: server_error" in text
-    assert "*Earlier version, replaced by an edit or regeneration (turn 2).*" in text
+    assert "*Version 1 of 2 at this place (an edit or a regeneration; the other is turn 2).*" in text
+    assert "*Version 2 of 2 at this place (an edit or a regeneration; the other is turn 1).*" in text
     assert "**interrupted:** The answer was interrupted" in text
     assert "## Instructions (system prompt)" in text
 
@@ -312,7 +325,7 @@ def test_export_all_streams_under_asgi_too(alice):
 
 def test_export_of_nothing_is_a_valid_empty_file(alice):
     data = json.loads(export_all(client_for(alice)))
-    assert data["conversations"] == [] and data["version"] == 1
+    assert data["conversations"] == [] and data["version"] == 2
 
 
 # --- Import ----------------------------------------------------------------------------------
@@ -332,8 +345,8 @@ def test_round_trip_export_then_import_equals(alice, bob):
     for conversation in Conversation.objects.filter(owner=bob):
         assert conversation.origin_id in set(Conversation.objects.filter(owner=alice).values_list("id", flat=True))
         assert not conversation.turns.filter(id__in=Turn.objects.filter(conversation__owner=alice)).exists()
-        superseded = conversation.turns.get(superseded_by__isnull=False)
-        assert superseded.superseded_by.conversation_id == conversation.id
+        follows = conversation.turns.get(parent__isnull=False)
+        assert follows.parent.conversation_id == conversation.id and follows.parent.prompt.endswith("five steps.")
 
 
 def test_imported_answers_are_rendered_here(alice, bob):
@@ -464,7 +477,7 @@ MALFORMED = {
     "a list": (b"[]", "not an aimlweb export (it is not a JSON object)"),
     "another format": (as_file(envelope(format="chatgpt-export")), "its 'format' is not \"aimlweb-export\""),
     "no format": (b'{"version": 1, "conversations": []}', "its 'format' is not"),
-    "newer version": (as_file(envelope(version=2)), "This export is version 2; this app reads version 1"),
+    "newer version": (as_file(envelope(version=3)), "This export is version 3; this app reads version 2 and older"),
     "version as text": (as_file(envelope(version="1")), "'version' must be a whole number"),
     "version after the data": (
         b'{"format": "aimlweb-export", "conversations": [], "version": 1}',
@@ -507,8 +520,48 @@ MALFORMED = {
     "time without offset": (_turn_with(created_at="2026-11-25T09:00:00"), "must be a date and time with its offset"),
     "time not a time": (_turn_with(updated_at="yesterday"), "field 'updated_at' must be a date and time"),
     "bad id": (_turn_with(id="turn-1"), "field 'id' must be an id (a UUID"),
-    "superseded by a stranger": (
-        _turn_with(superseded_by=str(uuid.uuid4())),
+    "following a stranger": (
+        _turn_with(parent=str(uuid.uuid4())),
+        "turn 1 follows a turn that is not in this conversation",
+    ),
+    "following itself": (
+        _turn_with(id="0b8f6e2a-1f0e-4c3b-9b0e-6a1f2d3c4b5a", parent="0b8f6e2a-1f0e-4c3b-9b0e-6a1f2d3c4b5a"),
+        "turn 1 follows a turn that is not in this conversation",
+    ),
+    "a loop of turns": (
+        as_file(
+            envelope(
+                {
+                    **valid_conversation(),
+                    "turns": [
+                        valid_conversation(
+                            turn={
+                                "id": "00000000-0000-4000-8000-000000000001",
+                                "parent": "00000000-0000-4000-8000-000000000002",
+                            }
+                        )["turns"][0],
+                        valid_conversation(
+                            turn={
+                                "id": "00000000-0000-4000-8000-000000000002",
+                                "parent": "00000000-0000-4000-8000-000000000001",
+                            }
+                        )["turns"][0],
+                    ],
+                }
+            )
+        ),
+        "turn 1 is in a loop of turns that follow each other",
+    ),  # fmt: skip
+    "a current turn of another conversation": (
+        as_file(envelope(valid_conversation(current_turn=str(uuid.uuid4())))),
+        "field 'current_turn' is not one of its turns",
+    ),
+    "version 1 with a parent": (
+        as_file(envelope(valid_conversation(), version=1)),
+        "has unknown field(s) 'current_turn'",
+    ),
+    "version 1 superseded by a stranger": (
+        as_file(envelope(version_1(valid_conversation(turn={"parent": str(uuid.uuid4())})), version=1)),
         "superseded by a turn that is not in this conversation",
     ),
     "same conversation twice": (
@@ -579,3 +632,46 @@ def test_import_keeps_the_file_times_and_organisation(alice_client, alice):
     assert turn.completed_at == datetime(2026, 11, 25, 9, 1, tzinfo=UTC)
     assert turn.client_token is None and turn.lease_expires_at is None
     assert conversation.updated_at < timezone.now() - timedelta(hours=1)
+
+
+# --- Versions (format version 2: each turn's parent; version 1 files still import) ----------------
+
+
+def test_every_version_round_trips_with_its_parent_and_the_version_on_screen(alice, bob):
+    conversation = rich_conversation(alice)
+    first = conversation.turns.get(prompt__startswith="Draft the plan.\n")
+    after_first = Turn.objects.create(
+        conversation=conversation, prompt="Follow-up of v1", parent=first, status="completed", output_text="ok"
+    )
+    services.turn_show(turn=first)  # the first version is on screen
+    upload(client_for(bob), export_all(client_for(alice)))
+    copy = Conversation.objects.get(owner=bob)
+    tree = {turn.prompt: (turn.parent.prompt if turn.parent else None) for turn in copy.turns.all()}
+    assert tree == {
+        "Draft the plan.\nKeep it short.": None,
+        "Draft the plan, in five steps.": None,
+        "Never mind.": "Draft the plan, in five steps.",
+        "Follow-up of v1": "Draft the plan.\nKeep it short.",
+    }
+    assert copy.current_turn.prompt == after_first.prompt
+    page = client_for(bob).get(copy.get_absolute_url()).content.decode()
+    assert "Follow-up of v1" in page and "Never mind." not in page and 'aria-label="Version 1 of 2"' in page
+
+
+def test_a_version_1_file_imports_its_superseded_turns_as_versions(alice_client, alice):
+    # Version 1: an edit of the first turn was added at the end, superseding it and the turn after it.
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    a, b, a2, c = (
+        valid_conversation(turn={"id": ids[i], "prompt": prompt, "created_at": f"2026-11-25T09:0{i}:00Z",
+                                 "superseded_by": by})["turns"][0]
+        for i, (prompt, by) in enumerate([("Ant", ids[2]), ("Bee", ids[2]), ("Ant, edited", None), ("Cat", None)])
+    )  # fmt: skip
+    old = {name: value for name, value in valid_conversation().items() if name != "current_turn"}
+    for turn in (a, b, a2, c):
+        del turn["parent"]
+    response = upload(alice_client, as_file(envelope({**old, "turns": [a, b, a2, c]}, version=1)))
+    assert response.status_code == 302
+    tree = {turn.prompt: (turn.parent.prompt if turn.parent else None) for turn in Turn.objects.all()}
+    assert tree == {"Ant": None, "Bee": "Ant", "Ant, edited": None, "Cat": "Ant, edited"}
+    page = alice_client.get(Conversation.objects.get().get_absolute_url()).content.decode()
+    assert "Ant, edited" in page and "Cat" in page and "Bee" not in page and 'aria-label="Version 2 of 2"' in page

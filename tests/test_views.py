@@ -102,7 +102,7 @@ def test_an_empty_prompt_in_a_conversation_is_refused(alice_client, alice):
 def test_a_too_long_prompt_is_refused_and_kept(alice_client, settings):
     settings.MAX_PROMPT_CHARS = 10
     response = alice_client.post("/", {"prompt": "x" * 11 + "KEEP", "client_token": ""})
-    assert b"at most 10 characters" in response.content
+    assert b"This prompt has 15 characters, over the limit of 10: shorten it by 5 characters" in response.content
     assert b"xxxxxxxxxxxKEEP" in response.content
     assert Turn.objects.count() == 0
 
@@ -240,8 +240,11 @@ def test_edit_and_regenerate_buttons(alice_client, alice, fake_api, transactiona
     assert "Regenerate" in page and "Edit prompt" in page
     alice_client.post(reverse("turn_regenerate", args=[turn.id]), {"prompt": "edited prompt", "client_token": ""})
     page = alice_client.get(turn.conversation.get_absolute_url()).content.decode()
-    assert "Earlier version" in page
-    assert "Echo: edited prompt" in page and "Echo: original prompt" in page
+    # The new version is shown, with a switcher back to the first one (its answer is not drawn meanwhile).
+    assert 'aria-label="Version 2 of 2"' in page and f'formaction="{reverse("turn_show", args=[turn.id])}"' in page
+    assert "Echo: edited prompt" in page and "Echo: original prompt" not in page
+    page = alice_client.get(alice_client.post(reverse("turn_show", args=[turn.id]))["Location"]).content.decode()
+    assert 'aria-label="Version 1 of 2"' in page and "Echo: original prompt" in page
     response = alice_client.post(reverse("turn_regenerate", args=[turn.id]), {"prompt": "  "}, follow=True)
     assert b"Type a prompt before sending." in response.content
 

@@ -41,7 +41,7 @@ def seed(user, count, *, turns=1, now=None, answer=None):
         conversation = Conversation.objects.create(
             owner=user, title=f"{TITLES[i % len(TITLES)]} #{i}", model="openai/gpt-5-pro", updated_at=at
         )
-        Turn.objects.bulk_create(
+        rows = Turn.objects.bulk_create(
             [
                 Turn(
                     conversation=conversation,
@@ -56,6 +56,9 @@ def seed(user, count, *, turns=1, now=None, answer=None):
                 for k in range(turns)
             ]
         )
+        for previous, turn in zip(rows, rows[1:], strict=False):  # one line: each follows the one before
+            turn.parent_id = previous.id
+        Turn.objects.bulk_update(rows, ["parent"])
         made.append(conversation)
     return made
 
@@ -118,7 +121,7 @@ def test_search_shows_a_highlighted_snippet_and_jumps_to_an_early_turn(app):
     expect(hit.locator(".hit-snippet")).to_contain_text("The quokka smiles because of its jaw shape.")
     with page.expect_navigation():
         hit.locator(".hit-link").click()
-    assert page.url.endswith(f"/c/{long.id}/#turn-{target.id}")
+    assert page.url.endswith(f"/c/{long.id}/?turn={target.id}#turn-{target.id}")
     # The turn is far above the newest 40: it is loaded and scrolled to.
     turn = page.locator(f"#turn-{target.id}")
     expect(turn).to_be_in_viewport()
