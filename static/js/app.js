@@ -117,10 +117,12 @@
       textarea.style.height = "auto";
       textarea.style.height = Math.min(textarea.scrollHeight + 2, window.innerHeight * 0.4) + "px";
     }
+    const counter = setupCounter(form, textarea);
     textarea.addEventListener("input", function () {
       if (textarea.value) store.set(key, textarea.value);
       else store.remove(key);
       grow();
+      counter.update();
     });
     textarea.addEventListener("keydown", function (event) {
       if (event.isComposing || event.keyCode === 229) return;
@@ -132,6 +134,10 @@
           announce(activeTurns().length ? "Wait for the current answer, or press Escape to stop it." : "Sending…");
           return;
         }
+        if (counter.over()) {
+          announce(counter.message());
+          return;
+        }
         form.requestSubmit(send || undefined);
       } else if (event.key === "Escape" && !event.shiftKey && !event.ctrlKey && !event.metaKey && activeTurns().length) {
         // Esc in the composer stops the running answer.
@@ -139,7 +145,14 @@
         stopRunning();
       }
     });
-    form.addEventListener("submit", function () {
+    form.addEventListener("submit", function (event) {
+      if (counter.over()) {
+        // The server would refuse it too; say so here, with the text still in the box.
+        event.preventDefault();
+        announce(counter.message());
+        textarea.focus();
+        return;
+      }
       session.set("sent", key);
       const send = document.getElementById("send-button");
       if (send) window.setTimeout(function () { send.disabled = true; }, 0);
@@ -151,6 +164,71 @@
     });
     window.addEventListener("resize", grow);
     grow();
+    counter.update();
+  }
+
+  // --- Character count: shown from COUNT_FROM of the limit, counted as the server counts -------
+  // A line break is one character (a textarea's value has LF line breaks; the server turns the
+  // CRLF a browser posts into LF before counting), and a character outside the BMP (an emoji) is
+  // one, as Python's len() counts it, not two UTF-16 units.
+  const COUNT_FROM = 0.8;
+  function charCount(text) {
+    const pairs = text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g);
+    return text.length - (pairs ? pairs.length : 0);
+  }
+  function setupCounter(form, textarea) {
+    const out = document.getElementById("composer-count");
+    const max = parseInt(textarea.dataset.maxChars, 10) || 0;
+    let count = 0;
+    let wasOver = false;
+    const number = function (n) { return n.toLocaleString("en-US"); };
+    const api = {
+      over: function () { return max > 0 && count > max; },
+      message: function () {
+        const extra = count - max;
+        return "This prompt has " + number(count) + " characters, over the limit of " + number(max) +
+          ": shorten it by " + number(extra) + (extra === 1 ? " character" : " characters") + " to send it.";
+      },
+      update: function () {
+        if (!out || !max) return;
+        count = charCount(textarea.value);
+        const over = count > max;
+        out.hidden = count < max * COUNT_FROM;
+        out.classList.toggle("is-over", over);
+        out.classList.toggle("is-near", !over && count >= max * 0.95);
+        out.textContent = over ? number(count) + " / " + number(max) + " · " + number(count - max) + " over the limit"
+          : number(count) + " / " + number(max) + " characters";
+        if (over && !wasOver) announce(api.message());
+        wasOver = over;
+      },
+    };
+    return api;
+  }
+
+  // --- New chat: the model picker; the placeholder and heading name the model chosen -----------
+  function setupModelPicker() {
+    const select = document.getElementById("id_model");
+    const textarea = composerTextarea();
+    if (!select || !textarea) return;
+    const form = document.getElementById("composer");
+    // The last model chosen for a new chat, unless the server just drew the form with an error.
+    const saved = store.get("new-chat-model");
+    const refused = form && form.querySelector(".alert-error");
+    if (saved && !refused && Array.prototype.some.call(select.options, function (o) { return o.value === saved; })) {
+      select.value = saved;
+    }
+    const heading = document.getElementById("welcome-model");
+    function sync() {
+      const option = select.options[select.selectedIndex];
+      const label = (option && option.dataset.label) || select.value;
+      textarea.placeholder = "Ask " + label + " anything…";
+      if (heading) heading.textContent = label;
+    }
+    select.addEventListener("change", function () {
+      store.set("new-chat-model", select.value);
+      sync();
+    });
+    sync();
   }
 
   function focusComposer() {
@@ -179,7 +257,7 @@
   // --- Scrolling ------------------------------------------------------------------------
   function scrollToNewest() {
     const main = scroller();
-    const turns = document.querySelectorAll("#turns > .turn, #turns > .superseded-turn");
+    const turns = document.querySelectorAll("#turns > .turn");
     if (!main || !turns.length) return;
     if (window.location.hash && document.getElementById(window.location.hash.slice(1))) return;
     const last = turns[turns.length - 1];
@@ -279,12 +357,15 @@
       if (ok) resolve(); else reject(new Error("Copy failed"));
     });
   }
-  function copyButton(getText, label, accessibleLabel) {
+  function copyButton(getText, label, accessibleLabel, className) {
     const button = document.createElement("button");
     button.type = "button";
-    button.className = "btn btn-ghost btn-small copy-button";
+    button.className = "btn btn-ghost btn-small " + (className || "copy-button");
     button.textContent = label;
-    if (accessibleLabel) button.setAttribute("aria-label", accessibleLabel);
+    if (accessibleLabel) {
+      button.setAttribute("aria-label", accessibleLabel);
+      button.title = accessibleLabel;
+    }
     let timer = 0;
     button.addEventListener("click", function () {
       copyText(getText()).then(function () {
@@ -342,13 +423,19 @@
       const code = pre.querySelector("code");
       if (code) makeScrollableFocusable(code, lang ? lang + " code" : "Code");
     });
-    scope.querySelectorAll(".message-assistant .markdown").forEach(function (answer) {
+    // An answer's Copy gives its Markdown (kept in the page as <template class="answer-source">),
+    // "Copy text" the text as shown, without Markdown marks. A partial answer gets neither.
+    scope.querySelectorAll(".message-assistant .markdown:not(.partial)").forEach(function (answer) {
       if (answer.dataset.enhanced) return;
       answer.dataset.enhanced = "1";
       const meta = answer.parentElement.querySelector(".turn-meta");
       if (!meta) return;
       const actions = meta.querySelector(".turn-actions") || meta;
-      actions.insertBefore(copyButton(function () { return answerText(answer); }, "Copy", "Copy answer"), actions.firstChild);
+      const source = answer.parentElement.querySelector("template.answer-source");
+      actions.insertBefore(copyButton(function () { return answerText(answer); }, "Copy text", "Copy the answer as plain text", "copy-plain"), actions.firstChild);
+      actions.insertBefore(copyButton(function () {
+        return source ? source.content.textContent.replace(/\s+$/, "") : answerText(answer);
+      }, "Copy", "Copy the answer as Markdown"), actions.firstChild);
     });
     if (isMac) {
       scope.querySelectorAll("[title*='Ctrl+']").forEach(function (el) {
@@ -594,6 +681,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     applyTheme(currentTheme());
     setupComposer();
+    setupModelPicker();
     if (document.body.classList.contains("page-conversation")) syncIdleState();
     enhance(document);
     setupEditPrompts(document);
@@ -858,7 +946,7 @@
     page.querySelectorAll(".turn").forEach(function (turn) {
       // Already shown (it was loaded with a later window): keep the one on the page.
       const shown = document.getElementById(turn.id);
-      if (shown && shown !== turn) (turn.closest(".superseded-turn") || turn).remove();
+      if (shown && shown !== turn) turn.remove();
     });
     const links = Array.prototype.slice.call(page.querySelectorAll("[data-turns-earlier]"));
     link.replaceWith(page);
@@ -900,6 +988,7 @@
     }
     earlierObserver.observe(link);
   }
+  window.aimlweb = Object.assign(window.aimlweb || {}, { observeEarlier: observeEarlier });
   // A link to a turn (#turn-<id>, from search) that is not among the loaded ones loads through to it.
   function showLinkedTurn() {
     const match = /^#turn-([0-9a-f-]{36})$/.exec(window.location.hash);
@@ -909,9 +998,15 @@
     const loaded = target ? Promise.resolve() : (link ? loadEarlier(link, match[1]) : Promise.resolve());
     return loaded.then(function () {
       const turn = document.getElementById("turn-" + match[1]);
-      if (!turn) return;
-      const superseded = turn.closest(".superseded-turn");
-      if (superseded) superseded.open = true;
+      if (!turn) {
+        // Not on the version shown: ask for the page of the path through it (once).
+        const params = new URLSearchParams(window.location.search);
+        if (!params.has("turn")) {
+          params.set("turn", match[1]);
+          window.location.replace(window.location.pathname + "?" + params.toString() + window.location.hash);
+        }
+        return;
+      }
       turn.classList.add("turn-linked");
       turn.scrollIntoView({ block: "start" });
     });

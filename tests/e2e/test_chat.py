@@ -124,39 +124,37 @@ def test_edit_prompt_and_regenerate_keep_earlier_versions(app):
     app.send(page, "Name a colour")
     first = app.wait_for_answer(page, "Echo: Name a colour")
 
-    # Edit the prompt: a new turn answers the edited text.
+    # Edit the prompt: another version of the message answers the edited text.
     first.get_by_text("Edit prompt").click()
     edit_box = first.get_by_label("Edited prompt")
     expect(edit_box).to_have_value("Name a colour")
     edit_box.fill("Name a fruit")
     with page.expect_navigation():
         first.get_by_role("button", name="Send edited prompt").click()
-    app.wait_for_answer(page, "Echo: Name a fruit")
-    expect(page.locator("#turns > article.turn")).to_have_count(1)
-    earlier = page.locator("details.superseded-turn")
-    expect(earlier).to_have_count(1)
-    expect(earlier.first.locator("summary")).to_contain_text("Earlier version")
-    # Collapsed: the earlier answer is there but not shown until opened.
-    old_answer = earlier.first.locator(".markdown")
-    expect(old_answer).to_be_hidden()
-    earlier.first.locator("summary").click()
-    expect(old_answer).to_be_visible()
-    expect(old_answer).to_contain_text("Echo: Name a colour")
-    # An earlier version offers neither Regenerate nor Edit.
-    expect(earlier.first.get_by_role("button", name="Regenerate")).to_have_count(0)
+    edited = app.wait_for_answer(page, "Echo: Name a fruit")
+    expect(page.locator("#turns > article.turn")).to_have_count(1)  # one version on screen, not a pile
+    expect(page.locator("details.superseded-turn")).to_have_count(0)
+    expect(edited.get_by_role("group", name="Version 2 of 2")).to_be_visible()
+    expect(page.get_by_text("Echo: Name a colour")).to_have_count(0)
     # The edited turn was sent without the replaced exchange.
     assert [item["role"] for item in app.fake_api.post_requests[-1]["json"]["input"]] == ["user"]
 
-    # Regenerate: the same prompt again, the previous answer collapsed too.
+    # Regenerate: the same prompt again, a third version; the earlier ones are one click away.
     app.fake_api.reply = "A banana, freshly regenerated."
     with page.expect_navigation():
         app.last_turn(page).get_by_role("button", name="Regenerate").click()
     latest = app.wait_for_answer(page, "A banana, freshly regenerated.")
     expect(latest.locator(".prompt-text")).to_have_text("Name a fruit")
     expect(page.locator("#turns > article.turn")).to_have_count(1)
-    expect(earlier).to_have_count(2)
-    expect(earlier.nth(1).locator(".markdown")).to_be_hidden()
-    expect(earlier.nth(1).locator(".markdown", has_text="Echo: Name a fruit")).to_have_count(1)
+    latest.get_by_role("button", name="Previous version").click()
+    expect(page.get_by_role("group", name="Version 2 of 3")).to_be_visible()
+    expect(app.last_turn(page).locator(".markdown")).to_contain_text("Echo: Name a fruit")
+    page.get_by_role("button", name="Previous version").click()
+    expect(page.get_by_role("group", name="Version 1 of 3")).to_be_visible()
+    expect(app.last_turn(page).locator(".prompt-text")).to_have_text("Name a colour")
+    expect(app.last_turn(page).locator(".markdown")).to_contain_text("Echo: Name a colour")
+    # Every version can be edited or regenerated again.
+    expect(app.last_turn(page).get_by_role("button", name="Regenerate")).to_be_visible()
     assert app.fake_api.post_count == 3
 
 
