@@ -17,12 +17,22 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import aimlapi
+from . import aimlapi, rendering
 from .models import Turn
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_SAVE_SECONDS = 0.5
+# Rendering the partial answer may take at most this share of the time between two saves.
+PROGRESS_RENDER_SHARE = 0.1
+
+
+def progress_interval(render_seconds: float) -> float:
+    """Seconds from one progress save to the next: PROGRESS_SAVE_SECONDS, longer when rendering is slow.
+
+    A long answer's re-rendering then costs at most a tenth of a core (benchmarks/render.py).
+    """
+    return max(PROGRESS_SAVE_SECONDS, render_seconds / PROGRESS_RENDER_SHARE)
 
 
 class Attempt:
@@ -33,6 +43,7 @@ class Attempt:
         self.cancelled = threading.Event()
         self.abort = aimlapi.Abort()
         self._last_save = 0.0
+        self._interval = PROGRESS_SAVE_SECONDS
         self._saved_text = ""
 
     def mine(self):
@@ -58,12 +69,20 @@ class Attempt:
         self.cancelled.wait(seconds)
 
     def save_progress(self, text: str, response_id: str) -> None:
-        """Save streamed text at most every PROGRESS_SAVE_SECONDS."""
-        if time.monotonic() - self._last_save < PROGRESS_SAVE_SECONDS or text == self._saved_text:
+        """Save streamed text, rendered, at most every `progress_interval`.
+
+        Rendered here, once per save, with the renderer of finished answers: every page
+        then shows the partial answer as the same safe Markdown (an open code fence as an
+        open code block) and the page's poll renders nothing.
+        """
+        if time.monotonic() - self._last_save < self._interval or text == self._saved_text:
             return
+        started = time.thread_time()
+        html = rendering.markdown_to_html(text)
+        self._interval = progress_interval(time.thread_time() - started)
         self._last_save = time.monotonic()
         self._saved_text = text
-        fields = {"output_text": text, "updated_at": timezone.now()}
+        fields = {"output_text": text, "output_html": html, "updated_at": timezone.now()}
         if response_id:
             fields["response_id"] = response_id
         if not self.mine().update(**fields):

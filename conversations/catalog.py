@@ -122,6 +122,31 @@ def model_get(provider_id: str):
     return AIModel.objects.select_related("successor").filter(provider_id=provider_id).first()
 
 
+def labels() -> dict[str, str]:
+    """{provider_id: label (or the id when it has none)} of every catalogued model, in one query."""
+    from .models import AIModel
+
+    rows = AIModel.objects.values_list("provider_id", "label")
+    return {provider_id: label or provider_id for provider_id, label in rows}
+
+
+def model_echoed(echoed: str, known: dict[str, str]) -> str:
+    """The catalogue id of a model name as the provider echoes it, or "" when none matches.
+
+    The provider may drop the "openai/" prefix or name a dated snapshot
+    ("gpt-5-pro-2025-10-06"): the longest catalogue id it equals or extends wins.
+    `known` is `labels()` (read once per page).
+    """
+    if not echoed:
+        return ""
+    best, best_length = "", 0
+    for provider_id in known:
+        for name in (provider_id, provider_id.split("/", 1)[-1]):
+            if (echoed == name or echoed.startswith(name + "-")) and len(name) > best_length:
+                best, best_length = provider_id, len(name)
+    return best
+
+
 def default_model_id() -> str:
     from .models import AIModel
 

@@ -106,6 +106,8 @@ class ConversationSettingsForm(forms.Form):
         if model and model not in dict(choices):
             choices.append((model, model))
         self.fields["model"].choices = choices
+        # The composer's placeholder names it ("Ask GPT-5 Pro anything…") without another query.
+        self.model_label = dict(choices).get(model, model)
         # Only parameters the model accepts are offered (and sent).
         efforts = catalog.accepted_efforts(model)
         self.fields["reasoning_effort"].choices = [("", "Model default")] + [(e, e.capitalize()) for e in efforts]

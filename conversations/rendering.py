@@ -36,8 +36,20 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
+# A streamed answer is rendered again at every progress save (attempts.py): its code blocks
+# that are already closed come from a cache, so only the growing one is highlighted again
+# (Pygments is most of a render's time: benchmarks/render.py).
+CACHED_CODE_CHARS = 16_000
+
+
 def _highlight(code: str, lang: str, _attrs) -> str:
     """Pygments with CSS classes (no inline styles, so the CSP can forbid them)."""
+    if len(code) > CACHED_CODE_CHARS:
+        return _highlighted(code, lang)
+    return _highlighted_cached(code, lang)
+
+
+def _highlighted(code: str, lang: str) -> str:
     try:
         lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else None
     except ClassNotFound:
@@ -50,6 +62,9 @@ def _highlight(code: str, lang: str, _attrs) -> str:
         f'<pre class="code highlight" data-lang="{label}"><code class="language-{escape(lang.split()[0])}">'
         f"{highlight(code, lexer, formatter)}</code></pre>"
     )
+
+
+_highlighted_cached = lru_cache(maxsize=128)(_highlighted)
 
 
 def _image_as_text(self, tokens, idx, options, env) -> str:

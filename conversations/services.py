@@ -64,7 +64,10 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) and ![alt](url): t
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)  # "## Plan" then text: "Plan: text"
 _LINE_MARK = re.compile(r"^[ \t]*(?:>[ \t]?|[-*+][ \t]+\[[ xX]\][ \t]+|[-*+][ \t]+|\d+[.)][ \t]+)", re.M)
-_INLINE_MARK = re.compile(r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|<[^>\n]*>|^[ \t]*[-=*_|: ]{3,}[ \t]*$)", re.M)
+# Emphasis and code marks, HTML tags, and rules or table separator rows.
+_INLINE_MARK = re.compile(
+    r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|<[^>\n]*>|^[ \t]*[-=*_|: ]{3,}[ \t]*$)", re.M
+)
 
 
 def _title_from(prompt: str) -> str:

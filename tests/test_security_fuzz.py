@@ -128,6 +128,6 @@ def test_a_prompt_over_the_limit_is_refused_and_kept(site, settings):
     settings.MAX_PROMPT_CHARS = 1000
     response = site["client"].post("/", {"prompt": "y" * 1001, "client_token": str(uuid.uuid4())})
     assert response.status_code in (200, 400)
-    assert "at most 1000 characters" in response.content.decode()
+    assert "over the limit of 1,000" in response.content.decode()
     assert "y" * 1001 in response.content.decode()
     assert Turn.objects.count() == 1

@@ -3,6 +3,8 @@ import uuid
 from django import template
 from django.utils.safestring import mark_safe
 
+from .. import catalog, rendering
+
 register = template.Library()
 
 
@@ -15,8 +17,56 @@ def version(value) -> str:
 @register.filter
 def answer_html(turn) -> str:
     # output_html was produced by rendering.markdown_to_html (sanitised with nh3),
-    # so it is the one place where marking HTML safe is correct.
-    return mark_safe(turn.output_html)  # noqa: S308
+    # so it is the one place where marking HTML safe is correct. Text kept from before
+    # partial answers were rendered (a stop, a failure) is rendered now, the same way.
+    html = turn.output_html or (rendering.markdown_to_html(turn.output_text) if turn.output_text else "")
+    return mark_safe(html)  # noqa: S308
+
+
+def _labels(conversation) -> dict[str, str]:
+    """The catalogue's model labels, read once per conversation object (so once per page)."""
+    if not hasattr(conversation, "_model_labels"):
+        conversation._model_labels = catalog.labels()
+    return conversation._model_labels
+
+
+@register.filter
+def model_label(conversation) -> str:
+    """The label of the conversation's model ("GPT-5 Pro"), or its id when the catalogue has none."""
+    if not conversation:
+        return "The model"
+    return _labels(conversation).get(conversation.model) or conversation.model
+
+
+@register.filter
+def written_by(turn, conversation) -> str:
+    """The label of the model that wrote this answer, when it is not the conversation's model now.
+
+    `Turn.model` is what the provider echoed ("gpt-5-pro", a dated snapshot); it is matched
+    to the catalogue (catalog.model_echoed). Empty when no answer named a model, or it is
+    the conversation's current one.
+    """
+    if not turn.model or conversation is None or turn.model in (conversation.model, conversation.model.split("/")[-1]):
+        return ""
+    known = _labels(conversation)
+    provider_id = catalog.model_echoed(turn.model, known)
+    if provider_id == conversation.model:
+        return ""
+    return known.get(provider_id) or turn.model
+
+
+# A prompt longer than this shows collapsed, with "Show more" (lines as they wrap at ~80 characters).
+PROMPT_COLLAPSE_LINES = 15
+
+
+@register.filter
+def long_prompt(text: str) -> bool:
+    lines = 0
+    for line in (text or "").split("\n"):
+        lines += 1 + len(line) // 80
+        if lines > PROMPT_COLLAPSE_LINES:
+            return True
+    return False
 
 
 @register.filter
