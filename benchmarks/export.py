@@ -146,6 +146,8 @@ def seed(username: str, conversations: int, turns: int, seed_value: int) -> None
                             updated_at=at + timedelta(seconds=240),
                         )
                     )
+                    if k:  # each turn follows the one before it
+                        rows[-1].parent_id = rows[-2].id
             Turn.objects.bulk_create(rows, batch_size=1000)
     print(json.dumps({"user": username, "conversations": conversations, "turns": made}))
 

@@ -295,3 +295,24 @@ def test_the_live_fragment_of_a_version_has_its_switcher(alice_client, alice):
     fragment = alice_client.get(reverse("turn_live", args=[running.id])).content.decode()
     assert VERSIONS.findall(fragment) == [("2", "2")]
     assert f'formaction="{reverse("turn_show", args=[first.id])}"' in fragment
+
+
+# --- Admin: every version listed, with the turn it follows --------------------------------------
+
+
+def test_the_admin_lists_every_version_with_its_parent(client, alice):
+    from django.contrib.auth.models import User
+
+    conversation = Conversation.objects.create(owner=alice, title="Admin", model="openai/gpt-5-pro")
+    [a, b1] = line(conversation, ["first prompt", "B one"])
+    [b2] = line(conversation, ["B two"], parent=a, start=timezone.now())
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+    follows_a = f'title="{a.id}">{str(a.id)[:8]}</a>'
+    listing = client.get("/admin/conversations/turn/").content.decode()
+    assert all(f"/admin/conversations/turn/{turn.id}/change/" in listing for turn in (a, b1, b2))
+    assert listing.count(follows_a) == 2  # both versions of B follow A
+    detail = client.get(f"/admin/conversations/turn/{b2.id}/change/").content.decode()
+    assert "first prompt" in detail and f'href="/admin/conversations/turn/{a.id}/change/"' in detail
+    assert f'<a href="/admin/conversations/turn/{b1.id}/change/">1</a> · <strong>2 (this one)</strong>' in detail
+    inline = client.get(f"/admin/conversations/conversation/{conversation.id}/change/").content.decode()
+    assert inline.count(follows_a) == 2 and str(b2.id)[:8] in inline

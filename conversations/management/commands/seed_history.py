@@ -136,6 +136,8 @@ class Command(BaseCommand):
                     batch.append(conversation)
                     for k in range(count):
                         rows.append(self._turn(rng, conversation, created + timedelta(minutes=3 * k), index, rare))
+                        if k:  # each turn follows the one before it (one version of each)
+                            rows[-1].parent_id = rows[-2].id
                         rows[-1].output_text, rows[-1].output_html = self._text(rng, answers, answers_html, index)
                         index += 1
                 with transaction.atomic():
