@@ -288,6 +288,19 @@ def test_switching_another_users_turn_is_404(client, alice, bob):
     assert client.get(reverse("turn_show", args=[turn.id])).status_code == 405
 
 
+def test_a_page_on_another_version_names_the_answer_being_written(alice_client, alice):
+    conversation = Conversation.objects.create(owner=alice, title="Busy", model="openai/gpt-5-pro")
+    [first] = line(conversation, ["q"])
+    running = Turn.objects.create(conversation=conversation, prompt="q again", status="in_progress", parent=None)
+    alice_client.post(reverse("turn_show", args=[first.id]))
+    html = alice_client.get(conversation.get_absolute_url()).content.decode()
+    assert "An answer is being written in another version of this conversation." in html
+    assert f'href="{conversation.get_absolute_url()}?turn={running.id}#turn-{running.id}">Show it</a>' in html
+    html = alice_client.get(f"{conversation.get_absolute_url()}?turn={running.id}").content.decode()
+    assert f'id="turn-{running.id}" data-status="in_progress" data-active="1"' in html
+    assert 'id="send-button" disabled' in html and "another version" not in html
+
+
 def test_the_live_fragment_of_a_version_has_its_switcher(alice_client, alice):
     conversation = Conversation.objects.create(owner=alice, title="Live", model="openai/gpt-5-pro")
     [first] = line(conversation, ["Q"])
