@@ -222,7 +222,7 @@ class App:
             composer.press("Enter")
 
     def last_turn(self, page: Page):
-        """The newest turn that is not an earlier version."""
+        """The last turn on screen (of the version shown)."""
         return page.locator("#turns > article.turn").last
 
     def wait_for_answer(self, page: Page, text: str, *, turn=None):
