@@ -98,14 +98,16 @@ class UsageListMixin:
         if not self.has_view_permission(request):
             raise Http404
         changelist = self.get_changelist_instance(request)
-        return self._csv(changelist.get_queryset(request))
+        return self._csv(request, changelist.get_queryset(request))
 
     @admin.action(description="Export the selected rows as CSV")
     def export_csv(self, request, queryset):
-        return self._csv(queryset)
+        return self._csv(request, queryset)
 
-    def _csv(self, queryset):
-        return exports.queryset_csv(f"{self.csv_name}.csv", queryset.order_by(*self.ordering), self.csv_columns)
+    def _csv(self, request, queryset):
+        return exports.queryset_csv(
+            request, f"{self.csv_name}.csv", queryset.order_by(*self.ordering), self.csv_columns
+        )
 
 
 def _sums(queryset, *, index: str = "") -> reports.Figures:

@@ -1,15 +1,12 @@
 """Thin views: validate a form, call one service or selector, render or redirect."""
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
-from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -21,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import budgets, catalog, live, search, selectors, services, transfer
+from . import budgets, catalog, exports, live, search, selectors, services, transfer
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 from .templatetags.chat import version as version_stamp
 
@@ -327,45 +324,14 @@ def conversation_export_json(request, conversation_id):
     return _download(content, _export_name(conversation, "json"), "application/json")
 
 
-def _buffered(chunks: Iterator[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
-    buffer: list[bytes] = []
-    length = 0
-    for chunk in chunks:
-        buffer.append(chunk)
-        length += len(chunk)
-        if length >= size:
-            yield b"".join(buffer)
-            buffer, length = [], 0
-    if buffer:
-        yield b"".join(buffer)
-
-
-async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    # Each step reads the database: in the request's one sync thread (thread_sensitive), where
-    # the connection holding the iterator's cursor lives.
-    step = sync_to_async(next, thread_sensitive=True)
-    while (chunk := await step(chunks, None)) is not None:
-        yield chunk
-
-
-def _streaming(request, chunks: Iterator[bytes], content_type: str) -> StreamingHttpResponse:
-    """A response that sends chunks as they are made, never holding them all.
-
-    Under ASGI it must be an async iterator: Django collects a sync one into a list first
-    (the whole export in memory).
-    """
-    chunks = _buffered(chunks)
-    if isinstance(request, ASGIRequest):
-        return StreamingHttpResponse(_async_chunks(chunks), content_type=content_type)
-    return StreamingHttpResponse(chunks, content_type=content_type)
-
-
 @login_required
 @require_GET
 def export_all(request):
     """Every conversation of the user as one JSON file, streamed (flat memory at any size)."""
     now = timezone.now()
-    response = _streaming(request, transfer.export_stream(user=request.user, now=now), "application/json")
+    response = exports.streaming_response(
+        request, transfer.export_stream(user=request.user, now=now), "application/json"
+    )
     response["Content-Disposition"] = content_disposition_header(True, f"aimlweb-export-{now:%Y-%m-%d}.json")
     return response
 

@@ -127,7 +127,7 @@ def dashboard_csv(request):
     period, filters = form.selection()
     header, rows = reports.csv_table(reports.report(period, filters), table)
     name = f"usage-{table}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
-    return exports.csv_response(name, header, rows)
+    return exports.csv_response(request, name, header, rows)
 
 
 @login_required
