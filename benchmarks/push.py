@@ -17,10 +17,10 @@ the database when it saved the answer (Turn.completed_at). Added latency = paint
 tabs: tabs are opened in stages (--stages, default 50, 100, 200); each sends a prompt whose answer
 is held back until after the last stage, then follows it as live.js does: one event stream per tab
 (`/events/`), and a fragment request when an event names its turn; under polling (LIVE_EVENTS=false
-or a 204 from the server) it polls as app.js does, every LIVE_POLL_MS, all tabs visible. While
-each stage waits, someone loads pages in another process (/ and /c/<id>/ back to back, as the
-concurrency benchmark does), and the server's CPU is measured. Then every answer arrives at once
-and every tab must show it.
+or a 204 from the server) it polls as app.js does, every LIVE_POLL_MS, all tabs visible. At each
+stage the server's CPU is measured for --window seconds with the tabs alone, then for --window
+seconds while someone loads pages in another process (/ and /c/<id>/ back to back, as the
+concurrency benchmark does). Then every answer arrives at once and every tab must show it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .client import Browser, NewTurn, TabState, browse, is_finished, parse
+from .client import Browser, NewTurn, TabState, Timing, is_finished, parse
 from .stack import BENCH_PASSWORD, Sampler, Stack, code_fingerprint, load_average, proc_status
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -250,6 +250,32 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
 # --- many tabs, as the server sees them ---------------------------------------------------
 
 
+def browse_when_asked(base_url: str, cookies: dict, go, stop, pause: float, results) -> None:
+    """client.browse (someone loading pages back to back), only while `go` is set."""
+    import random
+
+    tab = Browser(base_url, cookies)
+    loads = []
+    links: list[str] = []
+    k = 0
+    while not stop.is_set():
+        if not go.wait(0.1):
+            continue
+        path = "/" if k % 2 == 0 or not links else random.choice(links)
+        kind = "/" if path == "/" else "/c/<id>/"
+        try:
+            resp, timing = tab.get(path)
+            if path == "/" and resp.status_code == 200:
+                links = parse(resp.text).conversation_links
+        except (OSError, http.client.HTTPException):
+            timing = Timing(time.time(), float("nan"), -1)
+            tab.close()
+        loads.append((kind, timing))
+        k += 1
+        stop.wait(pause)
+    results.put(loads)
+
+
 EVENTS_URL = re.compile(r'data-events-url="([^"]+)"')
 SINCE = re.compile(r'data-since="(\d+)"')
 
@@ -347,7 +373,7 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
     stack = new_stack(args, workdir, static_root, "tabs", users=args.users, huey_workers=args.huey_workers or total + 4)
     stop = threading.Event()
     mp = multiprocessing.get_context("spawn")
-    browse_stop, browse_results = mp.Event(), mp.Queue()
+    browse_stop, browse_go, browse_results = mp.Event(), mp.Event(), mp.Queue()
     browser_process = None
     tabs: list[Tab] = []
     threads: list[threading.Thread] = []
@@ -356,13 +382,13 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
         browsers = [Browser(stack.base_url) for _ in range(args.users)]
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda ub: ub[1].login(f"bench{ub[0]}", BENCH_PASSWORD), enumerate(browsers)))
-        # Every answer is held back until after the last stage's window, then all arrive together.
-        plan_s = args.send_budget * len(stages) + args.window * len(stages) + 10
+        # Every answer is held back until after the last stage's windows, then all arrive together.
+        plan_s = (args.send_budget + 2 * args.window + 4) * len(stages) + 10
         answers_at = time.time() + plan_s
         finish_by = answers_at + args.grace
         browser_process = mp.Process(
-            target=browse,
-            args=(stack.base_url, browsers[0].cookies, browse_stop, finish_by, args.page_pause, browse_results),
+            target=browse_when_asked,
+            args=(stack.base_url, browsers[0].cookies, browse_go, browse_stop, args.page_pause, browse_results),
             daemon=True,
         )
         browser_process.start()
@@ -405,15 +431,22 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
                 tab.ready.wait(timeout=10)
             sent_s = time.time() - t0
             time.sleep(2)  # let the burst of page loads and stream openings settle
+            # First the tabs alone (what waiting costs), then with someone loading pages meanwhile.
+            idle = (time.time(), time.time() + args.window)
+            time.sleep(args.window)
+            browse_go.set()
+            time.sleep(0.5)
             start = time.time()
             time.sleep(args.window)
             end = time.time()
+            browse_go.clear()
             waiting = sum(1 for tab in tabs if tab.visible_at is None)
             modes = {m: sum(1 for t in tabs if t.mode == m) for m in ("push", "poll", "")}
             windows.append(
-                {"tabs": stage, "start": start, "end": end, "waiting": waiting, "open_s": sent_s, "modes": modes}
-            )
-            print(f"[tabs] {stage} tabs open ({waiting} waiting), measured {args.window:g} s", flush=True)
+                {"tabs": stage, "start": start, "end": end, "idle": idle, "waiting": waiting, "open_s": sent_s,
+                 "modes": modes}
+            )  # fmt: skip
+            print(f"[tabs] {stage} tabs open ({waiting} waiting), measured 2 x {args.window:g} s", flush=True)
         print(f"[tabs] answers due in {max(0.0, answers_at - time.time()):.0f} s", flush=True)
         for thread in threads:
             thread.join(timeout=max(0.0, finish_by - time.time()))
@@ -434,7 +467,8 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
             loads = [t.seconds for _, t in page_loads if t.status == 200 and w["start"] <= t.start < w["end"]]
             failed = sum(1 for _, t in page_loads if t.status != 200 and w["start"] <= t.start < w["end"])
             results_windows.append({**w, "page_loads": summary(loads), "page_loads_failed": failed,
-                                    "cpu_cores": sampler.cores(w["start"], w["end"])})  # fmt: skip
+                                    "cpu_cores": sampler.cores(w["start"], w["end"]),
+                                    "idle_cpu_cores": sampler.cores(*w["idle"])})  # fmt: skip
         seen = [t for t in tabs if t.visible_at is not None and t.status == "completed"]
         added = []
         for tab in seen:
@@ -526,18 +560,18 @@ def report(results: dict) -> str:
             f"LIVE_EVENTS_INTERVAL_MS={s.get('LIVE_EVENTS_INTERVAL_MS')}, LIVE_POLL_MS={s['LIVE_POLL_MS']}, "
             f"{tabs['users']} users" + (f"; overrides {tabs['env_overrides']}" if tabs["env_overrides"] else "") + ".",
             "",
-            "| tabs waiting | pushed / polling | page loads p50 / p95 / max (n) | target p95 | web CPU (cores) | "
-            "worker | bench client | other processes |",
+            "| tabs waiting | pushed / polling | web CPU, tabs alone (cores) | page loads meanwhile p50 / p95 / max (n)"
+            " | target p95 | web CPU with the page loads | worker | other processes |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for w in tabs["windows"]:
             p = w["page_loads"]
             cpu = w["cpu_cores"]
             lines.append(
-                f"| {w['waiting']} | {w['modes']['push']} / {w['modes']['poll']} | {ms(p['p50'])} / {ms(p['p95'])} / "
-                f"{ms(p['max'])} ({p['n']}) | {verdict(p['p95'], TARGETS['page_p95_ms'])} | {cpu.get('web', 0):.3f} "
-                f"| {cpu.get('worker', 0):.3f} | {cpu.get('bench client', 0):.3f} | "
-                f"{cpu.get('other processes', 0):.3f} |"
+                f"| {w['waiting']} | {w['modes']['push']} / {w['modes']['poll']} | "
+                f"{w['idle_cpu_cores'].get('web', 0):.3f} | {ms(p['p50'])} / {ms(p['p95'])} / {ms(p['max'])} "
+                f"({p['n']}) | {verdict(p['p95'], TARGETS['page_p95_ms'])} | {cpu.get('web', 0):.3f} | "
+                f"{cpu.get('worker', 0):.3f} | {cpu.get('other processes', 0):.3f} |"
             )
         a = tabs["added_at_once"]
         lines += [

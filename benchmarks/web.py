@@ -204,7 +204,9 @@ def start_server(site: Site, server: str, workers: int, port: int, log: Path) ->
 
 def measure(args, site: Site, seed: dict, server: str, workers: int) -> dict:
     port = free_port()
-    proc = start_server(site, server, workers, port, site.dir / "gunicorn.log")
+    log = site.dir / "gunicorn.log"
+    log.unlink(missing_ok=True)  # this cell's only
+    proc = start_server(site, server, workers, port, log)
     try:
         pids = [proc.pid, *proc_children(proc.pid)]
         cookie = f"sessionid={seed['session']}"
@@ -304,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         for server in args.servers.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
                 endpoints = measure(args, site, seed, server, workers)
+                if any(e["errors"] for e in endpoints.values()):
+                    # On a shared machine a server may be killed from outside: measure that cell again.
+                    print("  errors: measuring this cell again", flush=True)
+                    endpoints = measure(args, site, seed, server, workers)
                 results["rows"].append(
                     {"database": database, "server": server, "workers": workers, "endpoints": endpoints}
                 )
