@@ -352,6 +352,8 @@ def env_usd(name: str):
 BUDGET_MONTHLY_USD = env_usd("BUDGET_MONTHLY_USD")
 INSTANCE_BUDGET_MONTHLY_USD = env_usd("INSTANCE_BUDGET_MONTHLY_USD")
 MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
+# Largest file the import page takes (an export of all of one's conversations), in bytes.
+IMPORT_MAX_BYTES = env_number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
 MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)
 # Per user, across every web process (counted in the database): answers queued or running at
 # once, and prompts sent in the last hour (0: no hourly limit).
