@@ -49,14 +49,24 @@ def _highlight(code: str, lang: str, _attrs) -> str:
     return _highlighted_cached(code, lang)
 
 
-def _highlighted(code: str, lang: str) -> str:
+@lru_cache(maxsize=256)
+def _lexer(name: str):
+    """A lexer per language name, made once (lexers keep no state between uses)."""
     try:
-        lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else None
+        return get_lexer_by_name(name)
     except ClassNotFound:
-        lexer = None
+        return None
+
+
+# One formatter for every block: building one costs ~2 ms (its style tables), formatting keeps no state.
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+def _highlighted(code: str, lang: str) -> str:
+    lexer = _lexer(lang.strip().split()[0]) if lang.strip() else None
     if lexer is None:
         return f'<pre class="code"><code>{escape(code)}</code></pre>'
-    formatter = HtmlFormatter(nowrap=True)
+    formatter = _FORMATTER
     label = escape(lexer.name)
     return (
         f'<pre class="code highlight" data-lang="{label}"><code class="language-{escape(lang.split()[0])}">'
