@@ -215,7 +215,7 @@ def two_models(db):
 def test_the_new_chat_offers_the_enabled_models_and_names_the_default(alice_client, two_models):
     AIModel.objects.create(provider_id="openai/disabled-one", label="Disabled One", enabled=False)
     page = alice_client.get("/").content.decode()
-    assert '<select name="model" id="id_model" form="composer">' in page
+    assert '<select name="model" id="new-chat-model" form="composer">' in page
     assert '<option value="openai/gpt-5-pro" data-label="GPT-5 Pro" selected>' in page
     assert '<option value="openai/gpt-5.6-sol-pro" data-label="GPT-5.6 Sol Pro">' in page
     assert "Disabled One" not in page

@@ -105,12 +105,17 @@
     const textarea = form.querySelector("textarea");
     if (!textarea) return;
     const key = "draft:" + form.dataset.draftKey;
-    // After a send, the page that follows either shows an error (the server
-    // re-filled the textarea: keep the draft) or accepted it (drop the draft).
+    // After a send, the draft is dropped once a page shows the prompt sent. A page with an error
+    // (the server re-filled the box), or no page of ours at all (an expired form, a server error:
+    // the user goes back), keeps it.
     const sent = session.get("sent");
     if (sent) {
       session.remove("sent");
-      if (!form.querySelector(".alert-error")) store.remove(sent);
+      const draft = (store.get(sent) || "").trim();
+      const shown = Array.prototype.some.call(document.querySelectorAll("#turns .prompt-text"), function (el) {
+        return el.textContent.trim() === draft;
+      });
+      if (!form.querySelector(".alert-error") && shown) store.remove(sent);
     }
     if (!textarea.value && store.get(key)) textarea.value = store.get(key);
     function grow() {
@@ -207,7 +212,7 @@
 
   // --- New chat: the model picker; the placeholder and heading name the model chosen -----------
   function setupModelPicker() {
-    const select = document.getElementById("id_model");
+    const select = document.getElementById("new-chat-model");
     const textarea = composerTextarea();
     if (!select || !textarea) return;
     const form = document.getElementById("composer");

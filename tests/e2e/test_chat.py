@@ -34,7 +34,7 @@ def test_sign_up_send_with_enter_and_continue_the_conversation(app):
     page.get_by_role("button", name="Create the administrator").click()
 
     # Signed in on the home page, as the administrator.
-    expect(page.get_by_role("heading", name="What can gpt-5-pro work on?")).to_be_visible()
+    expect(page.get_by_role("heading", name="What can GPT-5 Pro work on?")).to_be_visible()
     expect(page.get_by_text("You are the administrator")).to_be_visible()
     expect(page.locator(".sidebar-foot")).to_contain_text("newcomer")
 
@@ -71,7 +71,8 @@ def test_sign_up_send_with_enter_and_continue_the_conversation(app):
     expect(page.locator("#turns > article.turn")).to_have_count(2)
     expect(second.locator(".prompt-text")).to_contain_text("And times 3?")
     expect(second.locator(".prompt-text")).to_contain_text("Show your work.")
-    expect(second.locator(".prompt-text br")).to_have_count(1)
+    # The line break shows as typed (white-space: pre-wrap), not as <br>.
+    assert second.locator(".prompt-text").inner_text() == "And times 3?\nShow your work."
     expect(second.locator(".markdown")).to_contain_text("(turns=2)")
     expect(second.locator(".turn-meta")).to_contain_text(TOKENS)
     # The conversation's running total (top bar) is drawn with the page.

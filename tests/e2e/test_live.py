@@ -62,8 +62,8 @@ def test_streamed_text_shows_before_the_answer_completes(app):
 
     partial = turn.locator(".message-body.partial")
     expect(partial).to_contain_text("Echo: streaming.", timeout=ANSWER_TIMEOUT_MS)
-    # Part of the text, while the turn still runs.
-    expect(turn.locator(".status-line")).to_contain_text("Thinking…")
+    # Part of the text, while the turn still runs: it is writing now.
+    expect(turn.locator(".status-line")).to_contain_text("Writing…")
     assert "word59" not in partial.inner_text()
 
     app.wait_for_answer(page, "word59")
@@ -78,7 +78,7 @@ def test_stop_cancels_at_once_and_retry_completes(app):
     page = app.new_page("/", user=app.user())
     app.send(page, "Long question")
     turn = app.last_turn(page)
-    expect(turn.locator(".status-line")).to_contain_text("Thinking…", timeout=ANSWER_TIMEOUT_MS)
+    expect(turn.locator(".status-line")).to_contain_text(re.compile(r"(Thinking|Writing)…"), timeout=ANSWER_TIMEOUT_MS)
 
     with page.expect_navigation():
         turn.get_by_role("button", name="Stop").click()
