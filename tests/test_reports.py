@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from conversations import budgets, charts, reports
@@ -325,6 +325,9 @@ def test_a_users_own_usage_per_day_model_and_conversation(ledger):
 def test_seed_usage_writes_turns_charges_and_a_rollup_that_agree(db):
     call_command("seed_usage", turns=800, users=4, models=3, months=2, batch=150, seed=7, stdout=io.StringIO())
     assert Turn.objects.count() == 800
+    # Each conversation is one line of turns, each following the one before.
+    assert Turn.objects.filter(parent__isnull=True).count() == Conversation.objects.count()
+    assert not Turn.objects.exclude(parent__isnull=True).exclude(parent__conversation_id=F("conversation_id")).exists()
     assert User.objects.filter(username__startswith="seed-user-").count() == 4
     assert User.objects.get(username="seed-admin").is_staff
     # The rollup is what charge_record would have written for these charges.

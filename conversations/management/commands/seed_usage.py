@@ -128,6 +128,7 @@ class Command(BaseCommand):
         model_weights = [0.6, 0.3, 0.1] + [0.05] * max(0, len(self.models) - 3)
         self.current = {}  # user id -> (conversation id, model id, turns so far)
         self.conversations_updated = {}
+        self.last_turn = {}  # conversation id -> its newest turn (the parent of the next)
         self.turn_rows, self.charge_rows = RawInsert(Turn), RawInsert(Charge)
         self.rollup = defaultdict(lambda: [0] * len(ROLLUP_FIELDS))
         written = charges = 0
@@ -303,6 +304,7 @@ class Command(BaseCommand):
                 dict(
                     id=turn_id,
                     conversation_id=conversation_id,
+                    parent_id=self.last_turn.get(conversation_id),  # each turn follows the one before
                     prompt=prompt,
                     status=status,
                     attempts=attempt,
@@ -323,6 +325,7 @@ class Command(BaseCommand):
                 )
             )
             self.conversations_updated[conversation_id] = done
+            self.last_turn[conversation_id] = turn_id
         with transaction.atomic():
             Conversation.objects.bulk_create(new_conversations)
             self.turn_rows.insert(turns)
