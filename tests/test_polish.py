@@ -51,6 +51,9 @@ urlpatterns = [
         ("> quoted\n\n---\n\nafter the rule", "quoted after the rule"),
         ("Explain 2*3*4 and snake_case_names", "Explain 2*3*4 and snake_case_names"),
         ("What is 2 + 2?", "What is 2 + 2?"),
+        ("Why is this slow?\n\ndef merge(a, b):\n    out = []\n    return out", "Why is this slow?"),
+        ("    def indented():\n        pass\n\nFix it please", "Fix it please"),
+        ("Hi\n\nI need help with my thesis", "Hi I need help with my thesis"),
     ],
 )
 def test_titles_leave_out_code_markdown_and_urls(prompt, title):

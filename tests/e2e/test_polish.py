@@ -70,7 +70,7 @@ def test_a_streamed_answer_shows_markdown_and_an_open_code_fence_mid_stream(app,
     expect(turn.locator(".markdown pre code")).to_contain_text("def merge(a, b):")
 
 
-def test_a_prompt_keeps_its_indentation_and_a_long_one_shows_collapsed(app):
+def test_a_prompt_keeps_its_indentation_and_a_long_one_shows_collapsed(app, tmp_path):
     page = app.new_page("/", user=app.user())
     code = "def merge(a, b):\n" + "\n".join(f"    step_{i} = a[{i}]  # keep" for i in range(30))
     app.send(page, "Why is this slow?\n\n" + code)
@@ -81,6 +81,7 @@ def test_a_prompt_keeps_its_indentation_and_a_long_one_shows_collapsed(app):
     assert collapsed < full * 0.65, (collapsed, full)
     more = app.last_turn(page).locator(".prompt-more > summary")
     expect(more).to_have_text("Show more", use_inner_text=True)
+    screenshot(page, "prompt-show-more", tmp_path)
     more.click()
     expect(more).to_have_text("Show less", use_inner_text=True)
     assert bubble.bounding_box()["height"] >= full - 1
@@ -123,7 +124,7 @@ def test_the_character_counter_counts_as_typed(app):
     assert Turn.objects.get().prompt == exact
 
 
-def test_the_new_chat_offers_the_models_and_names_the_one_chosen(app):
+def test_the_new_chat_offers_the_models_and_names_the_one_chosen(app, tmp_path):
     _enable_second_model()
     app.start_worker()
     page = app.new_page("/", user=app.user())
@@ -134,6 +135,7 @@ def test_the_new_chat_offers_the_models_and_names_the_one_chosen(app):
     picker.select_option(label="GPT-5.6 Sol Pro")
     expect(composer).to_have_attribute("placeholder", "Ask GPT-5.6 Sol Pro anything…")
     expect(page.locator(".welcome h1")).to_have_text("What can GPT-5.6 Sol Pro work on?")
+    screenshot(page, "new-chat-model", tmp_path)
     app.send(page, "Which model are you?")
     app.wait_for_answer(page, "Echo: Which model are you?")
     assert app.fake_api.post_requests[-1]["json"]["model"] == "openai/gpt-5.6-sol-pro"
