@@ -3,9 +3,10 @@
 A page (static/js/live.js) opens `GET /events/` listing the turns it shows running. The stream
 tells it what changed:
 
-- `turn`: one of its running turns changed (text arrived, it started, it ended). The page then
-  fetches the turn's fragment itself (`/t/<id>/live/`, with its own session: the fragment holds
-  CSRF forms), exactly as the polling fallback does.
+- `turn`: one of its running turns changed (text arrived, it started, it ended), with the turn's
+  fragment, drawn by the view of `/t/<id>/live/` with the stream's own request (the page's user
+  and session, as a fetch would be). Without it (it could not be drawn) the page fetches
+  `/t/<id>/live/` itself, as the polling fallback does.
 - `conversation`: a row of its sidebar changed (title, running or done, order), in any of the
   user's conversations, from any tab or device. The event carries the row (rows hold no form and
   only the user's own data; a stream only ever carries its own user's rows).
@@ -42,7 +43,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection, connections
 from django.db.models import OuterRef, Q, Subquery
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from .models import Conversation, Turn
@@ -57,6 +58,8 @@ QUEUE_LIMIT = 500
 CATCH_UP_ROWS = 100
 # When nothing was committed, the watcher still reads this often (its probe is only a shortcut).
 IDLE_READ_SECONDS = 1.0
+# Turn fragments the streams of one process draw at once (each in its request's thread).
+DRAW_AT_ONCE = 4
 
 
 def stamp(when: datetime | None) -> int:
@@ -84,12 +87,21 @@ class Subscriber:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
-    def put(self, message: str) -> None:
+    def put(self, message) -> None:
+        """Queue an event: SSE text, or a TurnEvent (its fragment is drawn by the stream)."""
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
             # A page that stopped reading: end its stream; it reconnects and catches up.
             self.overflowed = True
+
+
+@dataclass
+class TurnEvent:
+    """A running turn of the page changed. The stream draws its fragment for the page's user."""
+
+    data: dict
+    event_id: int
 
 
 @dataclass
@@ -230,6 +242,8 @@ class Watcher:
         self.task: asyncio.Task | None = None
         self.checks = 0
         self.probes = 0  # ticks that found nothing committed, so read nothing
+        # Fragments drawn at once by this process's streams (200 answers may end together).
+        self.drawing = asyncio.Semaphore(DRAW_AT_ONCE)
 
     def close(self, wait: bool = False) -> None:
         """Give back the thread and its connection (the loop this watcher served is gone)."""
@@ -353,7 +367,7 @@ class Watcher:
         if version > known or (force and (ended or version != known)):
             subscriber.turns[turn_id] = version
             data = {"id": str(turn_id), "v": version, "status": status, "conversation": str(conversation_id)}
-            subscriber.put(sse("turn", data, event_id))
+            subscriber.put(TurnEvent(data, event_id))
         if ended:
             subscriber.turns.pop(turn_id, None)
 
@@ -416,14 +430,43 @@ async def stream(request) -> HttpResponse:
     if not user.is_authenticated:
         return HttpResponse("Sign in to receive updates.", status=401, content_type="text/plain")
     subscriber = Subscriber(user_id=user.pk, turns=_page_turns(request.GET.getlist("t")))
-    response = StreamingHttpResponse(_events(subscriber, _since(request)), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(request, subscriber, _since(request)), content_type="text/event-stream")
     # Proxies must pass each event on at once (nginx reads this header; see the README).
     response["X-Accel-Buffering"] = "no"
     response["Cache-Control"] = "no-store"
     return response
 
 
-async def _events(subscriber: Subscriber, since: datetime):
+def draw_turn(request, turn_id: str) -> str:
+    """The turn's fragment exactly as the page would fetch it (/t/<id>/live/), for this request's user.
+
+    Drawn with the stream's own request (the page's user, session and cookies), so it is the
+    fragment a fetch would get, never another user's. "" when it cannot be drawn (the page then
+    fetches it).
+    """
+    from .views import turn_live
+
+    try:
+        response = turn_live(request, turn_id=turn_id)
+        return response.content.decode() if response.status_code == 200 else ""
+    except Http404:
+        return ""
+    finally:
+        release_connections()  # an open stream holds no database connection
+
+
+async def _with_fragment(request, event: TurnEvent) -> str:
+    """The turn event as SSE text, with the turn's fragment when it could be drawn."""
+    async with watcher().drawing:
+        html = await sync_to_async(draw_turn)(request, event.data["id"])
+    return sse("turn", {**event.data, "html": html} if html else event.data, event.event_id)
+
+
+async def _text(request, items: list) -> str:
+    return "".join([item if isinstance(item, str) else await _with_fragment(request, item) for item in items])
+
+
+async def _events(request, subscriber: Subscriber, since: datetime):
     # The request's own database connection is not needed while the stream stays open (the
     # watcher reads for everyone): give it back now rather than when the stream ends.
     await sync_to_async(release_connections)()
@@ -436,7 +479,7 @@ async def _events(subscriber: Subscriber, since: datetime):
         first = [f"retry: {retry_ms}\n", sse("hello", {"interval_ms": settings.LIVE_EVENTS_INTERVAL_MS}, event_id)]
         while not subscriber.queue.empty():
             first.append(subscriber.queue.get_nowait())
-        yield "".join(first)
+        yield await _text(request, first)
         loop = asyncio.get_running_loop()
         ends = loop.time() + settings.LIVE_EVENTS_MAX_SECONDS
         heartbeat = settings.LIVE_EVENTS_HEARTBEAT_SECONDS
@@ -453,6 +496,6 @@ async def _events(subscriber: Subscriber, since: datetime):
             batch = [message]
             while not subscriber.queue.empty():
                 batch.append(subscriber.queue.get_nowait())
-            yield "".join(batch)
+            yield await _text(request, batch)
     finally:
         live.unsubscribe(subscriber)

@@ -63,6 +63,9 @@ def drain(subscriber: live.Subscriber) -> list[tuple[str, dict]]:
     events = []
     while not subscriber.queue.empty():
         message = subscriber.queue.get_nowait()
+        if isinstance(message, live.TurnEvent):  # its fragment is drawn by the stream
+            events.append(("turn", message.data))
+            continue
         for block in message.strip().split("\n\n"):
             fields = dict(line.split(": ", 1) for line in block.splitlines())
             events.append((fields["event"], json.loads(fields["data"])))
@@ -367,6 +370,10 @@ def test_the_stream_carries_turn_and_row_events_of_the_user_only(alice, bob, set
     events = events_of(asyncio.run(scenario()))
     kinds = [(kind, data.get("id")) for kind, data, _ in events]
     assert ("turn", str(mine.pk)) in kinds
+    # The ended turn comes with its fragment, as /t/<id>/live/ draws it for Alice.
+    ended = next(data for kind, data, _ in events if kind == "turn" and data["status"] == "completed")
+    assert f'id="turn-{mine.pk}"' in ended["html"] and "Because." in ended["html"]
+    assert 'data-status="completed"' in ended["html"]
     assert str(theirs.pk) not in str(events) and str(theirs.conversation_id) not in str(events)
     assert "Bob's" not in str(events)
     assert all(event_id.isdigit() for _, _, event_id in events)  # hello too: a reconnect resumes from it

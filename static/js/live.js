@@ -1,8 +1,8 @@
 // Pushed live updates: one server-sent event stream per page (/events/, conversations/live.py).
 // Loaded after app.js. While the stream works, app.js's polling timer stays off:
-// - a "turn" event says a running turn on this page changed: the page fetches that turn's
-//   fragment with its own session (htmx, the same request a poll makes) and app.js reacts to the
-//   swap as before (Send enabled, "Answer ready", title and notification in a hidden tab);
+// - a "turn" event says a running turn on this page changed and brings its fragment, drawn for
+//   this page's session (else the page fetches it, as a poll would); app.js reacts to the swap
+//   as before (Send enabled, "Answer ready", title and notification in a hidden tab);
 // - a "conversation" event carries a sidebar row (title, working or done, order), from any tab or
 //   device of the user.
 // When the stream does not work (a proxy that buffers it: no event within a few seconds; the
@@ -63,7 +63,14 @@
     const el = document.getElementById("turn-" + data.id);
     if (!el || !el.dataset.active || !window.htmx) return;
     if (turnVersion(el) === String(data.v)) return; // already shown
-    window.htmx.trigger(el, "live");
+    if (!data.html) {
+      window.htmx.trigger(el, "live"); // fetch it, as a poll would
+      return;
+    }
+    // The fragment came with the event: swap it in as htmx swaps a fetched one, with the same
+    // events (app.js follows the answer, enables Send, announces it, updates the title).
+    window.htmx.trigger(el, "htmx:beforeSwap", { target: el });
+    window.htmx.swap(el, data.html, { swapStyle: "outerHTML" }, { eventInfo: { target: el } });
   }
 
   // --- Sidebar rows ----------------------------------------------------------------------
