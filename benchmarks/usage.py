@@ -236,7 +236,7 @@ def measure(args) -> dict:
         ("charge list, status failed", staff, lambda i: "/admin/conversations/charge/?status=failed"),
         ("charge list, search by response id", staff, by_id("/admin/conversations/charge/?q={}")),
         ("Usage page (heaviest user), this month", member, lambda i: "/usage/"),
-        ("Usage page (heaviest user), 12 months", member, lambda i: "/usage/?period=12m"),
+        ("Usage page (heaviest user), last month", member, lambda i: "/usage/?period=last_month"),
     ]
     results = {
         "database": connection.vendor,
@@ -251,9 +251,12 @@ def measure(args) -> dict:
         "requests": {},
         "exports": [],
     }
+    load_before = os.getloadavg()[0]
     for name, client, make_url in cases:
         print(f"  {name}", file=sys.stderr, flush=True)
         results["requests"][name] = _timed(client, make_url, args.repeat, args.warmup)
+    # Other jobs on the machine slow every figure: say how busy it was (2 cores: above 2 is queueing).
+    results["load_average"] = [load_before, os.getloadavg()[0]]
     for url in (
         f"/admin/conversations/turn/export/?user={heavy}",
         "/admin/conversations/turn/export/",
@@ -294,6 +297,11 @@ def report(runs: dict, command: str) -> str:
     ]
     for key in ("turns", "charges", "daily_rows", "conversations", "users"):
         lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(f"{runs[d]['counts'][key]:,}" for d in dbs) + " |")
+    lines.append(
+        "| load average (1 min) before / after the requests | "
+        + " | ".join(f"{runs[d]['load_average'][0]:.1f} / {runs[d]['load_average'][1]:.1f}" for d in dbs)
+        + f" (on {os.cpu_count()} cores) |"
+    )
     lines += [
         "",
         "Server time per request (Django test client, body read to the end), p50 / p95 / max, and the queries of one",

@@ -23,7 +23,8 @@ from .admin_filters import distinct_values
 from .models import Charge, Turn
 
 DASHBOARD_TABLES = ("days", "users", "models", "matrix", "statuses", "top")
-USER_PERIODS = ("month", "last_month", "7d", "30d", "12m")
+# A person's own page reads their charges one by one for the per-conversation table: a month or so.
+USER_PERIODS = ("month", "last_month", "7d", "30d")
 
 
 def staff_required(view):
