@@ -168,8 +168,7 @@ def run(args) -> dict:
     }
     ok = False
     try:
-        if not (workdir / "static").exists():
-            stack.collectstatic()
+        stack.collectstatic()  # also when reusing --workdir: the static files may have changed
         stack.start()
         marker = workdir / "seeded.json"
         if marker.exists():
