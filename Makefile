@@ -8,7 +8,7 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-export bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
+.PHONY: run demo test bench bench-render bench-export bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -39,7 +39,10 @@ chromium:
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
+# collectstatic: the tests that start the app as in production (gunicorn, HTTPS_ONLY) need the
+# hashed static files, as a deployment has them.
 test: $(STAMP) chromium
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
 
 bench: $(STAMP) chromium
@@ -48,6 +51,11 @@ bench: $(STAMP) chromium
 	$(PY) -m benchmarks.history $(HISTORY_ARGS)
 	$(PY) -m benchmarks.push $(PUSH_ARGS)
 	$(PY) -m benchmarks.web $(WEB_ARGS)
+	$(PY) -m benchmarks.render $(RENDER_ARGS)
+
+# Only the re-rendering of a streamed answer (a few seconds): RENDER_ARGS="--chars 60000".
+bench-render: $(STAMP)
+	$(PY) -m benchmarks.render $(RENDER_ARGS)
 
 # Only the pushed live updates (a real browser; then 50/100/200 open tabs): PUSH_ARGS="--only latency".
 bench-push: $(STAMP) chromium
