@@ -97,7 +97,8 @@ def stacked_bars(bars: list[tuple[str, str, dict]], series: list[str], *, title:
 
 def horizontal_bars(items: list[tuple[str, str, Decimal]], *, title: str, series_index: int = 0) -> SafeString:
     """One bar per (label, href, value), longest first as given."""
-    row_h, label_w, value_w, width = 26, 150, 96, 720
+    # Narrow: it sits in half a page, and its text must stay as large as the other charts'.
+    row_h, label_w, value_w, width = 24, 128, 84, 440
     height = max(len(items), 1) * row_h + 8
     ceiling = max((Decimal(v or 0) for _, _, v in items), default=Decimal(0)) or Decimal(1)
     plot_w = width - label_w - value_w
@@ -105,7 +106,7 @@ def horizontal_bars(items: list[tuple[str, str, Decimal]], *, title: str, series
     for i, (label, href, value) in enumerate(items):
         y = 4 + i * row_h
         w = max(float(Decimal(value or 0) / ceiling) * plot_w, 1.5)
-        short = label if len(label) <= 22 else label[:21] + "…"
+        short = label if len(label) <= 18 else label[:17] + "…"
         row = _html(
             "<title>{}: {}</title>"
             '<rect class="chart-hit" x="0" y="{}" width="{}" height="{}"></rect>'
@@ -118,7 +119,7 @@ def horizontal_bars(items: list[tuple[str, str, Decimal]], *, title: str, series
             width,
             row_h,
             label_w - 8,
-            y + 17,
+            y + 16,
             short,
             series_index % SERIES,
             label_w,
@@ -126,11 +127,11 @@ def horizontal_bars(items: list[tuple[str, str, Decimal]], *, title: str, series
             w,
             row_h - 8,
             label_w + w + 6,
-            y + 17,
+            y + 16,
             usd(value),
         )
         parts.append(_html('<a href="{}">{}</a>', href, row) if href else _html("<g>{}</g>", row))
-    return _svg(width, height, title, parts)
+    return _svg(width, height, title, parts, kind="chart-bars")
 
 
 def _axis(ceiling: Decimal, left: int, top: int, plot_w: float, plot_h: float) -> SafeString:
@@ -155,10 +156,11 @@ def _axis(ceiling: Decimal, left: int, top: int, plot_w: float, plot_h: float) -
     return mark_safe("".join(lines))  # noqa: S308 (each part built by format_html)
 
 
-def _svg(width: int, height: int, title: str, parts: list) -> SafeString:
+def _svg(width: int, height: int, title: str, parts: list, kind: str = "chart-columns") -> SafeString:
     return _html(
-        '<svg class="chart" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}" '
+        '<svg class="chart {}" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}" '
         'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">{}</svg>',
+        kind,
         width,
         height,
         width,
