@@ -75,13 +75,22 @@ class UsageListMixin:
     def usage_sums(self, request, changelist) -> reports.Figures:
         raise NotImplementedError
 
+    def get_changelist(self, request, **kwargs):
+        return SummedChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if hasattr(request, "_usage_rows"):
+            paginator.count = request._usage_rows  # the sums counted them: no second COUNT(*)
+        return paginator
+
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:  # not a redirect, an action's download or an error page
             query = request.GET.urlencode()
             response.context_data.update(
-                usage_sums=self.usage_sums(request, changelist),
+                usage_sums=changelist.usage_sums,
                 export_url=reverse(f"admin:{self._url_prefix()}_export") + (f"?{query}" if query else ""),
                 dashboard_url=reverse("usage_dashboard"),
             )
@@ -109,6 +118,15 @@ class UsageListMixin:
         return exports.queryset_csv(
             request, f"{self.csv_name}.csv", queryset.order_by(*self.ordering), self.csv_columns
         )
+
+
+class SummedChangeList(ChangeList):
+    """Reads the sums of the filtered rows first: their count is the list's count too."""
+
+    def get_results(self, request):
+        self.usage_sums = self.model_admin.usage_sums(request, self)
+        request._usage_rows = self.usage_sums.charges
+        super().get_results(request)
 
 
 def _sums(queryset, *, index: str = "") -> reports.Figures:
@@ -327,7 +345,7 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         return _pretty_json(turn.history)
 
 
-class TurnChangeList(ChangeList):
+class TurnChangeList(SummedChangeList):
     def get_results(self, request):
         super().get_results(request)
         if "user" in request.GET and not (OWN_INDEX_FILTERS & set(request.GET)) and not self.query:

@@ -310,6 +310,9 @@ def test_the_turn_list_never_reads_answers_prompts_or_stored_json(ledger, boss_c
     for sql in listing:
         for column in ("output_text", "output_html", "response_json", "history", '"prompt"'):
             assert column not in sql, column
+    # One count: the sums' (the page count reuses it).
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"] and "conversations_turn" in q["sql"]]
+    assert len(counts) == 1 and "SUM(" in counts[0]
     assert TurnAdmin.date_hierarchy is None
     page = response.content.decode()
     for preset in ("Today", "Yesterday", "Last 7 days", "This month", "Last month"):
