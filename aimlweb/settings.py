@@ -352,6 +352,10 @@ def env_usd(name: str):
 BUDGET_MONTHLY_USD = env_usd("BUDGET_MONTHLY_USD")
 INSTANCE_BUDGET_MONTHLY_USD = env_usd("INSTANCE_BUDGET_MONTHLY_USD")
 MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
+# A cheap catalogue model asked for a short title once a conversation's first answer is in
+# (conversations/titles.py), charged like any answer. Empty (the default): titles come from the
+# first prompt only.
+TITLE_MODEL = env.str("TITLE_MODEL", default="")
 # Largest file the import page takes (an export of all of one's conversations), in bytes.
 IMPORT_MAX_BYTES = env_number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
 MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)

@@ -99,6 +99,46 @@ def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fiel
     return charge
 
 
+def charge_extra(
+    *, conversation, model: str, response_id: str, status: str, fields: dict, duration_ms: int | None = None, now=None
+) -> Charge | None:
+    """Write the ledger entry of a call made for a conversation but not for one of its turns.
+
+    A conversation's title asked of TITLE_MODEL (titles.py): charged to the conversation's
+    owner like any answer, counted in spend and budgets, with no turn.
+    """
+    if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
+        return None
+    now = now or timezone.now()
+    owner = conversation.owner
+    tokens = {
+        name: fields.get(name) or 0
+        for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+    }
+    if not tokens["total_tokens"]:
+        tokens["total_tokens"] = tokens["input_tokens"] + tokens["output_tokens"]
+    with transaction.atomic():
+        charge = Charge.objects.create(
+            user=owner,
+            username=owner.get_username(),
+            conversation_id=conversation.pk,
+            turn=None,
+            model=model,
+            response_id=response_id,
+            status=status,
+            **tokens,
+            input_price=fields.get("input_price"),
+            cached_input_price=fields.get("cached_input_price"),
+            output_price=fields.get("output_price"),
+            cost_usd=fields.get("cost_usd"),
+            provider_cost_usd=fields.get("provider_cost_usd"),
+            duration_ms=max(duration_ms, 0) if duration_ms is not None else None,
+            created_at=now,
+        )
+        _rollup_add(charge)
+    return charge
+
+
 def _rollup_add(charge: Charge) -> None:
     key = {
         "day": timezone.localdate(charge.created_at),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi, catalog, ledger, rendering, selectors
+from . import aimlapi, catalog, ledger, rendering, selectors, titles
 from .attempts import Attempt
 from .breaker import guard as provider_guard
 from .models import Conversation, Turn
@@ -104,6 +104,11 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
             )
         else:
             _finish(attempt, response)
+    # A short title from TITLE_MODEL once the first answer is in (off by default; titles.py).
+    try:
+        titles.title_after_answer(turn_id=turn.id)
+    except Exception:
+        logger.exception("turn %s: asking for a title failed", turn.id)
 
 
 def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:

@@ -292,3 +292,78 @@ def test_500_page(alice_client, no_debug):
     page = _error_page(alice_client.get("/polish-test/broken/"), 500)
     assert "Something went wrong on our side" in page
     assert "{%" not in page and "{{" not in page
+
+
+# --- Titles from a cheap model (TITLE_MODEL, off by default) ----------------------------------
+
+TITLE_MODEL = "openai/gpt-5.6-sol-pro"
+
+
+@pytest.fixture
+def title_model(settings, fake_api, transactional_db):
+    from conversations import catalog
+
+    catalog.seed(AIModel)
+    AIModel.objects.filter(provider_id=TITLE_MODEL).update(enabled=True)
+    settings.TITLE_MODEL = TITLE_MODEL
+    fake_api.reply = lambda body: "“Merging sorted lists.”" if body["model"] == TITLE_MODEL else "Use heapq.merge."
+    return fake_api
+
+
+def test_without_title_model_no_title_is_asked(alice, fake_api, transactional_db):
+    turn = services.conversation_create(owner=alice, prompt="How do I merge two sorted lists?")
+    assert Turn.objects.get(id=turn.id).status == "completed"
+    assert fake_api.post_count == 1
+    assert Conversation.objects.get().title == "How do I merge two sorted lists?"
+
+
+def test_the_title_model_names_the_conversation_and_is_charged(alice, title_model):
+    from conversations.models import Charge
+
+    turn = services.conversation_create(owner=alice, prompt="```python\nheapq\n```\nHow do I merge two sorted lists?")
+    conversation = Conversation.objects.get(id=turn.conversation_id)
+    assert conversation.title == "Merging sorted lists"
+    assert title_model.post_count == 2
+    body = title_model.post_requests[-1]["json"]
+    assert body["model"] == TITLE_MODEL and body["max_output_tokens"] == 1000
+    assert body["reasoning"] == {"effort": "none"}  # the least the catalogue says it accepts
+    assert "How do I merge two sorted lists?" in body["input"][0]["content"]
+    charges = {charge.model: charge for charge in Charge.objects.all()}
+    assert set(charges) == {"openai/gpt-5-pro", TITLE_MODEL}
+    title_charge = charges[TITLE_MODEL]
+    assert title_charge.turn is None and title_charge.conversation_id == conversation.id
+    assert title_charge.user == alice and title_charge.cost_usd > 0 and title_charge.output_tokens > 0
+
+    # Only the first answer: the next one asks for no title.
+    services.turn_create(conversation=conversation, prompt="And three lists?")
+    assert title_model.post_count == 3 and Conversation.objects.get().title == "Merging sorted lists"
+
+
+def test_a_title_is_not_asked_when_the_budget_could_not_take_it(alice, title_model, settings):
+    from decimal import Decimal
+
+    from conversations.models import UserBudget
+
+    # Enough for the answer's estimate check to pass here (checked before it is sent), not for more.
+    UserBudget.objects.create(user=alice, monthly_usd=Decimal("0.01"), unlimited=False)
+    AIModel.objects.filter(provider_id="openai/gpt-5-pro").update(input_price=0, output_price=0)
+    settings.BUDGET_MONTHLY_USD = None
+    AIModel.objects.filter(provider_id=TITLE_MODEL).update(input_price=Decimal(5000), output_price=Decimal(5000))
+    turn = services.conversation_create(owner=alice, prompt="How do I merge two sorted lists?")
+    assert Turn.objects.get(id=turn.id).status == "completed"
+    assert title_model.post_count == 1
+    assert Conversation.objects.get().title == "How do I merge two sorted lists?"
+
+
+def test_a_renamed_conversation_keeps_its_name(alice, title_model, settings):
+    from conversations import titles
+
+    settings.TITLE_MODEL = ""
+    turn = services.conversation_create(owner=alice, prompt="How do I merge two sorted lists?")
+    assert title_model.post_count == 1
+    settings.TITLE_MODEL = TITLE_MODEL
+    Conversation.objects.filter(id=turn.conversation_id).update(title="Merge notes")  # renamed meanwhile
+    assert titles.title_after_answer(turn_id=turn.id) is None
+    assert title_model.post_count == 1 and Conversation.objects.get().title == "Merge notes"
+    Conversation.objects.filter(id=turn.conversation_id).update(title="How do I merge two sorted lists?")
+    assert titles.title_after_answer(turn_id=turn.id) == "Merging sorted lists"  # not renamed: named
