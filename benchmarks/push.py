@@ -16,7 +16,7 @@ the database when it saved the answer (Turn.completed_at). Added latency = paint
 
 tabs: tabs are opened in stages (--stages, default 50, 100, 200); each sends a prompt whose answer
 is held back until after the last stage, then follows it as live.js does: one event stream per tab
-(`/events/`), and a fragment request when an event names its turn; under polling (LIVE_EVENTS=false
+(`/events/`), whose events bring its turn's fragment; under polling (LIVE_EVENTS=false
 or a 204 from the server) it polls as app.js does, every LIVE_POLL_MS, all tabs visible. At each
 stage the server's CPU is measured for --window seconds with the tabs alone, then for --window
 seconds while someone loads pages in another process (/ and /c/<id>/ back to back, as the
@@ -297,7 +297,8 @@ class Tab:
 
 
 def follow(tab: Tab, deadline: float, stop: threading.Event) -> None:
-    """What live.js does for one page: its stream, and a fragment request per event of its turn."""
+    """What live.js does for one page: its stream; an event of its turn brings the turn's fragment
+    (or, when it could not be drawn, the page fetches it)."""
     html = tab.new.html
     turn = tab.new.turn
     match = EVENTS_URL.search(html)
@@ -346,10 +347,13 @@ def follow(tab: Tab, deadline: float, stop: threading.Event) -> None:
                 if data["id"] != turn_id or str(data["v"]) == version:
                     continue
                 tab.events += 1
-                page, _ = browser.get(url, headers=fragment_headers)
-                tab.fetches += 1
-                if page.status_code == 200:
-                    turns = parse(page.text).turns
+                html = data.get("html")
+                if not html:  # not drawn by the stream: fetched, as live.js does then
+                    page, _ = browser.get(url, headers=fragment_headers)
+                    tab.fetches += 1
+                    html = page.text if page.status_code == 200 else ""
+                if html:
+                    turns = parse(html).turns
                     if turns:
                         tab.status = turns[0].get("data-status", "")
                         if is_finished(turns[0]):
