@@ -86,6 +86,10 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="conv_owner_updated"),
             models.Index(fields=["owner", "archived_at", "-updated_at", "-id"], name="conv_owner_list"),
+            # The sidebar's pinned group, read on every page: a few rows, not a scan of the owner's list.
+            models.Index(
+                fields=["owner", "-pinned_at", "-id"], condition=Q(pinned_at__isnull=False), name="conv_owner_pinned"
+            ),
         ]
         constraints = [models.UniqueConstraint(fields=["owner", "origin_id"], name="unique_conversation_origin")]
 

@@ -92,6 +92,16 @@ def test_the_running_flag_probes_the_partial_unique_index(alice):
     assert "conv_owner_list" in plan
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan text")
+def test_the_pinned_group_reads_its_partial_index(alice):
+    query = selectors._list_rows(alice).filter(pinned_at__isnull=False).order_by("-pinned_at", "-id")[:100]
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "conv_owner_pinned" in plan
+
+
 def test_a_row_shows_title_time_and_a_running_answer(alice_client, alice):
     idle = make(alice, "Idle one")
     running = make(alice, "Busy one", status="in_progress")
