@@ -559,11 +559,14 @@ def highlight(text: str, query: Query, *, width: int = 220) -> SafeString:
         window = window[: window.rfind(" ")] if " " in window else window
     parts: list = ["…" if start and not window.startswith("…") else ""]
     position = 0
-    for match in WORD.finditer(window):
-        if is_match(fold(match.group())):
-            parts.append(escape(window[position : match.start()]))
-            parts.append(format_html("<mark>{}</mark>", match.group()))
-            position = match.end()
+    # The words as typed (any case) in one regex pass; word by word, folding accents, only if none is there.
+    spans = [m.span() for m in query.pattern().finditer(window)] or [
+        m.span() for m in WORD.finditer(window) if is_match(fold(m.group()))
+    ]
+    for begin, end in spans:
+        parts.append(escape(window[position:begin]))
+        parts.append(format_html("<mark>{}</mark>", window[begin:end]))
+        position = end
     parts.append(escape(window[position:]))
     if start + len(window) < len(text) or len(text) - (2 if offset else 0) >= 3 * width:
         parts.append("…")
