@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from conversations.models import Turn
+from tests.conftest import wait_for
 from tests.e2e.conftest import ANSWER_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -155,10 +157,12 @@ def test_a_hidden_tab_polls_slowly_and_catches_up_when_shown(app):
         "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
         "document.dispatchEvent(new Event('visibilitychange'))"
     )
-    page.wait_for_timeout(300)
     hidden_from = len(polls)
-    page.wait_for_timeout(3500)  # the answer arrives meanwhile; a hidden tab does not ask
-    assert len(polls) == hidden_from
+    # The answer arrives meanwhile (wait for it in the database, not for a fixed time): a hidden tab does not ask.
+    wait_for(
+        lambda: Turn.objects.filter(prompt="Hide me", status="completed").exists(), timeout=ANSWER_TIMEOUT_MS / 1000
+    )
+    assert len(polls) <= hidden_from + 1  # at most the one already on its way when the tab was hidden
     expect(turn.locator(".status-line")).to_have_count(1)
     page.evaluate(
         "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
