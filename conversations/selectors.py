@@ -136,7 +136,7 @@ def turn_version(*, user, turn_id):
     return get_object_or_404(Turn.objects.values_list("updated_at", flat=True), pk=turn_id, conversation__owner=user)
 
 
-TURNS_PAGE = 40
+TURNS_PAGE = 20
 # What a page draws of a turn (_turn.html): loading the other columns (raw JSON, prices, history)
 # for 40 turns cost more than drawing them. A template reading another field costs a query per
 # turn, which the constant-query tests catch.

@@ -351,12 +351,13 @@ def test_a_long_conversation_shows_its_newest_turns_and_every_earlier_one_on_dem
 
 
 def test_earlier_turns_without_javascript(alice_client, alice):
-    conversation = long_conversation(alice, 60)
+    size = selectors.TURNS_PAGE
+    conversation = long_conversation(alice, size * 2 + 5)
     html = alice_client.get(conversation.get_absolute_url()).content.decode()
     page = alice_client.get(EARLIER.search(html).group(1).replace("&amp;", "&"))
     html = page.content.decode()
     assert page.status_code == 200 and "<html" in html and "Show the newest messages" in html
-    assert len(TURN.findall(html)) == 20 and "Question 0:" in html and "Question 20:" not in html
+    assert len(TURN.findall(html)) == size and f"Question {5}:" in html and f"Question {size + 5}:" not in html
     bad = alice_client.get(f"/c/{conversation.id}/turns/?before=garbage", follow=True)
     assert "not valid any more" in bad.content.decode()
 

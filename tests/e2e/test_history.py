@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from conversations.selectors import TURNS_PAGE
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 
 pytestmark = pytest.mark.browser
@@ -122,7 +123,7 @@ def test_search_shows_a_highlighted_snippet_and_jumps_to_an_early_turn(app):
     with page.expect_navigation():
         hit.locator(".hit-link").click()
     assert page.url.endswith(f"/c/{long.id}/?turn={target.id}#turn-{target.id}")
-    # The turn is far above the newest 40: it is loaded and scrolled to.
+    # The turn is far above the newest ones: it is loaded and scrolled to.
     turn = page.locator(f"#turn-{target.id}")
     expect(turn).to_be_in_viewport()
     expect(turn).to_contain_text("Question 3 of")
@@ -144,14 +145,15 @@ def test_earlier_messages_load_when_scrolling_up(app):
     [long] = seed(user, 1, turns=100)
     page = app.new_page(long.get_absolute_url(), user=user)
     turns = page.locator("#turns > article.turn")
-    expect(turns).to_have_count(40)
+    expect(turns).to_have_count(TURNS_PAGE)
     first_shown = turns.first.get_attribute("id")
     page.locator("#main").evaluate("main => { main.scrollTop = 0; }")
-    expect(turns).to_have_count(80)
+    expect(turns).to_have_count(2 * TURNS_PAGE)
     # What was at the top is still where the reader was, not pushed away.
     expect(page.locator(f"#{first_shown}")).to_be_in_viewport()
-    page.locator("#main").evaluate("main => { main.scrollTop = 0; }")
-    expect(turns).to_have_count(100)
+    for shown in range(3 * TURNS_PAGE, 100 + TURNS_PAGE, TURNS_PAGE):
+        page.locator("#main").evaluate("main => { main.scrollTop = 0; }")
+        expect(turns).to_have_count(min(shown, 100))
     expect(page.locator("[data-turns-earlier]")).to_have_count(0)
 
 
