@@ -5,6 +5,7 @@ import time
 import pytest
 
 from conversations import aimlapi
+from tests.conftest import wait_for
 
 BODY = aimlapi.build_body(model="openai/gpt-5-pro", input=[{"role": "user", "content": "Hi there"}])
 
@@ -254,9 +255,8 @@ def test_background_create_poll_and_cancel(fake_api):
     assert created.status in ("queued", "in_progress")
     assert fake_api.post_requests[0]["json"]["background"] is True
     assert fake_api.post_requests[0]["json"]["store"] is True
-    time.sleep(0.5)
-    done = aimlapi.retrieve_response(created.id)
-    assert done.status == "completed" and done.text
+    done = wait_for(lambda: (r := aimlapi.retrieve_response(created.id)).status == "completed" and r)
+    assert done.text
 
     fake_api.latency = 5
     other = aimlapi.create_response(BODY, background=True)
