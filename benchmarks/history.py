@@ -83,15 +83,20 @@ def deep_cursor(stack: Stack, session: requests.Session, pages: int) -> tuple[st
     return url, reached
 
 
-def web_cpu(stack: Stack) -> float:
-    return sum(proc_cpu_seconds(pid) for pid in stack.web_pids())
+def web_cpu(stack: Stack) -> dict[int, float]:
+    return {pid: proc_cpu_seconds(pid) for pid in stack.web_pids()}
+
+
+def cpu_since(stack: Stack, before: dict[int, float]) -> float:
+    """CPU seconds the web processes used since `before` (a worker gunicorn recycled meanwhile counts from 0)."""
+    return sum(max(0.0, seconds - before.get(pid, 0.0)) for pid, seconds in web_cpu(stack).items())
 
 
 def idle_cpu_rate(stack: Stack, seconds: float = 3.0) -> float:
     """CPU seconds per second the web processes use with no request (their watcher threads)."""
     before, started = web_cpu(stack), time.time()
     time.sleep(seconds)
-    return (web_cpu(stack) - before) / (time.time() - started)
+    return cpu_since(stack, before) / (time.time() - started)
 
 
 def measure(
@@ -112,7 +117,7 @@ def measure(
             sizes.append(len(raw))
             checks.append(response.headers.get("Content-Encoding", ""))
     # The server's CPU for these requests, whatever else ran on the machine (requests are sequential).
-    cpu = (web_cpu(stack) - cpu_before - idle * (time.time() - started)) / (warmup + repeat)
+    cpu = max(0.0, cpu_since(stack, cpu_before) - idle * (time.time() - started)) / (warmup + repeat)
     # gunicorn logs each request when it ends; ours are the last `repeat` lines for this path.
     time.sleep(0.3)
     server = [seconds for _, method, logged, status, seconds in stack.access_log() if logged == path][-repeat:]
