@@ -31,6 +31,24 @@ def test_the_dashboard_in_both_themes_and_a_figure_followed_to_its_rows(app, tmp
     boss.is_staff = boss.is_superuser = True
     boss.save()
 
+    # As a new admin would: from the admin's home page to last month's spend per person and model.
+    page = app.new_page("/admin/", user=boss, viewport=DESKTOP)
+    screenshot(page, "usage-admin-index", tmp_path)
+    with page.expect_navigation():
+        page.get_by_role("link", name="Usage dashboard").click()
+    page.select_option("#id_period", "last_month")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    expect(page.locator(".topbar .conversation-sub")).to_contain_text("Last month")
+    expect(page.get_by_role("heading", name="Cost per user and model")).to_be_visible()
+    expect(page.locator("#table-matrix tbody tr").first).to_be_visible()
+    # Yesterday's cost, and the most expensive turns with a link to each.
+    page.select_option("#id_period", "yesterday")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    expect(page.locator("#figure-cost .usage-card-value")).to_contain_text("$")
+    expect(page.locator("#table-top tbody tr").first.get_by_role("link", name="turn")).to_be_visible()
+
     for theme, scheme in THEMES.items():
         page = app.new_page("/usage/admin/?period=30d", user=boss, viewport=DESKTOP, color_scheme=scheme)
         expect(page.get_by_role("heading", name="Cost per day, by model")).to_be_visible()
