@@ -15,12 +15,8 @@ from django.utils import timezone
 
 from conversations import budgets, charts, reports
 from conversations.admin_filters import distinct_values
+from conversations.ledger import charge_record
 from conversations.models import Charge, Conversation, DailyUsage, Turn, UserBudget
-
-try:
-    from conversations.ledger import charge_record
-except ImportError:  # before services.py was split into worker.py and ledger.py
-    from conversations.services import charge_record
 
 D = Decimal
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"
