@@ -226,6 +226,10 @@ def rebuild(*, missing_only: bool = False) -> int:
         # Row ids in each owner's range, in creation order (a search walks them newest first),
         # after the ones the owner has already.
         cursor.execute("DROP TABLE IF EXISTS temp.search_new")
+        cursor.execute("DROP TABLE IF EXISTS temp.search_todo")
+        # The turns to index, read from the primary key's index alone: a turn's other columns sit
+        # after its long texts, so a pass over every row would read the whole table.
+        cursor.execute(f"CREATE TEMP TABLE search_todo AS SELECT t.id FROM conversations_turn t WHERE {new_turn}")
         cursor.execute(
             f"""
             CREATE TEMP TABLE search_new AS
@@ -239,8 +243,8 @@ def rebuild(*, missing_only: bool = False) -> int:
                 UNION ALL
                 SELECT t.id, t.conversation_id, c.owner_id, t.created_at, t.status, t.cost_usd, c.model,
                     c.archived_at IS NOT NULL, t.id
-                FROM conversations_turn t JOIN conversations_conversation c ON c.id = t.conversation_id
-                WHERE {new_turn}
+                FROM temp.search_todo todo JOIN conversations_turn t ON t.id = todo.id
+                JOIN conversations_conversation c ON c.id = t.conversation_id
             ) n LEFT JOIN (
                 SELECT owner_id, max(id) - (owner_id << {OWNER_SHIFT}) AS last FROM {ROWS} GROUP BY owner_id
             ) used ON used.owner_id = n.owner_id
@@ -262,6 +266,7 @@ def rebuild(*, missing_only: bool = False) -> int:
         cursor.execute("SELECT count(*) FROM temp.search_new")
         (count,) = cursor.fetchone()
         cursor.execute("DROP TABLE temp.search_new")
+        cursor.execute("DROP TABLE temp.search_todo")
         if count > 10_000:  # merge the index's segments: searches read fewer pages
             cursor.execute(f"INSERT INTO {FTS} ({FTS}) VALUES ('optimize')")
     return count
