@@ -27,6 +27,8 @@ if _wsgi:
 else:
     wsgi_app = "aimlweb.asgi:application"
     worker_class = "aimlweb.asgi_worker.Worker"
+    # On PostgreSQL, a pool of connections per web process (aimlweb/settings.py, DATABASE_POOL).
+    os.environ.setdefault("DATABASE_POOL", "true")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = 60
 # Open event streams end at a restart (pages reconnect to the new workers), so do not wait long.

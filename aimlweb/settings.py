@@ -199,6 +199,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if str(DATABASES["default"]["NAME"]) != ":memory:":
         private_file(DATABASES["default"]["NAME"])
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+# PostgreSQL: a pool of connections per process (psycopg_pool). Under ASGI each request runs in a
+# thread of its own, so a connection kept per thread (CONN_MAX_AGE) is never reused and every
+# request would open one (about 20 ms here: docs/benchmarks.md, "Web server"). gunicorn.conf.py
+# turns it on for the web processes; DATABASE_POOL_MAX connections at most per process.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", False):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_number("DATABASE_POOL_MAX", 20, minimum=1),
+        "timeout": 30,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
