@@ -34,3 +34,6 @@ timeout = 60
 # Open event streams end at a restart (pages reconnect to the new workers), so do not wait long.
 graceful_timeout = 20
 accesslog = "-"
+# gunicorn's control socket has one default path per user: two gunicorns on one machine (two
+# checkouts, tests, benchmarks) would take it from each other. Nothing here uses it.
+control_socket_disable = True
