@@ -23,7 +23,7 @@ _wsgi = os.environ.get("WEB_SERVER", "asgi").strip().lower() == "wsgi" or any(
 if _wsgi:
     wsgi_app = "aimlweb.wsgi:application"
     worker_class = "gthread"
-    threads = int(os.environ.get("WEB_THREADS", "16"))
+    threads = int(os.environ.get("WEB_THREADS") or 16)
 else:
     wsgi_app = "aimlweb.asgi:application"
     worker_class = "aimlweb.asgi_worker.Worker"
