@@ -177,7 +177,11 @@ def test_an_answer_appears_by_push_without_any_polling(push):
     # would have made 25 over the answer's 2.5 s).
     assert turn_events[-1]["data"]["html"]
     assert live_fetches(page) == []
-    # The sidebar row of the conversation stopped saying "working".
+    # The fragment's out-of-band part updated the conversation's totals too.
+    expect(page.locator("#conversation-usage")).to_contain_text("tokens")
+    # Send is enabled again, the answer announced; the sidebar row stopped saying "working".
+    expect(page.locator("#send-button")).to_be_enabled()
+    expect(page.locator("#live-announcer")).to_have_text("Answer ready.")
     expect(page.locator(".conversation-link.current .badge-working")).to_have_count(0)
 
 
