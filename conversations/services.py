@@ -126,7 +126,9 @@ def user_limits_check(*, owner, hourly: bool = True) -> None:
     processes cannot both pass the count. One user's prompts can then fill at most
     MAX_ACTIVE_TURNS_PER_USER workers: the rest stay free for everyone else.
     """
-    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+    # FOR NO KEY UPDATE: serialises these checks, yet lets rows that merely reference the user
+    # (a worker writing a charge) go on; FOR UPDATE blocked those and could deadlock with them.
+    list(get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk"))
     mine = Turn.objects.filter(conversation__owner=owner)
     active = mine.filter(status__in=Turn.ACTIVE).count()
     if active >= settings.MAX_ACTIVE_TURNS_PER_USER:

@@ -16,7 +16,10 @@ PRODUCTION = {"HTTPS_ONLY": "true", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "
 
 
 def _env(tmp_path, **env):
-    prefixes = ("AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY", "HTTPS_ONLY", "ALLOWED_HOSTS", "DATABASE_URL", "MAX_")
+    # The defaults under test (SQLite files in DATA_DIR), whatever database and queue the suite runs on.
+    prefixes = (
+        "AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY", "HTTPS_ONLY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "MAX_",
+    )  # fmt: skip
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(prefixes)},
         "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
