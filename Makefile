@@ -52,6 +52,7 @@ bench: $(STAMP) chromium
 	$(PY) -m benchmarks.push $(PUSH_ARGS)
 	$(PY) -m benchmarks.web $(WEB_ARGS)
 	$(PY) -m benchmarks.render $(RENDER_ARGS)
+	$(PY) -m benchmarks.usage $(USAGE_ARGS)
 
 # Only the re-rendering of a streamed answer (a few seconds): RENDER_ARGS="--chars 60000".
 bench-render: $(STAMP)
