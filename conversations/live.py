@@ -17,8 +17,10 @@ database whether anything was committed since its last read (a probe that reads 
 SQLite's data_version, PostgreSQL's current snapshot) and if so (or a second passed) reads what
 changed with at most two queries, whatever the number of pages:
 
-1. the running turns of the connected users that changed or ended (by primary key);
-2. the connected users' conversations updated since the last check, plus those whose turn ended.
+1. the running turns of the connected users that changed or ended (by primary key), and those
+   not known yet (started on another device, or retried), by the status index;
+2. the connected users' conversations updated since the last check, plus those whose turn ended
+   or started.
 
 A turn's end is found exactly (its status, not a clock); the time window of the rest overlaps the
 previous one by LIVE_EVENTS_OVERLAP seconds, so a write committed a little after its timestamp
@@ -115,7 +117,7 @@ class Plan:
 
 @dataclass
 class Changes:
-    turns: list[tuple]  # (id, conversation_id, status, updated_at)
+    turns: list[tuple]  # (id, conversation_id, status, updated_at, owner_id)
     rows: list[dict]  # sidebar rows (see row_event)
 
 
@@ -161,21 +163,34 @@ def row_event(conversation: Conversation) -> dict:
 
 
 def read_changes(plan: Plan) -> Changes:
-    """Everything that changed for every connected page of this process: at most two queries."""
+    """Everything that changed for every connected page of this process: at most two queries.
+
+    1. Turns: the known running ones that changed or ended (by primary key), and the connected
+       users' running turns not known yet (started elsewhere, or a Retry, which does not touch
+       its conversation), by the status index. (id, conversation, status, updated_at, owner).
+    2. Sidebar rows: the connected users' conversations updated since the last read, and those
+       whose turn ended or started in (1).
+    """
     turns = []
-    if plan.turn_ids:
+    if plan.user_ids:
+        known = Q(pk__in=plan.turn_ids) & (Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.ACTIVE))
+        new = Q(status__in=Turn.ACTIVE, conversation__owner_id__in=plan.user_ids) & ~Q(pk__in=plan.turn_ids)
         turns = list(
-            Turn.objects.filter(pk__in=plan.turn_ids)
-            .filter(Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.ACTIVE))
+            Turn.objects.filter(known | new)
             .order_by()
-            .values_list("id", "conversation_id", "status", "updated_at")
+            .values_list("id", "conversation_id", "status", "updated_at", "conversation__owner_id")
         )
-    ended = {conversation_id for _, conversation_id, status, _ in turns if status not in Turn.ACTIVE}
+    known_ids = set(plan.turn_ids)
+    changed = {
+        conversation_id
+        for turn_id, conversation_id, status, _, _ in turns
+        if status not in Turn.ACTIVE or turn_id not in known_ids
+    }
     rows = []
     if plan.user_ids:
         rows = _rows(
             Conversation.objects.filter(owner_id__in=plan.user_ids).filter(
-                Q(updated_at__gt=plan.since) | Q(pk__in=ended)
+                Q(updated_at__gt=plan.since) | Q(pk__in=changed)
             )
         )
     return Changes(turns, rows)
@@ -333,13 +348,16 @@ class Watcher:
         by_user: dict[int, list[Subscriber]] = {}
         for subscriber in self.subscribers:
             by_user.setdefault(subscriber.user_id, []).append(subscriber)
-        owners = {turn: user for user, turns in self.running.items() for turn in turns}
-        for turn in changes.turns:
-            user = owners.get(turn[0])
+        for *turn, user in changes.turns:
+            if user not in self.running:
+                continue
+            turn_id, conversation_id, status, _ = turn
+            if status in Turn.ACTIVE:
+                self.running[user][turn_id] = conversation_id
+            else:
+                self.running[user].pop(turn_id, None)
             for subscriber in by_user.get(user, ()):
-                self._tell_turn(subscriber, turn, event_id)
-            if turn[2] not in Turn.ACTIVE and user in self.running:
-                self.running[user].pop(turn[0], None)
+                self._tell_turn(subscriber, tuple(turn), event_id)
         for row in changes.rows:
             user = row["owner"]
             if user not in self.running:

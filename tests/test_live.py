@@ -198,6 +198,29 @@ def test_the_sidebar_hears_of_every_conversation_of_the_user(alice):
     asyncio.run(scenario())
 
 
+def test_a_retry_elsewhere_shows_as_working_though_its_conversation_is_not_touched(alice):
+    """Retry puts an ended turn back in the queue without updating its conversation."""
+    turn = running_turn(alice, "Failed once")
+    finish(turn, status=Turn.Status.FAILED, when=timezone.now() - timedelta(minutes=5))
+
+    async def scenario():
+        watcher = live.watcher()
+        subscriber = page(alice)
+        await watcher.subscribe(subscriber, since=timezone.now())
+        await settle(watcher, subscriber)
+        await in_thread(
+            lambda: Turn.objects.filter(pk=turn.pk).update(status=Turn.Status.QUEUED, updated_at=timezone.now())
+        )
+        await watcher.check()
+        assert [(k, r["title"], r["running"]) for k, r in drain(subscriber)] == [("conversation", "Failed once", True)]
+        await in_thread(finish, turn)
+        await watcher.check()
+        assert [(k, r["running"]) for k, r in drain(subscriber)] == [("conversation", False)]
+        watcher.unsubscribe(subscriber)
+
+    asyncio.run(scenario())
+
+
 def test_another_users_turns_and_conversations_never_reach_a_page(alice, bob):
     alices = running_turn(alice, "Alice's secret plan")
 
