@@ -469,6 +469,9 @@ def draw_turn(request, turn_id: str) -> str:
         return response.content.decode() if response.status_code == 200 else ""
     except Http404:
         return ""
+    except Exception:  # the page can still fetch it; the stream must not die of it
+        logger.warning("live: could not draw turn %s for its stream", turn_id, exc_info=True)
+        return ""
     finally:
         release_connections()  # an open stream holds no database connection
 
