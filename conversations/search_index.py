@@ -50,6 +50,10 @@ def _next_id(owner: str) -> str:
     )
 
 
+# Title entries have no turn: `+r.turn_id IS NULL` (the unary plus) keeps SQLite from looking them up in the
+# turn_id index, where every conversation's title entry shares the NULL key, instead of by conversation.
+
+
 def _fts_turn(op: str, row: str) -> str:
     """Insert (op="") or delete (op="delete") one turn's entry; contentless FTS5 deletes need the old text."""
     command = (f"{FTS}, " if op else "", f"'{op}', " if op else "")
@@ -64,7 +68,7 @@ def _fts_title(op: str, row: str) -> str:
     return (
         f"INSERT INTO {FTS} ({command[0]}rowid, title, prompt, answer) "
         f"SELECT {command[1]}r.id, {row}.title, '', '' FROM {ROWS} r "
-        f"WHERE r.conversation_id = {row}.id AND r.turn_id IS NULL;"
+        f"WHERE r.conversation_id = {row}.id AND +r.turn_id IS NULL;"
     )
 
 
@@ -91,7 +95,7 @@ SQLITE_TRIGGERS = {
             INSERT INTO {ROWS} (id, turn_id, conversation_id, owner_id, created_at, status, cost_usd, model, archived)
             SELECT {_next_id("c.owner_id")}, NEW.id, NEW.conversation_id, c.owner_id, NEW.created_at, NEW.status,
                 NEW.cost_usd, c.model, c.archived
-            FROM {ROWS} c WHERE c.conversation_id = NEW.conversation_id AND c.turn_id IS NULL;
+            FROM {ROWS} c WHERE c.conversation_id = NEW.conversation_id AND +c.turn_id IS NULL;
             {_fts_turn("", "NEW")}
         END""",
     f"{FTS}_turn_text": f"""
@@ -131,7 +135,7 @@ SQLITE_TRIGGERS = {
     f"{FTS}_conversation_delete": f"""
         AFTER DELETE ON conversations_conversation BEGIN
             {_fts_title("delete", "OLD")}
-            DELETE FROM {ROWS} WHERE conversation_id = OLD.id AND turn_id IS NULL;
+            DELETE FROM {ROWS} WHERE conversation_id = OLD.id AND +turn_id IS NULL;
         END""",
 }
 
@@ -159,9 +163,18 @@ def _install() -> set[str]:
     """Create the missing tables, triggers or columns; the names of what was missing."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            cursor.execute("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger')")
-            objects = cursor.fetchall()
+            cursor.execute("SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'trigger')")
+            rows = cursor.fetchall()
+            objects = [(kind, name) for kind, name, _sql in rows]
             present = {name for _kind, name in objects}
+            # A trigger written by an earlier version of this file is replaced (its entries stay valid).
+            stale = [
+                name
+                for kind, name, sql in rows
+                if kind == "trigger"
+                and name in SQLITE_TRIGGERS
+                and not " ".join(sql.split()).endswith(" ".join(SQLITE_TRIGGERS[name].split()))
+            ]
             if "conversations_turn" not in present:  # before the app's tables exist
                 return set()
             legacy = [
@@ -170,9 +183,11 @@ def _install() -> set[str]:
                 if name in LEGACY or (kind == "trigger" and name.startswith("conversations_search_"))
             ]
             missing = {ROWS, FTS, *SQLITE_TRIGGERS} - present
-            if not missing and not legacy:
+            if not missing and not legacy and not stale:
                 return set()
             with transaction.atomic():
+                for name in stale:
+                    cursor.execute(f"DROP TRIGGER {name}")
                 for kind, name in legacy:  # an earlier layout: its entries are rebuilt
                     cursor.execute(f"DROP {kind.upper()} IF EXISTS {name}")
                 for statement in SQLITE_TABLES:
@@ -217,7 +232,7 @@ def rebuild(*, missing_only: bool = False) -> int:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         if missing_only:
-            new_title = f"NOT EXISTS (SELECT 1 FROM {ROWS} r WHERE r.conversation_id = c.id AND r.turn_id IS NULL)"
+            new_title = f"NOT EXISTS (SELECT 1 FROM {ROWS} r WHERE r.conversation_id = c.id AND +r.turn_id IS NULL)"
             new_turn = f"NOT EXISTS (SELECT 1 FROM {ROWS} r WHERE r.turn_id = t.id)"
         else:
             cursor.execute(f"INSERT INTO {FTS} ({FTS}) VALUES ('delete-all')")

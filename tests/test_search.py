@@ -411,3 +411,37 @@ def test_an_earlier_layout_of_the_index_is_replaced_and_rebuilt(alice, transacti
             "conversations_searchrow_conversation",
         }
     assert found(alice, "aardvark") == [("Kept", "aardvark")]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite plans and triggers")
+def test_title_entries_are_found_by_conversation_not_by_their_shared_empty_turn(alice):
+    """Every title entry has turn_id NULL: looked up in the turn_id index, one insert would scan them all."""
+    for i in range(30):
+        make(alice, f"Chat {i}", "words", "")
+    bodies = " ".join(search_index.SQLITE_TRIGGERS.values())
+    assert "turn_id IS NULL" in bodies and not re.search(r"(?<!\+)(?<!\+[a-z]\.)\bturn_id IS NULL", bodies)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conversation_id FROM conversations_searchrow LIMIT 1")
+        (conversation,) = cursor.fetchone()
+        cursor.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM conversations_searchrow r WHERE r.conversation_id = %s "
+            "AND +r.turn_id IS NULL",
+            [conversation],
+        )
+        plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "conversations_searchrow_conversation" in plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite triggers")
+def test_a_trigger_from_an_earlier_version_is_replaced_without_a_rebuild(alice, transactional_db):
+    make(alice, "Kept", "okapi", "")
+    name = "conversations_fts_turn_facets"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER {name}")
+        cursor.execute(f"CREATE TRIGGER {name} AFTER UPDATE OF status ON conversations_turn BEGIN SELECT 1; END")
+    assert search_index.ensure_installed() is False  # replaced, nothing to index again
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [name])
+        (sql,) = cursor.fetchone()
+    assert " ".join(sql.split()).endswith(" ".join(search_index.SQLITE_TRIGGERS[name].split()))
+    assert found(alice, "okapi") == [("Kept", "okapi")]
