@@ -201,9 +201,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 # PostgreSQL: a pool of connections per process (psycopg_pool). Under ASGI each request runs in a
 # thread of its own, so a connection kept per thread (CONN_MAX_AGE) is never reused and every
-# request would open one (about 20 ms here: docs/benchmarks.md, "Web server"). gunicorn.conf.py
-# turns it on for the web processes; DATABASE_POOL_MAX connections at most per process.
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", False):
+# request would open one (about 20 ms here: docs/benchmarks.md, "Web server"); and the worker's
+# generation threads give their connection back while they wait on the provider, so hundreds of
+# answers in flight share a few. DATABASE_POOL_MAX connections at most per process.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env_number("DATABASE_POOL_MAX", 20, minimum=1),

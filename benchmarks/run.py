@@ -88,15 +88,35 @@ def db_time(value: str | None) -> float | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
 
 
-def db_turns(db_path: Path) -> dict[str, dict]:
-    """Every turn in the database, by id without dashes (how Django stores UUIDs in SQLite)."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+TURN_COLUMNS = (
+    "select id, conversation_id, status, attempts, response_id, output_text, error_code,"
+    " created_at, started_at, completed_at from conversations_turn"
+)
+
+
+def db_turns(stack: Stack) -> dict[str, dict]:
+    """Every turn in the stack's database (SQLite, or PostgreSQL given by --env DATABASE_URL), by id without dashes."""
+    url = stack.env.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(url, row_factory=dict_row) as con:
+            rows = con.execute(TURN_COLUMNS).fetchall()
+            conversations = con.execute("select count(*) as n from conversations_conversation").fetchone()["n"]
+        turns = {}
+        for turn in rows:
+            for key in ("id", "conversation_id"):
+                turn[key] = str(turn[key])
+            for key in ("created_at", "started_at", "completed_at"):
+                turn[key] = turn[key].timestamp() if turn[key] else None
+            turns[turn["id"].replace("-", "")] = turn
+        turns["__conversations__"] = conversations
+        return turns
+    con = sqlite3.connect(f"file:{stack.db_path}?mode=ro", uri=True, timeout=30)
     try:
         con.row_factory = sqlite3.Row
-        rows = con.execute(
-            "select id, conversation_id, status, attempts, response_id, output_text, error_code,"
-            " created_at, started_at, completed_at from conversations_turn"
-        ).fetchall()
+        rows = con.execute(TURN_COLUMNS).fetchall()
         conversations = con.execute("select count(*) from conversations_conversation").fetchone()[0]
     finally:
         con.close()
@@ -108,6 +128,21 @@ def db_turns(db_path: Path) -> dict[str, dict]:
         turns[turn["id"].replace("-", "")] = turn
     turns["__conversations__"] = conversations
     return turns
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop and create the benchmark's PostgreSQL database (named in DATABASE_URL): every run starts empty."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        con.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
 def peak_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -188,6 +223,8 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
     try:
         quiet = wait_for_quiet(args, "latency")
         print(f"[latency] starting stack in {stack.workdir}", flush=True)
+        if stack.env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+            fresh_postgres(stack.env["DATABASE_URL"])
         stack.start()
         interval = stack.settings["LIVE_POLL_MS"] / 1000
         jitter = interval if args.upstream_jitter is None else args.upstream_jitter
@@ -224,7 +261,7 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
                 print(f"  turn {i:3d}: upstream {latency:.3f} s, added {ms(added)}, polls {len(followed.polls)}")
         elapsed = time.time() - started
         sampler.stop()
-        turns = db_turns(stack.db_path)
+        turns = db_turns(stack)
         measured = rows[args.warmup :]
         added, submit, pickup, overhead, visibility, polls = [], [], [], [], [], []
         failures = []
@@ -302,6 +339,8 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
     try:
         quiet = wait_for_quiet(args, "concurrency")
         print(f"[concurrency] starting stack in {stack.workdir} ({huey_workers} worker threads)", flush=True)
+        if stack.env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+            fresh_postgres(stack.env["DATABASE_URL"])
         stack.start()
         web_pids = stack.web_pids()
         browsers = [Browser(stack.base_url) for _ in range(args.users)]
@@ -405,7 +444,7 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
                 server[key].append(seconds)
 
         # --- none lost, none duplicated ------------------------------------------------
-        turns = db_turns(stack.db_path)
+        turns = db_turns(stack)
         conversations = turns.pop("__conversations__")
         fake = stack.fake_stats_after(time.time())
         problems = list(errors)

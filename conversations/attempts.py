@@ -85,8 +85,22 @@ class Attempt:
         fields = {"output_text": text, "output_html": html, "updated_at": timezone.now()}
         if response_id:
             fields["response_id"] = response_id
-        if not self.mine().update(**fields):
-            self.stop()
+        try:
+            if not self.mine().update(**fields):
+                self.stop()
+        finally:
+            release_connection()
+
+
+def release_connection() -> None:
+    """Give this thread's database connection back while it waits on the provider for minutes.
+
+    Hundreds of answers in flight must not hold hundreds of connections (PostgreSQL allows
+    100 by default): on PostgreSQL the connection returns to the process's pool, on SQLite
+    reopening one is a file open.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 class _Watcher:

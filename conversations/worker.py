@@ -26,7 +26,7 @@ from ops import metrics
 from ops.logs import turn_context
 
 from . import aimlapi, catalog, ledger, rendering, selectors, titles
-from .attempts import Attempt
+from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
 from .models import Conversation, Turn
 
@@ -127,6 +127,7 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
                 else ""
             ),
         )
+    release_connection()  # the answer takes minutes: hold no database connection meanwhile
     if turn.mode == "stream":
         return aimlapi.stream_response(body, on_event=attempt.save_progress, abort=attempt.abort)
     if turn.mode == "background":
@@ -136,6 +137,7 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             response = aimlapi.create_response(body, background=True, abort=attempt.abort)
             # Stored at once: any worker can resume polling after a crash without re-sending.
             attempt.mine().update(response_id=response.id, updated_at=timezone.now())
+            release_connection()
         return _poll(response, attempt)
     return aimlapi.create_response(body, abort=attempt.abort)
 
