@@ -292,6 +292,7 @@ class Hit:
     title_html: SafeString
     snippet_html: SafeString | str = ""
     snippet_label: str = ""
+    model_label: str = ""
 
     @property
     def url(self) -> str:
@@ -319,6 +320,15 @@ def find(*, user, text: str, filters: Filters | None = None, page: int = 1) -> R
     None when there is nothing to search for (no words, no filters): the page shows the list.
     Raises SearchError with a message for the page when the text cannot be searched.
     """
+    results = _find(user=user, text=text, filters=filters, page=page)
+    if results is not None and results.hits:
+        labels = catalog.labels()  # the models' names, once for the page
+        for hit in results.hits:
+            hit.model_label = labels.get(hit.conversation.model, hit.conversation.model)
+    return results
+
+
+def _find(*, user, text: str, filters: Filters | None, page: int) -> Results | None:
     filters = filters or Filters()
     page = max(1, min(page, RANKED_MAX // PAGE))
     if not clean(text).strip():
