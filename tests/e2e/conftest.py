@@ -274,3 +274,23 @@ def screenshot(page: Page, name: str, tmp_path: Path) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), animations="disabled", caret="hide")
     return path
+
+
+def settle(page: Page) -> None:
+    """Let the page run what it has queued (timers of 0 ms, handlers, a frame), then deliver its events here.
+
+    Playwright's sync API hands page events (dialogs, errors) to Python only while a call runs:
+    this is that call, ended by the page itself, not by a clock.
+    """
+    page.evaluate("() => new Promise(done => setTimeout(() => requestAnimationFrame(() => done()), 0))")
+
+
+def page_until(page: Page, condition, timeout: float = 10.0) -> None:
+    """Settle the page until `condition()` holds, or fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        settle(page)

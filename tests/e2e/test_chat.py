@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, settle
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ def test_sign_up_send_with_enter_and_continue_the_conversation(app):
     composer.press("Shift+Enter")
     composer.press_sequentially("Show your work.")
     expect(composer).to_have_value("And times 3?\nShow your work.")
-    page.wait_for_timeout(300)  # a send would have started navigating by now
+    settle(page)  # a send would have started navigating once the key's handlers ran
     expect(page.locator("#turns > article.turn")).to_have_count(1)
     assert app.fake_api.post_count == 1
 

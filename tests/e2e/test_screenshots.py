@@ -7,6 +7,7 @@ never changes the repository and stays quick, but the flow is still exercised.
 """
 
 import os
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -102,7 +103,8 @@ def test_screenshots(app, tmp_path):
         page.goto(running_url)
         # The answer so far, as Markdown: its code block shows (still open) about 22 s into the stream.
         expect(app.last_turn(page).locator(".partial pre")).to_be_visible(timeout=2 * ANSWER_TIMEOUT_MS)
-        page.wait_for_timeout(1_100)  # let the elapsed timer tick past 0:00
+        # The elapsed timer has ticked past 0:00.
+        expect(app.last_turn(page).locator(".elapsed")).not_to_have_text(re.compile(r"^(0:00)?$"), timeout=5_000)
         screenshot(page, f"running-{name}", tmp_path)
 
     # Stop the long answer, so the worker is not left waiting on it.

@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import page_until, settle
+
 pytestmark = pytest.mark.browser
 
 HOSTILE_REPLY = """Echo: hostile markdown
@@ -89,7 +91,7 @@ def test_hostile_markdown_renders_inert(app):
     # Clicking what is left of the links runs nothing either.
     for name in ("click", "encoded", "data", "vb"):
         markdown.get_by_text(name).first.click()
-    page.wait_for_timeout(300)
+    settle(page)  # a click's handlers and anything they queued have run
     assert app.guard(page).dialogs == []
     # Nothing was fetched from elsewhere (the guard also fails the test on that).
     assert not [e for e in app.guard(page).errors if "evil.example" in e]
@@ -140,7 +142,7 @@ def test_the_page_guard_catches_what_it_should(app):
     page.evaluate("() => { const s = document.createElement('script'); s.textContent = '1'; document.body.append(s); }")
     guard.expect_dialog("sure", accept=True)
     assert page.evaluate("confirm('Are you sure?')") is True
-    page.wait_for_timeout(200)
+    page_until(page, lambda: any("kaput" in e for e in guard.errors) and any("'boo'" in e for e in guard.errors))
     errors = list(guard.errors)
     guard.errors.clear()
     assert any("unexpected alert dialog: 'boo'" in e for e in errors), errors
