@@ -59,44 +59,18 @@ def usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
 def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fields: dict, now=None) -> Charge | None:
     """Write the ledger entry of one attempt that reported usage, once, and add it to the daily rollup.
 
-    `fields` are the usage columns from `_usage_fields`. A second call for the
+    `fields` are the usage columns from `usage_fields`. A second call for the
     same attempt (a late worker, a second sweep) records nothing.
     """
-    if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
-        return None
     now = now or timezone.now()
-    owner = turn.conversation.owner
     duration = int((now - turn.started_at).total_seconds() * 1000) if turn.started_at else None
-    tokens = {
-        name: fields.get(name) or 0
-        for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
-    }
-    if not tokens["total_tokens"]:
-        tokens["total_tokens"] = tokens["input_tokens"] + tokens["output_tokens"]
     try:
-        with transaction.atomic():
-            charge = Charge.objects.create(
-                user=owner,
-                username=owner.get_username(),
-                conversation_id=turn.conversation_id,
-                turn=turn,
-                attempt=turn.attempts,
-                model=model,
-                response_id=response_id,
-                status=status,
-                **tokens,
-                input_price=fields.get("input_price"),
-                cached_input_price=fields.get("cached_input_price"),
-                output_price=fields.get("output_price"),
-                cost_usd=fields.get("cost_usd"),
-                provider_cost_usd=fields.get("provider_cost_usd"),
-                duration_ms=max(duration, 0) if duration is not None else None,
-                created_at=now,
-            )
-            _rollup_add(charge)
+        return _write(
+            owner=turn.conversation.owner, conversation_id=turn.conversation_id, turn=turn, attempt=turn.attempts,
+            model=model, response_id=response_id, status=status, fields=fields, duration_ms=duration, now=now,
+        )  # fmt: skip
     except IntegrityError:
         return None  # this attempt was already charged
-    return charge
 
 
 def charge_extra(
@@ -107,10 +81,16 @@ def charge_extra(
     A conversation's title asked of TITLE_MODEL (titles.py): charged to the conversation's
     owner like any answer, counted in spend and budgets, with no turn.
     """
+    return _write(
+        owner=conversation.owner, conversation_id=conversation.pk, turn=None, attempt=1, model=model,
+        response_id=response_id, status=status, fields=fields, duration_ms=duration_ms, now=now or timezone.now(),
+    )  # fmt: skip
+
+
+def _write(*, owner, conversation_id, turn, attempt, model, response_id, status, fields, duration_ms, now):
+    """One charge and its share of the daily rollup, in one transaction; None without usage."""
     if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
         return None
-    now = now or timezone.now()
-    owner = conversation.owner
     tokens = {
         name: fields.get(name) or 0
         for name in ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
@@ -121,8 +101,9 @@ def charge_extra(
         charge = Charge.objects.create(
             user=owner,
             username=owner.get_username(),
-            conversation_id=conversation.pk,
-            turn=None,
+            conversation_id=conversation_id,
+            turn=turn,
+            attempt=attempt,
             model=model,
             response_id=response_id,
             status=status,
