@@ -46,6 +46,21 @@ def _pretty_json(value):
     return format_html('<pre class="usage-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
 
+# The usage columns of a turn's and a charge's CSV rows (header, field): the same names and order in both.
+USAGE_CSV_COLUMNS = [
+    ("input_tokens", "input_tokens"),
+    ("cached_tokens", "cached_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("reasoning_tokens", "reasoning_tokens"),
+    ("total_tokens", "total_tokens"),
+    ("input_price_per_1m", "input_price"),
+    ("cached_input_price_per_1m", "cached_input_price"),
+    ("output_price_per_1m", "output_price"),
+    ("cost_usd", "cost_usd"),
+    ("provider_cost_usd", "provider_cost_usd"),
+]
+
+
 class UsageListMixin:
     """Count and sums of the filtered rows above the list; the rows as a streamed CSV (action and link)."""
 
@@ -220,16 +235,7 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         ("model", "model"),
         ("attempts", "attempts"),
         ("response_id", "response_id"),
-        ("input_tokens", "input_tokens"),
-        ("cached_tokens", "cached_tokens"),
-        ("output_tokens", "output_tokens"),
-        ("reasoning_tokens", "reasoning_tokens"),
-        ("total_tokens", "total_tokens"),
-        ("input_price_per_1m", "input_price"),
-        ("cached_input_price_per_1m", "cached_input_price"),
-        ("output_price_per_1m", "output_price"),
-        ("cost_usd", "cost_usd"),
-        ("provider_cost_usd", "provider_cost_usd"),
+        *USAGE_CSV_COLUMNS,
         ("error_code", "error_code"),
     ]
     fieldsets = (
@@ -545,16 +551,7 @@ class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
         ("model", "model"),
         ("status", "status"),
         ("response_id", "response_id"),
-        ("input_tokens", "input_tokens"),
-        ("cached_tokens", "cached_tokens"),
-        ("output_tokens", "output_tokens"),
-        ("reasoning_tokens", "reasoning_tokens"),
-        ("total_tokens", "total_tokens"),
-        ("input_price_per_1m", "input_price"),
-        ("cached_input_price_per_1m", "cached_input_price"),
-        ("output_price_per_1m", "output_price"),
-        ("cost_usd", "cost_usd"),
-        ("provider_cost_usd", "provider_cost_usd"),
+        *USAGE_CSV_COLUMNS,
         ("duration_ms", "duration_ms"),
     ]
 
