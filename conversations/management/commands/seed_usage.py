@@ -27,7 +27,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from conversations import catalog
-from conversations.models import AIModel, Charge, Conversation, DailyUsage, Turn
+from conversations.models import ROLLUP_COLUMNS, AIModel, Charge, Conversation, DailyUsage, Turn
 
 PASSWORD = "seed-password"  # noqa: S105 (throwaway accounts of a benchmark database)
 WORDS = (
@@ -43,17 +43,7 @@ STATUSES = [  # (status, share, error code, reports usage)
     ("cancelled", 0.03, "cancelled", True),
 ]
 RETRIED_SHARE = 0.05  # turns whose first attempt failed with usage, then a Retry succeeded
-ROLLUP_FIELDS = (
-    "charges",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "provider_cost_usd",
-    "duration_ms",
-)
+ROLLUP_FIELDS = ROLLUP_COLUMNS  # the rollup counters, in the order the seeder sums them
 
 
 class RawInsert:
