@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .client import Browser, NewTurn, TabState, Timing, is_finished, parse
+from .run import env_overrides, ms, pct
 from .stack import BENCH_PASSWORD, Sampler, Stack, code_fingerprint, load_average, proc_status
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -89,16 +90,6 @@ RECORDER = """
 """
 
 
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def summary(values: list[float]) -> dict:
     return {
         "n": len(values),
@@ -106,10 +97,6 @@ def summary(values: list[float]) -> dict:
         "p95": pct(values, 95),
         "max": max(values) if values else None,
     }
-
-
-def ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
 def db_completed(db_path: Path) -> dict[str, dict]:
@@ -123,16 +110,6 @@ def db_completed(db_path: Path) -> dict[str, dict]:
     for turn_id, status, completed_at in rows:
         saved = datetime.fromisoformat(completed_at).replace(tzinfo=UTC).timestamp() if completed_at else None
         out[turn_id.replace("-", "")] = {"status": status, "saved": saved}
-    return out
-
-
-def env_overrides(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--env wants KEY=VALUE, not {pair!r}")
-        out[key] = value
     return out
 
 
