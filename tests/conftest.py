@@ -1,4 +1,7 @@
+from datetime import datetime
+
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 
 from tests.fake_aimlapi import FakeAimlApi
@@ -10,6 +13,26 @@ def fake_api(settings):
     with FakeAimlApi(latency=0) as fake:
         settings.AIMLAPI_BASE_URL = fake.base_url
         yield fake
+
+
+@pytest.fixture
+def clock():
+    """Put this process's clock (every thread's, the live server's too) at a fixed instant: `clock(when)`.
+
+    It ticks on from there (pages, timers and leases still see time pass), and is put back after the test.
+    A test about "this month" or "yesterday" picks its day, so it means the same on the 1st of January.
+    """
+    travellers = []
+
+    def travel(when: datetime, *, tick: bool = True):
+        traveller = time_machine.travel(when, tick=tick)
+        traveller.start()
+        travellers.append(traveller)
+        return traveller
+
+    yield travel
+    for traveller in reversed(travellers):
+        traveller.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ to the admin's charge list (whose sums equal it). Screenshots go to docs/screens
 
 import io
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -23,7 +24,9 @@ def _money(text: str) -> Decimal:
     return Decimal(re.sub(r"[^0-9.]", "", text))
 
 
-def test_the_dashboard_in_both_themes_and_a_figure_followed_to_its_rows(app, tmp_path, settings):
+def test_the_dashboard_in_both_themes_and_a_figure_followed_to_its_rows(clock, app, tmp_path, settings):
+    # Mid-month, so "this month" holds enough spend for someone to be near the budget, whatever today is.
+    clock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
     settings.BUDGET_MONTHLY_USD = Decimal("250")  # a few heavy users are near or over it
     settings.INSTANCE_BUDGET_MONTHLY_USD = Decimal("2000")
     call_command("seed_usage", turns=4000, users=9, models=3, months=3, batch=500, seed=3, stdout=io.StringIO())
@@ -91,7 +94,8 @@ def test_the_dashboard_in_both_themes_and_a_figure_followed_to_its_rows(app, tmp
     screenshot(page, "usage-dashboard-phone", tmp_path)
 
 
-def test_a_user_sees_their_own_usage_and_budget(app, tmp_path, settings):
+def test_a_user_sees_their_own_usage_and_budget(clock, app, tmp_path, settings):
+    clock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
     settings.BUDGET_MONTHLY_USD = Decimal("400")
     call_command("seed_usage", turns=1500, users=3, models=2, months=2, batch=500, seed=5, stdout=io.StringIO())
     from django.contrib.auth.models import User
