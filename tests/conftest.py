@@ -141,3 +141,23 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def pytest_configure(config):
+    """TEST_CLOCK=2027-01-01T00:20:00+00:00 runs the suite as if it were then (this process; its threads).
+
+    For the edges of a day, a month and a year, where "today" and "this month" break: `.ci/run` runs the
+    suite's in-process tests once at a year's turn. Subprocesses (a worker, gunicorn) keep the real clock.
+    """
+    import os
+
+    when = os.environ.get("TEST_CLOCK")
+    if when:
+        config._test_clock = time_machine.travel(datetime.fromisoformat(when), tick=True)
+        config._test_clock.start()
+
+
+def pytest_unconfigure(config):
+    traveller = getattr(config, "_test_clock", None)
+    if traveller is not None:
+        traveller.stop()

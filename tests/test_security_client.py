@@ -234,7 +234,7 @@ def test_redirects_are_not_followed(upstream):
     assert len(upstream.requests) == 1
 
 
-@pytest.mark.parametrize("function", ["_request", "_send"])
+@pytest.mark.parametrize("function", ["send_request", "_send"])
 def test_functions_holding_the_authorization_header_hide_their_variables(upstream, function, monkeypatch):
     """An exception report (the DEBUG page, the admin mail) made inside them shows no key."""
     import requests
