@@ -32,6 +32,7 @@ from .admin_filters import (
     UpdatedDayFilter,
     UserFilter,
 )
+from .admin_moves import move_action
 from .models import USAGE_COLUMNS, Charge, Conversation, Turn
 
 # Filters with an index of their own in time order (models.py), used rather than the time index.
@@ -466,6 +467,13 @@ class ConversationAdmin(admin.ModelAdmin):
     inlines = [TurnInline]
     ordering = ("-updated_at",)
     sortable_by = ("title_or_untitled", "updated_at")
+    actions = ["move_to_model"]
+
+    @admin.action(description="Move the selected conversations to another model…")
+    def move_to_model(self, request, queryset):
+        count = queryset.count()
+        what = f"{count} selected conversation{'' if count == 1 else 's'}"
+        return move_action(self, request, queryset, queryset, what=what)
 
     def has_add_permission(self, request):
         return False

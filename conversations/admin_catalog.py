@@ -1,18 +1,23 @@
 """The model catalogue in the admin: prices, parameters, the default model and retirement."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
+from django.utils import timezone
+from django.utils.html import format_html
 
-from .models import AIModel
+from . import aimlapi, checks, tasks
+from .admin_moves import move_action
+from .models import AIModel, Conversation
 
 
 class AIModelForm(forms.ModelForm):
     class Meta:
         model = AIModel
         fields = (
-            "provider_id", "label", "enabled", "is_default", "input_price", "cached_input_price", "output_price",
-            "reasoning_efforts", "max_output_tokens", "retires_on", "successor",
+            "provider_id", "label", "api", "enabled", "is_default", "input_price", "cached_input_price",
+            "output_price", "reasoning_efforts", "max_output_tokens", "retires_on", "successor",
         )  # fmt: skip
 
     def _get_validation_exclusions(self):
@@ -40,15 +45,24 @@ def _make_default(model: AIModel) -> None:
 class AIModelAdmin(admin.ModelAdmin):
     form = AIModelForm
     list_display = (
-        "provider_id", "label", "input_price", "cached_input_price", "output_price", "max_output_tokens",
-        "reasoning_efforts", "enabled", "is_default", "retires_on", "successor",
+        "provider_id", "label", "api_short", "enabled", "is_default", "retires_on", "successor", "input_price",
+        "cached_input_price", "output_price", "max_output_tokens", "reasoning_efforts", "last_check",
     )  # fmt: skip
-    list_filter = ("enabled", "is_default")
+    list_filter = ("enabled", "is_default", "api")
     search_fields = ("provider_id", "label")
     list_select_related = ("successor",)
-    actions = ["make_default"]
+    actions = ["make_default", "check_models", "move_conversations"]
+    readonly_fields = ("last_check",)
     fieldsets = (
         (None, {"fields": ("provider_id", "label", "enabled", "is_default")}),
+        (
+            "Endpoint",
+            {
+                "fields": ("api", "last_check"),
+                "description": "Which AI/ML API endpoint answers this model: the one its documentation page shows. "
+                "Check it (action “Check the selected models” in the list) before moving people to it.",
+            },
+        ),
         (
             "Prices (USD per 1M tokens)",
             {
@@ -62,8 +76,9 @@ class AIModelAdmin(admin.ModelAdmin):
             "Retirement",
             {
                 "fields": ("retires_on", "successor"),
-                "description": "From 14 days before the date, admins see a banner; after it, conversations on this "
-                "model offer a one-click switch to the successor.",
+                "description": "From 14 days before the date, admins see a banner. From the date on, a "
+                "conversation on this model continues with the successor at its next prompt, with a line saying so "
+                "(and at once if the provider answers that the model is deprecated or unknown).",
             },
         ),
     )
@@ -82,3 +97,50 @@ class AIModelAdmin(admin.ModelAdmin):
         model = queryset.get()
         _make_default(model)
         self.message_user(request, f"{model} is now the default model (and enabled).", messages.SUCCESS)
+
+    @admin.display(description="API", ordering="api")
+    def api_short(self, model: AIModel) -> str:
+        if model.api == aimlapi.API_CHAT:
+            note = " (streams: no background mode)" if settings.AIMLAPI_MODE == "background" else ""
+            return f"Chat Completions{note}"
+        return "Responses"
+
+    @admin.display(description="last check")
+    def last_check(self, model: AIModel) -> str:
+        if model.last_check_at is None:
+            return "never"
+        if model.last_check_ok is None:
+            started = model.last_check_at
+            return format_html(
+                '<span class="check-running">Checking… (started {}; reload)</span>', f"{started:%H:%M:%S}"
+            )
+        cost = f", ${model.last_check_cost_usd:.6f}" if model.last_check_cost_usd is not None else ""
+        seconds = f"{model.last_check_ms / 1000:.1f} s" if model.last_check_ms is not None else "?"
+        return format_html(
+            '<span class="{}">{} {}{}</span><br><small>{} ({})</small>',
+            "check-ok" if model.last_check_ok else "check-failed",
+            "✔ OK" if model.last_check_ok else "✘ Failed",
+            seconds,
+            cost,
+            model.last_check_message,
+            f"{timezone.localtime(model.last_check_at):%d %b %Y %H:%M}",
+        )
+
+    @admin.action(description="Check the selected models (one tiny prompt each, charged to you)")
+    def check_models(self, request, queryset):
+        for model in queryset:
+            checks.model_check_start(model=model)
+            # After the commit (admin actions may run in a transaction): the worker sends it.
+            transaction.on_commit(lambda pk=model.pk: tasks.model_check_task(pk, request.user.pk))
+        names = ", ".join(str(model) for model in queryset)
+        self.message_user(
+            request,
+            f"Checking {names}: the outcome, latency and cost show in the “last check” column (reload in a minute).",
+            messages.INFO,
+        )
+
+    @admin.action(description="Move every conversation on the selected models to another model…")
+    def move_conversations(self, request, queryset):
+        ids = list(queryset.values_list("provider_id", flat=True))
+        what = "every conversation on " + ", ".join(str(model) for model in queryset)
+        return move_action(self, request, queryset, Conversation.objects.filter(model__in=ids), what=what)

@@ -30,8 +30,10 @@ KNOWN_MODELS = {
         "retires_on": date(2026, 12, 11),
         "successor": "openai/gpt-5.6-sol-pro",
     },
+    # Documented on /v1/chat/completions only (shared/docs/responses-api.md, Addendum B).
     "openai/gpt-5.6-sol-pro": {
         "label": "GPT-5.6 Sol Pro",
+        "api": "chat",
         "input_price": Decimal("5.5016"),
         "cached_input_price": Decimal("0.55016"),
         "output_price": Decimal("27.508"),
@@ -70,9 +72,11 @@ def seed(model_class) -> int:
     wanted = [settings.AIMLAPI_MODEL, *settings.AIMLAPI_MODELS]
     wanted += [KNOWN_MODELS[m]["successor"] for m in wanted if KNOWN_MODELS.get(m, {}).get("successor")]
     prices = env_prices(settings.AIMLAPI_PRICES)
+    # An older (migration's) model class may lack columns added since: seed only the ones it has.
+    columns = {field.name for field in model_class._meta.get_fields()}
     added = 0
     for provider_id in dict.fromkeys(wanted):
-        known = dict(KNOWN_MODELS.get(provider_id, {}))
+        known = {name: value for name, value in KNOWN_MODELS.get(provider_id, {}).items() if name in columns}
         known.pop("successor", None)
         if provider_id in prices:
             known["input_price"], known["output_price"] = prices[provider_id]
@@ -192,14 +196,49 @@ def models_retiring(today: date | None = None) -> list:
     return rows
 
 
+def api_for(provider_id: str) -> str:
+    """The endpoint that answers a model: the catalogue's `api`; Responses for a model it does not know."""
+    from .models import AIModel
+
+    api = AIModel.objects.filter(provider_id=provider_id).values_list("api", flat=True).first()
+    return api or AIModel._meta.get_field("api").default
+
+
+def is_retired(row, today: date | None = None) -> bool:
+    return row.retires_on is not None and row.retires_on <= (today or timezone.localdate())
+
+
+# A successor may itself have retired (5 -> 5.6 -> 6): followed this far at most (and never round a loop).
+SUCCESSOR_HOPS = 5
+
+
+def continuation(provider_id: str, *, gone: bool = False, today: date | None = None):
+    """The model a conversation on `provider_id` continues with, or None to stay.
+
+    From the model's retirement date on (or at once when the provider said it is gone), its
+    enabled successor; a successor that has retired too hands on to its own.
+    """
+    row = model_get(provider_id)
+    if row is None or not (gone or is_retired(row, today)):
+        return None
+    seen = {provider_id}
+    target = None
+    while row is not None and len(seen) <= SUCCESSOR_HOPS:
+        successor = row.successor
+        if successor is None or not successor.enabled or successor.provider_id in seen:
+            break
+        seen.add(successor.provider_id)
+        target = successor
+        if not is_retired(successor, today):
+            break
+        row = model_get(successor.provider_id)  # retired too: its own successor (one more query, rarely)
+    return target
+
+
 def successor_offer(provider_id: str, *, deprecated: bool = False, today: date | None = None):
     """The model a conversation on `provider_id` is offered to switch to, or None.
 
     Offered once the model's retirement date has come, or as soon as the provider
     said it is deprecated; only an enabled successor is offered.
     """
-    row = model_get(provider_id)
-    if row is None or row.successor is None or not row.successor.enabled:
-        return None
-    retired = row.retires_on is not None and row.retires_on <= (today or timezone.localdate())
-    return row.successor if retired or deprecated else None
+    return continuation(provider_id, gone=deprecated, today=today)

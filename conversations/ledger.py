@@ -84,10 +84,25 @@ def charge_extra(
     return _write(
         owner=conversation.owner, conversation_id=conversation.pk, turn=None, attempt=1, model=model,
         response_id=response_id, status=status, fields=fields, duration_ms=duration_ms, now=now or timezone.now(),
+        purpose=Charge.Purpose.TITLE,
     )  # fmt: skip
 
 
-def _write(*, owner, conversation_id, turn, attempt, model, response_id, status, fields, duration_ms, now):
+def charge_check(
+    *, user, model: str, response_id: str, status: str, fields: dict, duration_ms: int | None = None, now=None
+) -> Charge | None:
+    """Write the ledger entry of an admin's model check (checks.py): charged to that admin, with no
+    conversation, so the money it cost is in the dashboard and the ledger like any other."""
+    return _write(
+        owner=user, conversation_id=None, turn=None, attempt=1, model=model, response_id=response_id,
+        status=status, fields=fields, duration_ms=duration_ms, now=now or timezone.now(), purpose=Charge.Purpose.CHECK,
+    )  # fmt: skip
+
+
+def _write(
+    *, owner, conversation_id, turn, attempt, model, response_id, status, fields, duration_ms, now,
+    purpose=Charge.Purpose.ANSWER,
+):  # fmt: skip
     """One charge and its share of the daily rollup, in one transaction; None without usage."""
     if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
         return None
@@ -100,7 +115,8 @@ def _write(*, owner, conversation_id, turn, attempt, model, response_id, status,
     with transaction.atomic():
         charge = Charge.objects.create(
             user=owner,
-            username=owner.get_username(),
+            username=owner.get_username() if owner is not None else "",
+            purpose=purpose,
             conversation_id=conversation_id,
             turn=turn,
             attempt=attempt,

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .aimlapi import API_RESPONSES, APIS, MODEL_GONE_CODES
+
 PRICE = {"max_digits": 12, "decimal_places": 6}
 USD = {"max_digits": 14, "decimal_places": 6}
 MILLION = Decimal(1_000_000)
@@ -30,6 +32,14 @@ class AIModel(models.Model):
 
     provider_id = models.CharField("provider id", max_length=100, unique=True, help_text="e.g. openai/gpt-5-pro")
     label = models.CharField(max_length=100, blank=True)
+    api = models.CharField(
+        "API",
+        max_length=16,
+        choices=list(APIS.items()),
+        default=API_RESPONSES,
+        help_text="The endpoint AI/ML API documents for this model. Chat Completions has no background mode: "
+        "with AIMLAPI_MODE=background its answers stream instead.",
+    )
     input_price = models.DecimalField("input USD / 1M", **PRICE, null=True, blank=True, help_text="Empty: unknown.")
     cached_input_price = models.DecimalField(
         "cached input USD / 1M", **PRICE, null=True, blank=True, help_text="Empty: cached input costs the input price."
@@ -47,6 +57,13 @@ class AIModel(models.Model):
     is_default = models.BooleanField("default", default=False)
     retires_on = models.DateField(null=True, blank=True)
     successor = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The last Check (admin action, checks.py): one tiny prompt through the model's endpoint.
+    # Started but not finished: `last_check_ok` is empty.
+    last_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_check_ok = models.BooleanField(null=True, editable=False)
+    last_check_message = models.TextField(blank=True, editable=False)
+    last_check_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    last_check_cost_usd = models.DecimalField(**USD, null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "model"
@@ -166,6 +183,9 @@ class Turn(models.Model):
     error_message = models.TextField(blank=True)
     # Outcomes of earlier attempts (error, response id, usage), kept for admins.
     history = models.JSONField(default=list, blank=True)
+    # A line shown above the turn: why it went to another model than the turn before it
+    # (its model retired, or the provider said it is gone; continuity.py).
+    notice = models.CharField(max_length=300, blank=True)
     # The turn this one follows on its path (its answer and the ones above it are the model's
     # input); empty for a first turn. Turns with the same parent are versions of one another.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
@@ -217,6 +237,11 @@ class Turn(models.Model):
         return self.status in self.RETRYABLE
 
     @property
+    def model_gone(self) -> bool:
+        """The provider said the model is deprecated or unknown."""
+        return self.error_code in MODEL_GONE_CODES
+
+    @property
     def duration(self):
         if self.started_at and self.completed_at:
             return self.completed_at - self.started_at
@@ -231,8 +256,15 @@ class Charge(models.Model):
     to the user).
     """
 
+    class Purpose(models.TextChoices):
+        ANSWER = "answer", "Answer"
+        TITLE = "title", "Title"
+        CHECK = "check", "Admin check"
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="charges")
     username = models.CharField(max_length=150, blank=True)
+    # What the call was for: a turn's answer, a conversation's title (TITLE_MODEL), an admin's model check.
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.ANSWER)
     conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     turn = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL, related_name="charges")
     attempt = models.PositiveIntegerField(default=1)

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import budgets, catalog, selectors, tasks, transfer
+from . import budgets, catalog, continuity, selectors, tasks, transfer
 from .models import Conversation, Share, Turn
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,8 @@ def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
         with transaction.atomic():
             user_limits_check(owner=owner)  # UserLimitReached: nothing is created
             turn = create()
+            # A retired model hands the conversation to its successor before the prompt is priced.
+            continuity.turn_continue(turn=turn)
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
             budgets.turn_reserve(turn=turn)
             # The new turn is the version on screen from now on.
@@ -305,6 +307,7 @@ def turn_retry(*, turn: Turn) -> Turn:
                 error_message="",
             )
             if updated:
+                continuity.turn_continue(turn=turn)
                 budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
                 _enqueue(turn)
     except IntegrityError:
@@ -329,22 +332,15 @@ class NoSuccessor(Exception):
 
 
 def conversation_switch_model(*, conversation: Conversation) -> Conversation:
-    """Move a conversation from its retired model to the successor the catalogue names.
+    """Move a conversation from its retired model to the successor the catalogue names, now.
 
-    A reasoning effort the successor does not accept, or an output cap above its
-    maximum, is cleared, so the next request is one the new model takes.
+    (The next prompt would do it anyway: continuity.turn_continue.)
     """
     row = catalog.model_get(conversation.model)
     successor = row.successor if row else None
     if successor is None or not successor.enabled:
         raise NoSuccessor
-    fields = {"model": successor.provider_id}
-    if conversation.reasoning_effort and conversation.reasoning_effort not in successor.efforts:
-        fields["reasoning_effort"] = ""
-    cap = successor.max_output_tokens
-    if conversation.max_output_tokens and cap and conversation.max_output_tokens > cap:
-        fields["max_output_tokens"] = None
-    return conversation_update(conversation=conversation, **fields)
+    return conversation_update(conversation=conversation, **continuity.switch_fields(conversation, successor))
 
 
 def conversation_delete(*, conversation: Conversation) -> None:

@@ -12,7 +12,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from ops import heartbeat
 
-from . import attempts, worker
+from . import attempts, checks, worker
 
 
 def _start(func, turn_id: str) -> None:
@@ -30,6 +30,14 @@ def turn_run_task(turn_id: str) -> None:
 @db_task()
 def turn_resume_task(turn_id: str) -> None:
     _start(worker.turn_resume, turn_id)
+
+
+@db_task()
+def model_check_task(model_id: int, user_id: int | None) -> None:
+    if HUEY.immediate:
+        checks.model_check(model_id=model_id, user_id=user_id)
+    else:  # a pro model may take a minute even for "OK": not on a consumer thread
+        worker.pool.submit(checks.model_check, model_id=model_id, user_id=user_id)
 
 
 @db_task()

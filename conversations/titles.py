@@ -99,6 +99,7 @@ def title_after_answer(*, turn_id) -> str | None:
         return None
     effort = next((e for e in LOW_EFFORTS if e in row.efforts), "")
     body = aimlapi.build_body(
+        api=row.api,
         model=model,
         input=[{"role": "user", "content": text}],
         instructions=INSTRUCTIONS,
@@ -107,7 +108,7 @@ def title_after_answer(*, turn_id) -> str | None:
     )
     started = time.monotonic()
     try:
-        response = aimlapi.create_response(body)
+        response = aimlapi.create_response(body, api=row.api)
     except aimlapi.AimlApiError as exc:
         logger.info("conversation %s: no title from %s: %s", conversation.id, model, exc.message)
         return None

@@ -105,9 +105,7 @@ def _conversation_page(request, conversation, form, status=200, before="", show=
         "running_elsewhere": page.running_elsewhere,
         "active_turn": active_turn,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
-        "switch_to": catalog.successor_offer(
-            conversation.model, deprecated=bool(turns) and turns[-1].error_code == "model_deprecated"
-        ),
+        "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
         "usage": selectors.conversation_usage(conversation=conversation),
         "shares": _share_links(request, conversation),
         "share_open": "shared" in request.GET,

@@ -25,7 +25,7 @@ from django.utils import timezone
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi, catalog, ledger, rendering, selectors, titles
+from . import aimlapi, catalog, continuity, ledger, rendering, selectors, titles
 from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
 from .models import Conversation, Turn
@@ -92,8 +92,7 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
     assert not connection.in_atomic_block, "the provider must never be called inside a transaction"
     with turn_context(turn.id), Attempt(turn) as attempt:
         try:
-            # The circuit breaker fails fast while the provider is down (not for a resumed, paid answer).
-            response = provider_guard(lambda: _call_provider(turn, attempt, resume=resume), check=not resume)
+            response = _generate(turn, attempt, resume=resume)
         except aimlapi.AimlApiError as exc:
             _finish_error(attempt, exc)
         except Exception:
@@ -111,25 +110,48 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
         logger.exception("turn %s: asking for a title failed", turn.id)
 
 
+def _generate(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:
+    """The provider's answer. The circuit breaker fails fast while the provider is down (not for a
+    resumed, paid answer). A provider that says the model is gone (deprecated, unknown) is asked
+    once more, at once, with the successor the catalogue names: that prompt is answered, and charged, once."""
+    try:
+        return provider_guard(lambda: _call_provider(turn, attempt, resume=resume), check=not resume)
+    except aimlapi.AimlApiError as exc:
+        # Nothing was generated (the request was refused), so sending it to another model repeats nothing.
+        if resume or exc.code not in aimlapi.MODEL_GONE_CODES or attempt.should_stop():
+            raise
+        if continuity.turn_continue(turn=turn, gone=True) is None:
+            raise
+        logger.info("turn %s: %s; continuing with %s", turn.id, exc.code, turn.conversation.model)
+    return provider_guard(lambda: _call_provider(turn, attempt, resume=False))
+
+
 def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:
     conversation = turn.conversation
     body: dict = {}
+    api = aimlapi.API_RESPONSES
     if not resume:
+        # Queued before its model's retirement date, sent after it: the successor answers.
+        continuity.turn_continue(turn=turn)
+        row = catalog.model_get(conversation.model)
+        api = row.api if row else api
+        mode = aimlapi.effective_mode(api, turn.mode)
+        if mode != turn.mode:  # background is a Responses feature: this one streams
+            attempt.mine().update(mode=mode)
+            turn.mode = mode
+        effort = conversation.reasoning_effort
         body = aimlapi.build_body(
+            api=api,
             model=conversation.model,
             input=conversation_input(turn),
             instructions=conversation.instructions,
             max_output_tokens=conversation.max_output_tokens,
             # Only a value the catalogue says the model accepts is sent.
-            reasoning_effort=(
-                conversation.reasoning_effort
-                if conversation.reasoning_effort in catalog.accepted_efforts(conversation.model)
-                else ""
-            ),
+            reasoning_effort=effort if row is not None and effort in row.efforts else "",
         )
     release_connection()  # the answer takes minutes: hold no database connection meanwhile
     if turn.mode == "stream":
-        return aimlapi.stream_response(body, on_event=attempt.save_progress, abort=attempt.abort)
+        return aimlapi.stream_response(body, api=api, on_event=attempt.save_progress, abort=attempt.abort)
     if turn.mode == "background":
         if resume:
             response = aimlapi.retrieve_response(turn.response_id, abort=attempt.abort)
@@ -139,7 +161,7 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             attempt.mine().update(response_id=response.id, updated_at=timezone.now())
             release_connection()
         return _poll(response, attempt)
-    return aimlapi.create_response(body, abort=attempt.abort)
+    return aimlapi.create_response(body, api=api, abort=attempt.abort)
 
 
 def _poll(response: aimlapi.Response, attempt: Attempt) -> aimlapi.Response:
@@ -309,7 +331,7 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
     turn = attempt.turn
     now = timezone.now()
     message = exc.message
-    if exc.code == "model_deprecated":
+    if exc.code in aimlapi.MODEL_GONE_CODES:
         message = _deprecated_message(turn.conversation.model)
     if exc.retryable and "Retry" not in message:
         message += " Press Retry to try again."
@@ -331,7 +353,7 @@ def _deprecated_message(model: str) -> str:
     row = catalog.model_get(model)
     name = f"{row.label} ({model})" if row and row.label else model
     successor = row.successor if row else None
-    gone = f"{name} is deprecated: the AI/ML API no longer serves it."
+    gone = f"{name} is deprecated or unknown: the AI/ML API no longer serves it."
     if successor is None:
         return f"{gone} Choose another model in the conversation settings, then press Retry."
     return f"{gone} Its successor is {successor} ({successor.provider_id}): switch this conversation to it, then Retry."

@@ -1,11 +1,19 @@
-"""A fake AI/ML API Responses endpoint (``/v1/responses``) for tests and demos.
+"""A fake AI/ML API (``/v1/responses`` and ``/v1/chat/completions``) for tests and demos.
 
 It is a real HTTP server on 127.0.0.1, run in a daemon thread, so the product's
 HTTP client runs unchanged against it. It answers in the shapes described in
 docs/responses-api.md (sections 5, 7, 8 and 9): OpenAI-style Response objects
 with AI/ML API's ``meta.usage`` extras, AI/ML API-style error bodies (plus the
 OpenAI-style body for upstream parameter errors), SSE streaming and
-background mode with polling and cancel.
+background mode with polling and cancel. ``POST /v1/chat/completions`` answers in
+AI/ML API's documented chat shape (docs/responses-api.md, Addendum B): a
+``chat.completion`` (or ``chat.completion.chunk`` events ending with a chunk that
+carries ``finish_reason``, ``usage`` and ``meta``, then ``data: [DONE]``).
+The same fault queue serves both endpoints; on chat, "failed" is a
+``content_filter`` finish and "incomplete" a ``length`` one.
+
+A model in ``fake.retired_models`` is answered 404 "Model is deprecated" (as AI/ML
+API answers a retired model); one in ``fake.unknown_models`` 404 "Model ... not found".
 
 Use it in tests::
 
@@ -61,6 +69,10 @@ from urllib.parse import urlsplit
 # AI/ML API list prices for openai/gpt-5-pro (docs/responses-api.md section 11).
 USD_PER_INPUT_TOKEN = 20.631 / 1_000_000
 USD_PER_OUTPUT_TOKEN = 165.048 / 1_000_000
+# Other models' list prices (input, cached input, output) per token (the addendum); others cost as gpt-5-pro.
+MODEL_PRICES = {
+    "openai/gpt-5.6-sol-pro": (5.5016 / 1_000_000, 0.55016 / 1_000_000, 27.508 / 1_000_000),
+}
 # "$1 USD = 2,000,000 credits" (docs.aimlapi.com/faq/how-can-i-track-my-funds).
 CREDITS_PER_USD = 2_000_000
 
@@ -197,9 +209,14 @@ def estimate_tokens(text: str) -> int:
     return max(1, round(len(text.split()) * 1.3))
 
 
+def request_messages(body: dict) -> Any:
+    """The conversation a request carries: ``input`` (Responses) or ``messages`` (Chat Completions)."""
+    return body.get("input") if "input" in body else body.get("messages")
+
+
 def default_reply(body: dict) -> str:
     """Deterministic reply that lets tests see what the client sent."""
-    users = user_messages(body.get("input"))
+    users = user_messages(request_messages(body))
     last = users[-1] if users else ""
     return (
         f"Echo: {last}\n\n"
@@ -211,13 +228,27 @@ def default_reply(body: dict) -> str:
     )
 
 
-def usage_fields(input_tokens: int, visible_tokens: int, reasoning_tokens: int, cached_tokens: int = 0) -> dict:
+def usd_spent(model: str, input_tokens: int, cached_tokens: int, output_tokens: int) -> float:
+    """What AI/ML API charges for one answer at the model's list prices."""
+    input_rate, cached_rate, output_rate = MODEL_PRICES.get(model, (USD_PER_INPUT_TOKEN, None, USD_PER_OUTPUT_TOKEN))
+    cached = min(cached_tokens, input_tokens)
+    usd = (input_tokens - cached) * input_rate + cached * (cached_rate if cached_rate is not None else input_rate)
+    return usd + output_tokens * output_rate
+
+
+def meta_fields(usd: float) -> dict:
+    """AI/ML API's ``meta.usage`` billing block."""
+    return {"usage": {"credits_used": round(usd * CREDITS_PER_USD), "usd_spent": round(usd, 8)}}
+
+
+def usage_fields(
+    input_tokens: int, visible_tokens: int, reasoning_tokens: int, cached_tokens: int = 0, model: str = ""
+) -> dict:
     """``usage`` plus AI/ML API's ``meta.usage`` billing for one Response.
 
     Reasoning tokens are part of ``output_tokens`` and billed at the output rate.
     """
     output_tokens = visible_tokens + reasoning_tokens
-    usd = input_tokens * USD_PER_INPUT_TOKEN + output_tokens * USD_PER_OUTPUT_TOKEN
     return {
         "usage": {
             "input_tokens": input_tokens,
@@ -226,12 +257,24 @@ def usage_fields(input_tokens: int, visible_tokens: int, reasoning_tokens: int, 
             "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
             "total_tokens": input_tokens + output_tokens,
         },
-        "meta": {
-            "usage": {
-                "credits_used": round(usd * CREDITS_PER_USD),
-                "usd_spent": round(usd, 8),
-            }
+        "meta": meta_fields(usd_spent(model, input_tokens, cached_tokens, output_tokens)),
+    }
+
+
+def chat_usage_fields(
+    input_tokens: int, visible_tokens: int, reasoning_tokens: int, cached_tokens: int = 0, model: str = ""
+) -> dict:
+    """A chat completion's ``usage`` (prompt/completion names) plus ``meta.usage``."""
+    output_tokens = visible_tokens + reasoning_tokens
+    return {
+        "usage": {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+            "prompt_tokens_details": {"cached_tokens": min(cached_tokens, input_tokens), "cache_write_tokens": 0},
         },
+        "meta": meta_fields(usd_spent(model, input_tokens, cached_tokens, output_tokens)),
     }
 
 
@@ -333,6 +376,9 @@ class FakeAimlApi:
         self.reasoning_tokens = reasoning_tokens
         # Input tokens reported as served from the provider's cache.
         self.cached_tokens = cached_tokens
+        # Models answered 404 "Model is deprecated" / "Model ... not found", on either endpoint.
+        self.retired_models: set[str] = set()
+        self.unknown_models: set[str] = set()
         self._lock = threading.Lock()
         self._requests: list[dict] = []
         self._faults: list[Fault] = []
@@ -399,6 +445,13 @@ class FakeAimlApi:
     @property
     def post_count(self) -> int:
         return len(self.post_requests)
+
+    @property
+    def chat_requests(self) -> list[dict]:
+        """Received ``POST /v1/chat/completions`` requests."""
+        return [
+            r for r in self.requests if r["method"] == "POST" and urlsplit(r["path"]).path == "/v1/chat/completions"
+        ]
 
     @property
     def cancel_calls(self) -> list[str]:
@@ -496,7 +549,9 @@ class FakeAimlApi:
                 "code": "server_error",
                 "message": "The model failed to generate a response.",
             }
-            response.update(output=[], output_text="", **usage_fields(input_tokens, 0, 0, self.cached_tokens))
+            response.update(
+                output=[], output_text="", **usage_fields(input_tokens, 0, 0, self.cached_tokens, body["model"])
+            )
             return response
 
         text = self._reply_text(body)
@@ -517,9 +572,40 @@ class FakeAimlApi:
         response.update(
             output=[reasoning_item, message_item],
             output_text=text,
-            **usage_fields(input_tokens, estimate_tokens(text), self.reasoning_tokens, self.cached_tokens),
+            **usage_fields(
+                input_tokens, estimate_tokens(text), self.reasoning_tokens, self.cached_tokens, body["model"]
+            ),
         )
         return response
+
+    def _new_completion(self, body: dict, outcome: str) -> dict:
+        """A ``chat.completion`` for a request body; "failed" is a content_filter finish, "incomplete" a length one."""
+        prompt = " ".join(content_text(item.get("content")) for item in _message_items(body["messages"]))
+        input_tokens = estimate_tokens(prompt)
+        text = self._reply_text(body)
+        finish = "stop"
+        if outcome == "incomplete":
+            text, finish = text[: max(1, len(text) // 2)], "length"
+        elif outcome == "failed":
+            text, finish = "", "content_filter"
+        reasoning = "I considered the question before answering." if self.reasoning_tokens else None
+        return {
+            "id": _hex_id("gen-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": finish,
+                    "message": {"role": "assistant", "content": text, "refusal": None, "reasoning": reasoning},
+                }
+            ],
+            **chat_usage_fields(
+                input_tokens, estimate_tokens(text) if text else 0, self.reasoning_tokens, self.cached_tokens,
+                body["model"],
+            ),
+        }  # fmt: skip
 
     def _store(self, response: dict, latency: float) -> None:
         stored = _StoredResponse(final=_copy(response), started=time.time(), latency=latency)
@@ -691,6 +777,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.route.strip("/").split("/")
         if self.command == "POST" and parts == ["v1", "responses"]:
             self._create()
+        elif self.command == "POST" and parts == ["v1", "chat", "completions"]:
+            self._chat()
         elif self.command == "GET" and len(parts) == 3 and parts[:2] == ["v1", "responses"]:
             if self._authorized():
                 self._send_stored(self.server.fake.stored_response(parts[2]), parts[2])
@@ -718,7 +806,7 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "slow":
             fake._sleep(argument)
 
-        if not self._authorized() or not self._valid_body():
+        if not self._authorized() or not self._valid_body() or not self._model_served():
             return
         response = fake._new_response(self.body, name if name in OUTCOME_FAULTS else "completed")
         # Every Response is retrievable with GET; its status follows the latency.
@@ -735,6 +823,77 @@ class _Handler(BaseHTTPRequestHandler):
                 response["completed_at"] = int(time.time())
             self._send_json(200, response)
 
+    # ---- POST /v1/chat/completions ---------------------------------------
+
+    def _chat(self) -> None:
+        fake = self.server.fake
+        fault = fake._next_fault()
+        name = fault[0] if fault else None
+        argument = fault[1] if fault and len(fault) > 1 else None
+        if name in GATEWAY_FAULTS:
+            self._send_fault(name, argument)
+            return
+        if name == "drop":
+            fake._sleep(argument or 0)
+            return
+        if name == "slow":
+            fake._sleep(argument)
+        if not self._authorized() or not self._valid_body(field="messages") or not self._model_served():
+            return
+        completion = fake._new_completion(self.body, name if name in OUTCOME_FAULTS else "completed")
+        if self.body.get("stream"):
+            self._chat_stream(completion, name if name in STREAM_FAULTS else None, argument)
+        else:
+            fake._sleep(fake.latency)
+            self._send_json(200, completion)
+
+    def _chat_stream(self, completion: dict, fault: str | None, fault_argument: Any) -> None:
+        """Chunks: the role, the text deltas (latency spread over them), a last chunk with
+        finish_reason, usage and meta (AI/ML API sends usage there), then ``data: [DONE]``."""
+        fake = self.server.fake
+        choice = completion["choices"][0]
+        chunks = split_text(choice["message"]["content"], fake.stream_chunks)
+        pause = fake.latency / max(1, len(chunks))
+        head = {key: completion[key] for key in ("id", "created", "model")}
+
+        def chunk(delta: dict, finish: str | None = None, **extra: Any) -> dict:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return {**head, "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+        self._start_event_stream()
+        self._send_data(chunk({"role": "assistant", "content": ""}))
+        if choice["message"].get("reasoning"):
+            self._send_data(chunk({"reasoning": choice["message"]["reasoning"]}))
+        if not chunks:
+            fake._sleep(fake.latency)
+        for sent, text in enumerate(chunks, start=1):
+            fake._sleep(pause)
+            self._send_data(chunk({"content": text}))
+            if fault and sent == max(1, len(chunks) // 2):
+                if fault == "stream_error":
+                    error = {"message": STREAM_ERROR_MESSAGE, "type": "server_error", "code": "server_error"}
+                    self._send_data({"error": error})
+                if fault == "stream_error" or fault_argument == "clean":
+                    self._write_chunk(b"")
+                return  # "stream_cut": close the socket mid-body
+        self._send_data(chunk({}, choice["finish_reason"], usage=completion["usage"], meta=completion["meta"]))
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
+    def _send_data(self, payload: dict) -> None:
+        self._write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
+
+    def _model_served(self) -> bool:
+        """A retired or unknown model is refused as AI/ML API refuses it."""
+        model = self.body.get("model")
+        if model in self.server.fake.retired_models:
+            self._send_aiml_error(404, DEPRECATED_MESSAGE)
+            return False
+        if model in self.server.fake.unknown_models:
+            self._send_aiml_error(404, f"Model {model} not found")
+            return False
+        return True
+
     def _authorized(self) -> bool:
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
@@ -742,7 +901,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_aiml_error(401, API_KEY_MESSAGE)
         return False
 
-    def _valid_body(self) -> bool:
+    def _valid_body(self, field: str = "input") -> bool:
         body = self.body
         if not isinstance(body, dict):
             self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
@@ -753,7 +912,7 @@ class _Handler(BaseHTTPRequestHandler):
                 message = UNSUPPORTED_PARAMETER_MESSAGE.format(param=param)
                 self._send_json(400, openai_error_body(message, "invalid_request_error", param))
                 return False
-        if not body.get("model") or body.get("input") in (None, "", []):
+        if not body.get("model") or body.get(field) in (None, "", []):
             self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
             return False
         return True
@@ -880,7 +1039,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve a fake AI/ML API Responses endpoint until Ctrl-C.")
+    parser = argparse.ArgumentParser(description="Serve a fake AI/ML API (Responses, Chat Completions) until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=1.0, help="seconds each response takes")

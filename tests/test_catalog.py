@@ -1,6 +1,5 @@
 """The model catalogue: admin, settings choices, retirement banner, successor switch, deprecated errors."""
 
-import json
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -55,6 +54,7 @@ def _model_form(model: AIModel, **changes) -> dict:
     data = {
         "provider_id": model.provider_id,
         "label": model.label,
+        "api": model.api,
         "input_price": model.input_price or "",
         "cached_input_price": model.cached_input_price or "",
         "output_price": model.output_price or "",
@@ -152,7 +152,8 @@ def test_after_retirement_a_conversation_offers_a_one_click_switch(alice_client,
     assert "model-switch" not in alice_client.get(url).content.decode()
     _retire(in_days=0)
     page = alice_client.get(url).content.decode()
-    assert "openai/gpt-5-pro is retired" in page and "Switch to GPT-5.6 Sol Pro" in page
+    assert "GPT-5 Pro is retired" in page and "your next prompt goes to its successor" in page
+    assert "Switch to GPT-5.6 Sol Pro now" in page
     response = alice_client.post(f"/c/{conversation.id}/switch-model/", follow=True)
     conversation.refresh_from_db()
     assert conversation.model == SOL
@@ -172,25 +173,26 @@ def test_the_switch_needs_a_successor_and_the_owner(alice_client, alice, bob):
     assert mine.model == SOL
 
 
-def test_the_providers_deprecated_error_says_so_and_names_the_successor(
+def test_the_providers_deprecated_error_without_an_enabled_successor_says_so(
     alice_client, alice, fake_api, transactional_db
 ):
+    """With an enabled successor the prompt is answered by it (tests/test_continuity.py); without, it says so."""
     UserBudget.objects.create(user=alice, unlimited=True)
-    AIModel.objects.filter(provider_id=SOL).update(enabled=True)
-    fake_api.faults = [("deprecated",)]
+    fake_api.faults = [("deprecated",)]  # the successor is seeded disabled
     response = alice_client.post("/", {"prompt": "hello", "client_token": str(uuid.uuid4())})
     turn = Turn.objects.get(prompt="hello")
     assert fake_api.post_count == 1  # not retried: asking again cannot help
     assert turn.status == "failed" and turn.error_code == "model_deprecated"
     assert turn.error_message.startswith("GPT-5 Pro (openai/gpt-5-pro) is deprecated")
     assert "Its successor is GPT-5.6 Sol Pro (openai/gpt-5.6-sol-pro)" in turn.error_message
-    # The switch is offered at once, whatever the retirement date says; Retry then uses the successor.
+    # Once an admin enables the successor, the switch is offered at once; Retry then uses the successor.
+    AIModel.objects.filter(provider_id=SOL).update(enabled=True)
     page = alice_client.get(response.url).content.decode()
     assert "Switch to GPT-5.6 Sol Pro" in page
     alice_client.post(f"/c/{turn.conversation_id}/switch-model/")
     alice_client.post(f"/t/{turn.id}/retry/")
     turn.refresh_from_db()
-    assert turn.status == "completed" and json.loads(fake_api.post_requests[-1]["body"])["model"] == SOL
+    assert turn.status == "completed" and fake_api.chat_requests[-1]["json"]["model"] == SOL
 
 
 def test_error_for_status_maps_the_deprecated_answer(fake_api, settings):

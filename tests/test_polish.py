@@ -323,20 +323,24 @@ def test_the_title_model_names_the_conversation_and_is_charged(alice, title_mode
     turn = services.conversation_create(owner=alice, prompt="```python\nheapq\n```\nHow do I merge two sorted lists?")
     conversation = Conversation.objects.get(id=turn.conversation_id)
     assert conversation.title == "Merging sorted lists"
-    assert title_model.post_count == 2
-    body = title_model.post_requests[-1]["json"]
-    assert body["model"] == TITLE_MODEL and body["max_output_tokens"] == 1000
-    assert body["reasoning"] == {"effort": "none"}  # the least the catalogue says it accepts
-    assert "How do I merge two sorted lists?" in body["input"][0]["content"]
+    # The answer on /v1/responses (gpt-5-pro), the title on /v1/chat/completions (the catalogue's API of sol-pro).
+    assert title_model.post_count == 1 and len(title_model.chat_requests) == 1
+    body = title_model.chat_requests[-1]["json"]
+    assert body["model"] == TITLE_MODEL and body["max_completion_tokens"] == 1000
+    assert body["reasoning_effort"] == "none"  # the least the catalogue says it accepts
+    assert body["messages"][0]["role"] == "system"
+    assert "How do I merge two sorted lists?" in body["messages"][1]["content"]
     charges = {charge.model: charge for charge in Charge.objects.all()}
     assert set(charges) == {"openai/gpt-5-pro", TITLE_MODEL}
     title_charge = charges[TITLE_MODEL]
     assert title_charge.turn is None and title_charge.conversation_id == conversation.id
+    assert title_charge.purpose == Charge.Purpose.TITLE
     assert title_charge.user == alice and title_charge.cost_usd > 0 and title_charge.output_tokens > 0
 
     # Only the first answer: the next one asks for no title.
     services.turn_create(conversation=conversation, prompt="And three lists?")
-    assert title_model.post_count == 3 and Conversation.objects.get().title == "Merging sorted lists"
+    assert title_model.post_count == 2 and len(title_model.chat_requests) == 1
+    assert Conversation.objects.get().title == "Merging sorted lists"
 
 
 def test_a_title_is_not_asked_when_the_budget_could_not_take_it(alice, title_model, settings):

@@ -38,6 +38,13 @@ def model_label(conversation) -> str:
     return _labels(conversation).get(conversation.model) or conversation.model
 
 
+@register.simple_tag
+def default_model_label() -> str:
+    """The label of the catalogue's default model: pages name it, never a model written into them."""
+    model_id = catalog.default_model_id()
+    return catalog.labels().get(model_id) or model_id
+
+
 @register.filter
 def written_by(turn, conversation) -> str:
     """The label of the model that wrote this answer, when it is not the conversation's model now.
