@@ -11,7 +11,7 @@ additions that only a benchmark needs, made from the outside:
   model latencies do (a fixed latency would always land on the same phase of
   the poll and measure an accident of timing).
 - Every 0.5 s (and on exit) it writes ``--stats FILE``: the number of
-  ``POST /v1/responses`` received (the fake's own ``post_count``), how many
+  prompts received (``POST /v1/responses`` and ``/v1/chat/completions``), how many
   each benchmark prompt received (by its ``[bench-id=...]``), and when each
   started, so the benchmark can check that no prompt was sent twice or lost,
   and how many were in flight at once.
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.fake_aimlapi import FakeAimlApi, default_reply, user_messages  # noqa: E402
+from tests.fake_aimlapi import FakeAimlApi, default_reply, request_messages, user_messages  # noqa: E402
 
 LATENCY_TAG = re.compile(r"\[upstream-latency=(\d+(?:\.\d+)?)\]")
 ID_TAG = re.compile(r"\[bench-id=([\w.-]+)\]")
@@ -54,7 +54,7 @@ class BenchFake(FakeAimlApi):
 
 
 def _last_prompt(body) -> str:
-    users = user_messages(body.get("input")) if isinstance(body, dict) else []
+    users = user_messages(request_messages(body)) if isinstance(body, dict) else []
     return users[-1] if users else ""
 
 
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def write_stats() -> None:
         posts_by_id: dict[str, int] = {}
-        for request in fake.post_requests:  # every POST, answered or not
+        posts = fake.post_requests + fake.chat_requests  # every POST of a prompt, on either endpoint
+        for request in posts:  # answered or not
             bench_id = ID_TAG.search(_last_prompt(request.get("json")))
             key = bench_id.group(1) if bench_id else ""
             posts_by_id[key] = posts_by_id.get(key, 0) + 1
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             answered = list(starts)
         data = {
             "written_at": time.time(),
-            "post_count": fake.post_count,
+            "post_count": len(posts),
             "request_count": len(fake.requests),
             "posts_by_id": posts_by_id,
             "starts": answered,
