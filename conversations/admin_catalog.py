@@ -44,9 +44,10 @@ def _make_default(model: AIModel) -> None:
 @admin.register(AIModel)
 class AIModelAdmin(admin.ModelAdmin):
     form = AIModelForm
+    # The columns an admin decides by, narrow enough for a laptop; the rest is on each model's page.
     list_display = (
-        "provider_id", "label", "api_short", "enabled", "is_default", "retires_on", "successor", "input_price",
-        "cached_input_price", "output_price", "max_output_tokens", "reasoning_efforts", "last_check",
+        "provider_id", "label", "api_short", "enabled", "is_default", "last_check_short", "retires_on", "successor",
+        "input_price", "output_price",
     )  # fmt: skip
     list_filter = ("enabled", "is_default", "api")
     search_fields = ("provider_id", "label")
@@ -124,6 +125,24 @@ class AIModelAdmin(admin.ModelAdmin):
             cost,
             model.last_check_message,
             f"{timezone.localtime(model.last_check_at):%d %b %Y %H:%M}",
+        )
+
+    @admin.display(description="last check")
+    def last_check_short(self, model: AIModel) -> str:
+        """The outcome in a few words; the provider's message on hover (and on the model's page)."""
+        if model.last_check_at is None:
+            return "never"
+        if model.last_check_ok is None:
+            return "Checking…"
+        cost = f", ${model.last_check_cost_usd:.4f}" if model.last_check_cost_usd is not None else ""
+        seconds = f"{model.last_check_ms / 1000:.1f} s" if model.last_check_ms is not None else "?"
+        return format_html(
+            '<span class="{}" title="{}">{} {}{}</span>',
+            "check-ok" if model.last_check_ok else "check-failed",
+            model.last_check_message,
+            "✔ OK" if model.last_check_ok else "✘ Failed",
+            seconds,
+            cost,
         )
 
     @admin.action(description="Check the selected models (one tiny prompt each, charged to you)")

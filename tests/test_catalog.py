@@ -74,7 +74,9 @@ def _model_form(model: AIModel, **changes) -> dict:
 def test_the_admin_lists_models_with_prices_and_retirement(staff_client):
     page = staff_client.get("/admin/conversations/aimodel/").content.decode()
     assert PRO in page and SOL in page
-    assert "165.048" in page and "0.55016" in page and "Dec. 11, 2026" in page
+    assert "165.048" in page and "27.508" in page and "Dec. 11, 2026" in page
+    sol = AIModel.objects.get(provider_id=SOL)
+    assert "0.55016" in staff_client.get(f"/admin/conversations/aimodel/{sol.pk}/change/").content.decode()
 
 
 def test_making_a_model_default_in_the_admin_unsets_the_other(staff_client):

@@ -347,7 +347,10 @@ def test_an_admin_checks_a_model_and_the_check_is_charged_to_them(staff_client, 
     assert charge.purpose == Charge.Purpose.CHECK and charge.user == staff_client.admin
     assert charge.model == SOL and charge.conversation is None and charge.cost_usd == sol.last_check_cost_usd > 0
     page = staff_client.get(url).content.decode()
-    assert "✔ OK" in page and f"${sol.last_check_cost_usd:.6f}" in page
+    assert "✔ OK" in page and f"${sol.last_check_cost_usd:.4f}" in page
+    # The model's page has the whole outcome: what the model answered, its id, the exact cost.
+    page = staff_client.get(f"{url}{sol.pk}/change/").content.decode()
+    assert "answered “" in page and f"${sol.last_check_cost_usd:.6f}" in page
 
 
 def test_a_failed_check_shows_the_providers_error(staff_client, fake_api, transactional_db):
@@ -359,7 +362,8 @@ def test_a_failed_check_shows_the_providers_error(staff_client, fake_api, transa
     pro.refresh_from_db()
     assert pro.last_check_ok is False and "rejected the API key (401)" in pro.last_check_message
     assert not Charge.objects.exists()  # nothing was generated, nothing charged
-    assert "✘ Failed" in staff_client.get("/admin/conversations/aimodel/").content.decode()
+    page = staff_client.get("/admin/conversations/aimodel/").content.decode()
+    assert "✘ Failed" in page and "rejected the API key (401)" in page  # on hover
 
 
 def test_the_admin_says_a_chat_model_streams_in_background_mode(staff_client, settings):
