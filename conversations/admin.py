@@ -542,7 +542,7 @@ class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
         "provider_cost_usd",
         "duration",
     )
-    list_filter = (DayRangeFilter, UserFilter, ModelFilter, StatusFilter)
+    list_filter = (DayRangeFilter, UserFilter, ModelFilter, StatusFilter, "purpose", "usage_unknown")
     search_fields = ("=response_id",)
     search_help_text = "An exact response id or user name (a deleted user's charges: filter by “(deleted users)”)."
     ordering = ("-created_at",)

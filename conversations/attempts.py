@@ -87,7 +87,9 @@ class Attempt:
             fields["response_id"] = response_id
         try:
             if not self.mine().update(**fields):
-                self.stop()
+                row = Turn.objects.filter(id=self.turn.id).values_list("status", "attempts").first()
+                if _stopped_by_user(row, self.turn.attempts):
+                    self.stop()
         finally:
             release_connection()
 
@@ -137,16 +139,26 @@ class _Watcher:
 
     def check(self, attempts: list[Attempt]) -> None:
         ids = [attempt.turn.id for attempt in attempts]
-        alive = set(Turn.objects.filter(id__in=ids, status=Turn.Status.IN_PROGRESS).values_list("id", "attempts"))
+        rows = {turn_id: (status, n) for turn_id, status, n in Turn.objects.filter(id__in=ids).values_list(
+            "id", "status", "attempts"
+        )}  # fmt: skip
+        alive = {(turn_id, n) for turn_id, (status, n) in rows.items() if status == Turn.Status.IN_PROGRESS}
         for attempt in attempts:
-            if (attempt.turn.id, attempt.turn.attempts) not in alive:
+            if _stopped_by_user(rows.get(attempt.turn.id), attempt.turn.attempts):
                 attempt.stop()
+            # Taken over (the sweeper gave up on this stalled worker, or a Retry runs a newer attempt):
+            # the answer is paid for, so it is read to the end and kept (worker._finish_save), never cut.
         if time.monotonic() - self._last_lease >= settings.TURN_LEASE_SECONDS / 3:
             self._last_lease = time.monotonic()
             live_ids = [turn_id for turn_id, _ in alive]
             Turn.objects.filter(id__in=live_ids, status=Turn.Status.IN_PROGRESS).update(
                 lease_expires_at=timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
             )
+
+
+def _stopped_by_user(row: tuple[str, int] | None, attempt: int) -> bool:
+    """The user pressed Stop on this very attempt, or the turn is gone (its conversation deleted)."""
+    return row is None or (row[0] == Turn.Status.CANCELLED and row[1] == attempt)
 
 
 _watcher = _Watcher()

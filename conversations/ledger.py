@@ -56,6 +56,23 @@ def usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
     }
 
 
+def usage_unreadable(usage: aimlapi.Usage | None) -> bool:
+    """The provider sent a usage block, but no token count in it could be read (hostile or broken)."""
+    return usage is not None and usage.input_tokens is None and usage.output_tokens is None
+
+
+def usage_unknown_fields(model: str, estimate_usd: Decimal | None) -> dict:
+    """A charge for a paid answer whose usage is unreadable: the turn's estimate, flagged."""
+    prices = catalog.prices_for(model)
+    return {
+        "input_price": prices.input,
+        "cached_input_price": prices.cached_input,
+        "output_price": prices.output,
+        "cost_usd": estimate_usd,
+        "usage_unknown": True,
+    }
+
+
 def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fields: dict, now=None) -> Charge | None:
     """Write the ledger entry of one attempt that reported usage, once, and add it to the daily rollup.
 
@@ -104,7 +121,8 @@ def _write(
     purpose=Charge.Purpose.ANSWER,
 ):  # fmt: skip
     """One charge and its share of the daily rollup, in one transaction; None without usage."""
-    if not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None):
+    unknown = bool(fields and fields.get("usage_unknown"))
+    if not unknown and (not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None)):
         return None
     tokens = {
         name: fields.get(name) or 0
@@ -129,6 +147,7 @@ def _write(
             output_price=fields.get("output_price"),
             cost_usd=fields.get("cost_usd"),
             provider_cost_usd=fields.get("provider_cost_usd"),
+            usage_unknown=unknown,
             duration_ms=max(duration_ms, 0) if duration_ms is not None else None,
             created_at=now,
         )

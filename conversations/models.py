@@ -282,6 +282,9 @@ class Charge(models.Model):
     cost_usd = models.DecimalField(**USD, null=True, blank=True)
     provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
     duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    # The provider sent usage the client could not read (negative, fractional, absurd): charged at the
+    # turn's estimate instead of $0, so budgets count a paid answer; flagged in the dashboard.
+    usage_unknown = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

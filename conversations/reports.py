@@ -162,6 +162,14 @@ def charges_url(period: Period, filters: Filters = Filters(), **narrower) -> str
     return _charge_list_path() + "?" + urlencode(params)
 
 
+def unknown_usage(period: Period) -> tuple[int, Decimal]:
+    """Charges of the period whose usage the provider sent unreadable (charged at their estimate): count, USD."""
+    found = Charge.objects.filter(
+        usage_unknown=True, created_at__gte=period.start_at, created_at__lt=period.end_at
+    ).aggregate(n=Count("id"), usd=Sum("cost_usd"))
+    return found["n"], found["usd"] or Decimal(0)
+
+
 @cache
 def _charge_list_path() -> str:
     return reverse("admin:conversations_charge_changelist")

@@ -110,6 +110,8 @@ def dashboard(request):
         ),
         "csv_url": reverse("usage_dashboard_csv") + "?" + (query + "&" if query else "") + "table=",
         "charges_url": reports.charges_url(period, filters),
+        "unknown_usage": reports.unknown_usage(period),
+        "unknown_url": reports.charges_url(period, usage_unknown__exact=1),
         "failed_url": reports.charges_url(period, filters, status=Turn.Status.FAILED),
         "month_url": reports.charges_url(reports.period_for("month"), filters),
         "time_zone": settings.TIME_ZONE,

@@ -283,7 +283,11 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         "updated_at": now,
         **usage,
     }
-    charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": usage, "now": now}
+    charged = usage
+    if ledger.usage_unreadable(response.usage):
+        # Paid, but the figures are unreadable: charge the estimate rather than $0 (flagged).
+        charged = ledger.usage_unknown_fields(model, turn.estimate_usd)
+    charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": charged, "now": now}
     outcome = {"status": status, "completed_at": now, "error_code": error_code, "error_message": error_message}
     # The answer and its charge are written together: nobody sees one without the other,
     # and a process that dies here loses neither.
@@ -293,7 +297,15 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         interrupted = Turn.objects.filter(
             id=turn.id, attempts=turn.attempts, status=Turn.Status.FAILED, error_code="interrupted"
         )
-        if attempt.mine().update(**outcome, **fields) or interrupted.update(**outcome, **fields):
+        if status == Turn.Status.CANCELLED:
+            # Only the user's Stop cancels: an interrupted turn keeps its status (and its Retry),
+            # with whatever text and usage arrived.
+            if interrupted.update(**fields):
+                ledger.charge_record(status=Turn.Status.FAILED, **charge)
+                return
+        if attempt.mine().update(**outcome, **fields) or (
+            status != Turn.Status.CANCELLED and interrupted.update(**outcome, **fields)
+        ):
             ledger.charge_record(status=status, **charge)
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
             return

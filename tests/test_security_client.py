@@ -253,3 +253,45 @@ def test_functions_holding_the_authorization_header_hide_their_variables(upstrea
     assert KEY not in report
     html = ExceptionReporter(request, *exc_info).get_traceback_html()
     assert KEY not in html
+
+
+# --- Every provider string is scrubbed, then cut (security round two, item 3) -------------------------
+
+
+@pytest.mark.parametrize("api", [aimlapi.API_RESPONSES, aimlapi.API_CHAT])
+def test_a_failed_or_incomplete_200_that_quotes_the_key_keeps_no_trace_of_it(upstream, api):
+    """A 200 is not an error response, yet its error and reason strings come from the provider too."""
+    if api == aimlapi.API_RESPONSES:
+        failed = completed(status="failed", error={"code": f"{'c' * 50}{KEY}{'c' * 150}", "message": f"no {KEY}"})
+        incomplete = completed(status="incomplete", incomplete_details={"reason": f"key {KEY} spent"})
+    else:
+        failed = {"id": "gen-1", "error": {"code": f"{'c' * 50}{KEY}{'c' * 150}", "message": f"no {KEY}"}}
+        incomplete = {
+            "id": "gen-2",
+            "choices": [{"finish_reason": "length", "message": {"content": f"text with {KEY}"}}],
+        }
+    upstream.answer(http(200, failed))
+    upstream.answer(http(200, incomplete))
+    body = aimlapi.build_body(api=api, model="m", input="Hi")
+    first = aimlapi.create_response(body, api=api)
+    second = aimlapi.create_response(body, api=api)
+    assert first.status == "failed" and second.status == "incomplete"
+    for result in (first, second):
+        for text in (
+            result.error_code,
+            result.error_message,
+            result.incomplete_reason,
+            result.text,
+            json.dumps(result.raw),
+        ):
+            assert KEY not in text and KEY[:8] not in text
+    assert first.error_code.startswith("c" * 50) and len(first.error_code) == 64  # cut to its column, after scrubbing
+
+
+def test_a_non_json_error_body_is_scrubbed_before_it_is_cut(upstream, settings):
+    """Cut first, the 300 characters kept would end with the key's first characters."""
+    settings.AIMLAPI_MAX_ATTEMPTS = 1
+    upstream.answer(http(400, ("x" * 290 + KEY + " trailing").encode(), {"Content-Type": "text/plain"}))
+    with pytest.raises(aimlapi.AimlApiError) as info:
+        aimlapi.create_response(BODY)
+    assert KEY[:4] not in info.value.message

@@ -134,3 +134,62 @@ def test_a_late_answer_after_stop_keeps_the_stop_and_the_usage(transactional_db,
     assert turn.status == "cancelled"
     assert turn.output_tokens == 50
     assert Charge.objects.filter(turn=turn).count() == 1
+
+
+def test_hostile_usage_is_charged_at_the_estimate_and_flagged(transactional_db, alice, settings):
+    """Unreadable figures for a paid answer: budgets count its estimate, never $0 (round two, item 7)."""
+    with HostileUpstream() as upstream:
+        settings.AIMLAPI_BASE_URL = upstream.base_url
+        upstream.answer(http(200, completed("Paid", usage={"input_tokens": -1, "output_tokens": 2.5})))
+        turn = services.conversation_create(owner=alice, prompt="Expensive")
+    turn.refresh_from_db()
+    assert turn.status == "completed" and turn.output_tokens is None
+    charge = Charge.objects.get(turn=turn)
+    assert charge.usage_unknown and charge.cost_usd == turn.estimate_usd > 0
+    assert charge.input_tokens == charge.output_tokens == 0
+    from conversations import budgets
+
+    assert budgets.spend_this_month(alice) == turn.estimate_usd
+    # Flagged in the dashboard, with the charges behind it one click away.
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    staff = Client()
+    staff.force_login(User.objects.create_superuser("boss", password="pw-boss-123"))
+    page = staff.get("/usage/admin/?period=30d").content.decode()
+    assert 'id="unknown-usage"' in page and "1 answer of this period came with usage figures" in page
+    assert "usage_unknown__exact=1" in page
+
+
+def test_a_streamed_answer_taken_over_midway_is_read_to_the_end_and_charged(
+    transactional_db, alice, fake_api, settings
+):
+    """The sweeper gave up on a stalled streaming worker; the stream goes on: the answer is read whole,
+    shown, charged, and never relabelled Cancelled (nobody pressed Stop) (round two, item 5)."""
+    import threading
+
+    from huey.contrib.djhuey import HUEY
+
+    from tests.conftest import wait_for
+
+    settings.AIMLAPI_MODE = "stream"
+    settings.TURN_CANCEL_CHECK_SECONDS = 0.05  # the watcher looks often: it must still leave it alone
+    fake_api.latency = 1.5
+    fake_api.stream_chunks = 15
+    HUEY.immediate = False
+    try:
+        turn = services.conversation_create(owner=alice, prompt="A long streamed answer")
+    finally:
+        HUEY.flush()
+        HUEY.immediate = True
+    run = threading.Thread(target=worker.turn_run, kwargs={"turn_id": turn.id})
+    run.start()
+    wait_for(lambda: Turn.objects.filter(id=turn.id).exclude(output_text="").exists())
+    Turn.objects.filter(id=turn.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert tasks.turns_recover()["interrupted"] == 1
+    run.join(timeout=30)
+    turn.refresh_from_db()
+    assert turn.status == "completed" and turn.error_code == ""
+    assert turn.output_text.startswith("Echo: A long streamed answer") and turn.output_text.endswith("second point")
+    charge = Charge.objects.get(turn=turn)
+    assert charge.status == "completed" and charge.output_tokens > 0 and not charge.usage_unknown

@@ -64,5 +64,10 @@ class Migration(migrations.Migration):
             name='notice',
             field=models.CharField(blank=True, max_length=300),
         ),
+        migrations.AddField(
+            model_name='charge',
+            name='usage_unknown',
+            field=models.BooleanField(default=False),
+        ),
         migrations.RunPython(forwards, migrations.RunPython.noop),
     ]
