@@ -139,6 +139,8 @@ def test_staff_see_the_retirement_banner_from_14_days_before(staff_client, alice
         page = staff_client.get(url).content.decode()
         assert f"retires on {date}, in 14 days" in page
         assert "Its successor is <strong>GPT-5.6 Sol Pro</strong> (openai/gpt-5.6-sol-pro)" in page
+        # Seeded disabled: the banner says what happens unless an admin enables it.
+        assert "which is <strong>not enabled</strong>: enable it (and Check it) before that day" in page
     assert "retires on" not in alice_client.get("/").content.decode()  # users are not told
     _retire(in_days=-1)
     assert "was retired on" in staff_client.get("/admin/").content.decode()
