@@ -10,10 +10,83 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db import migrations
 from django.utils import timezone
 
-from conversations import catalog
+# A frozen copy of what this migration needs from the catalogue as it was when it was written: the
+# app's catalogue code may change, and what an old migration does must not.
+MILLION = Decimal(1_000_000)
+CENTS6 = Decimal("0.000001")
+KNOWN_MODELS = {
+    "openai/gpt-5-pro": {
+        "label": "GPT-5 Pro",
+        "input_price": Decimal("20.631"),
+        "cached_input_price": None,
+        "output_price": Decimal("165.048"),
+        "reasoning_efforts": "",
+        "max_output_tokens": 272_000,
+        "retires_on": datetime(2026, 12, 11).date(),
+        "successor": "openai/gpt-5.6-sol-pro",
+    },
+    "openai/gpt-5.6-sol-pro": {
+        "label": "GPT-5.6 Sol Pro",
+        "input_price": Decimal("5.5016"),
+        "cached_input_price": Decimal("0.55016"),
+        "output_price": Decimal("27.508"),
+        "reasoning_efforts": "none,low,medium,high",
+        "max_output_tokens": 272_000,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Prices:
+    input: Decimal | None
+    cached_input: Decimal | None
+    output: Decimal | None
+
+
+def _env_prices(raw):
+    prices = {}
+    for entry in raw.split(";"):
+        if "=" in entry:
+            model, _, rates = entry.strip().partition("=")
+            input_rate, _, output_rate = rates.partition(":")
+            prices[model.strip()] = (Decimal(input_rate), Decimal(output_rate))
+    return prices
+
+
+def _seed(AIModel):
+    """The environment's models and their successors, added if missing (never changed)."""
+    wanted = [settings.AIMLAPI_MODEL, *settings.AIMLAPI_MODELS]
+    wanted += [KNOWN_MODELS[m]["successor"] for m in wanted if KNOWN_MODELS.get(m, {}).get("successor")]
+    prices = _env_prices(settings.AIMLAPI_PRICES)
+    for provider_id in dict.fromkeys(wanted):
+        known = {k: v for k, v in KNOWN_MODELS.get(provider_id, {}).items() if k != "successor"}
+        if provider_id in prices:
+            known["input_price"], known["output_price"] = prices[provider_id]
+        enabled = provider_id in settings.AIMLAPI_MODELS or provider_id == settings.AIMLAPI_MODEL
+        AIModel.objects.get_or_create(
+            provider_id=provider_id, defaults={**known, "enabled": enabled, "label": known.get("label", "")}
+        )
+    for provider_id, known in KNOWN_MODELS.items():
+        if known.get("successor"):
+            successor = AIModel.objects.filter(provider_id=known["successor"]).first()
+            AIModel.objects.filter(provider_id=provider_id, successor__isnull=True).update(successor=successor)
+    if not AIModel.objects.filter(is_default=True).exists():
+        AIModel.objects.filter(provider_id=settings.AIMLAPI_MODEL).update(is_default=True)
+
+
+def _cost(*, prices, input_tokens, cached_tokens, output_tokens):
+    if prices.input is None or prices.output is None or input_tokens is None or output_tokens is None:
+        return None
+    cached = min(cached_tokens or 0, input_tokens)
+    cached_rate = prices.cached_input if prices.cached_input is not None else prices.input
+    usd = ((input_tokens - cached) * prices.input + cached * cached_rate + output_tokens * prices.output) / MILLION
+    return usd.quantize(CENTS6)
 
 
 def _when(value, fallback):
@@ -31,7 +104,7 @@ def _provider_cost(response_json):
     except (KeyError, TypeError):
         return None
     if isinstance(usd, int | float) and not isinstance(usd, bool) and 0 <= usd < 1e8:
-        return Decimal(str(usd)).quantize(catalog.CENTS6)
+        return Decimal(str(usd)).quantize(CENTS6)
     return None
 
 
@@ -40,12 +113,12 @@ def forwards(apps, schema_editor):
     Turn = apps.get_model("conversations", "Turn")
     Charge = apps.get_model("conversations", "Charge")
     DailyUsage = apps.get_model("conversations", "DailyUsage")
-    catalog.seed(AIModel)
+    _seed(AIModel)
     prices = {
-        row.provider_id: catalog.Prices(row.input_price, row.cached_input_price, row.output_price)
+        row.provider_id: Prices(row.input_price, row.cached_input_price, row.output_price)
         for row in AIModel.objects.all()
     }
-    none = catalog.Prices(None, None, None)
+    none = Prices(None, None, None)
 
     charges = []
     turns = Turn.objects.select_related("conversation__owner").order_by("created_at")
@@ -93,7 +166,7 @@ def forwards(apps, schema_editor):
                 continue
             seen.add(a["attempt"])
             inp, out = a["input_tokens"] or 0, a["output_tokens"] or 0
-            cost = catalog.cost(
+            cost = _cost(
                 prices=rates, input_tokens=inp, cached_tokens=a["cached_tokens"], output_tokens=out
             )
             duration = None
@@ -114,7 +187,7 @@ def forwards(apps, schema_editor):
             Turn.objects.filter(pk=turn.pk).update(
                 input_price=rates.input, cached_input_price=rates.cached_input, output_price=rates.output,
                 provider_cost_usd=attempts[-1]["provider_cost"],
-                cost_usd=catalog.cost(
+                cost_usd=_cost(
                     prices=rates, input_tokens=turn.input_tokens or 0, cached_tokens=turn.cached_tokens,
                     output_tokens=turn.output_tokens or 0,
                 ),
