@@ -1,9 +1,11 @@
 # aimlweb: `make run` starts the app, `make test` runs every test. Both set up
-# what they need (a .venv with requirements.txt) on a fresh machine.
+# what they need on a fresh machine: a .venv with requirements.txt (what runs in
+# production) for `make run`, plus requirements-dev.txt (tests, lint, types) for the rest.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
@@ -20,6 +22,10 @@ $(STAMP): requirements.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 setup: $(STAMP)
 	$(PY) manage.py migrate --noinput
@@ -41,11 +47,11 @@ chromium:
 
 # collectstatic: the tests that start the app as in production (gunicorn, HTTPS_ONLY) need the
 # hashed static files, as a deployment has them.
-test: $(STAMP) chromium
+test: $(DEV_STAMP) chromium
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
 
-bench: $(STAMP) chromium
+bench: $(DEV_STAMP) chromium
 	$(PY) -m benchmarks.run $(ARGS)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
 	$(PY) -m benchmarks.history $(HISTORY_ARGS)
@@ -55,43 +61,43 @@ bench: $(STAMP) chromium
 	$(PY) -m benchmarks.usage $(USAGE_ARGS)
 
 # Only the re-rendering of a streamed answer (a few seconds): RENDER_ARGS="--chars 60000".
-bench-render: $(STAMP)
+bench-render: $(DEV_STAMP)
 	$(PY) -m benchmarks.render $(RENDER_ARGS)
 
 # Only the pushed live updates (a real browser; then 50/100/200 open tabs): PUSH_ARGS="--only latency".
-bench-push: $(STAMP) chromium
+bench-push: $(DEV_STAMP) chromium
 	$(PY) -m benchmarks.push $(PUSH_ARGS)
 
 # Only the web server matrix (gthread WSGI / uvicorn ASGI, 1-2 processes, SQLite / PostgreSQL).
-bench-web: $(STAMP)
+bench-web: $(DEV_STAMP)
 	$(PY) -m benchmarks.web $(WEB_ARGS)
 
 # The usage dashboard and admin at 1,000,000 turns on SQLite and PostgreSQL (seeded once, then reused; also
 # `python -m benchmarks.run usage`): USAGE_ARGS="--db sqlite --turns 100000" to shrink it.
-bench-usage: $(STAMP)
+bench-usage: $(DEV_STAMP)
 	$(PY) -m benchmarks.usage $(USAGE_ARGS)
 
 # History at scale: the list, search and 20/200-turn conversations for a user with 10,000 conversations and
 # 200,000 turns, compared with one with 100 (also `make bench ARGS=history`): HISTORY_ARGS="--workdir /tmp/h"
 # keeps the seeded database for the next run.
-bench-history: $(STAMP)
+bench-history: $(DEV_STAMP)
 	$(PY) -m benchmarks.history $(HISTORY_ARGS)
 
 # Only the export/import benchmark (10,000 conversations): EXPORT_ARGS="--conversations 2000" to shrink it.
-bench-export: $(STAMP)
+bench-export: $(DEV_STAMP)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
 
 # Security: bandit (no high-severity finding) and pip-audit on requirements.txt (docs/security.md).
-audit: $(STAMP)
+audit: $(DEV_STAMP)
 	$(VENV)/bin/bandit -q -r . -x ./.venv,./tests,./benchmarks,./staticfiles -lll
 	$(PY) .ci/pip_audit.py
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
