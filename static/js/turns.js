@@ -90,7 +90,7 @@ function pollDelay() {
   const data = document.body.dataset;
   return parseInt(document.hidden ? data.livePollHiddenMs : data.livePollMs, 10) || 1000;
 }
-export function schedulePoll(delay) {
+function schedulePoll(delay) {
   window.clearTimeout(pollTimer);
   pollTimer = null;
   if (!window.htmx || !activeTurns().length || pushing()) return;
