@@ -8,7 +8,7 @@ What a page does (templates/base.html, conversations/_turn.html, htmx 2):
   hx-swap="outerHTML">`` that is fetched again on a timer, in one of two ways
   (the page says which, so both are emulated):
   * ``hx-trigger="live"`` plus ``<body data-live-poll-ms data-live-poll-hidden-ms>``
-    (static/js/app.js): one page timer, armed at DOMContentLoaded and re-armed
+    (static/js/turns.js): one page timer, armed at DOMContentLoaded and re-armed
     right after each firing (fixed rate, whatever the answers), triggers every
     active turn; while the tab is hidden it uses the hidden interval, and a
     visibility change re-arms it.
@@ -240,7 +240,7 @@ class Browser:
         Two ways a page may drive the poll (see the module docstring); which one
         is read from the page itself:
         - page timer: ``<body data-live-poll-ms data-live-poll-hidden-ms>`` and
-          turns with ``hx-trigger="live"``; app.js fires every N ms (the hidden
+          turns with ``hx-trigger="live"``; turns.js fires every N ms (the hidden
           interval while the tab is hidden, re-armed when visibility changes),
           whatever was swapped meanwhile.
         - element timer: ``hx-trigger="every N ms"`` on the turn; a swap
@@ -281,7 +281,7 @@ class Browser:
                 tab.wake.wait(min(delay, 0.5))
                 tab.wake.clear()
                 if tab.changed_at != seen_change and not element_timer:
-                    # app.js: clearTimeout, then re-arm with the new visibility's interval.
+                    # turns.js: clearTimeout, then re-arm with the new visibility's interval.
                     seen_change = tab.changed_at
                     grid = issue_at = tab.changed_at + interval()
                 continue

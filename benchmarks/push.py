@@ -17,7 +17,7 @@ the database when it saved the answer (Turn.completed_at). Added latency = paint
 tabs: tabs are opened in stages (--stages, default 50, 100, 200); each sends a prompt whose answer
 is held back until after the last stage, then follows it as live.js does: one event stream per tab
 (`/events/`), whose events bring its turn's fragment; under polling (LIVE_EVENTS=false
-or a 204 from the server) it polls as app.js does, every LIVE_POLL_MS, all tabs visible. At each
+or a 204 from the server) it polls as turns.js does, every LIVE_POLL_MS, all tabs visible. At each
 stage the server's CPU is measured for --window seconds with the tabs alone, then for --window
 seconds while someone loads pages in another process (/ and /c/<id>/ back to back, as the
 concurrency benchmark does). Then every answer arrives at once and every tab must show it.
@@ -52,6 +52,11 @@ from .stack import BENCH_PASSWORD, Sampler, Stack, code_fingerprint, load_averag
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+# What the page's stream is doing, as static/js/live.js (the module the page loaded) says.
+LIVE_STATE = """async () => {
+  const script = document.querySelector("script[data-events-url]");
+  return script ? (await import(script.src)).state() : "none";
+}"""
 TARGETS = {"added_p50_ms": 50, "added_p95_ms": 150, "page_p95_ms": 300}
 
 # In the page, before any script of the app: when each finished turn entered the document and
@@ -172,7 +177,7 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
                                        end: performance.timeOrigin + e.responseEnd}))""",
                     turn_id.removeprefix("turn-"),
                 )
-                state = page.evaluate("() => window.aimlwebLive ? window.aimlwebLive.state() : 'none'")
+                state = page.evaluate(LIVE_STATE)
                 rows.append(
                     {"i": i, "turn": turn_id.removeprefix("turn-"), "record": record, "events": events,
                      "fetches": fetches, "state": state}

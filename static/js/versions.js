@@ -5,68 +5,60 @@
 // and the path it answers with replaces the messages: the reader stays where they were, and
 // keyboard focus stays on the switcher. A path with an answer still being written is opened as
 // a page (its live updates start with the page).
-(function () {
-  "use strict";
+import { observeEarlier } from "./earlier.js";
+import { enhanceTurns } from "./turns.js";
+import { announce } from "./util.js";
 
-  function announce(text) {
-    const announcer = document.getElementById("live-announcer");
-    if (!announcer) return;
-    announcer.textContent = "";
-    window.setTimeout(function () { announcer.textContent = text; }, 50);
+function plainPost(button) {
+  button.dataset.plain = "1";
+  button.form.requestSubmit(button);
+}
+
+function turnIdOf(url) {
+  const match = /\/t\/([0-9a-f-]{36})\/show\//.exec(url);
+  return match ? match[1] : "";
+}
+
+function swap(button, html, url) {
+  const next = new DOMParser().parseFromString(html, "text/html").getElementById("turns");
+  const turns = document.getElementById("turns");
+  if (!next || !turns || next.querySelector(".turn[data-active]")) {
+    window.location.assign(url);
+    return;
   }
+  const scroller = document.getElementById("main") || document.scrollingElement;
+  const place = button.closest(".turn");
+  const before = place ? place.getBoundingClientRect().top : 0;
+  const direction = button.dataset.version;
+  turns.replaceWith(next);
+  const shown = document.getElementById("turn-" + turnIdOf(button.formAction));
+  if (shown && scroller) scroller.scrollTop += shown.getBoundingClientRect().top - before;
+  enhanceTurns(next);
+  next.querySelectorAll("[data-turns-earlier]").forEach(observeEarlier);
+  // The address shows the conversation; the version is remembered by the server.
+  window.history.replaceState(window.history.state, "", window.location.pathname);
+  const group = shown && shown.querySelector(".versions");
+  if (!group) return;
+  const same = group.querySelector('[data-version="' + direction + '"]:not(:disabled)');
+  (same || group.querySelector(".version-button:not(:disabled)") || group).focus();
+  announce(group.getAttribute("aria-label") + " shown.");
+}
 
-  function plainPost(button) {
-    button.dataset.plain = "1";
-    button.form.requestSubmit(button);
-  }
-
-  function turnIdOf(url) {
-    const match = /\/t\/([0-9a-f-]{36})\/show\//.exec(url);
-    return match ? match[1] : "";
-  }
-
-  function swap(button, html, url) {
-    const next = new DOMParser().parseFromString(html, "text/html").getElementById("turns");
-    const turns = document.getElementById("turns");
-    if (!next || !turns || next.querySelector(".turn[data-active]")) {
-      window.location.assign(url);
-      return;
-    }
-    const scroller = document.getElementById("main") || document.scrollingElement;
-    const place = button.closest(".turn");
-    const before = place ? place.getBoundingClientRect().top : 0;
-    const direction = button.dataset.version;
-    turns.replaceWith(next);
-    const shown = document.getElementById("turn-" + turnIdOf(button.formAction));
-    if (shown && scroller) scroller.scrollTop += shown.getBoundingClientRect().top - before;
-    const aimlweb = window.aimlweb || {};
-    if (aimlweb.enhanceTurns) aimlweb.enhanceTurns(next);
-    if (aimlweb.observeEarlier) next.querySelectorAll("[data-turns-earlier]").forEach(aimlweb.observeEarlier);
-    // The address shows the conversation; the version is remembered by the server.
-    window.history.replaceState(window.history.state, "", window.location.pathname);
-    const group = shown && shown.querySelector(".versions");
-    if (!group) return;
-    const same = group.querySelector('[data-version="' + direction + '"]:not(:disabled)');
-    (same || group.querySelector(".version-button:not(:disabled)") || group).focus();
-    announce(group.getAttribute("aria-label") + " shown.");
-  }
-
-  document.addEventListener("click", function (event) {
-    const button = event.target.closest && event.target.closest(".version-button");
-    if (!button || button.disabled || button.dataset.plain || !button.form || !window.fetch) return;
-    event.preventDefault();
-    const group = button.closest(".versions");
-    if (group.getAttribute("aria-busy") === "true") return;
-    group.setAttribute("aria-busy", "true");
-    const body = new FormData(button.form);
-    fetch(button.formAction, { method: "POST", body: body, credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.text().then(function (html) { swap(button, html, response.url); });
-      })
-      .catch(function () {
-        group.removeAttribute("aria-busy");
-        plainPost(button); // the page at that version, the way it works without this script
-      });
-  });
-})();
+document.addEventListener("click", function (event) {
+  const button = event.target.closest && event.target.closest(".version-button");
+  if (!button || button.disabled || button.dataset.plain || !button.form || !window.fetch) return;
+  event.preventDefault();
+  const group = button.closest(".versions");
+  if (group.getAttribute("aria-busy") === "true") return;
+  group.setAttribute("aria-busy", "true");
+  const body = new FormData(button.form);
+  fetch(button.formAction, { method: "POST", body: body, credentials: "same-origin" })
+    .then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text().then(function (html) { swap(button, html, response.url); });
+    })
+    .catch(function () {
+      group.removeAttribute("aria-busy");
+      plainPost(button); // the page at that version, the way it works without this script
+    });
+});

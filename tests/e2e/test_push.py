@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Polling, were it on, would ask every 100 ms: impossible to miss.
 POLL_MS = 100
 
-# Records, in the page, every event of its stream and when it came (before app.js and live.js run).
+# Records, in the page, every event of its stream and when it came (before the page's modules run).
 RECORDER = """
 (() => {
   const Original = window.EventSource;
@@ -47,6 +47,9 @@ RECORDER = """
   window.EventSource = Recording;
 })();
 """
+
+# What the page's stream is doing, as static/js/live.js (the very module the page loaded) says.
+LIVE_STATE = "async () => (await import(document.querySelector('script[data-events-url]').src)).state()"
 
 
 def _free_port() -> int:
@@ -67,7 +70,7 @@ def _database_url() -> str:
 class AsgiServer:
     """`gunicorn` as `make run` starts it (gunicorn.conf.py: uvicorn workers), on the test database."""
 
-    def __init__(self, fake_api, settings, log: Path):
+    def __init__(self, fake_api, settings, log: Path, **env: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -81,6 +84,7 @@ class AsgiServer:
             "LIVE_POLL_MS": str(POLL_MS),
             "WEB_CONCURRENCY": "1",
             "PYTHONPATH": str(ROOT),
+            **env,
         }
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.process = None
@@ -118,7 +122,12 @@ class AsgiServer:
 @pytest.fixture
 def push(request, chromium, worker, fake_api, settings, tmp_path):
     """Like the `app` fixture of the other browser tests, served by the ASGI server."""
-    server = AsgiServer(fake_api, settings, tmp_path / "web.log").start()
+    yield from serve(request, chromium, worker, fake_api, settings, tmp_path)
+
+
+def serve(request, chromium, worker, fake_api, settings, tmp_path, **env: str):
+    """The body of a fixture like `push`; `env` goes to the server's environment."""
+    server = AsgiServer(fake_api, settings, tmp_path / "web.log", **env).start()
     app = App(chromium, SimpleNamespace(url=server.url), worker, fake_api, settings, tmp_path)
     yield app
     errors = app.close()
@@ -169,7 +178,7 @@ def test_an_answer_appears_by_push_without_any_polling(push):
 
     push.wait_for_answer(page, "Echo: Push it")
     assert same_document(page)
-    assert page.evaluate("window.aimlwebLive.state()") == "open"
+    assert page.evaluate(LIVE_STATE) == "open"
     events = page.evaluate("window.__events")
     turn_events = [e for e in events if e["type"] == "turn" and e["data"]["id"] == turn_id]
     assert turn_events and turn_events[-1]["data"]["status"] == "completed"
@@ -259,6 +268,6 @@ def test_pages_poll_when_a_proxy_blocks_the_stream(push, proxy):
     mark_document(page)
     push.wait_for_answer(page, "Echo: Blocked stream")
     assert same_document(page)
-    assert page.evaluate("window.aimlwebLive.state()") == "off"
+    assert page.evaluate(LIVE_STATE) == "off"
     assert page.evaluate("window.__events") == []
     assert len(live_fetches(page)) >= 2  # polled
