@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from . import catalog, selectors
+from . import catalog, pricing, selectors
 from .models import DailyUsage, Turn, UserBudget
 
 ZERO = Decimal(0)
@@ -180,12 +180,12 @@ def estimate(turn: Turn) -> Estimate:
         input_tokens = sum(_tokens(text) for text in sent)
     row = catalog.model_get(conversation.model)
     output_tokens = conversation.max_output_tokens or (row.max_output_tokens if row else None) or FALLBACK_OUTPUT_CAP
-    usd = None
-    if row is not None and row.input_price is not None and row.output_price is not None:
-        usd = ((input_tokens * row.input_price + output_tokens * row.output_price) / catalog.MILLION).quantize(
-            catalog.CENTS6
-        )
-    return Estimate(input_tokens, output_tokens, usd)
+    prices = catalog.prices_for(conversation.model)
+    return Estimate(
+        input_tokens,
+        output_tokens,
+        pricing.estimate(prices=prices, input_tokens=input_tokens, output_tokens=output_tokens),
+    )
 
 
 def usd(value: Decimal | None) -> str:

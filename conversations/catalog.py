@@ -8,15 +8,13 @@ once a row exists, the admin's edits win over the environment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
 
-MILLION = Decimal(1_000_000)
-CENTS6 = Decimal("0.000001")
+from .pricing import NO_PRICES, Prices
 
 # AI/ML API list prices, USD per 1M tokens (docs: shared/docs/responses-api.md, §11 and addendum).
 KNOWN_MODELS = {
@@ -41,15 +39,6 @@ KNOWN_MODELS = {
         "max_output_tokens": 272_000,
     },
 }
-
-
-@dataclass(frozen=True)
-class Prices:
-    """USD per 1M tokens, as charged for one attempt."""
-
-    input: Decimal | None
-    cached_input: Decimal | None
-    output: Decimal | None
 
 
 def env_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
@@ -92,22 +81,6 @@ def seed(model_class) -> int:
     if not model_class.objects.filter(is_default=True).exists():
         model_class.objects.filter(provider_id=settings.AIMLAPI_MODEL).update(is_default=True)
     return added
-
-
-def cost(
-    *, prices: Prices, input_tokens: int | None, cached_tokens: int | None, output_tokens: int | None
-) -> Decimal | None:
-    """USD for one attempt: uncached input, cached input and output (reasoning included) at their prices.
-
-    None when a price or a token count needed is unknown: an unknown cost is
-    shown as unknown, never as zero.
-    """
-    if prices.input is None or prices.output is None or input_tokens is None or output_tokens is None:
-        return None
-    cached = min(cached_tokens or 0, input_tokens)
-    cached_rate = prices.cached_input if prices.cached_input is not None else prices.input
-    usd = ((input_tokens - cached) * prices.input + cached * cached_rate + output_tokens * prices.output) / MILLION
-    return usd.quantize(CENTS6)
 
 
 # --- Reads (the app's models, not the migration's) -------------------------------
@@ -161,7 +134,7 @@ def default_model_id() -> str:
 def prices_for(provider_id: str) -> Prices:
     row = model_get(provider_id)
     if row is None:
-        return Prices(None, None, None)
+        return NO_PRICES
     return Prices(row.input_price, row.cached_input_price, row.output_price)
 
 

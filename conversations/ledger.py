@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import aimlapi, catalog
+from . import aimlapi, catalog, pricing
 from .models import Charge, DailyUsage, Turn
 
 
@@ -22,7 +22,7 @@ def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:
     """USD for this usage at the catalogue's current prices (reasoning tokens are output tokens)."""
     if usage is None:
         return None
-    return catalog.cost(
+    return pricing.cost(
         prices=catalog.prices_for(model),
         input_tokens=usage.input_tokens,
         cached_tokens=usage.cached_tokens,
@@ -44,15 +44,13 @@ def usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
         "input_price": prices.input,
         "cached_input_price": prices.cached_input,
         "output_price": prices.output,
-        "cost_usd": catalog.cost(
+        "cost_usd": pricing.cost(
             prices=prices,
             input_tokens=usage.input_tokens,
             cached_tokens=usage.cached_tokens,
             output_tokens=usage.output_tokens,
         ),
-        "provider_cost_usd": (
-            Decimal(str(usage.usd_spent)).quantize(catalog.CENTS6) if usage.usd_spent is not None else None
-        ),
+        "provider_cost_usd": (pricing.usd(usage.usd_spent) if usage.usd_spent is not None else None),
     }
 
 

@@ -11,7 +11,6 @@ from .aimlapi import API_RESPONSES, APIS, MODEL_GONE_CODES
 
 PRICE = {"max_digits": 12, "decimal_places": 6}
 USD = {"max_digits": 14, "decimal_places": 6}
-MILLION = Decimal(1_000_000)
 # The counters of the daily rollup (kept together in its covering indexes).
 ROLLUP_COLUMNS = [
     "charges", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",

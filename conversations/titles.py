@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import aimlapi, budgets, catalog, ledger
+from . import aimlapi, budgets, catalog, ledger, pricing
 from .models import Charge, Conversation, Turn
 
 logger = logging.getLogger(__name__)
@@ -50,11 +50,11 @@ def _clean(text: str) -> str:
 
 
 def _estimate_usd(model: str, characters: int) -> float | None:
-    prices = catalog.prices_for(model)
-    if prices.input is None or prices.output is None:
-        return None
     input_tokens = math.ceil(characters / budgets.CHARS_PER_TOKEN)
-    return float((input_tokens * prices.input + MAX_OUTPUT_TOKENS * prices.output) / catalog.MILLION)
+    found = pricing.estimate(
+        prices=catalog.prices_for(model), input_tokens=input_tokens, output_tokens=MAX_OUTPUT_TOKENS
+    )
+    return None if found is None else float(found)
 
 
 def _affordable(owner, estimate: float | None) -> bool:

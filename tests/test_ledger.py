@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from conversations import catalog, ledger, services
+from conversations import catalog, ledger, pricing, services
 from conversations.models import AIModel, Charge, DailyUsage, Turn
 
 D = Decimal
@@ -40,16 +40,16 @@ def test_seed_adds_models_named_in_the_environment_but_never_changes_a_row(db, s
 
 
 def test_cost_by_hand_with_cached_and_reasoning_tokens():
-    prices = catalog.Prices(input=D("5.5016"), cached_input=D("0.55016"), output=D("27.508"))
+    prices = pricing.Prices(input=D("5.5016"), cached_input=D("0.55016"), output=D("27.508"))
     # 10,000 input of which 4,000 cached; 3,000 output of which 2,000 reasoning (reasoning is output).
     expected = (6_000 * D("5.5016") + 4_000 * D("0.55016") + 3_000 * D("27.508")) / 1_000_000
-    got = catalog.cost(prices=prices, input_tokens=10_000, cached_tokens=4_000, output_tokens=3_000)
+    got = pricing.cost(prices=prices, input_tokens=10_000, cached_tokens=4_000, output_tokens=3_000)
     assert got == expected.quantize(D("0.000001")) == D("0.117734")  # 33,009.6 + 2,200.64 + 82,524 micro-dollars
     # No cached price (gpt-5-pro): cached input costs the input price.
-    no_cache = catalog.Prices(input=D("20.631"), cached_input=None, output=D("165.048"))
-    assert catalog.cost(prices=no_cache, input_tokens=1_000, cached_tokens=900, output_tokens=0) == D("0.020631")
+    no_cache = pricing.Prices(input=D("20.631"), cached_input=None, output=D("165.048"))
+    assert pricing.cost(prices=no_cache, input_tokens=1_000, cached_tokens=900, output_tokens=0) == D("0.020631")
     assert (
-        catalog.cost(prices=catalog.Prices(None, None, None), input_tokens=1, cached_tokens=0, output_tokens=1) is None
+        pricing.cost(prices=pricing.Prices(None, None, None), input_tokens=1, cached_tokens=0, output_tokens=1) is None
     )
 
 

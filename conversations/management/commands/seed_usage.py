@@ -26,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from conversations import catalog
+from conversations import pricing
 from conversations.models import ROLLUP_COLUMNS, AIModel, Charge, Conversation, DailyUsage, Turn
 
 PASSWORD = "seed-password"  # noqa: S105 (throwaway accounts of a benchmark database)
@@ -162,7 +162,7 @@ class Command(BaseCommand):
             User.objects.create(username="seed-admin", password=password, is_staff=True, is_superuser=True)
         return list(User.objects.filter(username__in=names).order_by("username").values_list("id", flat=True))
 
-    def _models(self, count: int) -> list[tuple[str, catalog.Prices]]:
+    def _models(self, count: int) -> list[tuple[str, pricing.Prices]]:
         rows = list(AIModel.objects.order_by("-enabled", "-is_default", "provider_id")[:count])
         for n in range(len(rows) + 1, count + 1):
             rows.append(
@@ -178,7 +178,7 @@ class Command(BaseCommand):
                 )[0]
             )
         return [
-            (row.provider_id, catalog.Prices(row.input_price, row.cached_input_price, row.output_price)) for row in rows
+            (row.provider_id, pricing.Prices(row.input_price, row.cached_input_price, row.output_price)) for row in rows
         ]
 
     # --- one batch ------------------------------------------------------------------
@@ -208,10 +208,10 @@ class Command(BaseCommand):
         cached = rng.randint(0, input_tokens // 2) if prices.cached_input is not None and depth > 1 else 0
         output = rng.randint(300, 4000) + rng.choice((0, 0, 2000, 8000, 20000))
         reasoning = int(output * rng.uniform(0.3, 0.85))
-        cost = catalog.cost(prices=prices, input_tokens=input_tokens, cached_tokens=cached, output_tokens=output)
+        cost = pricing.cost(prices=prices, input_tokens=input_tokens, cached_tokens=cached, output_tokens=output)
         provider = None
         if cost is not None and rng.random() < 0.5:
-            provider = (cost * Decimal(str(rng.uniform(0.98, 1.03)))).quantize(catalog.CENTS6)
+            provider = (cost * Decimal(str(rng.uniform(0.98, 1.03)))).quantize(pricing.CENTS6)
         return {
             "input_tokens": input_tokens,
             "cached_tokens": cached,
