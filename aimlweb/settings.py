@@ -8,6 +8,7 @@ falling back to a default.
 import ipaddress
 import os
 import secrets
+import socket
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -304,13 +305,26 @@ if urlsplit(AIMLAPI_BASE_URL).username or urlsplit(AIMLAPI_BASE_URL).password:
 AIMLAPI_ALLOW_PRIVATE = env_bool("AIMLAPI_ALLOW_PRIVATE", False)
 
 
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a numeric host means to the resolver, or None for a name.
+
+    The resolver (inet_aton) also reads "2852039166", "169.254.43518", "0xA9FEA9FE" and
+    "0251.0376.0251.0376" as 169.254.169.254, which ipaddress alone calls names.
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
 def base_url_problem(url: str, allow_private: bool) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
+    ip = host_address(host)
     loopback = host == "localhost" or host.endswith(".localhost") or (ip is not None and ip.is_loopback)
     if parts.scheme != "https" and not loopback:
         return "must be https:// (plain http is only allowed to this machine: 127.0.0.1 or localhost)"
