@@ -420,7 +420,11 @@ class _Checker:
             moment = None
         if moment is None or moment.tzinfo is None:
             self.fail(f"field '{name}' must be a date and time with its offset, like \"2026-11-25T14:03:00Z\"")
-        return moment
+        try:
+            # Databases store UTC: year 1 at +05:00 or year 9999 at -05:00 has no UTC (an OverflowError).
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail(f"field '{name}' must be a date and time from year 1 to 9999 in UTC")
 
     def identifier(self, name: str, *, null: bool = False) -> uuid.UUID | None:
         value = self.data[name]

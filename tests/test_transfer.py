@@ -519,6 +519,19 @@ MALFORMED = {
     "negative price": (_turn_with(input_price="-1"), "field 'input_price' must be a decimal number from 0"),
     "time without offset": (_turn_with(created_at="2026-11-25T09:00:00"), "must be a date and time with its offset"),
     "time not a time": (_turn_with(updated_at="yesterday"), "field 'updated_at' must be a date and time"),
+    # Issue 15 item 6: both were an OverflowError (a 500) on SQLite, which stores times in UTC.
+    "time before year 1 in UTC": (
+        _turn_with(created_at="0001-01-01T00:00:00+05:00"),
+        "turn 1 field 'created_at' must be a date and time from year 1 to 9999 in UTC",
+    ),
+    "time after year 9999 in UTC": (
+        as_file(envelope(valid_conversation(updated_at="9999-12-31T23:59:59-05:00"))),
+        "Conversation 1 field 'updated_at' must be a date and time from year 1 to 9999 in UTC",
+    ),
+    "a completion time before year 1 in UTC": (
+        _turn_with(completed_at="0001-01-01T00:30:00+01:00"),
+        "field 'completed_at' must be a date and time from year 1 to 9999 in UTC",
+    ),
     "bad id": (_turn_with(id="turn-1"), "field 'id' must be an id (a UUID"),
     "following a stranger": (
         _turn_with(parent=str(uuid.uuid4())),
