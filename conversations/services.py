@@ -402,6 +402,7 @@ def _conversation_insert(owner, data: dict) -> Conversation:
                 id=new_ids[turn["id"]],
                 parent_id=new_ids.get(turn["parent"]),
                 conversation=conversation,
+                imported=True,
             )
             for turn in turns
         ],

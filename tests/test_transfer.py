@@ -15,7 +15,7 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
-from conversations import services, transfer
+from conversations import selectors, services, transfer
 from conversations.models import Charge, Conversation, DailyUsage, Turn
 
 pytestmark = pytest.mark.django_db
@@ -688,3 +688,24 @@ def test_a_version_1_file_imports_its_superseded_turns_as_versions(alice_client,
     assert tree == {"Ant": None, "Bee": "Ant", "Ant, edited": None, "Cat": "Ant, edited"}
     page = alice_client.get(Conversation.objects.get().get_absolute_url()).content.decode()
     assert "Ant, edited" in page and "Cat" in page and "Bee" not in page and 'aria-label="Version 2 of 2"' in page
+
+
+def test_imported_costs_are_history_not_spend_anywhere(alice, alice_client, bob):
+    """Issue 15 item 8: one import showed $1,000,000.17 in the admin turn list's sums."""
+    boss = Client()
+    boss.force_login(bob.__class__.objects.create_superuser("boss", password="pw-boss-12345"))
+    mine = Conversation.objects.create(owner=alice, title="Here", model="openai/gpt-5-pro")
+    spent = Decimal("0.250000")
+    Turn.objects.create(conversation=mine, prompt="Answered here", status="completed", cost_usd=spent, total_tokens=5)
+    data = valid_conversation(turn={"cost_usd": "999999.170000", "provider_cost_usd": "999999.17", "total_tokens": 7})
+    assert upload(alice_client, as_file(envelope(data))).status_code == 302
+    imported = Turn.objects.get(conversation__origin_id=data["id"])
+    assert imported.imported and not Turn.objects.get(conversation=mine).imported
+    assert imported.cost_usd == Decimal("999999.17")  # kept as history: exported again as it came
+
+    sums = boss.get("/admin/conversations/turn/").context["usage_sums"]
+    assert sums.charges == 2  # both listed
+    assert sums.cost_usd == spent and sums.provider_cost_usd < 1
+    listed = {c.pk: c._cost for c in boss.get("/admin/conversations/conversation/").context["cl"].result_list}
+    assert listed[imported.conversation_id] in (None, 0) and listed[mine.pk] == spent
+    assert (selectors.conversation_usage(conversation=imported.conversation)["cost_usd"] or 0) == 0
