@@ -231,8 +231,31 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "accounts.middleware.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.middleware.axes_username"
 AXES_VERBOSE = False
-# How many reverse proxies in front of the app append to X-Forwarded-For (0: use the peer address).
-TRUSTED_PROXY_COUNT = env_number("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+
+def parse_proxies(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """TRUSTED_PROXIES: addresses or networks, comma-separated ("127.0.0.1, 10.0.0.0/8")."""
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item))  # strict, as gunicorn reads the same value
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"TRUSTED_PROXIES: {item!r} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)."
+            ) from None
+    return networks
+
+
+# The reverse proxies whose X-Forwarded-For is believed (the sign-in throttle's client address; gunicorn.conf.py
+# gives uvicorn the same list). None by default: anyone could send the header, so it means nothing.
+TRUSTED_PROXIES = parse_proxies(env.str("TRUSTED_PROXIES", default=""))
+if env_number("TRUSTED_PROXY_COUNT", 0, minimum=0):
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT was replaced by TRUSTED_PROXIES: name your reverse proxies' addresses, "
+        "e.g. TRUSTED_PROXIES=127.0.0.1 for nginx on this machine (docs/deploy.md)."
+    )
 SESSION_COOKIE_AGE = int(env_number("SESSION_DAYS", 14, float, minimum=0.01) * 86400)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
