@@ -476,6 +476,9 @@ LIVE_EVENTS_HEARTBEAT_SECONDS = env_number("LIVE_EVENTS_HEARTBEAT_SECONDS", 15.0
 LIVE_EVENTS_RETRY_MS = env_number("LIVE_EVENTS_RETRY_MS", 2000, minimum=100)
 # A stream ends after this long and the page reconnects (signed in again, caught up by event id).
 LIVE_EVENTS_MAX_SECONDS = env_number("LIVE_EVENTS_MAX_SECONDS", 600.0, float, minimum=5)
+# How often an open stream looks whether its session still holds (sign-out, "Sign out everywhere", a
+# password change, a deactivated account end it within this long).
+LIVE_EVENTS_SESSION_CHECK_SECONDS = env_number("LIVE_EVENTS_SESSION_CHECK_SECONDS", 5.0, float, minimum=0.01)
 
 # Prometheus metrics at /metrics need "Authorization: Bearer <METRICS_TOKEN>"; unset: /metrics is off (404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
