@@ -406,6 +406,10 @@ MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
 TITLE_MODEL = env.str("TITLE_MODEL", default="")
 # Largest file the import page takes (an export of all of one's conversations), in bytes.
 IMPORT_MAX_BYTES = env_number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
+# What one imported conversation may hold: it is validated whole in memory, so these bound an import's memory.
+IMPORT_MAX_TURNS = env_number("IMPORT_MAX_TURNS", 10_000, minimum=1)
+IMPORT_MAX_ATTEMPTS = env_number("IMPORT_MAX_ATTEMPTS", 100, minimum=0)  # earlier attempts of one turn
+IMPORT_MAX_CONVERSATION_MB = env_number("IMPORT_MAX_CONVERSATION_MB", 32, float, minimum=1)
 MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)
 # Per user, across every web process (counted in the database): answers queued or running at
 # once, and prompts sent in the last hour (0: no hourly limit).

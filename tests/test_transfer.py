@@ -507,7 +507,23 @@ MALFORMED = {
     ),
     "nested earlier attempt": (
         _turn_with(earlier_attempts=[{"raw": {"a": 1}}]),
-        "field 'raw' must be text, a number, true/false or null",
+        "nests lists or objects more than 7 deep; an aimlweb export never does",
+    ),
+    "a list where text goes": (
+        as_file(envelope(valid_conversation(title=[{}] * 1000))),
+        "Conversation 1 holds a list or object in 'title', where the format has a plain value",
+    ),
+    "an object in a turn's field": (
+        _turn_with(model={"name": "x"}),
+        "Conversation 1 holds a list or object in 'model', where the format has a plain value",
+    ),
+    "too many earlier attempts": (
+        _turn_with(earlier_attempts=[{}] * 101),
+        "Conversation 1 has more than 100 earlier attempts of a turn (the most IMPORT_MAX_ATTEMPTS allows)",
+    ),
+    "a list as the export time": (
+        as_file(envelope(exported_at=[[]])),
+        "its 'format', 'version' and 'exported_at' are plain values",
     ),
     "unknown status": (_turn_with(status="done"), "field 'status' must be one of"),
     "negative tokens": (_turn_with(input_tokens=-5), "field 'input_tokens' must be a whole number from 0"),
@@ -587,7 +603,7 @@ MALFORMED = {
     ),
     "too many turns": (
         as_file(envelope({**valid_conversation(), "turns": [0] * 10_001})),
-        "field 'turns' must be a list of at most 10,000",
+        "Conversation 1 has more than 10,000 turns (the most IMPORT_MAX_TURNS allows)",
     ),
 }
 
