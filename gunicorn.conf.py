@@ -30,6 +30,10 @@ else:
     # On PostgreSQL, a pool of connections per web process (aimlweb/settings.py, DATABASE_POOL).
     os.environ.setdefault("DATABASE_POOL", "true")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Forwarded headers (X-Forwarded-For, -Proto) are believed only from the proxies the operator names
+# (TRUSTED_PROXIES, as in aimlweb/settings.py): gunicorn's default, 127.0.0.1, let a client behind a
+# proxy on this machine choose its own address for uvicorn (and so for the sign-in throttle).
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "")
 timeout = 60
 # Open event streams end at a restart (pages reconnect to the new workers), so do not wait long.
 graceful_timeout = 20

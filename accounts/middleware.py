@@ -1,5 +1,7 @@
 """Private pages are never cached; no NUL reaches a query; the client address for sign-in throttling."""
 
+import ipaddress
+
 from django.conf import settings
 from django.http import QueryDict
 from django.utils.cache import add_never_cache_headers
@@ -29,14 +31,35 @@ class NoStoreMiddleware:
 
 
 def client_ip(request) -> str:
-    """The peer address, or with TRUSTED_PROXY_COUNT proxies in front, the address the outermost
-    one saw (counted from the right of X-Forwarded-For: a client can prepend anything)."""
-    count = settings.TRUSTED_PROXY_COUNT
-    if count:
-        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        if len(hops) >= count:
-            return hops[-count]
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address for the sign-in throttle.
+
+    The peer's address, unless the peer is one of TRUSTED_PROXIES: then X-Forwarded-For is read
+    from the right (each proxy appends the address it saw; a client can prepend anything), past
+    our own proxies, to the first address no proxy of ours has. Never a value that is not an address.
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    if not _is_proxy(address):
+        return address
+    hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    for hop in reversed([hop.strip() for hop in hops if hop.strip()]):
+        if _address(hop) is None:
+            return address  # not written by a proxy of ours: the last address one of them saw
+        address = hop
+        if not _is_proxy(hop):
+            return hop
+    return address
+
+
+def _address(text: str):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _is_proxy(text: str) -> bool:
+    ip = _address(text)
+    return ip is not None and any(ip in network for network in settings.TRUSTED_PROXIES)
 
 
 def axes_username(request, credentials) -> str:

@@ -8,6 +8,7 @@ falling back to a default.
 import ipaddress
 import os
 import secrets
+import socket
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -230,8 +231,31 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "accounts.middleware.client_ip"
 AXES_USERNAME_CALLABLE = "accounts.middleware.axes_username"
 AXES_VERBOSE = False
-# How many reverse proxies in front of the app append to X-Forwarded-For (0: use the peer address).
-TRUSTED_PROXY_COUNT = env_number("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+
+def parse_proxies(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """TRUSTED_PROXIES: addresses or networks, comma-separated ("127.0.0.1, 10.0.0.0/8")."""
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item))  # strict, as gunicorn reads the same value
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"TRUSTED_PROXIES: {item!r} is not an IP address or network (like 127.0.0.1 or 10.0.0.0/8)."
+            ) from None
+    return networks
+
+
+# The reverse proxies whose X-Forwarded-For is believed (the sign-in throttle's client address; gunicorn.conf.py
+# gives uvicorn the same list). None by default: anyone could send the header, so it means nothing.
+TRUSTED_PROXIES = parse_proxies(env.str("TRUSTED_PROXIES", default=""))
+if env_number("TRUSTED_PROXY_COUNT", 0, minimum=0):
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT was replaced by TRUSTED_PROXIES: name your reverse proxies' addresses, "
+        "e.g. TRUSTED_PROXIES=127.0.0.1 for nginx on this machine (docs/deploy.md)."
+    )
 SESSION_COOKIE_AGE = int(env_number("SESSION_DAYS", 14, float, minimum=0.01) * 86400)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -304,13 +328,26 @@ if urlsplit(AIMLAPI_BASE_URL).username or urlsplit(AIMLAPI_BASE_URL).password:
 AIMLAPI_ALLOW_PRIVATE = env_bool("AIMLAPI_ALLOW_PRIVATE", False)
 
 
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a numeric host means to the resolver, or None for a name.
+
+    The resolver (inet_aton) also reads "2852039166", "169.254.43518", "0xA9FEA9FE" and
+    "0251.0376.0251.0376" as 169.254.169.254, which ipaddress alone calls names.
+    """
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
 def base_url_problem(url: str, allow_private: bool) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
+    ip = host_address(host)
     loopback = host == "localhost" or host.endswith(".localhost") or (ip is not None and ip.is_loopback)
     if parts.scheme != "https" and not loopback:
         return "must be https:// (plain http is only allowed to this machine: 127.0.0.1 or localhost)"
@@ -369,6 +406,10 @@ MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
 TITLE_MODEL = env.str("TITLE_MODEL", default="")
 # Largest file the import page takes (an export of all of one's conversations), in bytes.
 IMPORT_MAX_BYTES = env_number("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024)
+# What one imported conversation may hold: it is validated whole in memory, so these bound an import's memory.
+IMPORT_MAX_TURNS = env_number("IMPORT_MAX_TURNS", 10_000, minimum=1)
+IMPORT_MAX_ATTEMPTS = env_number("IMPORT_MAX_ATTEMPTS", 100, minimum=0)  # earlier attempts of one turn
+IMPORT_MAX_CONVERSATION_MB = env_number("IMPORT_MAX_CONVERSATION_MB", 32, float, minimum=1)
 MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)
 # Per user, across every web process (counted in the database): answers queued or running at
 # once, and prompts sent in the last hour (0: no hourly limit).
@@ -439,6 +480,9 @@ LIVE_EVENTS_HEARTBEAT_SECONDS = env_number("LIVE_EVENTS_HEARTBEAT_SECONDS", 15.0
 LIVE_EVENTS_RETRY_MS = env_number("LIVE_EVENTS_RETRY_MS", 2000, minimum=100)
 # A stream ends after this long and the page reconnects (signed in again, caught up by event id).
 LIVE_EVENTS_MAX_SECONDS = env_number("LIVE_EVENTS_MAX_SECONDS", 600.0, float, minimum=5)
+# How often an open stream looks whether its session still holds (sign-out, "Sign out everywhere", a
+# password change, a deactivated account end it within this long).
+LIVE_EVENTS_SESSION_CHECK_SECONDS = env_number("LIVE_EVENTS_SESSION_CHECK_SECONDS", 5.0, float, minimum=0.01)
 
 # Prometheus metrics at /metrics need "Authorization: Bearer <METRICS_TOKEN>"; unset: /metrics is off (404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -33,7 +33,7 @@ from .admin_filters import (
     UserFilter,
 )
 from .admin_moves import move_action
-from .models import USAGE_COLUMNS, Charge, Conversation, Turn
+from .models import SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
 
 # Filters with an index of their own in time order (models.py), used rather than the time index.
 OWN_INDEX_FILTERS = {"status", "model", "error", "conversation"}
@@ -145,9 +145,12 @@ class SummedChangeList(ChangeList):
         super().get_results(request)
 
 
-def _sums(queryset, *, index: str = "") -> reports.Figures:
-    """Count and usage sums of `queryset`; `index` is the covering index SQLite must read (see reports)."""
-    aggregates = {name: Sum(name) for name in USAGE_COLUMNS}
+def _sums(queryset, *, index: str = "", spent=None) -> reports.Figures:
+    """Count and usage sums of `queryset`; `index` is the covering index SQLite must read (see reports).
+
+    `spent` limits the sums (not the count) to the rows that were spent here (turns: SPENT_HERE).
+    """
+    aggregates = {name: Sum(name, filter=spent) for name in USAGE_COLUMNS}
     with reports.sqlite_index(queryset.model._meta.db_table, index):
         row = queryset.aggregate(charges=Count("*"), **aggregates)
     figures = reports.Figures()
@@ -265,7 +268,9 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         (
             "Usage and cost",
             {
+                "description": "An imported turn's usage is history from elsewhere: left out of every sum.",
                 "fields": (
+                    "imported",
                     "input_tokens",
                     "cached_tokens",
                     "output_tokens",
@@ -277,13 +282,14 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
                     "cost_usd",
                     "provider_cost_usd",
                     "estimate_usd",
-                )
+                ),
             },
         ),
         ("Prompt and answer", {"fields": ("prompt", "output_text")}),
         ("Stored response (JSON) and earlier attempts", {"fields": ("response_json_pretty", "history_pretty")}),
     )
     readonly_fields = (
+        "imported",
         "conversation_link",
         "owner",
         "parent_link",
@@ -307,10 +313,12 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def usage_sums(self, request, changelist):
+        # Imported turns are listed and counted, but their usage was not spent here.
         if changelist.query:
-            return _sums(changelist.queryset)
+            return _sums(changelist.queryset, spent=SPENT_HERE)
         by_conversation = {"user", "conversation"} & set(request.GET)
-        return _sums(changelist.queryset, index="turn_usage_conversation" if by_conversation else "turn_usage_time")
+        index = "turn_usage_conversation" if by_conversation else "turn_usage_time"
+        return _sums(changelist.queryset, index=index, spent=SPENT_HERE)
 
     @admin.display(ordering="conversation__owner__username")
     def owner(self, turn):
@@ -439,7 +447,9 @@ class ConversationChangeList(ChangeList):
             row["conversation_id"]: row
             for row in Turn.objects.filter(conversation_id__in=[c.pk for c in self.result_list])
             .values("conversation_id")
-            .annotate(turns=Count("*"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
+            .annotate(
+                turns=Count("*"), tokens=Sum("total_tokens", filter=SPENT_HERE), cost=Sum("cost_usd", filter=SPENT_HERE)
+            )
             .order_by()
         }
         for conversation in self.result_list:

@@ -39,9 +39,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import import_module
+from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection, connections
 from django.db.models import OuterRef, Q, Subquery
@@ -487,6 +490,20 @@ async def _text(request, items: list) -> str:
     return "".join([item if isinstance(item, str) else await _with_fragment(request, item) for item in items])
 
 
+def session_holds(session_key: str | None, user_id: int) -> bool:
+    """Whether the stream's sign-in still holds: its session exists and is unexpired (not signed out,
+    nor ended by "Sign out everywhere"), the password it was made with is unchanged, the user active.
+
+    Read fresh from the session store, as a new request would (django.contrib.auth.get_user).
+    """
+    try:
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        user = get_user(SimpleNamespace(session=store))
+        return user.is_authenticated and user.pk == user_id
+    finally:
+        release_connections()  # an open stream holds no database connection
+
+
 async def _events(request, subscriber: Subscriber, since: datetime):
     # The request's own database connection is not needed while the stream stays open (the
     # watcher reads for everyone): give it back now rather than when the stream ends.
@@ -504,19 +521,29 @@ async def _events(request, subscriber: Subscriber, since: datetime):
         loop = asyncio.get_running_loop()
         ends = loop.time() + settings.LIVE_EVENTS_MAX_SECONDS
         heartbeat = settings.LIVE_EVENTS_HEARTBEAT_SECONDS
-        while not subscriber.overflowed:
-            left = ends - loop.time()
-            if left <= 0:
-                break
-            try:
-                message = await asyncio.wait_for(subscriber.queue.get(), timeout=min(heartbeat, left))
-            except TimeoutError:
+        session_key, every = request.session.session_key, settings.LIVE_EVENTS_SESSION_CHECK_SECONDS
+        last_sent = loop.time()
+        next_check = last_sent + every
+        while not subscriber.overflowed and loop.time() < ends:
+            if loop.time() >= next_check:
+                # Else the stream outlives its sign-in; its reconnect then gets a 401 and stops.
+                if not await sync_to_async(session_holds)(session_key, subscriber.user_id):
+                    break
+                next_check = loop.time() + every
+            if loop.time() - last_sent >= heartbeat:
                 # A comment: keeps proxies and load balancers from closing an idle stream.
                 yield ": keep-alive\n\n"
+                last_sent = loop.time()
+                continue
+            try:
+                wait = min(last_sent + heartbeat, next_check, ends) - loop.time()
+                message = await asyncio.wait_for(subscriber.queue.get(), timeout=max(wait, 0))
+            except TimeoutError:
                 continue
             batch = [message]
             while not subscriber.queue.empty():
                 batch.append(subscriber.queue.get_nowait())
             yield await _text(request, batch)
+            last_sent = loop.time()
     finally:
         live.unsubscribe(subscriber)

@@ -21,6 +21,8 @@ USAGE_COLUMNS = [
     "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",
     "provider_cost_usd",
 ]  # fmt: skip
+# The turns whose usage was spent here: every sum of Turn usage filters on it (imported turns are history).
+SPENT_HERE = Q(imported=False)
 
 
 class AIModel(models.Model):
@@ -193,6 +195,9 @@ class Turn(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Came in with an import: its usage and cost are history from elsewhere, never spend here
+    # (no charge in the ledger; left out of every sum of cost: SPENT_HERE).
+    imported = models.BooleanField(default=False, editable=False)
 
     objects = TurnManager()
 
@@ -219,9 +224,10 @@ class Turn(models.Model):
             models.Index(fields=["error_code", "created_at"], name="turn_error_created"),
             models.Index(fields=["response_id"], name="turn_response_id"),
             models.Index(
-                fields=["created_at", "status", "model", "error_code", *USAGE_COLUMNS], name="turn_usage_time"
+                fields=["created_at", "status", "model", "error_code", *USAGE_COLUMNS, "imported"],
+                name="turn_usage_time",
             ),
-            models.Index(fields=["conversation", *USAGE_COLUMNS], name="turn_usage_conversation"),
+            models.Index(fields=["conversation", *USAGE_COLUMNS, "imported"], name="turn_usage_conversation"),
         ]
 
     def __str__(self) -> str:

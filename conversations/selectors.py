@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import Conversation, Turn
+from .models import SPENT_HERE, Conversation, Turn
 
 # --- The sidebar list: pinned first, then every other conversation, page by page --------
 
@@ -322,11 +322,12 @@ def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:
 
 
 def conversation_usage(*, conversation: Conversation) -> dict:
+    # Imported turns' usage is history from elsewhere, not what this conversation cost here.
     return conversation.turns.aggregate(
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        total_tokens=Sum("total_tokens"),
-        cost_usd=Sum("cost_usd"),
+        input_tokens=Sum("input_tokens", filter=SPENT_HERE),
+        output_tokens=Sum("output_tokens", filter=SPENT_HERE),
+        total_tokens=Sum("total_tokens", filter=SPENT_HERE),
+        cost_usd=Sum("cost_usd", filter=SPENT_HERE),
         last=Max("completed_at"),
         turns=Count("id"),
     )

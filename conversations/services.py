@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import budgets, catalog, continuity, selectors, tasks, transfer
-from .models import Conversation, Share, Turn
+from .models import Charge, Conversation, Share, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -398,6 +398,7 @@ def _conversation_insert(owner, data: dict) -> Conversation:
                 id=new_ids[turn["id"]],
                 parent_id=new_ids.get(turn["parent"]),
                 conversation=conversation,
+                imported=True,
             )
             for turn in turns
         ],
@@ -408,14 +409,32 @@ def _conversation_insert(owner, data: dict) -> Conversation:
     return conversation
 
 
+def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:
+    """The title of what is shared: an automatic title made from a first prompt that was since
+    edited would show the edited-away wording, so it is made again from the shared first prompt.
+    A title the user chose (a rename) is kept."""
+    first = conversation.turns.filter(parent__isnull=True).order_by("created_at", "id").first()
+    if not snapshot or first is None or snapshot[0]["prompt"] == first.prompt:
+        return conversation.title or "Untitled"
+    # A title from TITLE_MODEL was made from the first prompt too (a charge with no turn says it was asked).
+    automatic = (
+        conversation.title == _title_from(first.prompt)
+        or Charge.objects.filter(conversation=conversation, turn=None).exists()
+    )
+    if conversation.title and not automatic:
+        return conversation.title
+    return _title_from(snapshot[0]["prompt"]) or "Untitled"
+
+
 def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:
-    """A read-only link to a snapshot of the conversation as it is now."""
+    """A read-only link to a snapshot of the conversation as it is now (the version on screen)."""
+    snapshot = transfer.share_snapshot(conversation=conversation, show_cost=show_cost)
     return Share.objects.create(
         token=secrets.token_urlsafe(24),
         conversation=conversation,
         owner=conversation.owner,
-        title=conversation.title or "Untitled",
-        snapshot=transfer.share_snapshot(conversation=conversation, show_cost=show_cost),
+        title=_share_title(conversation, snapshot),
+        snapshot=snapshot,
         show_cost=show_cost,
     )
 

@@ -40,8 +40,6 @@ DEFAULT_IMPORT_MAX_BYTES = 100 * 1024 * 1024
 # Bounds on what one file may hold, so a hostile file cannot exhaust memory or the database.
 MAX_ANSWER_CHARS = 2_000_000
 MAX_ERROR_CHARS = 10_000
-MAX_TURNS_PER_CONVERSATION = 10_000
-MAX_HISTORY_ENTRIES = 1_000
 MAX_HISTORY_KEYS = 50
 MAX_HISTORY_VALUE_CHARS = 10_000
 MAX_INT = 2_147_483_647  # PositiveIntegerField on every backend
@@ -320,10 +318,32 @@ def _parse_error(exc: Exception) -> ImportRefused:
     return ImportRefused(f"This is not a valid JSON file, or it is cut short ({detail}).")
 
 
+# The deepest the format nests: envelope > conversations > conversation > turns > turn >
+# earlier_attempts > attempt. Deeper is refused as it is read (the parser's cost grew with the depth).
+MAX_DEPTH = 7
+# What a list or object costs in memory, counted against IMPORT_MAX_CONVERSATION_MB (a scalar: its
+# text and a little more). `[{},{},...]` costs ~30x its bytes in Python objects.
+CONTAINER_BYTES = 100
+SCALAR_BYTES = 16
+# Where a conversation may hold a list or an object: (depth inside it, key) -> the container allowed.
+CONTAINERS = {(1, "turns"): "start_array", (2, "item"): "start_map", (3, "earlier_attempts"): "start_array",
+              (4, "item"): "start_map"}  # fmt: skip
+
+
 def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
+    """The parser's events, without prefixes (whose cost grew with the square of the depth)."""
+    depth = 0
     try:
-        for _prefix, event, value in ijson.parse(file, use_float=False):
-            if event == "string" and len(value) > MAX_STRING_CHARS:  # type: ignore[arg-type]
+        for event, value in ijson.basic_parse(file, use_float=False, buf_size=16 * 1024):
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ImportRefused(
+                        f"This file nests lists or objects more than {MAX_DEPTH} deep; an aimlweb export never does."
+                    )
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            elif event == "string" and len(value) > MAX_STRING_CHARS:  # type: ignore[arg-type]
                 raise ImportRefused(f"The file has a text of more than {MAX_STRING_CHARS:,} characters.")
             yield event, value
     except ijson.JSONError as exc:
@@ -333,19 +353,61 @@ def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
 
 
 def _build(first: tuple[str, object], events: Iterator[tuple[str, object]]):
-    """The whole JSON value that starts with event `first`."""
-    builder = ijson.ObjectBuilder()
-    event, value = first
-    builder.event(event, value)
-    depth = 1 if event in ("start_map", "start_array") else 0
-    while depth:
+    """A JSON value of the envelope: one plain value (format, version, exported_at)."""
+    if first[0] in ("start_map", "start_array"):
+        raise ImportRefused(
+            "This file is not an aimlweb export (its 'format', 'version' and 'exported_at' are plain values)."
+        )
+    return first[1]
+
+
+def _build_conversation(first: tuple[str, object], events: Iterator[tuple[str, object]], where: str):
+    """One conversation as Python values, refused as soon as it holds what the format does not
+    (a list or object elsewhere than its turns and their earlier attempts), more turns or earlier
+    attempts than allowed, or more than IMPORT_MAX_CONVERSATION_MB: memory stays bounded."""
+    if first[0] != "start_map":
+        raise ImportRefused(f"{where} is not a JSON object.")
+    limit = int(settings.IMPORT_MAX_CONVERSATION_MB * 1024 * 1024)
+    counts = {1: settings.IMPORT_MAX_TURNS, 3: settings.IMPORT_MAX_ATTEMPTS}
+    root: dict = {}
+    stack: list = [root]  # the open containers
+    size = CONTAINER_BYTES
+    key = None
+    while stack:
         event, value = _next(events)
-        builder.event(event, value)
+        container = stack[-1]
+        if event == "map_key":
+            key = value
+            size += SCALAR_BYTES + len(value)  # type: ignore[arg-type]
+            continue
+        if event in ("end_map", "end_array"):
+            stack.pop()
+            continue
+        place = key if isinstance(container, dict) else "item"
+        depth = len(stack)
+        if isinstance(container, list) and depth - 1 in counts and len(container) >= counts[depth - 1]:
+            what = "turns" if depth - 1 == 1 else "earlier attempts of a turn"
+            setting = "IMPORT_MAX_TURNS" if depth - 1 == 1 else "IMPORT_MAX_ATTEMPTS"
+            raise ImportRefused(f"{where} has more than {counts[depth - 1]:,} {what} (the most {setting} allows).")
         if event in ("start_map", "start_array"):
-            depth += 1
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-    return builder.value
+            if CONTAINERS.get((depth, place)) != event:
+                raise ImportRefused(f"{where} holds a list or object in {place!r}, where the format has a plain value.")
+            value = {} if event == "start_map" else []
+            size += CONTAINER_BYTES
+        else:
+            size += SCALAR_BYTES + (len(value) if isinstance(value, str) else 0)
+        if size > limit:
+            raise ImportRefused(
+                f"{where} is larger than {settings.IMPORT_MAX_CONVERSATION_MB:g} MB, the most one conversation may be "
+                "(IMPORT_MAX_CONVERSATION_MB)."
+            )
+        if isinstance(container, dict):
+            container[key] = value
+        else:
+            container.append(value)
+        if event in ("start_map", "start_array"):
+            stack.append(value)
+    return root
 
 
 def _next(events: Iterator[tuple[str, object]]) -> tuple[str, object]:
@@ -364,7 +426,8 @@ class _Checker:
             self.fail("is not a JSON object")
         unknown = sorted(set(data) - set(fields))
         if unknown:
-            self.fail(f"has unknown field(s) {', '.join(map(repr, unknown[:5]))} (not an aimlweb export?)")
+            names = ", ".join(repr(name[:40]) for name in unknown[:5])
+            self.fail(f"has unknown field(s) {names} (not an aimlweb export?)")
         missing = [name for name in fields if name not in data]
         if missing:
             self.fail(f"lacks field(s) {', '.join(map(repr, missing[:5]))}")
@@ -420,7 +483,11 @@ class _Checker:
             moment = None
         if moment is None or moment.tzinfo is None:
             self.fail(f"field '{name}' must be a date and time with its offset, like \"2026-11-25T14:03:00Z\"")
-        return moment
+        try:
+            # Databases store UTC: year 1 at +05:00 or year 9999 at -05:00 has no UTC (an OverflowError).
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail(f"field '{name}' must be a date and time from year 1 to 9999 in UTC")
 
     def identifier(self, name: str, *, null: bool = False) -> uuid.UUID | None:
         value = self.data[name]
@@ -446,8 +513,8 @@ def check_text(value: str, where: str) -> None:
 
 def _earlier_attempts(value, where: str) -> list[dict]:
     """Earlier attempts are stored as the app recorded them: flat objects of plain values."""
-    if not isinstance(value, list) or len(value) > MAX_HISTORY_ENTRIES:
-        raise ImportRefused(f"{where} field 'earlier_attempts' must be a list of at most {MAX_HISTORY_ENTRIES}.")
+    if not isinstance(value, list):  # its length was bounded as it was read (IMPORT_MAX_ATTEMPTS)
+        raise ImportRefused(f"{where} field 'earlier_attempts' must be a list.")
     entries = []
     for index, entry in enumerate(value, start=1):
         place = f"{where} earlier attempt {index}"
@@ -529,8 +596,8 @@ def _conversation(data, number: int, version: int) -> dict:
     check.identifier("origin_id", null=True)  # informative only: the file's `id` is what an import remembers
     where = f"{where} (“{conversation['title'][:60]}”)"
     raw_turns = data["turns"]
-    if not isinstance(raw_turns, list) or len(raw_turns) > MAX_TURNS_PER_CONVERSATION:
-        raise ImportRefused(f"{where} field 'turns' must be a list of at most {MAX_TURNS_PER_CONVERSATION:,}.")
+    if not isinstance(raw_turns, list):  # its length was bounded as it was read (IMPORT_MAX_TURNS)
+        raise ImportRefused(f"{where} field 'turns' must be a list.")
     turns = [_turn(raw, f"{where}, turn {index}", version) for index, raw in enumerate(raw_turns, start=1)]
     ids = [turn["id"] for turn in turns]
     if len(set(ids)) != len(ids):
@@ -616,7 +683,8 @@ def read(file: IO[bytes]) -> Iterator[dict]:
                 first = _next(events)
                 if first[0] == "end_array":
                     break
-                conversation = _conversation(_build(first, events), number, seen["version"])
+                data = _build_conversation(first, events, f"Conversation {number}")
+                conversation = _conversation(data, number, seen["version"])
                 if conversation["id"] in ids:
                     raise ImportRefused(f"Conversation {number} appears twice in the file.")
                 ids.add(conversation["id"])

@@ -439,7 +439,10 @@ def share_view(request, token):
     """A share's read-only snapshot, for any signed-in user with the link (404 once revoked)."""
     share = transfer.share_get(token=token)
     context = {"share": share, "turns": transfer.share_turns(share), "is_owner": share.owner_id == request.user.id}
-    return render(request, "conversations/shared.html", context)
+    response = render(request, "conversations/shared.html", context)
+    # A link pasted somewhere public must not put someone's conversation in a search engine.
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 # --- History: the list page by page, pin and archive, search ------------------------------------

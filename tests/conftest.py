@@ -88,14 +88,12 @@ class Worker:
                 self.process.kill()
 
 
-@pytest.fixture
-def worker(transactional_db, fake_api, settings):
-    """Start/kill real consumers; the test process enqueues into the same queue file."""
+def subprocess_env(settings, **extra) -> dict:
+    """The environment of a process of the app (a worker, gunicorn) on this test's database and queue."""
     import os
     from pathlib import Path
 
     from django.db import connection
-    from huey.contrib.djhuey import HUEY
 
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -104,17 +102,24 @@ def worker(transactional_db, fake_api, settings):
         database_url = (
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
         )
-    env = {
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
         "DATABASE_URL": database_url,
         "HUEY_IMMEDIATE": "false",
         # The queue of this test process: its SQLite file, or (REDIS_URL) its own queue name in Redis.
         "HUEY_FILENAME": settings.HUEY.get("filename", ""),
-        "AIMLAPI_BASE_URL": fake_api.base_url,
-        "HUEY_WORKERS": "4",
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        **extra,
     }
+
+
+@pytest.fixture
+def worker(transactional_db, fake_api, settings):
+    """Start/kill real consumers; the test process enqueues into the same queue file."""
+    from huey.contrib.djhuey import HUEY
+
+    env = subprocess_env(settings, AIMLAPI_BASE_URL=fake_api.base_url, HUEY_WORKERS="4")
     HUEY.immediate = False
     HUEY.flush()
     workers = []
@@ -141,6 +146,42 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn(env: dict):
+    """The app as `gunicorn` alone serves it in production (gunicorn.conf.py: uvicorn workers), on a free
+    port of loopback; returns (process, base URL). DEBUG: static files by their plain names."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+
+    port = free_port()
+    env = {"WEB_CONCURRENCY": "1", **env, "HOST": "127.0.0.1", "PORT": str(port), "DEBUG": "true"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn"], cwd=Path(__file__).resolve().parent.parent, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return process.poll() is not None  # exited: stop waiting, the caller sees it
+
+    wait_for(up, timeout=30)
+    assert process.poll() is None, "gunicorn exited at start-up"
+    return process, base
 
 
 def pytest_configure(config):

@@ -480,3 +480,55 @@ def test_the_watcher_reads_only_after_a_commit(alice, settings, monkeypatch):
         watcher.unsubscribe(subscriber)
 
     asyncio.run(scenario())
+
+
+# --- a stream ends with its session (issue 15 item 4) -------------------------------------------
+
+
+def _sign_out_everywhere(user) -> None:
+    from accounts.services import sessions_end_all
+
+    sessions_end_all(user=user)
+
+
+def _change_password(user) -> None:
+    user.set_password("a-New-pass-2468")
+    user.save()
+
+
+def _deactivate(user) -> None:
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+
+
+@pytest.mark.parametrize("ending", [_sign_out_everywhere, _change_password, _deactivate])
+def test_an_open_stream_ends_soon_after_its_session_does(alice, settings, ending):
+    """Before, a stream opened earlier kept delivering titles and answers for LIVE_EVENTS_MAX_SECONDS."""
+    settings.LIVE_EVENTS_SESSION_CHECK_SECONDS = 0.05
+    settings.LIVE_EVENTS_HEARTBEAT_SECONDS = 0.05
+
+    async def scenario():
+        client = AsyncClient()
+        await client.aforce_login(alice)
+        response = await client.get("/events/")
+        chunks = aiter(response.streaming_content)
+        assert "event: hello" in (await anext(chunks)).decode()
+        await in_thread(ending, alice)
+        # Ends by itself (the deadline: well under the default hour-long LIVE_EVENTS_MAX_SECONDS).
+        return await read_stream(response, timeout=5.0)
+
+    text = asyncio.run(scenario())
+    assert "event: turn" not in text and "event: row" not in text
+
+
+def test_a_stream_whose_session_lives_stays_open(alice, settings):
+    settings.LIVE_EVENTS_SESSION_CHECK_SECONDS = 0.02
+    settings.LIVE_EVENTS_HEARTBEAT_SECONDS = 0.05
+
+    async def scenario():
+        client = AsyncClient()
+        await client.aforce_login(alice)
+        response = await client.get("/events/")
+        # Many session checks later, the heartbeats still come.
+        return await read_stream(response, until=lambda text: text.count(": keep-alive") >= 5, timeout=5.0)
+
+    assert asyncio.run(scenario()).count(": keep-alive") >= 5

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts import services, setup
 from accounts.models import FirstAdminSetup, Invite, PendingSignup
+from aimlweb.settings import parse_proxies
 
 PASSWORD = "a-Long-pass-77"
 
@@ -326,16 +327,6 @@ def test_fewer_failures_than_the_limit_do_not_lock(db, settings):
     assert client.post("/login/", {"username": "ann", "password": PASSWORD}).status_code == 302
 
 
-def test_client_address_behind_proxies(rf, settings):
-    from accounts.middleware import client_ip
-
-    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
-    settings.TRUSTED_PROXY_COUNT = 0
-    assert client_ip(request) == "127.0.0.1"  # a client-set header is ignored without a proxy
-    settings.TRUSTED_PROXY_COUNT = 1
-    assert client_ip(request) == "203.0.113.9"  # what our proxy saw, not what the client prepended
-
-
 def test_services_approve_only_pending_users(db):
     ann = User.objects.create_user("ann", password=PASSWORD, is_active=False)  # deactivated by an admin
     assert services.users_approve(users=User.objects.all()) == 0
@@ -358,3 +349,88 @@ def test_a_pending_account_is_told_it_waits_for_approval(client, db, settings):
     assert "waits for an administrator" in page
     wrong = Client().post("/login/", {"username": "ann", "password": "not-it"}).content.decode()
     assert "did not match" in wrong and "waits" not in wrong  # the password decides what is said
+
+
+def _sign_in(session, base: str, password: str, forwarded_for: str) -> int:
+    import re
+
+    page = session.get(f"{base}/login/").text
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    return session.post(
+        f"{base}/login/",
+        data={"csrfmiddlewaretoken": csrf, "username": "ann", "password": password},
+        headers={"X-Forwarded-For": forwarded_for, "Referer": f"{base}/login/"},
+        allow_redirects=False,
+    ).status_code
+
+
+def test_a_client_cannot_choose_its_address_with_x_forwarded_for(transactional_db, settings):
+    """Issue 15 item 2: through gunicorn as in production, 6 wrong passwords from "10.0.0.1…6" then the
+    right one signed in (uvicorn trusted forwarded headers from 127.0.0.1 by default)."""
+    import requests
+    from django.contrib.auth.hashers import make_password
+
+    from tests.conftest import gunicorn, subprocess_env
+
+    User.objects.create(username="ann", password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
+    process, base = gunicorn(subprocess_env(settings))
+    try:
+        session = requests.Session()
+        codes = [_sign_in(session, base, "guess", f"10.0.0.{n}") for n in range(1, 7)]
+        assert codes == [200] * 4 + [429] * 2  # the 5th failure locks: all came from one address
+        assert _sign_in(session, base, PASSWORD, "10.0.0.99") == 429  # the right password, still refused
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_forwarded_addresses_count_only_from_the_proxies_named(rf, settings):
+    from accounts.middleware import client_ip
+
+    settings.TRUSTED_PROXIES = []
+    request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    assert client_ip(request) == "127.0.0.1"  # none named: a client-set header is ignored
+    settings.TRUSTED_PROXIES = parse_proxies("127.0.0.1, 10.1.0.0/16")
+    assert client_ip(request) == "203.0.113.9"  # what our proxy saw, not what the client prepended
+    two_hops = rf.get("/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9, 127.0.0.1")
+    assert client_ip(two_hops) == "203.0.113.9"  # through both proxies
+    stranger = rf.get("/", REMOTE_ADDR="198.51.100.4", HTTP_X_FORWARDED_FOR="6.6.6.6")
+    assert client_ip(stranger) == "198.51.100.4"  # not a proxy of ours: its header means nothing
+    garbage = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="not-an-address")
+    assert client_ip(garbage) == "127.0.0.1"  # never a value the database's address column refuses
+
+
+def test_the_proxy_setting_is_checked_at_start_up(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def check(**env):
+        return subprocess.run(
+            [sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "aimlweb.settings", "DATA_DIR": str(tmp_path), **env},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    assert check(TRUSTED_PROXIES="127.0.0.1,::1,10.0.0.0/8", TRUSTED_PROXY_COUNT="0").returncode == 0
+    wrong = check(TRUSTED_PROXIES="nginx.local")
+    assert wrong.returncode != 0 and "TRUSTED_PROXIES" in wrong.stderr
+    old = check(TRUSTED_PROXY_COUNT="1")
+    assert old.returncode != 0 and "replaced by TRUSTED_PROXIES" in old.stderr
+
+
+def test_the_documented_proxy_sets_the_forwarded_address_itself():
+    """docs/deploy.md's nginx replaces the client's X-Forwarded-For (appending would keep the client's)."""
+    import re
+    from pathlib import Path
+
+    deploy = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
+    nginx = re.search(r"```nginx\n(.*?)```", deploy, re.S).group(1)
+    locations = re.findall(r"location [^{]*\{(.*?)\}", nginx, re.S)
+    proxied = [block for block in locations if "proxy_pass" in block]
+    assert len(proxied) >= 2
+    for block in proxied:
+        assert "proxy_set_header X-Forwarded-For $remote_addr;" in block
+    assert "proxy_add_x_forwarded_for" not in deploy
+    assert "TRUSTED_PROXIES=127.0.0.1" in deploy

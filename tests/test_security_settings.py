@@ -112,6 +112,8 @@ def test_an_existing_world_readable_data_dir_is_fixed(tmp_path):
         ("https://192.168.1.20/v1", False),
         ("https://[fd00::1]/v1", False),
         ("https://user:pw@api.aimlapi.com/v1", False),
+        ("https://2852039166/", False),  # 169.254.169.254 written as one number
+        ("https://169.254.43518/", False),  # ... and as three parts
     ],
 )
 def test_the_provider_url_is_checked_at_start_up(tmp_path, url, ok):
@@ -120,6 +122,27 @@ def test_the_provider_url_is_checked_at_start_up(tmp_path, url, ok):
     assert (result.returncode == 0) == ok, result.stderr
     if not ok:
         assert "AIMLAPI_BASE_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["2852039166", "169.254.43518", "0xA9FEA9FE", "0xa9.0xfe.0xa9.0xfe", "0251.0376.0251.0376", "169.16689662",
+     "10.1", "0x0a000001", "192.168.0x1.1", "[::ffff:169.254.169.254]", "169.254.169.254."],
+)  # fmt: skip
+def test_numeric_forms_of_private_addresses_are_refused(host):
+    """Issue 15 item 9: the resolver reads these as 169.254.169.254, 10.0.0.1…; so must the check."""
+    from aimlweb.settings import base_url_problem
+
+    assert "private" in base_url_problem(f"https://{host}/v1", allow_private=False)
+    assert base_url_problem(f"https://{host}/v1", allow_private=True) == ""
+
+
+def test_numeric_forms_of_this_machine_are_this_machine():
+    from aimlweb.settings import base_url_problem
+
+    assert base_url_problem("http://2130706433:8765/v1", allow_private=False) == ""  # 127.0.0.1
+    assert base_url_problem("http://0x7f.1:8765/v1", allow_private=False) == ""
+    assert "https" in base_url_problem("http://2852039166/v1", allow_private=True)
 
 
 def test_private_addresses_can_be_allowed_explicitly(tmp_path):

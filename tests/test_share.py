@@ -176,3 +176,41 @@ def test_share_and_revoke_need_post(alice, conversation):
     assert alice_client.get(f"/c/{conversation.id}/share/").status_code == 405
     share = create_share(alice_client, conversation)
     assert alice_client.get(f"/s/{share.token}/revoke/").status_code == 405
+
+
+def test_share_pages_ask_search_engines_not_to_index_them(alice, bob, conversation):
+    """Issue 15 item 10: a header and a meta tag, both."""
+    share = create_share(client_for(alice), conversation)
+    page = client_for(bob).get(f"/s/{share.token}/")
+    assert page.status_code == 200
+    assert "noindex" in page["X-Robots-Tag"]
+    assert re.search(r'<meta name="robots" content="[^"]*noindex', page.content.decode())
+
+
+def _edited_first_prompt(alice) -> Conversation:
+    """A conversation titled from its first prompt, whose first prompt was then edited (a new version)."""
+    first = services.conversation_create(owner=alice, prompt="My salary is 91,000 and my boss is Bob")
+    conversation = first.conversation
+    edit = Turn.objects.create(
+        conversation=conversation, parent=None, prompt="Help me ask for a raise", status="completed", output_text="Ok."
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(current_turn=edit)
+    conversation.refresh_from_db()
+    return conversation
+
+
+def test_a_share_is_titled_from_the_shared_path_not_an_edited_prompt(alice, bob, fake_api):
+    """Issue 15 item 10: the automatic title of an edited first prompt showed its original wording."""
+    conversation = _edited_first_prompt(alice)
+    assert "salary" in conversation.title
+    share = create_share(client_for(alice), conversation)
+    assert share.title == "Help me ask for a raise"
+    page = client_for(bob).get(f"/s/{share.token}/").content.decode()
+    assert "salary" not in page and "91,000" not in page
+
+
+def test_a_renamed_conversation_shares_its_new_name(alice, fake_api):
+    conversation = _edited_first_prompt(alice)
+    Conversation.objects.filter(pk=conversation.pk).update(title="Raise prep")
+    conversation.refresh_from_db()
+    assert create_share(client_for(alice), conversation).title == "Raise prep"

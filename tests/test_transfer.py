@@ -15,7 +15,7 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
-from conversations import services, transfer
+from conversations import selectors, services, transfer
 from conversations.models import Charge, Conversation, DailyUsage, Turn
 
 pytestmark = pytest.mark.django_db
@@ -507,7 +507,23 @@ MALFORMED = {
     ),
     "nested earlier attempt": (
         _turn_with(earlier_attempts=[{"raw": {"a": 1}}]),
-        "field 'raw' must be text, a number, true/false or null",
+        "nests lists or objects more than 7 deep; an aimlweb export never does",
+    ),
+    "a list where text goes": (
+        as_file(envelope(valid_conversation(title=[{}] * 1000))),
+        "Conversation 1 holds a list or object in 'title', where the format has a plain value",
+    ),
+    "an object in a turn's field": (
+        _turn_with(model={"name": "x"}),
+        "Conversation 1 holds a list or object in 'model', where the format has a plain value",
+    ),
+    "too many earlier attempts": (
+        _turn_with(earlier_attempts=[{}] * 101),
+        "Conversation 1 has more than 100 earlier attempts of a turn (the most IMPORT_MAX_ATTEMPTS allows)",
+    ),
+    "a list as the export time": (
+        as_file(envelope(exported_at=[[]])),
+        "its 'format', 'version' and 'exported_at' are plain values",
     ),
     "unknown status": (_turn_with(status="done"), "field 'status' must be one of"),
     "negative tokens": (_turn_with(input_tokens=-5), "field 'input_tokens' must be a whole number from 0"),
@@ -519,6 +535,19 @@ MALFORMED = {
     "negative price": (_turn_with(input_price="-1"), "field 'input_price' must be a decimal number from 0"),
     "time without offset": (_turn_with(created_at="2026-11-25T09:00:00"), "must be a date and time with its offset"),
     "time not a time": (_turn_with(updated_at="yesterday"), "field 'updated_at' must be a date and time"),
+    # Issue 15 item 6: both were an OverflowError (a 500) on SQLite, which stores times in UTC.
+    "time before year 1 in UTC": (
+        _turn_with(created_at="0001-01-01T00:00:00+05:00"),
+        "turn 1 field 'created_at' must be a date and time from year 1 to 9999 in UTC",
+    ),
+    "time after year 9999 in UTC": (
+        as_file(envelope(valid_conversation(updated_at="9999-12-31T23:59:59-05:00"))),
+        "Conversation 1 field 'updated_at' must be a date and time from year 1 to 9999 in UTC",
+    ),
+    "a completion time before year 1 in UTC": (
+        _turn_with(completed_at="0001-01-01T00:30:00+01:00"),
+        "field 'completed_at' must be a date and time from year 1 to 9999 in UTC",
+    ),
     "bad id": (_turn_with(id="turn-1"), "field 'id' must be an id (a UUID"),
     "following a stranger": (
         _turn_with(parent=str(uuid.uuid4())),
@@ -574,7 +603,7 @@ MALFORMED = {
     ),
     "too many turns": (
         as_file(envelope({**valid_conversation(), "turns": [0] * 10_001})),
-        "field 'turns' must be a list of at most 10,000",
+        "Conversation 1 has more than 10,000 turns (the most IMPORT_MAX_TURNS allows)",
     ),
 }
 
@@ -675,3 +704,24 @@ def test_a_version_1_file_imports_its_superseded_turns_as_versions(alice_client,
     assert tree == {"Ant": None, "Bee": "Ant", "Ant, edited": None, "Cat": "Ant, edited"}
     page = alice_client.get(Conversation.objects.get().get_absolute_url()).content.decode()
     assert "Ant, edited" in page and "Cat" in page and "Bee" not in page and 'aria-label="Version 2 of 2"' in page
+
+
+def test_imported_costs_are_history_not_spend_anywhere(alice, alice_client, bob):
+    """Issue 15 item 8: one import showed $1,000,000.17 in the admin turn list's sums."""
+    boss = Client()
+    boss.force_login(bob.__class__.objects.create_superuser("boss", password="pw-boss-12345"))
+    mine = Conversation.objects.create(owner=alice, title="Here", model="openai/gpt-5-pro")
+    spent = Decimal("0.250000")
+    Turn.objects.create(conversation=mine, prompt="Answered here", status="completed", cost_usd=spent, total_tokens=5)
+    data = valid_conversation(turn={"cost_usd": "999999.170000", "provider_cost_usd": "999999.17", "total_tokens": 7})
+    assert upload(alice_client, as_file(envelope(data))).status_code == 302
+    imported = Turn.objects.get(conversation__origin_id=data["id"])
+    assert imported.imported and not Turn.objects.get(conversation=mine).imported
+    assert imported.cost_usd == Decimal("999999.17")  # kept as history: exported again as it came
+
+    sums = boss.get("/admin/conversations/turn/").context["usage_sums"]
+    assert sums.charges == 2  # both listed
+    assert sums.cost_usd == spent and sums.provider_cost_usd < 1
+    listed = {c.pk: c._cost for c in boss.get("/admin/conversations/conversation/").context["cl"].result_list}
+    assert listed[imported.conversation_id] in (None, 0) and listed[mine.pk] == spent
+    assert (selectors.conversation_usage(conversation=imported.conversation)["cost_usd"] or 0) == 0
