@@ -55,7 +55,7 @@ def test_budget_and_retirement_notices_fit_a_phone(app, tmp_path):
     conversation = Conversation.objects.get(owner=boss)
     page = app.new_page(conversation.get_absolute_url(), user=boss, viewport=PHONE)
     expect(page.locator(".banner-retirement")).to_contain_text("was retired on")
-    expect(page.locator("#model-switch")).to_contain_text("Its successor is GPT-5.6 Sol Pro")
+    expect(page.locator("#model-switch")).to_contain_text("your next prompt goes to its successor, GPT-5.6 Sol Pro")
     expect(page.locator("#composer-budget")).to_contain_text("$38.00 left of your $50.00 monthly budget")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(page, "model-retired-phone", tmp_path)

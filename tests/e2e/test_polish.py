@@ -138,7 +138,7 @@ def test_the_new_chat_offers_the_models_and_names_the_one_chosen(app, tmp_path):
     screenshot(page, "new-chat-model", tmp_path)
     app.send(page, "Which model are you?")
     app.wait_for_answer(page, "Echo: Which model are you?")
-    assert app.fake_api.post_requests[-1]["json"]["model"] == "openai/gpt-5.6-sol-pro"
+    assert app.fake_api.chat_requests[-1]["json"]["model"] == "openai/gpt-5.6-sol-pro"  # its endpoint
     expect(composer).to_have_attribute("placeholder", "Ask GPT-5.6 Sol Pro anything…")
     expect(app.last_turn(page).locator(".turn-model")).to_have_count(0)  # written by the current model
 
