@@ -83,8 +83,8 @@ def seed(username: str, conversations: int, turns: int, seed_value: int) -> None
     from django.contrib.auth.models import User
     from django.db import transaction
 
+    from conversations.chat.rendering import markdown_to_html
     from conversations.models import Conversation, Turn
-    from conversations.rendering import markdown_to_html
 
     rng = random.Random(seed_value)
     # Rendering is slow on purpose (once per answer in the app): render a pool, vary each turn's text.

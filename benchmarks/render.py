@@ -79,7 +79,7 @@ def timed_render(text: str, *, cold: bool = False) -> float:
 
     `cold`: without the cache of highlighted code blocks, as a finished answer is rendered once.
     """
-    from conversations import rendering
+    from conversations.chat import rendering
 
     if cold:
         rendering._highlighted_cached.cache_clear()
@@ -108,7 +108,7 @@ def stream_cost(text: str, seconds: float) -> dict:
     Time is simulated (no sleeping): a save happens at the first delta after the interval
     the previous render allowed, and its render is measured for real.
     """
-    from conversations.attempts import progress_interval
+    from conversations.generation.attempts import progress_interval
 
     deltas = 600  # a delta every `seconds / 600`
     step = len(text) / deltas
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     text = answer(args.chars)
-    from conversations import rendering
+    from conversations.chat import rendering
 
     rendering._highlighted_cached.cache_clear()
     if args.no_code_cache:

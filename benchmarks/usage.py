@@ -182,8 +182,8 @@ def measure(args) -> dict:
     from django.test import Client
     from django.utils import timezone
 
-    from conversations import reports
     from conversations.models import AIModel, Charge, Conversation, DailyUsage, Turn
+    from conversations.usage import reports
 
     seeding = _seed_if_needed(args)
     rng = random.Random(args.seed)

@@ -19,8 +19,8 @@ def main() -> None:
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
+    from conversations.chat.rendering import markdown_to_html
     from conversations.models import Conversation, Turn
-    from conversations.rendering import markdown_to_html
     from conversations.templatetags.chat import version
 
     user, created = User.objects.get_or_create(username="bench-web")

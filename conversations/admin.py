@@ -20,8 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import exports, reports
-from .admin_filters import (
+from conversations.usage.admin_filters import (
     ConversationFilter,
     ConversationOwnerFilter,
     DayRangeFilter,
@@ -32,8 +31,10 @@ from .admin_filters import (
     UpdatedDayFilter,
     UserFilter,
 )
-from .admin_moves import move_action
+from conversations.usage.admin_moves import move_action
+
 from .models import SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
+from .usage import exports, reports
 
 # Filters with an index of their own in time order (models.py), used rather than the time index.
 OWN_INDEX_FILTERS = {"status", "model", "error", "conversation"}
@@ -616,4 +617,4 @@ class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
 
 
 # The model catalogue and users' budgets have modules of their own.
-from . import admin_catalog, admin_users  # noqa: E402, F401
+from .usage import admin_catalog, admin_users  # noqa: E402, F401

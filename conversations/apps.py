@@ -4,8 +4,8 @@ from django.db.models.signals import post_migrate
 
 def _seed_catalogue(sender, **kwargs):
     # Models named in the environment after the first migrate are added too (never changed).
-    from . import catalog
     from .models import AIModel
+    from .usage import catalog
 
     catalog.seed(AIModel)
 
@@ -17,6 +17,6 @@ class ConversationsConfig(AppConfig):
     def ready(self):
         post_migrate.connect(_seed_catalogue, sender=self)
         # SQLite drops a table's triggers when a migration rebuilds the table: put the search index's back.
-        from .search_index import after_migrate
+        from conversations.history.search_index import after_migrate
 
         post_migrate.connect(after_migrate, sender=self)

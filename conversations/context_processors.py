@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
-from . import budgets, catalog
+from .usage import budgets, catalog
 
 
 def site(request):

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .aimlapi import API_RESPONSES, APIS, MODEL_GONE_CODES
+from conversations.generation.aimlapi import API_RESPONSES, APIS, MODEL_GONE_CODES
 
 PRICE = {"max_digits": 12, "decimal_places": 6}
 USD = {"max_digits": 14, "decimal_places": 6}

@@ -12,7 +12,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from ops import heartbeat
 
-from . import attempts, checks, worker
+from .generation import attempts, checks, worker
 
 
 def _start(func, turn_id: str) -> None:

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import views, views_usage
+from .chat import views
+from .usage import views as views_usage
 
 urlpatterns = [
     path("", views.home, name="home"),

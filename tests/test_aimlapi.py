@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conversations import aimlapi
+from conversations.generation import aimlapi
 from tests.conftest import wait_for
 
 BODY = aimlapi.build_body(model="openai/gpt-5-pro", input=[{"role": "user", "content": "Hi there"}])

@@ -10,8 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Sum
 from django.utils import timezone
 
-from conversations import budgets, ledger, services
+from conversations.chat import services
 from conversations.models import AIModel, Charge, Conversation, Turn, UserBudget
+from conversations.usage import budgets, ledger
 
 D = Decimal
 PRO_IN, PRO_OUT = D("20.631"), D("165.048")  # openai/gpt-5-pro, USD per 1M tokens (seeded)

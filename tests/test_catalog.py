@@ -9,9 +9,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from conversations import aimlapi, catalog
-from conversations.forms import ConversationSettingsForm
+from conversations.chat.forms import ConversationSettingsForm
+from conversations.generation import aimlapi
 from conversations.models import AIModel, Conversation, Turn, UserBudget
+from conversations.usage import catalog
 
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"
 

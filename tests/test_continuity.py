@@ -11,8 +11,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 
-from conversations import aimlapi, catalog, services, worker
+from conversations.chat import services
+from conversations.generation import aimlapi, worker
 from conversations.models import AIModel, Charge, Conversation, Turn, UserBudget
+from conversations.usage import catalog
 
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"
 LUNA = "openai/gpt-5.6-luna-pro"

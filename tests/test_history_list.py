@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations import selectors, services
+from conversations.chat import selectors, services
 from conversations.models import Charge, Conversation, Turn
 
 ROW = re.compile(r'class="conversation-row" data-id="([0-9a-f-]{36})"')

@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from conversations import catalog, ledger, pricing, services
+from conversations.chat import services
 from conversations.models import AIModel, Charge, DailyUsage, Turn
+from conversations.usage import catalog, ledger, pricing
 
 D = Decimal
 

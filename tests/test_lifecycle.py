@@ -8,7 +8,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conversations import services, tasks, worker
+from conversations import tasks
+from conversations.chat import services
+from conversations.generation import worker
 from conversations.models import Turn
 from tests.conftest import wait_for
 
@@ -144,7 +146,7 @@ def test_a_background_turn_resumes_by_its_id_after_a_worker_died(alice, fake_api
     fake_api.latency = 0.5
     turn = _queued_turn(alice)
     # What a worker leaves behind when it is killed after storing the response id.
-    from conversations import aimlapi
+    from conversations.generation import aimlapi
 
     created = aimlapi.create_response(
         aimlapi.build_body(model="openai/gpt-5-pro", input="Long question"), background=True
@@ -259,7 +261,7 @@ def test_two_tabs_posting_the_same_form_make_one_call(alice, fake_api):
 
 
 def test_one_query_checks_every_running_attempt(alice, django_assert_num_queries):
-    from conversations.attempts import Attempt, _Watcher
+    from conversations.generation.attempts import Attempt, _Watcher
 
     turns = [_queued_turn(alice, prompt=f"p{i}") for i in range(5)]
     Turn.objects.update(status="in_progress", attempts=1)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from conversations import services
+from conversations.chat import services
 from conversations.models import Turn
 from ops import heartbeat, logs
 from ops.models import Heartbeat

@@ -8,10 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import include, path, reverse
 
-from conversations import services
-from conversations.attempts import Attempt, progress_interval
+from conversations.chat import services
+from conversations.chat.services import _title_from
+from conversations.generation.attempts import Attempt, progress_interval
 from conversations.models import AIModel, Conversation, Turn
-from conversations.services import _title_from
 
 # --- Error pages: a URLconf of the app plus views that fail on purpose --------------------------
 
@@ -301,7 +301,7 @@ TITLE_MODEL = "openai/gpt-5.6-sol-pro"
 
 @pytest.fixture
 def title_model(settings, fake_api, transactional_db):
-    from conversations import catalog
+    from conversations.usage import catalog
 
     catalog.seed(AIModel)
     AIModel.objects.filter(provider_id=TITLE_MODEL).update(enabled=True)
@@ -360,7 +360,7 @@ def test_a_title_is_not_asked_when_the_budget_could_not_take_it(alice, title_mod
 
 
 def test_a_renamed_conversation_keeps_its_name(alice, title_model, settings):
-    from conversations import titles
+    from conversations.generation import title_model as titles
 
     settings.TITLE_MODEL = ""
     turn = services.conversation_create(owner=alice, prompt="How do I merge two sorted lists?")

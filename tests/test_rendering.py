@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conversations.rendering import markdown_to_html
+from conversations.chat.rendering import markdown_to_html
 
 PAYLOADS = [
     "<script>alert(1)</script>",

@@ -13,10 +13,10 @@ from django.core.management import call_command
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from conversations import budgets, charts, reports
-from conversations.admin_filters import distinct_values
-from conversations.ledger import charge_record
 from conversations.models import Charge, Conversation, DailyUsage, Turn, UserBudget
+from conversations.usage import budgets, charts, reports
+from conversations.usage.admin_filters import distinct_values
+from conversations.usage.ledger import charge_record
 
 D = Decimal
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"

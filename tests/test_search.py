@@ -12,7 +12,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations import search, search_index, services
+from conversations.chat import services
+from conversations.history import search, search_index
 from conversations.models import Conversation, Turn
 
 HIT = re.compile(r'<a class="hit-link" href="([^"]+)">')

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import aimlapi, breaker, services
+from conversations.chat import services
+from conversations.generation import aimlapi, breaker
 from conversations.models import ProviderCircuit, Turn
 
 

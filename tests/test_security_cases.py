@@ -9,8 +9,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from conversations import aimlapi, services, tasks, worker
-from conversations.attempts import Attempt
+from conversations import tasks
+from conversations.chat import services
+from conversations.generation import aimlapi, worker
+from conversations.generation.attempts import Attempt
 from conversations.models import Charge, Conversation, Turn
 
 

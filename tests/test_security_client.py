@@ -9,7 +9,7 @@ import pytest
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from conversations import aimlapi
+from conversations.generation import aimlapi
 from tests.hostile_upstream import HostileUpstream, completed, http, sse_head
 
 BODY = {"model": "openai/gpt-5-pro", "input": "Hi"}

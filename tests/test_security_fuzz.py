@@ -10,7 +10,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversations import services
+from conversations.chat import services
 from conversations.models import Turn
 
 # Text as an attacker sends it: NUL, lone surrogates (invalid UTF-8 on the wire), controls, RTL

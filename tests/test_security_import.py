@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conversations import services, transfer
+from conversations.chat import services
+from conversations.history import transfer
 from conversations.models import Conversation, Turn
 from tests.test_transfer import as_file, counts, envelope, upload, valid_conversation
 

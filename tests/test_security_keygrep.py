@@ -15,7 +15,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils.log import AdminEmailHandler
 
-from conversations import aimlapi
+from conversations.generation import aimlapi
 from conversations.models import Conversation, Turn
 from tests.hostile_upstream import HostileUpstream, http, sse_head
 

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from conversations import services
+from conversations.chat import services
 from conversations.models import Conversation, Turn
 
 

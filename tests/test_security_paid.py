@@ -6,8 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import aimlapi, services, tasks, worker
-from conversations.attempts import Attempt
+from conversations import tasks
+from conversations.chat import services
+from conversations.generation import aimlapi, worker
+from conversations.generation.attempts import Attempt
 from conversations.models import Charge, Turn
 from tests.hostile_upstream import HostileUpstream, completed, http
 
@@ -147,7 +149,7 @@ def test_hostile_usage_is_charged_at_the_estimate_and_flagged(transactional_db, 
     charge = Charge.objects.get(turn=turn)
     assert charge.usage_unknown and charge.cost_usd == turn.estimate_usd > 0
     assert charge.input_tokens == charge.output_tokens == 0
-    from conversations import budgets
+    from conversations.usage import budgets
 
     assert budgets.spend_this_month(alice) == turn.estimate_usd
     # Flagged in the dashboard, with the charges behind it one click away.

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
-from conversations import services
+from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
 
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conversations.rendering import markdown_to_html
+from conversations.chat.rendering import markdown_to_html
 
 PAYLOADS = [
     # Raw HTML

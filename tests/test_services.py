@@ -7,8 +7,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from conversations import aimlapi, ledger, services, tasks, worker
+from conversations import tasks
+from conversations.chat import services
+from conversations.generation import aimlapi, worker
 from conversations.models import Conversation, Turn
+from conversations.usage import ledger
 
 
 @pytest.fixture

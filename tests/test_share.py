@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from conversations import services
+from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,8 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
-from conversations import selectors, services, transfer
+from conversations.chat import selectors, services
+from conversations.history import transfer
 from conversations.models import Charge, Conversation, DailyUsage, Turn
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from conversations import services
+from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
 
 pytestmark = pytest.mark.django_db

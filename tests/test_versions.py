@@ -12,8 +12,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations import budgets, selectors, services
+from conversations.chat import selectors, services
 from conversations.models import Conversation, Turn
+from conversations.usage import budgets
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from conversations import selectors, services
+from conversations.chat import selectors, services
 from conversations.models import Conversation, Turn
 
 

@@ -12,7 +12,8 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from conversations import services, tasks
+from conversations import tasks
+from conversations.chat import services
 from conversations.models import Conversation, Turn
 from tests.conftest import wait_for
 

@@ -3,7 +3,8 @@ import uuid
 from django import template
 from django.utils.safestring import mark_safe
 
-from .. import catalog, rendering
+from conversations.chat import rendering
+from conversations.usage import catalog
 
 register = template.Library()
 

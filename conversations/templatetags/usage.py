@@ -6,7 +6,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from ..charts import usd as chart_usd
+from conversations.usage.charts import usd as chart_usd
 
 register = template.Library()
 

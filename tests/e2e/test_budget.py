@@ -13,8 +13,8 @@ pytestmark = pytest.mark.browser
 
 
 def _spend(user, usd: str) -> None:
-    from conversations import ledger
     from conversations.models import Conversation, Turn
+    from conversations.usage import ledger
 
     conversation = Conversation.objects.create(owner=user, title="Quarterly report draft", model="openai/gpt-5-pro")
     turn = Turn.objects.create(conversation=conversation, prompt="p", status="completed", attempts=1)

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from conversations.selectors import TURNS_PAGE
+from conversations.chat.selectors import TURNS_PAGE
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 
 pytestmark = pytest.mark.browser
@@ -247,7 +247,7 @@ def test_without_javascript_the_list_and_actions_still_work(app):
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_screenshots_of_the_sidebar_and_search(app, tmp_path, theme):
-    from conversations import services
+    from conversations.chat import services
     from conversations.models import Turn
 
     user = app.user("dana")

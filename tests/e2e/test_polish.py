@@ -26,8 +26,8 @@ def _two_deltas(first: str, second: str) -> str:
 
 def _enable_second_model():
     """The catalogue as migrated (a transactional test starts empty), with the successor enabled too."""
-    from conversations import catalog
     from conversations.models import AIModel
+    from conversations.usage import catalog
 
     catalog.seed(AIModel)
     AIModel.objects.filter(provider_id="openai/gpt-5.6-sol-pro").update(enabled=True)

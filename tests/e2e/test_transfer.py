@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from conversations import rendering
+from conversations.chat import rendering
 from conversations.models import Conversation, Turn
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from conversations import search_index
+from conversations.history import search_index
 
 
 class Command(BaseCommand):

@@ -25,9 +25,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import search_index
+from conversations.chat.rendering import markdown_to_html
+from conversations.history import search_index
 from conversations.models import Conversation, Turn
-from conversations.rendering import markdown_to_html
 
 RARE_WORD = "zyzzogeton"
 COMMON_WORD = "model"

@@ -26,8 +26,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from conversations import pricing
 from conversations.models import ROLLUP_COLUMNS, AIModel, Charge, Conversation, DailyUsage, Turn
+from conversations.usage import pricing
 
 PASSWORD = "seed-password"  # noqa: S105 (throwaway accounts of a benchmark database)
 WORDS = (

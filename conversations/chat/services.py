@@ -23,8 +23,12 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import budgets, catalog, continuity, selectors, tasks, transfer
-from .models import Charge, Conversation, Share, Turn
+from conversations import tasks
+from conversations.history import transfer
+from conversations.models import Charge, Conversation, Share, Turn
+from conversations.usage import budgets, catalog, continuity
+
+from . import selectors
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from . import aimlapi, ledger
-from .models import AIModel, Turn
+from conversations.models import AIModel, Turn
+from conversations.usage import ledger
+
+from . import aimlapi
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import Charge, Conversation, DailyUsage, Turn, UserBudget
+from conversations.models import Charge, Conversation, DailyUsage, Turn, UserBudget
 
 ZERO = Decimal(0)
 TOKENS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")

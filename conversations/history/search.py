@@ -39,8 +39,10 @@ from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from . import catalog, search_index
-from .models import Conversation, Turn
+from conversations.models import Conversation, Turn
+from conversations.usage import catalog
+
+from . import search_index
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from conversations.models import AIModel, Conversation
+
 from . import continuity
-from .models import AIModel, Conversation
 
 
 class MoveForm(forms.Form):

@@ -14,8 +14,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import aimlapi, catalog, pricing
-from .models import Charge, DailyUsage, Turn
+from conversations.generation import aimlapi
+from conversations.models import Charge, DailyUsage, Turn
+
+from . import catalog, pricing
 
 
 def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:

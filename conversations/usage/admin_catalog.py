@@ -7,9 +7,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import aimlapi, checks, tasks
+from conversations import tasks
+from conversations.generation import aimlapi, checks
+from conversations.models import AIModel, Conversation
+
 from .admin_moves import move_action
-from .models import AIModel, Conversation
 
 
 class AIModelForm(forms.ModelForm):

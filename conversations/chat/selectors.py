@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import SPENT_HERE, Conversation, Turn
+from conversations.models import SPENT_HERE, Conversation, Turn
 
 # --- The sidebar list: pinned first, then every other conversation, page by page --------
 

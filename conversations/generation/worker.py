@@ -22,13 +22,16 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from conversations.chat import rendering, selectors
+from conversations.models import Conversation, Turn
+from conversations.usage import catalog, continuity, ledger
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi, catalog, continuity, ledger, rendering, selectors, titles
+from . import aimlapi
+from . import title_model as titles
 from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
-from .models import Conversation, Turn
 
 logger = logging.getLogger(__name__)
 

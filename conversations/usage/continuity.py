@@ -20,8 +20,9 @@ from datetime import date
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
+from conversations.models import AIModel, Conversation, Turn
+
 from . import catalog
-from .models import AIModel, Conversation, Turn
 
 
 def switch_fields(conversation: Conversation, target: AIModel) -> dict:

@@ -18,8 +18,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import time_format
 
+from conversations.models import ProviderCircuit
+
 from . import aimlapi
-from .models import ProviderCircuit
 
 logger = logging.getLogger(__name__)
 

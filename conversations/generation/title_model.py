@@ -19,8 +19,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import aimlapi, budgets, catalog, ledger, pricing
-from .models import Charge, Conversation, Turn
+from conversations.models import Charge, Conversation, Turn
+from conversations.usage import budgets, catalog, ledger, pricing
+
+from . import aimlapi
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ INSTRUCTIONS = (
 
 
 def _auto_title(prompt: str) -> str:
-    from .services import _title_from
+    from conversations.chat.services import _title_from
 
     return _title_from(prompt)
 

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from .models import UserBudget
+from conversations.models import UserBudget
 
 User = get_user_model()
 

@@ -87,21 +87,21 @@ def seed(model_class) -> int:
 
 
 def models_enabled():
-    from .models import AIModel
+    from conversations.models import AIModel
 
     return AIModel.objects.filter(enabled=True).order_by("-is_default", "provider_id")
 
 
 def model_get(provider_id: str):
     """The catalogue row of a model id, or None for a model the catalogue does not know."""
-    from .models import AIModel
+    from conversations.models import AIModel
 
     return AIModel.objects.select_related("successor").filter(provider_id=provider_id).first()
 
 
 def labels() -> dict[str, str]:
     """{provider_id: label (or the id when it has none)} of every catalogued model, in one query."""
-    from .models import AIModel
+    from conversations.models import AIModel
 
     rows = AIModel.objects.values_list("provider_id", "label")
     return {provider_id: label or provider_id for provider_id, label in rows}
@@ -125,7 +125,7 @@ def model_echoed(echoed: str, known: dict[str, str]) -> str:
 
 
 def default_model_id() -> str:
-    from .models import AIModel
+    from conversations.models import AIModel
 
     row = AIModel.objects.filter(is_default=True, enabled=True).values_list("provider_id", flat=True).first()
     return row or settings.AIMLAPI_MODEL
@@ -155,7 +155,7 @@ def models_retiring(today: date | None = None) -> list:
 
     Each row gets `retired` (the date has come) and `days_left`, for the admins' banner.
     """
-    from .models import AIModel
+    from conversations.models import AIModel
 
     today = today or timezone.localdate()
     rows = list(
@@ -171,7 +171,7 @@ def models_retiring(today: date | None = None) -> list:
 
 def api_for(provider_id: str) -> str:
     """The endpoint that answers a model: the catalogue's `api`; Responses for a model it does not know."""
-    from .models import AIModel
+    from conversations.models import AIModel
 
     api = AIModel.objects.filter(provider_id=provider_id).values_list("api", flat=True).first()
     return api or AIModel._meta.get_field("api").default

@@ -17,8 +17,9 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from conversations.models import Turn
+
 from . import reports
-from .models import Turn
 
 
 def distinct_values(model, column: str, *, skip_empty: bool = False) -> list[str]:

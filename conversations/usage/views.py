@@ -18,9 +18,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from conversations.models import Charge, Turn
+
 from . import budgets, charts, exports, reports
 from .admin_filters import distinct_values
-from .models import Charge, Turn
 
 DASHBOARD_TABLES = ("days", "users", "models", "matrix", "statuses", "top")
 # A person's own page reads their charges one by one for the per-conversation table: a month or so.
@@ -152,6 +153,6 @@ def my_usage(request):
 
 
 def _sidebar(request) -> dict:
-    from .views import _sidebar as sidebar  # the app's layout needs the conversation list
+    from conversations.chat.views import _sidebar as sidebar  # the app's layout needs the conversation list
 
     return sidebar(request)

@@ -17,8 +17,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import aimlapi, rendering
-from .models import Turn
+from conversations.chat import rendering
+from conversations.models import Turn
+
+from . import aimlapi
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils.safestring import mark_safe
 
-from . import rendering, selectors
-from .models import PRICE, USD, Conversation, Share, Turn
+from conversations.chat import rendering, selectors
+from conversations.models import PRICE, USD, Conversation, Share, Turn
 
 FORMAT = "aimlweb-export"
 VERSION = 2

@@ -19,8 +19,10 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from . import catalog, pricing, selectors
-from .models import DailyUsage, Turn, UserBudget
+from conversations.chat import selectors
+from conversations.models import DailyUsage, Turn, UserBudget
+
+from . import catalog, pricing
 
 ZERO = Decimal(0)
 WARNING_PERCENT = 80
@@ -164,7 +166,7 @@ def estimate(turn: Turn) -> Estimate:
     prompt, or (first turn, or no usage known) a character count of everything sent.
     Output: the conversation's max output tokens, else the model's maximum.
     """
-    from .worker import conversation_input
+    from conversations.generation.worker import conversation_input
 
     conversation = turn.conversation
     path = selectors.turn_path(turn)  # only the versions on screen are sent

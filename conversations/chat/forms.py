@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 
-from . import catalog
+from conversations.usage import catalog
 
 
 class PromptField(forms.CharField):

@@ -18,9 +18,13 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import budgets, catalog, exports, live, search, selectors, services, transfer
+from conversations.history import search, transfer
+from conversations.live import stream as live
+from conversations.templatetags.chat import version as version_stamp
+from conversations.usage import budgets, catalog, exports
+
+from . import selectors, services
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
-from .templatetags.chat import version as version_stamp
 
 
 def _new_prompt_form(data=None) -> PromptForm:

@@ -51,7 +51,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
-from .models import Conversation, Turn
+from conversations.models import Conversation, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +145,8 @@ def _rows(conversations) -> list[dict]:
 
 def row_event(conversation: Conversation) -> dict:
     """A sidebar row as an event carries it (the same row a page load draws)."""
-    from .selectors import group_label
-    from .templatetags.history import sidebar_rows
+    from conversations.chat.selectors import group_label
+    from conversations.templatetags.history import sidebar_rows
 
     conversation.running = conversation.running_turn is not None
     conversation.list_group = group_label(conversation.updated_at, timezone.localdate())
@@ -465,7 +465,7 @@ def draw_turn(request, turn_id: str) -> str:
     fragment a fetch would get, never another user's. "" when it cannot be drawn (the page then
     fetches it).
     """
-    from .views import turn_live
+    from conversations.chat.views import turn_live
 
     try:
         response = turn_live(request, turn_id=turn_id)

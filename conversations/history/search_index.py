@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from .models import Conversation, Turn
+from conversations.models import Conversation, Turn
 
 logger = logging.getLogger(__name__)
 
