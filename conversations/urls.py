@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .chat import views
+from .live import stream
 from .usage import views as views_usage
 
 urlpatterns = [
@@ -34,7 +35,7 @@ urlpatterns = [
     path("usage/", views_usage.my_usage, name="usage"),
     path("usage/admin/", views_usage.dashboard, name="usage_dashboard"),
     path("usage/admin/csv/", views_usage.dashboard_csv, name="usage_dashboard_csv"),
-    path("events/", views.events, name="events"),
+    path("events/", stream.stream, name="events"),
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
     path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),

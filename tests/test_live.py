@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.test import AsyncClient, Client
 from django.utils import timezone
 
-from conversations.live import stream as live
+from conversations.live import changes as live
 from conversations.models import Conversation, Turn
 
 pytestmark = pytest.mark.django_db(transaction=True)

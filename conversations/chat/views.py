@@ -19,11 +19,10 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from conversations.history import search, transfer
-from conversations.live import stream as live
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog, exports
 
-from . import selectors, services
+from . import fragments, selectors, services
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 
 
@@ -160,12 +159,6 @@ def conversation(request, conversation_id):
     return _conversation_page(request, conversation, form)
 
 
-@require_GET
-async def events(request):
-    """Pushed updates of the user's running turns and sidebar, as server-sent events (live.py)."""
-    return await live.stream(request)
-
-
 @login_required
 @require_GET
 def turn_live(request, turn_id):
@@ -174,12 +167,7 @@ def turn_live(request, turn_id):
     if request.GET.get("v") == version_stamp(version):
         return HttpResponse(status=204)
     turn = selectors.turn_get(user=request.user, turn_id=turn_id)
-    turn.versions = selectors.turn_versions(turn)
-    context = {"turn": turn, "conversation": turn.conversation}
-    if not turn.is_active:
-        # The answer is in: refresh the conversation's token and cost totals too.
-        context.update(oob_usage=True, usage=selectors.conversation_usage(conversation=turn.conversation))
-    return render(request, "conversations/_turn.html", context)
+    return HttpResponse(fragments.turn_html(request, turn))
 
 
 @login_required

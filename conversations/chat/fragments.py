@@ -1,0 +1,24 @@
+"""The fragments pages swap in: one turn as `/t/<id>/live/` serves it and a pushed update carries it.
+
+One renderer for both (chat/views.py and live/stream.py), so a pushed turn is exactly what a fetch
+would get, and neither calls the other.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+
+from conversations.models import Turn
+
+from . import selectors
+
+
+def turn_html(request: HttpRequest, turn: Turn) -> str:
+    """The turn's article (`_turn.html`), with its versions; once it has ended, the conversation's
+    token and cost totals too (out of band), since its answer changed them."""
+    turn.versions = selectors.turn_versions(turn)
+    context = {"turn": turn, "conversation": turn.conversation}
+    if not turn.is_active:
+        context.update(oob_usage=True, usage=selectors.conversation_usage(conversation=turn.conversation))
+    return render_to_string("conversations/_turn.html", context, request=request)

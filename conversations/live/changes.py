@@ -1,0 +1,406 @@
+"""Pushed live updates: one watcher per web process finds what changed for every open page (stream.py).
+
+A page (static/js/live.js) opens `GET /events/` listing the turns it shows running. The stream
+tells it what changed:
+
+- `turn`: one of its running turns changed (text arrived, it started, it ended), with the turn's
+  fragment, drawn by the renderer of `/t/<id>/live/` (chat/fragments.py) with the stream's own request (the page's user
+  and session, as a fetch would be). Without it (it could not be drawn) the page fetches
+  `/t/<id>/live/` itself, as the polling fallback does.
+- `conversation`: a row of its sidebar changed (title, running or done, order), in any of the
+  user's conversations, from any tab or device. The event carries the row (rows hold no form and
+  only the user's own data; a stream only ever carries its own user's rows).
+
+What changed is read by ONE watcher per process for every open page: an asyncio task, started by
+the first subscriber and stopped when none is left. Every LIVE_EVENTS_INTERVAL_MS it asks the
+database whether anything was committed since its last read (a probe that reads no table:
+SQLite's data_version, PostgreSQL's current snapshot) and if so (or a second passed) reads what
+changed with at most two queries, whatever the number of pages:
+
+1. the running turns of the connected users that changed or ended (by primary key), and those
+   not known yet (started on another device, or retried), by the status index;
+2. the connected users' conversations updated since the last check, plus those whose turn ended
+   or started.
+
+A turn's end is found exactly (its status, not a clock); the time window of the rest overlaps the
+previous one by LIVE_EVENTS_OVERLAP seconds, so a write committed a little after its timestamp
+(another process, another machine's clock) is still seen; what was already told is not repeated.
+
+Streams exist only under ASGI (gunicorn's uvicorn workers; `make run`): under WSGI an endless
+response would hold a server thread for good, so the endpoint answers 204 and the page polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, connections
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from conversations.models import Conversation, Turn
+
+logger = logging.getLogger(__name__)
+
+# The most turns one page may ask about (a conversation page shows one running turn).
+MAX_TURNS_PER_PAGE = 20
+# Events a page has not read yet before its stream is ended (it reconnects and catches up).
+QUEUE_LIMIT = 500
+# Sidebar rows a (re)connecting page is sent at most to catch up.
+CATCH_UP_ROWS = 100
+# When nothing was committed, the watcher still reads this often (its probe is only a shortcut).
+IDLE_READ_SECONDS = 1.0
+# Turn fragments the streams of one process draw at once (each in its request's thread).
+DRAW_AT_ONCE = 4
+
+
+def stamp(when: datetime | None) -> int:
+    """A change time as an integer (microseconds), as the page's `?v=` and event ids carry it."""
+    return int(when.timestamp() * 1_000_000) if when else 0
+
+
+def from_stamp(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def sse(event: str, data: dict, event_id: int | None = None) -> str:
+    lines = f"event: {event}\n"
+    if event_id is not None:
+        lines += f"id: {event_id}\n"
+    return lines + f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open page: its user, the versions of the turns it shows running, its unread events."""
+
+    user_id: int
+    turns: dict[uuid.UUID, int]
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+
+    def put(self, message) -> None:
+        """Queue an event: SSE text, or a TurnEvent (its fragment is drawn by the stream)."""
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # A page that stopped reading: end its stream; it reconnects and catches up.
+            self.overflowed = True
+
+
+@dataclass
+class TurnEvent:
+    """A running turn of the page changed. The stream draws its fragment for the page's user."""
+
+    data: dict
+    event_id: int
+
+
+@dataclass
+class Plan:
+    """What one check reads: taken in the event loop, read in the watcher's thread."""
+
+    turn_ids: list[uuid.UUID]
+    user_ids: list[int]
+    since: datetime
+
+
+@dataclass
+class Changes:
+    turns: list[tuple]  # (id, conversation_id, status, updated_at, owner_id)
+    rows: list[dict]  # sidebar rows (see row_event)
+
+
+# --- Reads (run in the watcher's thread, with its own database connection) -----------------
+
+
+def _running_turn() -> Subquery:
+    """The conversation's queued or running turn, if any (at most one: a unique constraint)."""
+    return Subquery(
+        Turn.objects.filter(conversation=OuterRef("pk"), status__in=Turn.ACTIVE).order_by().values("id")[:1]
+    )
+
+
+def _rows(conversations) -> list[dict]:
+    rows = (
+        conversations.order_by()
+        .only("id", "owner_id", "title", "updated_at", "pinned_at", "archived_at")
+        .annotate(running_turn=_running_turn())
+    )
+    return [row_event(c) for c in rows]
+
+
+def row_event(conversation: Conversation) -> dict:
+    """A sidebar row as an event carries it (the same row a page load draws)."""
+    from conversations.chat.selectors import group_label
+    from conversations.templatetags.history import sidebar_rows
+
+    conversation.running = conversation.running_turn is not None
+    conversation.list_group = group_label(conversation.updated_at, timezone.localdate())
+    return {
+        "id": str(conversation.id),
+        "owner": conversation.owner_id,
+        "running": conversation.running,
+        "running_turn": str(conversation.running_turn) if conversation.running else None,
+        "title": conversation.title or "Untitled",
+        "v": stamp(conversation.updated_at),
+        "group": conversation.list_group,
+        "pinned": conversation.pinned_at is not None,
+        "archived": conversation.archived_at is not None,
+        "url": conversation.get_absolute_url(),
+        "html": sidebar_rows({}, [conversation]).strip(),
+    }
+
+
+def read_changes(plan: Plan) -> Changes:
+    """Everything that changed for every connected page of this process: at most two queries.
+
+    1. Turns: the known running ones that changed or ended (by primary key), and the connected
+       users' running turns not known yet (started elsewhere, or a Retry, which does not touch
+       its conversation), by the status index. (id, conversation, status, updated_at, owner).
+    2. Sidebar rows: the connected users' conversations updated since the last read, and those
+       whose turn ended or started in (1).
+    """
+    turns = []
+    if plan.user_ids:
+        known = Q(pk__in=plan.turn_ids) & (Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.ACTIVE))
+        new = Q(status__in=Turn.ACTIVE, conversation__owner_id__in=plan.user_ids) & ~Q(pk__in=plan.turn_ids)
+        turns = list(
+            Turn.objects.filter(known | new)
+            .order_by()
+            .values_list("id", "conversation_id", "status", "updated_at", "conversation__owner_id")
+        )
+    known_ids = set(plan.turn_ids)
+    changed = {
+        conversation_id
+        for turn_id, conversation_id, status, _, _ in turns
+        if status not in Turn.ACTIVE or turn_id not in known_ids
+    }
+    rows = []
+    if plan.user_ids:
+        rows = _rows(
+            Conversation.objects.filter(owner_id__in=plan.user_ids).filter(
+                Q(updated_at__gt=plan.since) | Q(pk__in=changed)
+            )
+        )
+    return Changes(turns, rows)
+
+
+def read_catch_up(*, user_id: int, turn_ids: list[uuid.UUID], since: datetime) -> tuple[dict, list, list]:
+    """For a page that (re)connects: the user's running turns, the page's turns, rows changed since."""
+    running = dict(
+        Turn.objects.filter(conversation__owner_id=user_id, status__in=Turn.ACTIVE).values_list("id", "conversation_id")
+    )
+    turns = list(
+        Turn.objects.filter(pk__in=turn_ids, conversation__owner_id=user_id).values_list(
+            "id", "conversation_id", "status", "updated_at"
+        )
+    )
+    recent = Conversation.objects.filter(owner_id=user_id, updated_at__gt=since).order_by("-updated_at")
+    rows = _rows(Conversation.objects.filter(pk__in=list(recent.values_list("pk", flat=True)[:CATCH_UP_ROWS])))
+    return running, turns, rows
+
+
+def commits_seen():
+    """A value that changes whenever a write is committed to the database, or None if unknown.
+
+    A probe much cheaper than reading what changed: SQLite's data_version (changed by every commit of
+    another connection to the file), PostgreSQL's current snapshot (changed when a writing
+    transaction starts or ends). The watcher reads what changed only when it moved.
+    """
+    if connection.vendor == "sqlite":
+        sql = "PRAGMA data_version"
+    elif connection.vendor == "postgresql":
+        sql = "SELECT pg_current_snapshot()::text"
+    else:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
+def release_connections() -> None:
+    """Close this thread's database connections (not one inside a transaction: a test's)."""
+    for each in connections.all(initialized_only=True):
+        if not each.in_atomic_block:
+            each.close()
+
+
+# --- The watcher ------------------------------------------------------------------------------
+
+
+class Watcher:
+    """The one reader of changes for every open page of this process (and this event loop)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.interval = settings.LIVE_EVENTS_INTERVAL_MS / 1000
+        self.overlap = timedelta(seconds=settings.LIVE_EVENTS_OVERLAP)
+        # One thread, one database connection, for all the reads of this process.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-watcher")
+        self.subscribers: set[Subscriber] = set()
+        # Per connected user: their running turns (turn id -> conversation id).
+        self.running: dict[int, dict[uuid.UUID, uuid.UUID]] = {}
+        # Last version of each sidebar row told (so the overlapping window repeats nothing).
+        self.rows_told: dict[uuid.UUID, tuple] = {}
+        self.checked_at = timezone.now()
+        self.task: asyncio.Task | None = None
+        self.checks = 0
+        self.probes = 0  # ticks that found nothing committed, so read nothing
+        # Fragments drawn at once by this process's streams (200 answers may end together).
+        self.drawing = asyncio.Semaphore(DRAW_AT_ONCE)
+
+    def close(self, wait: bool = False) -> None:
+        """Give back the thread and its connection (the loop this watcher served is gone)."""
+        self.executor.submit(release_connections)
+        self.executor.shutdown(wait=wait)
+
+    def _read(self, function, *args, **kwargs):
+        return self.loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+
+    # ---- subscribers ----
+
+    async def subscribe(self, subscriber: Subscriber, since: datetime) -> int:
+        """Register a page, then tell it what changed since `since` (its page load, or its last event).
+
+        Returns the event id that says "up to here": a reconnect with it catches up from there.
+        """
+        read_at = timezone.now()
+        self.subscribers.add(subscriber)
+        self.running.setdefault(subscriber.user_id, {})
+        if self.task is None or self.task.done():
+            self.checked_at = timezone.now()
+            self.task = self.loop.create_task(self._run(), name="live-watcher")
+        running, turns, rows = await self._read(
+            read_catch_up, user_id=subscriber.user_id, turn_ids=list(subscriber.turns), since=since - self.overlap
+        )
+        event_id = stamp(read_at)
+        if subscriber not in self.subscribers:  # gone while we read
+            return event_id
+        self.running[subscriber.user_id].update(running)
+        for turn in turns:
+            self._tell_turn(subscriber, turn, event_id, force=True)
+        for row in rows:
+            subscriber.put(sse("conversation", _public(row), event_id))
+        return event_id
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        if not any(s.user_id == subscriber.user_id for s in self.subscribers):
+            self.running.pop(subscriber.user_id, None)
+
+    # ---- the loop ----
+
+    async def _run(self) -> None:
+        failures = 0
+        commits = None  # the last value of commits_seen() read
+        read_at = 0.0
+        while True:
+            await asyncio.sleep(self.interval if not failures else min(5.0, self.interval * 2**failures))
+            if not self.subscribers:
+                # Idle: give the connection back. No await between the last look and the end,
+                # so a page subscribing meanwhile either is seen here or starts a new task.
+                await self._read(release_connections)
+                if not self.subscribers:
+                    self.rows_told.clear()
+                    return
+                continue
+            try:
+                # Nothing committed since the last read: nothing to read (but look at least every
+                # second, in case a write escaped the probe).
+                seen = await self._read(commits_seen)
+                if seen is not None and seen == commits and self.loop.time() - read_at < IDLE_READ_SECONDS:
+                    self.probes += 1
+                    continue
+                commits, read_at = seen, self.loop.time()
+                await self.check()
+                failures = 0
+            except Exception:  # a database hiccup must not end every stream of the process
+                failures += 1
+                commits = None
+                logger.warning("live watcher: reading changes failed (%s in a row)", failures, exc_info=True)
+                await self._read(release_connections)
+
+    def plan(self) -> Plan:
+        turn_ids = sorted({turn for turns in self.running.values() for turn in turns})
+        return Plan(turn_ids=turn_ids, user_ids=sorted(self.running), since=self.checked_at - self.overlap)
+
+    async def check(self) -> None:
+        """One check for every open page: read (at most two queries), then tell each page its part."""
+        plan = self.plan()
+        now = timezone.now()
+        changes = await self._read(read_changes, plan)
+        self.checked_at = now
+        self.checks += 1
+        self.dispatch(changes, stamp(now))
+
+    def dispatch(self, changes: Changes, event_id: int) -> None:
+        by_user: dict[int, list[Subscriber]] = {}
+        for subscriber in self.subscribers:
+            by_user.setdefault(subscriber.user_id, []).append(subscriber)
+        for *turn, user in changes.turns:
+            if user not in self.running:
+                continue
+            turn_id, conversation_id, status, _ = turn
+            if status in Turn.ACTIVE:
+                self.running[user][turn_id] = conversation_id
+            else:
+                self.running[user].pop(turn_id, None)
+            for subscriber in by_user.get(user, ()):
+                self._tell_turn(subscriber, tuple(turn), event_id)
+        for row in changes.rows:
+            user = row["owner"]
+            if user not in self.running:
+                continue
+            if row["running_turn"]:
+                self.running[user][uuid.UUID(row["running_turn"])] = uuid.UUID(row["id"])
+            key = (row["v"], row["running"], row["title"], row["pinned"], row["archived"])
+            if self.rows_told.get(row["id"]) == key:
+                continue
+            self.rows_told[row["id"]] = key
+            message = sse("conversation", _public(row), event_id)
+            for subscriber in by_user.get(user, ()):
+                subscriber.put(message)
+        if len(self.rows_told) > 10_000:
+            self.rows_told.clear()
+
+    @staticmethod
+    def _tell_turn(subscriber: Subscriber, turn: tuple, event_id: int, force: bool = False) -> None:
+        turn_id, conversation_id, status, updated_at = turn
+        known = subscriber.turns.get(turn_id)
+        if known is None:
+            return
+        version = stamp(updated_at)
+        ended = status not in Turn.ACTIVE
+        if version > known or (force and (ended or version != known)):
+            subscriber.turns[turn_id] = version
+            data = {"id": str(turn_id), "v": version, "status": status, "conversation": str(conversation_id)}
+            subscriber.put(TurnEvent(data, event_id))
+        if ended:
+            subscriber.turns.pop(turn_id, None)
+
+
+def _public(row: dict) -> dict:
+    """What a page receives of a row (the owner id and the running turn's id stay here)."""
+    return {k: v for k, v in row.items() if k not in ("owner", "running_turn")}
+
+
+_watcher: Watcher | None = None
+
+
+def watcher() -> Watcher:
+    """The watcher of this process's event loop (a new loop, as in tests, gets its own)."""
+    global _watcher
+    loop = asyncio.get_running_loop()
+    if _watcher is None or _watcher.loop is not loop:
+        if _watcher is not None:
+            _watcher.close()
+        _watcher = Watcher(loop)
+    return _watcher
