@@ -149,7 +149,7 @@ def content_checks(stack: Stack, session: requests.Session, paths: dict, seeded:
 
 def wait_for_quiet(args, label: str) -> dict:
     """Wait (up to --quiet-wait s) until other jobs leave the CPUs alone; say how busy it was."""
-    from .run import background_cores
+    from .stack import background_cores
 
     deadline = time.time() + args.quiet_wait
     while True:

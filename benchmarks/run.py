@@ -39,9 +39,9 @@ from .stack import (
     BENCH_PASSWORD,
     Sampler,
     Stack,
+    background_cores,
     code_fingerprint,
     load_average,
-    machine_busy_seconds,
     proc_cpu_seconds,
     proc_status,
 )
@@ -183,13 +183,6 @@ def env_overrides(pairs: list[str]) -> dict[str, str]:
             raise SystemExit(f"--env wants KEY=VALUE, not {pair!r}")
         out[key] = value
     return out
-
-
-def background_cores(seconds: float = 3.0) -> float:
-    """Cores busy on the machine over a short window (call while none of our processes run)."""
-    before = machine_busy_seconds()
-    time.sleep(seconds)
-    return (machine_busy_seconds() - before) / seconds
 
 
 def wait_for_quiet(args, label: str) -> dict:

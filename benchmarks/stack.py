@@ -110,6 +110,13 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
+def background_cores(seconds: float = 3.0) -> float:
+    """Cores busy on the machine over a short window (call while none of our processes run)."""
+    before = machine_busy_seconds()
+    time.sleep(seconds)
+    return (machine_busy_seconds() - before) / seconds
+
+
 def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import include, path, reverse
 
 from conversations.chat import services
-from conversations.chat.services import _title_from
+from conversations.chat.titles import TITLE_CHARS, title_from
 from conversations.generation.attempts import Attempt, progress_interval
 from conversations.models import AIModel, Conversation, Turn
 
@@ -57,14 +57,14 @@ urlpatterns = [
     ],
 )
 def test_titles_leave_out_code_markdown_and_urls(prompt, title):
-    assert _title_from(prompt) == title
+    assert title_from(prompt) == title
 
 
 def test_a_long_title_is_cut_at_a_word_boundary():
-    title = _title_from("How do I merge two sorted lists in Python? Show code and compare every option you know of.")
+    title = title_from("How do I merge two sorted lists in Python? Show code and compare every option you know of.")
     assert title == "How do I merge two sorted lists in Python? Show code and…"
-    assert len(title) <= services.TITLE_CHARS + 1
-    assert _title_from("x" * 100) == "x" * services.TITLE_CHARS + "…"
+    assert len(title) <= TITLE_CHARS + 1
+    assert title_from("x" * 100) == "x" * TITLE_CHARS + "…"
 
 
 def test_a_new_conversation_is_titled_from_its_prompt(alice_client):

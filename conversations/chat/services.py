@@ -12,7 +12,6 @@ Generating an answer is the worker's side (`worker.py`); charges are written by
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import tempfile
 import uuid
@@ -28,7 +27,7 @@ from conversations.history import transfer
 from conversations.models import Charge, Conversation, Share, Turn
 from conversations.usage import budgets, catalog, continuity
 
-from . import selectors
+from . import selectors, titles
 
 logger = logging.getLogger(__name__)
 
@@ -60,55 +59,6 @@ class UserLimitReached(Exception):
 
 
 # --- Creating turns --------------------------------------------------------------
-
-
-TITLE_CHARS = 60
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # [text](url) and ![alt](url): the text
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
-_INDENTED_CODE = re.compile(r"(?: {4}|\t)")  # a paragraph indented as code
-_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)  # "## Plan" then text: "Plan: text"
-_LINE_MARK = re.compile(r"^[ \t]*(?:>[ \t]?|[-*+][ \t]+\[[ xX]\][ \t]+|[-*+][ \t]+|\d+[.)][ \t]+)", re.M)
-# Emphasis and code marks, HTML tags, and rules or table separator rows.
-_INLINE_MARK = re.compile(
-    r"(\*\*|__|~~|`+|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|<[^>\n]*>|^[ \t]*[-=*_|: ]{3,}[ \t]*$)", re.M
-)
-
-
-def _title_words(text: str) -> str:
-    """Text without URLs and Markdown marks, whitespace collapsed ("## Plan" becomes "Plan:")."""
-    text = _URL.sub(" ", _LINK.sub(r"\1", text))
-    text = _HEADING.sub(lambda m: m.group(1).rstrip(":") + ":", text)
-    text = _INLINE_MARK.sub("", _LINE_MARK.sub("", text)).replace("|", " ")
-    return " ".join(text.split())
-
-
-def _title_from(prompt: str) -> str:
-    """A short title from the first prompt, as a person would write it.
-
-    It comes from the first paragraphs of prose (at least three words): code blocks (fenced or
-    indented), Markdown marks and URLs are left out; a prompt that is only code is named by its
-    first line of code. A long one is cut at a word boundary.
-    """
-    text = prompt.replace("\r\n", "\n")
-    prose = _FENCE.sub("\n\n", text)
-    if not prose.strip():
-        code = next((m.group(2) for m in _FENCE.finditer(text) if m.group(2).strip()), "")
-        prose = next((line for line in code.splitlines() if line.strip()), "")
-    paragraphs = [part for part in re.split(r"\n[ \t]*\n", prose) if part.strip()]
-    chosen: list[str] = []
-    for paragraph in [part for part in paragraphs if not _INDENTED_CODE.match(part)] or paragraphs:
-        if cleaned := _title_words(paragraph):
-            chosen.append(cleaned)
-        if len(" ".join(chosen).split()) >= 3:
-            break
-    words = " ".join(chosen).strip(" -:;,")
-    if not words:  # nothing but URLs or marks: the prompt itself, without "https://"
-        words = " ".join(re.sub(r"https?://", "", text).split())
-    if len(words) <= TITLE_CHARS:
-        return words
-    cut = words[: TITLE_CHARS + 1].rsplit(" ", 1)[0] if " " in words[: TITLE_CHARS + 1] else words[:TITLE_CHARS]
-    return cut.rstrip(" ,.;:-–—(") + "…"
 
 
 def _turn_by_token(owner, client_token) -> Turn | None:
@@ -199,7 +149,7 @@ def conversation_create(
     def create() -> Turn:
         conversation = Conversation.objects.create(
             owner=owner,
-            title=_title_from(prompt),
+            title=titles.title_from(prompt),
             model=model or catalog.default_model_id(),
             instructions=instructions,
         )
@@ -422,12 +372,12 @@ def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:
         return conversation.title or "Untitled"
     # A title from TITLE_MODEL was made from the first prompt too (a charge with no turn says it was asked).
     automatic = (
-        conversation.title == _title_from(first.prompt)
+        conversation.title == titles.title_from(first.prompt)
         or Charge.objects.filter(conversation=conversation, turn=None).exists()
     )
     if conversation.title and not automatic:
         return conversation.title
-    return _title_from(snapshot[0]["prompt"]) or "Untitled"
+    return titles.title_from(snapshot[0]["prompt"]) or "Untitled"
 
 
 def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:

@@ -1,6 +1,6 @@
 """Short titles from a cheap model (optional: the TITLE_MODEL setting, off by default).
 
-Every conversation gets a title from its first prompt at once (`services._title_from`).
+Every conversation gets a title from its first prompt at once (`chat/titles.py`).
 With TITLE_MODEL set to a model of the catalogue, the worker then asks that model for a
 short title once the conversation's first answer is in, and replaces the first one,
 unless the user renamed the conversation meanwhile. The call is charged like any other
@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from conversations.chat.titles import title_from
 from conversations.models import Charge, Conversation, Turn
 from conversations.usage import budgets, catalog, ledger, pricing
 
@@ -40,9 +41,7 @@ INSTRUCTIONS = (
 
 
 def _auto_title(prompt: str) -> str:
-    from conversations.chat.services import _title_from
-
-    return _title_from(prompt)
+    return title_from(prompt)
 
 
 def _clean(text: str) -> str:

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from conversations.chat import rendering, selectors
+from conversations.chat import rendering
 from conversations.models import Conversation, Turn
 from conversations.usage import catalog, continuity, ledger
 from ops import metrics
@@ -32,32 +32,13 @@ from . import aimlapi
 from . import title_model as titles
 from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
+from .request import conversation_input
 
 logger = logging.getLogger(__name__)
 
 # A queued turn is claimed within a second of being queued; one still queued after this
 # lost its task (process killed between commit and enqueue, a wiped queue) and is queued again.
 QUEUED_STALE_AFTER = timedelta(seconds=30)
-
-
-def conversation_input(turn: Turn) -> list[dict]:
-    """The completed turns of this turn's path (prompt, answer) in order, then this turn's prompt.
-
-    Only the path: the versions on other branches of the conversation are never sent.
-    """
-    path = selectors.turn_path(turn)
-    completed = Turn.objects.filter(pk__in=path, status=Turn.Status.COMPLETED)
-    answered = {
-        turn_id: (prompt, answer) for turn_id, prompt, answer in completed.values_list("id", "prompt", "output_text")
-    }
-    items: list[dict] = []
-    for turn_id in path:
-        if turn_id in answered:
-            prompt, answer = answered[turn_id]
-            items.append({"role": "user", "content": prompt})
-            items.append({"role": "assistant", "content": answer})
-    items.append({"role": "user", "content": turn.prompt})
-    return items
 
 
 def turn_run(*, turn_id) -> None:

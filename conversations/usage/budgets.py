@@ -20,6 +20,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from conversations.chat import selectors
+from conversations.generation.request import conversation_input
 from conversations.models import DailyUsage, Turn, UserBudget
 
 from . import catalog, pricing
@@ -166,8 +167,6 @@ def estimate(turn: Turn) -> Estimate:
     prompt, or (first turn, or no usage known) a character count of everything sent.
     Output: the conversation's max output tokens, else the model's maximum.
     """
-    from conversations.generation.worker import conversation_input
-
     conversation = turn.conversation
     path = selectors.turn_path(turn)  # only the versions on screen are sent
     answered = Turn.objects.filter(
