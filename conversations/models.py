@@ -16,6 +16,8 @@ ROLLUP_COLUMNS = [
     "charges", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",
     "provider_cost_usd", "duration_ms",
 ]  # fmt: skip
+# The unit prices (USD per 1M tokens) a turn's and a charge's attempt was charged at.
+PRICE_COLUMNS = ["input_price", "cached_input_price", "output_price"]
 # The usage columns an admin list sums (kept together in the covering indexes of Turn).
 USAGE_COLUMNS = [
     "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",

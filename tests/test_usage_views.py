@@ -15,7 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations.admin import TurnAdmin
+from conversations.chat.admin import TurnAdmin
 from conversations.models import Charge, Conversation, Turn
 from conversations.usage import reports
 from tests.test_reports import PRO, SOL, SUMMED, at, charge, expected, figures, q6
