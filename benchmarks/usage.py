@@ -183,7 +183,7 @@ def measure(args) -> dict:
     from django.utils import timezone
 
     from conversations.models import AIModel, Charge, Conversation, DailyUsage, Turn
-    from conversations.usage import reports
+    from conversations.usage import periods
 
     seeding = _seed_if_needed(args)
     rng = random.Random(args.seed)
@@ -203,7 +203,7 @@ def measure(args) -> dict:
         DailyUsage.objects.values("user_id").annotate(n=Sum("charges")).order_by("-n").values_list("user_id", flat=True)
     )[0]
     model = AIModel.objects.order_by("-is_default", "provider_id").values_list("provider_id", flat=True)[0]
-    month = reports.period_for("30d")
+    month = periods.period_for("30d")
     admin = User.objects.filter(is_superuser=True).order_by("pk").first()
     staff = Client()
     staff.force_login(admin)

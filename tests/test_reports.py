@@ -14,7 +14,7 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from conversations.models import Charge, Conversation, DailyUsage, Turn, UserBudget
-from conversations.usage import budgets, charts, reports
+from conversations.usage import budgets, charts, periods, reports
 from conversations.usage.admin_filters import distinct_values
 from conversations.usage.ledger import charge_record
 
@@ -117,7 +117,7 @@ def figures(f: reports.Figures) -> dict:
 def test_every_figure_of_the_report_equals_the_charges_behind_it(ledger):
     today = ledger["today"]
     for key in ("today", "yesterday", "7d", "30d", "month", "last_month", "12m"):
-        period = reports.period_for(key, today=today)
+        period = periods.period_for(key, today=today)
         data = reports.report(period)
         in_period = reports.charges_in(period)
         assert figures(data.totals) == expected(in_period), key
@@ -140,19 +140,19 @@ def test_every_figure_of_the_report_equals_the_charges_behind_it(ledger):
                     q6(rows.aggregate(c=Sum("cost_usd"))["c"]) if rows.exists() else None
                 )
     # Every charged attempt of the 40 days, the deleted user's included.
-    data = reports.report(reports.period_for("custom", start=today - timedelta(days=40), end=today))
+    data = reports.report(periods.period_for("custom", start=today - timedelta(days=40), end=today))
     assert data.totals.charges == 9
     assert [row.label for row in data.users if row.key is None] == ["(deleted users)"]
 
 
 def test_filters_narrow_every_figure(ledger):
-    period = reports.period_for("30d", today=ledger["today"])
+    period = periods.period_for("30d", today=ledger["today"])
     for filters, rows in [
-        (reports.Filters(user=str(ledger["ann"].pk)), Charge.objects.filter(user=ledger["ann"])),
-        (reports.Filters(user=reports.DELETED), Charge.objects.filter(user__isnull=True)),
-        (reports.Filters(model=SOL), Charge.objects.filter(model=SOL)),
-        (reports.Filters(status="failed"), Charge.objects.filter(status="failed")),
-        (reports.Filters(user=str(ledger["ben"].pk), model=PRO), Charge.objects.filter(user=ledger["ben"], model=PRO)),
+        (periods.Filters(user=str(ledger["ann"].pk)), Charge.objects.filter(user=ledger["ann"])),
+        (periods.Filters(user=periods.DELETED), Charge.objects.filter(user__isnull=True)),
+        (periods.Filters(model=SOL), Charge.objects.filter(model=SOL)),
+        (periods.Filters(status="failed"), Charge.objects.filter(status="failed")),
+        (periods.Filters(user=str(ledger["ben"].pk), model=PRO), Charge.objects.filter(user=ledger["ben"], model=PRO)),
     ]:
         data = reports.report(period, filters)
         in_period = rows.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
@@ -185,8 +185,8 @@ def test_days_are_local_days_of_the_time_zone(db, settings):
     # 02:30 UTC on 10 January is 21:30 on 9 January in New York.
     when = datetime(2026, 1, 10, 2, 30, tzinfo=UTC)
     charge(user, when=when, cost=D("0.500000"))
-    ninth = reports.period_for("custom", start=date(2026, 1, 9), end=date(2026, 1, 9))
-    tenth = reports.period_for("custom", start=date(2026, 1, 10), end=date(2026, 1, 10))
+    ninth = periods.period_for("custom", start=date(2026, 1, 9), end=date(2026, 1, 9))
+    tenth = periods.period_for("custom", start=date(2026, 1, 10), end=date(2026, 1, 10))
     assert reports.report(ninth).totals.charges == 1
     assert reports.report(tenth).totals.charges == 0
     assert reports.charges_in(ninth).count() == 1
@@ -196,7 +196,7 @@ def test_days_are_local_days_of_the_time_zone(db, settings):
 def test_periods_by_their_picker_key():
     today = date(2026, 1, 15)
     p = {
-        k: reports.period_for(k, today=today) for k in ("today", "yesterday", "7d", "30d", "month", "last_month", "12m")
+        k: periods.period_for(k, today=today) for k in ("today", "yesterday", "7d", "30d", "month", "last_month", "12m")
     }
     assert (p["today"].start, p["today"].end) == (today, today)
     assert (p["yesterday"].start, p["yesterday"].end) == (date(2026, 1, 14), date(2026, 1, 14))
@@ -205,13 +205,13 @@ def test_periods_by_their_picker_key():
     assert (p["month"].start, p["month"].end) == (date(2026, 1, 1), today)
     assert (p["last_month"].start, p["last_month"].end) == (date(2025, 12, 1), date(2025, 12, 31))
     assert (p["12m"].start, p["12m"].end) == (date(2025, 2, 1), today)
-    custom = reports.period_for("custom", start=date(2026, 2, 1), end=date(2026, 2, 28))
+    custom = periods.period_for("custom", start=date(2026, 2, 1), end=date(2026, 2, 28))
     assert (custom.days, custom.label) == (28, "01 Feb 2026 – 28 Feb 2026")
     for start, end in [(None, date(2026, 1, 1)), (date(2026, 2, 2), date(2026, 2, 1))]:
         with pytest.raises(ValueError):
-            reports.period_for("custom", start=start, end=end)
+            periods.period_for("custom", start=start, end=end)
     with pytest.raises(ValueError):
-        reports.period_for("forever")
+        periods.period_for("forever")
 
 
 def test_generation_time_percentiles_are_exact_on_both_ways_of_reading(db, monkeypatch):
@@ -229,7 +229,7 @@ def test_generation_time_percentiles_are_exact_on_both_ways_of_reading(db, monke
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (pos - low)
 
-    period = reports.period_for("today")
+    period = periods.period_for("today")
     durations = [s * 1000 for s in seconds]
     want = (reference(durations, 0.5), reference(durations, 0.95))
     counted = len(seconds) + 1  # as the rollup counts them: the one without a duration too
@@ -239,10 +239,10 @@ def test_generation_time_percentiles_are_exact_on_both_ways_of_reading(db, monke
     assert reports.duration_percentiles(period, count=counted) == pytest.approx(want)
     odd = [d for i, d in enumerate(durations) if i % 2]
     want_pro = (reference(odd, 0.5), reference(odd, 0.95))
-    assert reports.duration_percentiles(period, reports.Filters(model=PRO)) == pytest.approx(want_pro)
-    assert reports.duration_percentiles(period, reports.Filters(model=PRO), count=11) == pytest.approx(want_pro)
+    assert reports.duration_percentiles(period, periods.Filters(model=PRO)) == pytest.approx(want_pro)
+    assert reports.duration_percentiles(period, periods.Filters(model=PRO), count=11) == pytest.approx(want_pro)
     assert reports.report(period).p50_ms == pytest.approx(want[0])
-    assert reports.duration_percentiles(reports.period_for("yesterday")) == (None, None)
+    assert reports.duration_percentiles(periods.period_for("yesterday")) == (None, None)
 
 
 def test_the_most_expensive_attempts_come_first_on_both_ways_of_reading(db):
@@ -251,7 +251,7 @@ def test_the_most_expensive_attempts_come_first_on_both_ways_of_reading(db):
     costs = [D("0.5"), D("3.25"), None, D("1.75"), D("0.01"), D("3.25")]
     made = [charge(user, when=at(today, hour=2 + i), cost=c) for i, c in enumerate(costs)]
     charge(user, when=at(today - timedelta(days=3)), cost=D("99"))  # outside the period
-    period = reports.period_for("today")
+    period = periods.period_for("today")
     for count in (None, 6):
         top = reports.top_charges(period, limit=4, count=count)
         assert [c.cost_usd for c in top] == [D("3.25"), D("3.25"), D("1.75"), D("0.5")]
@@ -264,8 +264,8 @@ def test_month_pace_projects_the_spend_to_the_end_of_the_month(ledger):
     first = now.astimezone(timezone.get_current_timezone()).date().replace(day=1)
     spent = DailyUsage.objects.filter(day__gte=first).aggregate(c=Sum("cost_usd"))["c"] or 0
     assert q6(pace.spent) == q6(spent)
-    start = reports.local_midnight(first)
-    end = reports.local_midnight(reports.month_bounds(first)[1] + timedelta(days=1))
+    start = periods.local_midnight(first)
+    end = periods.local_midnight(periods.month_bounds(first)[1] + timedelta(days=1))
     fraction = max((now - start).total_seconds(), 3600) / (end - start).total_seconds()
     assert float(pace.projected) == pytest.approx(float(spent) / fraction, abs=0.01)
     assert pace.projected >= pace.spent
@@ -303,7 +303,7 @@ def test_users_near_budget_agree_with_budgets_status_for(ledger, settings):
 
 def test_a_users_own_usage_per_day_model_and_conversation(ledger):
     ann = ledger["ann"]
-    period = reports.period_for("30d")
+    period = periods.period_for("30d")
     usage = reports.user_usage(ann, period)
     mine = reports.charges_in(period).filter(user=ann)
     assert figures(usage.totals) == expected(mine)
@@ -332,8 +332,8 @@ def test_seed_usage_writes_turns_charges_and_a_rollup_that_agree(db):
     assert {k: q6(v) for k, v in totals.items()} == {k: q6(v) for k, v in rolled.items()}
     for r in DailyUsage.objects.all()[:50]:
         rows = Charge.objects.filter(user_id=r.user_id, model=r.model, status=r.status,
-                                     created_at__gte=reports.local_midnight(r.day),
-                                     created_at__lt=reports.local_midnight(r.day + timedelta(1)))  # fmt: skip
+                                     created_at__gte=periods.local_midnight(r.day),
+                                     created_at__lt=periods.local_midnight(r.day + timedelta(1)))  # fmt: skip
         assert (rows.count(), q6(rows.aggregate(c=Sum("cost_usd"))["c"])) == (r.charges, q6(r.cost_usd))
     # A turn's current attempt is its last charge; a retried turn keeps the earlier one.
     retried = Turn.objects.filter(attempts=2).exclude(input_tokens=None).first()

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from conversations.chat.admin import TurnAdmin
 from conversations.models import Charge, Conversation, Turn
-from conversations.usage import reports
+from conversations.usage import periods, reports
 from tests.test_reports import PRO, SOL, SUMMED, at, charge, expected, figures, q6
 
 D = Decimal
@@ -155,7 +155,7 @@ def test_the_dashboard_answers_the_questions_an_admin_asks(ledger, boss_client, 
     settings.INSTANCE_BUDGET_MONTHLY_USD = D("2")
     settings.BUDGET_MONTHLY_USD = D("1.5")
     # Who spent what on which model last month: the matrix of the "last month" period.
-    last = reports.period_for("last_month")
+    last = periods.period_for("last_month")
     response = boss_client.get("/usage/admin/?period=last_month")
     assert response.context["report"].period == last
     # What did yesterday cost.
@@ -182,7 +182,7 @@ def test_the_dashboard_answers_the_questions_an_admin_asks(ledger, boss_client, 
 
 def _month_spend(user):
     first = timezone.localdate().replace(day=1)
-    return Charge.objects.filter(user=user, created_at__gte=reports.local_midnight(first)).aggregate(
+    return Charge.objects.filter(user=user, created_at__gte=periods.local_midnight(first)).aggregate(
         c=Sum("cost_usd"))["c"] or 0  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from conversations.models import SPENT_HERE, Charge, Conversation, Turn
-from conversations.usage import reports
+from conversations.usage import periods
 from conversations.usage.admin_filters import (
     ConversationFilter,
     ConversationOwnerFilter,
@@ -245,7 +245,7 @@ class TurnChangeList(SummedChangeList):
         if "user" in request.GET and not (OWN_INDEX_FILTERS & set(request.GET)) and not self.query:
             # One user's turns newest first: walking the time index finds a page at once, while
             # SQLite would otherwise gather all of them (100,000+) through their conversations and sort.
-            with reports.sqlite_index(Turn._meta.db_table, "turn_created"):
+            with periods.sqlite_index(Turn._meta.db_table, "turn_created"):
                 self.result_list = list(self.result_list)
 
     def get_queryset(self, request, exclude_parameters=None):

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from conversations.models import Charge, Turn
 
-from . import admin_catalog, admin_users, reports  # noqa: F401 (admin_catalog, admin_users: they register)
+from . import admin_catalog, admin_users, periods, reports  # noqa: F401 (admin_catalog, admin_users register their admins)
 from .admin_filters import DayRangeFilter, ModelFilter, StatusFilter, UserFilter
 from .admin_lists import USAGE_CSV_COLUMNS, UsageListMixin, usage_sums_of
 
@@ -77,7 +77,7 @@ class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
         # The filters are the rollup's dimensions: read the (small) rollup, which equals the ledger.
         spec = {type(f): f for f in changelist.filter_specs}
         days = spec.get(DayRangeFilter)
-        filters = reports.Filters(
+        filters = periods.Filters(
             user=request.GET.get("user", ""), model=request.GET.get("model", ""), status=request.GET.get("status", "")
         )
         return reports.rollup_totals(days.start if days else None, days.end if days else None, filters)

@@ -19,7 +19,7 @@ from django.db import connection
 
 from conversations.models import Turn
 
-from . import reports
+from . import periods
 
 
 def distinct_values(model, column: str, *, skip_empty: bool = False) -> list[str]:
@@ -69,9 +69,9 @@ class DayRangeFilter(admin.ListFilter):
 
     def queryset(self, request, queryset):
         if self.start:
-            queryset = queryset.filter(**{f"{self.field_name}__gte": reports.local_midnight(self.start)})
+            queryset = queryset.filter(**{f"{self.field_name}__gte": periods.local_midnight(self.start)})
         if self.end:
-            end = reports.local_midnight(self.end + timedelta(days=1))
+            end = periods.local_midnight(self.end + timedelta(days=1))
             queryset = queryset.filter(**{f"{self.field_name}__lt": end})
         return queryset
 
@@ -83,7 +83,7 @@ class DayRangeFilter(admin.ListFilter):
         }
         shown = False
         for key in self.presets:
-            period = reports.period_for(key)
+            period = periods.period_for(key)
             selected = (self.start, self.end) == (period.start, period.end)
             shown |= selected
             yield {
@@ -155,13 +155,13 @@ class UserFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         users = list(get_user_model().objects.order_by("username").values_list("pk", "username"))
-        return [(str(pk), name) for pk, name in users] + ([(reports.DELETED, "(deleted users)")] * self.deleted_choice)
+        return [(str(pk), name) for pk, name in users] + ([(periods.DELETED, "(deleted users)")] * self.deleted_choice)
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
-        if value == reports.DELETED:
+        if value == periods.DELETED:
             return queryset.filter(**{f"{self.field_path}__isnull": True})
         if not value.isdigit():
             raise IncorrectLookupParameters(f"user={value!r}")

@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 
 from conversations.models import PRICE_COLUMNS, USAGE_COLUMNS
 
-from . import exports, reports
+from . import exports, periods, reports
 
 # Filters with an index of their own in time order (models.py), used rather than the time index.
 OWN_INDEX_FILTERS = {"status", "model", "error", "conversation"}
@@ -131,7 +131,7 @@ def usage_sums_of(queryset, *, index: str = "", spent=None) -> reports.Figures:
     `spent` limits the sums (not the count) to the rows that were spent here (turns: SPENT_HERE).
     """
     aggregates = {name: Sum(name, filter=spent) for name in USAGE_COLUMNS}
-    with reports.sqlite_index(queryset.model._meta.db_table, index):
+    with periods.sqlite_index(queryset.model._meta.db_table, index):
         row = queryset.aggregate(charges=Count("*"), **aggregates)
     figures = reports.Figures()
     figures.add(row)

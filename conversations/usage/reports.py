@@ -13,187 +13,31 @@ usage cost nothing and is not in the ledger.
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from functools import cache
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations.models import Charge, Conversation, DailyUsage, Turn, UserBudget
+from conversations.models import ROLLUP_COLUMNS, Charge, Conversation, DailyUsage, Turn, UserBudget
+
+from .periods import Filters, Period, charges_url, local_midnight, month_bounds, period_for, sqlite_index
 
 ZERO = Decimal(0)
-TOKENS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
-SUMMED = ("charges", *TOKENS, "cost_usd", "provider_cost_usd", "duration_ms")
-DELETED = "none"  # the user filter's value for charges of deleted users
-PERIODS = {
-    "today": "Today",
-    "yesterday": "Yesterday",
-    "7d": "Last 7 days",
-    "30d": "Last 30 days",
-    "month": "This month",
-    "last_month": "Last month",
-    "12m": "Last 12 months",
-    "custom": "Custom range",
-}
+# The rollup's counters, from the models' one list.
+SUMMED = tuple(ROLLUP_COLUMNS)
+TOKENS = tuple(name for name in ROLLUP_COLUMNS if name.endswith("_tokens"))
 TOP_CHARGES = 20
 CHART_DAYS_MAX = 62  # longer periods are charted per month
 SMALL_SET = 20_000  # up to this many charges, the most expensive are sorted (else read in cost-index order)
 # Up to this many charges, durations are read whole for the percentiles (about 0.1 s): cheaper than
 # walking the duration index, which must step over every charge outside the period too.
 READ_WHOLE = 150_000
-
-
-# --- Period and filters -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """Local days from `start` to `end`, both included."""
-
-    key: str
-    start: date
-    end: date
-
-    @property
-    def label(self) -> str:
-        if self.key != "custom":
-            return PERIODS[self.key]
-        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def start_at(self) -> datetime:
-        return local_midnight(self.start)
-
-    @property
-    def end_at(self) -> datetime:
-        """The first instant after the period."""
-        return local_midnight(self.end + timedelta(days=1))
-
-    def query(self) -> dict:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
-
-
-def local_midnight(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-def month_bounds(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
-    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
-
-
-def period_for(key: str, *, start: date | None = None, end: date | None = None, today: date | None = None) -> Period:
-    """The period a picker key names; `custom` takes `start` and `end` (raises ValueError when unusable)."""
-    today = today or timezone.localdate()
-    if key == "today":
-        return Period(key, today, today)
-    if key == "yesterday":
-        return Period(key, today - timedelta(days=1), today - timedelta(days=1))
-    if key == "7d":
-        return Period(key, today - timedelta(days=6), today)
-    if key == "30d":
-        return Period(key, today - timedelta(days=29), today)
-    if key == "month":
-        return Period(key, today.replace(day=1), today)
-    if key == "last_month":
-        return Period(key, *month_bounds(today.replace(day=1) - timedelta(days=1)))
-    if key == "12m":
-        months = today.year * 12 + today.month - 1 - 11  # this month and the 11 before it
-        return Period(key, date(months // 12, months % 12 + 1, 1), today)
-    if key == "custom":
-        if start is None or end is None:
-            raise ValueError("Pick both the first and the last day.")
-        if start > end:
-            raise ValueError("The first day must not be after the last day.")
-        if (end - start).days > 3660:
-            raise ValueError("Pick at most ten years.")
-        return Period(key, start, end)
-    raise ValueError(f"Unknown period {key!r}.")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Narrow a report: `user` is a user id, DELETED (charges of deleted users) or ""; model and status as stored."""
-
-    user: str = ""
-    model: str = ""
-    status: str = ""
-
-    def query(self) -> dict:
-        return {name: value for name, value in vars(self).items() if value}
-
-    def apply(self, rows, *, user_field: str = "user"):
-        if self.user == DELETED:
-            rows = rows.filter(**{f"{user_field}__isnull": True})
-        elif self.user:
-            rows = rows.filter(**{f"{user_field}_id": int(self.user)})
-        if self.model:
-            rows = rows.filter(model=self.model)
-        if self.status:
-            rows = rows.filter(status=self.status)
-        return rows
-
-
-def charges_url(period: Period, filters: Filters = Filters(), **narrower) -> str:  # noqa: B008 (frozen)
-    """The admin's charge list filtered to exactly the charges behind a figure.
-
-    `narrower` adds or overrides filters: user=, model=, status=, day= (one day).
-    """
-    params = {**period.query(), **filters.query()}
-    day = narrower.pop("day", None)
-    if day is not None:
-        params.update({"from": day.isoformat(), "to": day.isoformat()})
-    for name, value in narrower.items():
-        params[name] = DELETED if name == "user" and value is None else value
-    return _charge_list_path() + "?" + urlencode(params)
-
-
-def unknown_usage(period: Period) -> tuple[int, Decimal]:
-    """Charges of the period whose usage the provider sent unreadable (charged at their estimate): count, USD."""
-    found = Charge.objects.filter(
-        usage_unknown=True, created_at__gte=period.start_at, created_at__lt=period.end_at
-    ).aggregate(n=Count("id"), usd=Sum("cost_usd"))
-    return found["n"], found["usd"] or Decimal(0)
-
-
-@cache
-def _charge_list_path() -> str:
-    return reverse("admin:conversations_charge_changelist")
-
-
-@contextmanager
-def sqlite_index(table: str, index: str):
-    """On SQLite, make queries on `table` read `index` (INDEXED BY) while the block runs.
-
-    SQLite has no statistics unless ANALYZE was run, and then prefers any index with an
-    equality match (status = 'completed') even when that means reading most of a large
-    table row by row; a covering index read from end to end is several times faster.
-    PostgreSQL keeps statistics and needs no hint.
-    """
-    if not index or connection.vendor != "sqlite":
-        yield
-        return
-    quoted = connection.ops.quote_name(table)
-
-    def hint(execute, sql, params, many, context):
-        return execute(sql.replace(f"FROM {quoted}", f"FROM {quoted} INDEXED BY {index}", 1), params, many, context)
-
-    with connection.execute_wrapper(hint):
-        yield
 
 
 # --- Figures ------------------------------------------------------------------------------
@@ -614,78 +458,9 @@ def user_usage(user, period: Period) -> UserUsage:
     return UserUsage(period, totals, days, chart, models, conversations)
 
 
-# --- The dashboard's tables as CSV ------------------------------------------------------------
-
-FIGURE_COLUMNS = [
-    "charged_attempts",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "provider_cost_usd",
-    "failed_attempts",
-]
-
-
-def _figure_cells(f: Figures) -> list:
-    return [
-        f.charges,
-        f.input_tokens,
-        f.cached_tokens,
-        f.output_tokens,
-        f.reasoning_tokens,
-        f.total_tokens,
-        f.cost_usd,
-        f.provider_cost_usd,
-        f.failed,
-    ]
-
-
-def csv_table(data: Report, table: str) -> tuple[list[str], list[list]]:
-    """One table of the dashboard as a CSV header and rows (the figures shown, unrounded)."""
-    if table == "days":
-        return ["day", *FIGURE_COLUMNS], [[row.key, *_figure_cells(row.figures)] for row in data.days]
-    if table == "users":
-        rows = [[row.key or "", row.label, *_figure_cells(row.figures)] for row in data.users]
-        return ["user_id", "user", *FIGURE_COLUMNS], rows
-    if table == "models":
-        return ["model", *FIGURE_COLUMNS], [[row.key, *_figure_cells(row.figures)] for row in data.models]
-    if table == "statuses":
-        return ["status", *FIGURE_COLUMNS], [[row.key, *_figure_cells(row.figures)] for row in data.statuses]
-    if table == "matrix":
-        header = ["user_id", "user", *(f"cost_usd {model}" for model in data.matrix_models), "cost_usd total"]
-        rows = [
-            [row.key or "", row.label, *(cost if cost is not None else 0 for cost, _ in cells), row.figures.cost_usd]
-            for row, cells in data.matrix
-        ]
-        return header, rows
-    if table == "top":
-        header = [
-            "created_at", "charge_id", "user", "model", "status", "attempt", "turn_id", "conversation_id",
-            "response_id", "input_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "provider_cost_usd",
-            "duration_ms",
-        ]  # fmt: skip
-        rows = [
-            [
-                c.created_at,
-                c.pk,
-                c.username,
-                c.model,
-                c.status,
-                c.attempt,
-                c.turn_id,
-                c.conversation_id,
-                c.response_id,
-                c.input_tokens,
-                c.output_tokens,
-                c.reasoning_tokens,
-                c.cost_usd,
-                c.provider_cost_usd,
-                c.duration_ms,
-            ]  # fmt: skip
-            for c in data.top
-        ]
-        return header, rows
-    raise ValueError(f"no table {table!r}")
+def unknown_usage(period: Period) -> tuple[int, Decimal]:
+    """Charges of the period whose usage the provider sent unreadable (charged at their estimate): count, USD."""
+    found = Charge.objects.filter(
+        usage_unknown=True, created_at__gte=period.start_at, created_at__lt=period.end_at
+    ).aggregate(n=Count("id"), usd=Sum("cost_usd"))
+    return found["n"], found["usd"] or Decimal(0)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from conversations.models import Charge, Turn
 
-from . import budgets, charts, exports, reports
+from . import budgets, charts, exports, periods, report_csv, reports
 from .admin_filters import distinct_values
 
 DASHBOARD_TABLES = ("days", "users", "models", "matrix", "statuses", "top")
@@ -43,7 +43,7 @@ def staff_required(view):
 
 
 class UsageFilterForm(forms.Form):
-    period = forms.ChoiceField(choices=list(reports.PERIODS.items()), initial="30d", required=False)
+    period = forms.ChoiceField(choices=list(periods.PERIODS.items()), initial="30d", required=False)
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     user = forms.ChoiceField(required=False)
@@ -56,7 +56,7 @@ class UsageFilterForm(forms.Form):
         self.fields["user"].choices = [
             ("", "Everyone"),
             *((str(pk), name) for pk, name in users),
-            (reports.DELETED, "(deleted users)"),
+            (periods.DELETED, "(deleted users)"),
         ]
         self.fields["model"].choices = [("", "Every model"), *((m, m) for m in distinct_values(Charge, "model"))]
 
@@ -66,23 +66,23 @@ class UsageFilterForm(forms.Form):
         if key != "custom":  # the date boxes count only for a custom range
             data["start"] = data["end"] = None
         try:
-            data["period_obj"] = reports.period_for(key, start=data.get("start"), end=data.get("end"))
+            data["period_obj"] = periods.period_for(key, start=data.get("start"), end=data.get("end"))
         except ValueError as exc:
             self.add_error("start" if key == "custom" else "period", str(exc))
         return data
 
-    def selection(self) -> tuple[reports.Period, reports.Filters]:
+    def selection(self) -> tuple[periods.Period, periods.Filters]:
         """The chosen period and filters; the last 30 days of everything when the form is not valid."""
         if self.is_bound and self.is_valid():
             data = self.cleaned_data
-            filters = reports.Filters(user=data["user"], model=data["model"], status=data["status"])
+            filters = periods.Filters(user=data["user"], model=data["model"], status=data["status"])
             return data["period_obj"], filters
-        return reports.period_for("30d"), reports.Filters()
+        return periods.period_for("30d"), periods.Filters()
 
 
-def _budget_for_pace(filters: reports.Filters):
+def _budget_for_pace(filters: periods.Filters):
     """The budget the month's pace is measured against: the user's when one user is picked, else the instance's."""
-    if filters.model or filters.status or filters.user == reports.DELETED:
+    if filters.model or filters.status or filters.user == periods.DELETED:
         return None
     if filters.user:
         user = get_user_model().objects.filter(pk=int(filters.user)).first()
@@ -110,11 +110,11 @@ def dashboard(request):
             [(row.label, row.url, row.figures.cost_usd) for row in data.users[:10]], title="Top users by cost"
         ),
         "csv_url": reverse("usage_dashboard_csv") + "?" + (query + "&" if query else "") + "table=",
-        "charges_url": reports.charges_url(period, filters),
+        "charges_url": periods.charges_url(period, filters),
         "unknown_usage": reports.unknown_usage(period),
-        "unknown_url": reports.charges_url(period, usage_unknown__exact=1),
-        "failed_url": reports.charges_url(period, filters, status=Turn.Status.FAILED),
-        "month_url": reports.charges_url(reports.period_for("month"), filters),
+        "unknown_url": periods.charges_url(period, usage_unknown__exact=1),
+        "failed_url": periods.charges_url(period, filters, status=Turn.Status.FAILED),
+        "month_url": periods.charges_url(periods.period_for("month"), filters),
         "time_zone": settings.TIME_ZONE,
         **_sidebar(request),
     }
@@ -129,7 +129,7 @@ def dashboard_csv(request):
         raise Http404
     form = UsageFilterForm(request.GET)
     period, filters = form.selection()
-    header, rows = reports.csv_table(reports.report(period, filters), table)
+    header, rows = report_csv.csv_table(reports.report(period, filters), table)
     name = f"usage-{table}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
     return exports.csv_response(request, name, header, rows)
 
@@ -138,12 +138,12 @@ def dashboard_csv(request):
 @require_GET
 def my_usage(request):
     key = request.GET.get("period", "month")
-    period = reports.period_for(key if key in USER_PERIODS else "month")
+    period = periods.period_for(key if key in USER_PERIODS else "month")
     usage = reports.user_usage(request.user, period)
     series = [row.key for row in usage.models]
     context = {
         "usage": usage,
-        "periods": [(k, reports.PERIODS[k]) for k in USER_PERIODS],
+        "periods": [(k, periods.PERIODS[k]) for k in USER_PERIODS],
         "budget": budgets.status_for(request.user),
         "day_chart": charts.stacked_bars(usage.chart_days, series, title="Your cost per day, stacked by model"),
         "legend": charts.legend(series),
