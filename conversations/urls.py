@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .chat import views
+from .history import views as hist
 from .live import stream
 from .usage import views as views_usage
 
@@ -11,22 +12,24 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/switch-model/", views.conversation_switch_model, name="conversation_switch_model"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
-    path("c/<uuid:conversation_id>/export.md", views.conversation_export_markdown, name="conversation_export_markdown"),
-    path("c/<uuid:conversation_id>/export.json", views.conversation_export_json, name="conversation_export_json"),
-    path("c/<uuid:conversation_id>/share/", views.share_create, name="share_create"),
-    path("s/<str:token>/", views.share_view, name="share"),
-    path("s/<str:token>/revoke/", views.share_revoke, name="share_revoke"),
-    path("transfer/", views.transfer_page, name="transfer"),
-    path("transfer/export.json", views.export_all, name="export_all"),
-    path("transfer/import/", views.import_upload, name="import_upload"),
-    path("conversations/", views.conversation_list, name="conversation_list"),
-    path("search/", views.search_page, name="search"),
+    path(
+        "c/<uuid:conversation_id>/export.md", hist.conversation_export_markdown, name="conversation_export_markdown"
+    ),
+    path("c/<uuid:conversation_id>/export.json", hist.conversation_export_json, name="conversation_export_json"),
+    path("c/<uuid:conversation_id>/share/", hist.share_create, name="share_create"),
+    path("s/<str:token>/", hist.share_view, name="share"),
+    path("s/<str:token>/revoke/", hist.share_revoke, name="share_revoke"),
+    path("transfer/", hist.transfer_page, name="transfer"),
+    path("transfer/export.json", hist.export_all, name="export_all"),
+    path("transfer/import/", hist.import_upload, name="import_upload"),
+    path("conversations/", hist.conversation_list, name="conversation_list"),
+    path("search/", hist.search_page, name="search"),
     path("c/<uuid:conversation_id>/turns/", views.conversation_turns, name="conversation_turns"),
     path("t/<uuid:turn_id>/edit/", views.turn_edit, name="turn_edit"),
     *(
         path(
             f"c/<uuid:conversation_id>/{action}/",
-            views.conversation_organise,
+            hist.conversation_organise,
             {"action": action},
             name=f"conversation_{action}",
         )

@@ -2,27 +2,19 @@
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
-from django.utils.text import slugify
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conversations.history import search, transfer
 from conversations.templatetags.chat import version as version_stamp
-from conversations.usage import budgets, catalog, exports
+from conversations.usage import budgets, catalog
 
-from . import fragments, selectors, services
+from . import fragments, pages, selectors, services
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 
 
@@ -38,23 +30,6 @@ def _retype(form: PromptForm, message: str) -> PromptForm:
     retyped.is_valid()
     retyped.add_error(None, message)
     return retyped
-
-
-def _sidebar(request) -> dict:
-    """Pinned conversations, then the first page of the others (app.js loads more as the list scrolls)."""
-    return {
-        "pinned": selectors.conversations_pinned(user=request.user),
-        "page": selectors.conversation_list(user=request.user),
-    }
-
-
-def _next_or(request, fallback):
-    """Back to the page the form was on (`next`, when it is a local URL), else `fallback`."""
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        # Never `redirect(target)`: it reads "0" or "home" as a view name (NoReverseMatch: a 500).
-        return HttpResponseRedirect(target)
-    return redirect(fallback)
 
 
 @login_required
@@ -81,7 +56,7 @@ def home(request):
                 status = 402
             else:
                 return redirect(turn.conversation)
-    return render(request, "conversations/home.html", {"form": form, **_sidebar(request)}, status=status)
+    return render(request, "conversations/home.html", {"form": form, **pages.sidebar(request)}, status=status)
 
 
 def _shown_turn(request):
@@ -110,7 +85,7 @@ def _conversation_page(request, conversation, form, status=200, before="", show=
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
         "usage": selectors.conversation_usage(conversation=conversation),
-        "shares": _share_links(request, conversation),
+        "shares": pages.share_links(request, conversation),
         "share_open": "shared" in request.GET,
         "new_share": request.GET.get("shared", ""),
         "form": form,
@@ -124,7 +99,7 @@ def _conversation_page(request, conversation, form, status=200, before="", show=
                 "reasoning_effort": conversation.reasoning_effort,
             },
         ),
-        **_sidebar(request),
+        **pages.sidebar(request),
         **extra,
     }
     return render(request, "conversations/conversation.html", context, status=status)
@@ -270,7 +245,7 @@ def conversation_rename(request, conversation_id):
         services.conversation_update(conversation=conversation, title=form.cleaned_data["title"])
     else:
         messages.error(request, "A title needs 1 to 200 characters.")
-    return redirect("home") if request.POST.get("next") == "home" else _next_or(request, conversation)
+    return redirect("home") if request.POST.get("next") == "home" else pages.next_or(request, conversation)
 
 
 @login_required
@@ -279,230 +254,10 @@ def conversation_delete(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
     if request.method == "GET":  # the confirmation, for a browser without JavaScript
         context = {"conversation": conversation, "usage": selectors.conversation_usage(conversation=conversation)}
-        return render(request, "conversations/delete_confirm.html", {**context, **_sidebar(request)})
+        return render(request, "conversations/delete_confirm.html", {**context, **pages.sidebar(request)})
     services.conversation_delete(conversation=conversation)
     messages.success(request, f"Deleted “{conversation.title}”.")
     return redirect("home")
-
-
-# --- Export, import and share (the format and snapshots: transfer.py) ------------------------
-
-
-def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    return response
-
-
-def _export_name(conversation, extension: str) -> str:
-    return f"{slugify(conversation.title)[:60] or 'conversation'}.{extension}"
-
-
-@login_required
-@require_GET
-def conversation_export_markdown(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    text = transfer.export_markdown(conversation=conversation, now=timezone.now())
-    return _download(text.encode(), _export_name(conversation, "md"), "text/markdown; charset=utf-8")
-
-
-@login_required
-@require_GET
-def conversation_export_json(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    content = transfer.export_conversation(conversation=conversation, now=timezone.now())
-    return _download(content, _export_name(conversation, "json"), "application/json")
-
-
-@login_required
-@require_GET
-def export_all(request):
-    """Every conversation of the user as one JSON file, streamed (flat memory at any size)."""
-    now = timezone.now()
-    response = exports.streaming_response(
-        request, transfer.export_stream(user=request.user, now=now), "application/json"
-    )
-    response["Content-Disposition"] = content_disposition_header(True, f"aimlweb-export-{now:%Y-%m-%d}.json")
-    return response
-
-
-def _import_limit() -> int:
-    return getattr(settings, "IMPORT_MAX_BYTES", transfer.DEFAULT_IMPORT_MAX_BYTES)
-
-
-def _transfer_page(request, *, error: str = "", status: int = 200):
-    context = {
-        "conversation_count": request.user.conversations.count(),
-        "import_max_mb": _import_limit() // (1024 * 1024),
-        "import_error": error,
-    }
-    return render(request, "conversations/transfer.html", context, status=status)
-
-
-@login_required
-@require_GET
-def transfer_page(request):
-    return _transfer_page(request)
-
-
-class _ImportUpload(TemporaryFileUploadHandler):
-    """Spools the upload to a temporary file whatever its size; stops reading past the import limit."""
-
-    def __init__(self, request, limit: int):
-        super().__init__(request)
-        self.limit = limit
-        self.too_large = False
-
-    def receive_data_chunk(self, raw_data, start):
-        if start + len(raw_data) > self.limit:
-            self.too_large = True
-            # Read the rest and drop it, so the browser gets the page that explains, not a reset.
-            raise StopUpload(connection_reset=False)
-        return super().receive_data_chunk(raw_data, start)
-
-
-@csrf_exempt  # checked below by csrf_protect, once the upload handler is in place
-@login_required
-@require_POST
-def import_upload(request):
-    handler = _ImportUpload(request, _import_limit())
-    request.upload_handlers = [handler]
-    return _import_upload(request, handler)
-
-
-@csrf_protect
-def _import_upload(request, handler: _ImportUpload):
-    upload = request.FILES.get("file")
-    if handler.too_large:
-        error = (
-            f"This file is larger than {_import_limit() // (1024 * 1024)} MB, the most this site imports at once. "
-            "Import the conversations you need one by one (each conversation's Share menu exports it)."
-        )
-        return _transfer_page(request, error=error, status=413)
-    if upload is None:
-        return _transfer_page(request, error="Choose an export file (.json) to import.", status=400)
-    try:
-        plan = services.conversations_import(owner=request.user, file=upload)
-    except transfer.ImportRefused as exc:
-        return _transfer_page(request, error=f"Nothing was imported: {exc.message}", status=400)
-    finally:
-        upload.close()
-    imported = plan.conversations - plan.skipped
-    text = f"Imported {imported} conversation{pluralize(imported)} ({plan.turns} turn{pluralize(plan.turns)})."
-    if plan.skipped:
-        text += f" {plan.skipped} {'was' if plan.skipped == 1 else 'were'} already here and left as they are."
-    if plan.interrupted:
-        text += (
-            f" {plan.interrupted} answer{pluralize(plan.interrupted)} still being written when exported"
-            " came in as interrupted."
-        )
-    messages.success(request, text)
-    return redirect("transfer")
-
-
-def _share_links(request, conversation) -> list:
-    shares = transfer.shares_of(conversation=conversation)
-    for share in shares:
-        share.url = request.build_absolute_uri(reverse("share", args=[share.token]))
-    return shares
-
-
-@login_required
-@require_POST
-def share_create(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    share = services.share_create(conversation=conversation, show_cost=request.POST.get("show_cost") == "on")
-    messages.success(request, "Link created. Anyone signed in here who has it can read this snapshot.")
-    return redirect(f"{conversation.get_absolute_url()}?shared={share.token}")
-
-
-@login_required
-@require_POST
-def share_revoke(request, token):
-    share = transfer.share_get_owned(user=request.user, token=token)
-    services.share_revoke(share=share)
-    messages.success(request, "Link revoked: it now leads nowhere.")
-    return redirect(f"{reverse('conversation', args=[share.conversation_id])}?shared=")
-
-
-@login_required
-@require_GET
-def share_view(request, token):
-    """A share's read-only snapshot, for any signed-in user with the link (404 once revoked)."""
-    share = transfer.share_get(token=token)
-    context = {"share": share, "turns": transfer.share_turns(share), "is_owner": share.owner_id == request.user.id}
-    response = render(request, "conversations/shared.html", context)
-    # A link pasted somewhere public must not put someone's conversation in a search engine.
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-# --- History: the list page by page, pin and archive, search ------------------------------------
-
-
-@login_required
-@require_GET
-@gzip_page
-def conversation_list(request):
-    """The next page of the sidebar list: a fragment for app.js, a page of its own without JavaScript."""
-    try:
-        page = selectors.conversation_list(
-            user=request.user, after=request.GET.get("after", ""), group=request.GET.get("g", "")[:40]
-        )
-    except selectors.BadCursor as exc:
-        if request.htmx:
-            return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
-        messages.error(request, exc.message)
-        return redirect("home")
-    if request.htmx:
-        response = render(request, "conversations/_sidebar_page.html", {"page": page})
-    else:
-        response = render(request, "conversations/history.html", {"more": page, **_sidebar(request)})
-    patch_vary_headers(response, ["HX-Request"])
-    return response
-
-
-ORGANISED = {
-    "pin": "Pinned “{}”.",
-    "unpin": "Unpinned “{}”.",
-    "archive": "Archived “{}”. It is hidden from the list; search with the Archived filter finds it.",
-    "unarchive": "“{}” is back in the list.",
-}
-
-
-@login_required
-@require_POST
-def conversation_organise(request, conversation_id, action):
-    """Pin, unpin, archive or unarchive (`action` comes from the URL pattern, never from the user)."""
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    getattr(services, f"conversation_{action}")(conversation=conversation)
-    messages.success(request, ORGANISED[action].format(conversation.title or "Untitled"))
-    return _next_or(request, conversation)
-
-
-@login_required
-@require_GET
-@gzip_page
-def search_page(request):
-    """Full-text search with filters; an empty search shows the list."""
-    form = search.SearchForm(request.GET)
-    context = {"form": form, "query": request.GET.get("q", ""), "results": None, **_sidebar(request)}
-    status = 200
-    if form.is_valid():
-        filters = form.filters()
-        try:
-            context["results"] = search.find(
-                user=request.user, text=form.cleaned_data["q"], filters=filters, page=form.cleaned_data["page"] or 1
-            )
-        except search.SearchError as exc:
-            form.add_error("q", exc.message)
-            status = 400
-        if context["results"] is None and not form.errors:
-            return redirect("home")
-    else:
-        status = 400
-    context["query"] = search.clean(context["query"])
-    return render(request, "conversations/search.html", context, status=status)
 
 
 @login_required
@@ -545,6 +300,6 @@ def turn_edit(request, turn_id):
     if request.htmx:
         response = render(request, "conversations/_edit_form.html", context)
     else:
-        response = render(request, "conversations/turn_edit.html", {**context, **_sidebar(request)})
+        response = render(request, "conversations/turn_edit.html", {**context, **pages.sidebar(request)})
     patch_vary_headers(response, ["HX-Request"])
     return response

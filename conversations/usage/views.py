@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from conversations.chat import pages
 from conversations.models import Charge, Turn
 
 from . import budgets, charts, exports, periods, report_csv, reports
@@ -116,7 +117,7 @@ def dashboard(request):
         "failed_url": periods.charges_url(period, filters, status=Turn.Status.FAILED),
         "month_url": periods.charges_url(periods.period_for("month"), filters),
         "time_zone": settings.TIME_ZONE,
-        **_sidebar(request),
+        **pages.sidebar(request),
     }
     return render(request, "conversations/usage/dashboard.html", context)
 
@@ -147,12 +148,6 @@ def my_usage(request):
         "budget": budgets.status_for(request.user),
         "day_chart": charts.stacked_bars(usage.chart_days, series, title="Your cost per day, stacked by model"),
         "legend": charts.legend(series),
-        **_sidebar(request),
+        **pages.sidebar(request),
     }
     return render(request, "conversations/usage/mine.html", context)
-
-
-def _sidebar(request) -> dict:
-    from conversations.chat.views import _sidebar as sidebar  # the app's layout needs the conversation list
-
-    return sidebar(request)

@@ -1,0 +1,39 @@
+"""What every page of the app needs beside its own content: the sidebar's list, the way back after a
+form, and a conversation's share links (chat, history and usage views use them).
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from conversations.history import transfer
+from conversations.models import Conversation, Share
+
+from . import selectors
+
+
+def sidebar(request: HttpRequest) -> dict:
+    """Pinned conversations, then the first page of the others (app.js loads more as the list scrolls)."""
+    return {
+        "pinned": selectors.conversations_pinned(user=request.user),
+        "page": selectors.conversation_list(user=request.user),
+    }
+
+
+def next_or(request: HttpRequest, fallback) -> HttpResponseRedirect:
+    """Back to the page the form was on (`next`, when it is a local URL), else `fallback`."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        # Never `redirect(target)`: it reads "0" or "home" as a view name (NoReverseMatch: a 500).
+        return HttpResponseRedirect(target)
+    return redirect(fallback)
+
+
+def share_links(request: HttpRequest, conversation: Conversation) -> list[Share]:
+    shares = transfer.shares_of(conversation=conversation)
+    for share in shares:
+        share.url = request.build_absolute_uri(reverse("share", args=[share.token]))
+    return shares
