@@ -12,9 +12,7 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/switch-model/", views.conversation_switch_model, name="conversation_switch_model"),
     path("c/<uuid:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
-    path(
-        "c/<uuid:conversation_id>/export.md", hist.conversation_export_markdown, name="conversation_export_markdown"
-    ),
+    path("c/<uuid:conversation_id>/export.md", hist.conversation_export_markdown, name="conversation_export_markdown"),
     path("c/<uuid:conversation_id>/export.json", hist.conversation_export_json, name="conversation_export_json"),
     path("c/<uuid:conversation_id>/share/", hist.share_create, name="share_create"),
     path("s/<str:token>/", hist.share_view, name="share"),

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conversations.chat import services
+from conversations.history import services as history_services
 from conversations.history import transfer
 from conversations.models import Conversation, Turn
 from tests.test_transfer import as_file, counts, envelope, upload, valid_conversation
@@ -24,7 +24,7 @@ HEAD = b'{"format": "aimlweb-export", "version": 2, "conversations": ['
 def _import(owner, content: bytes):
     """The import service on `content`: its plan, or the refusal's message."""
     try:
-        return services.conversations_import(owner=owner, file=io.BytesIO(content))
+        return history_services.conversations_import(owner=owner, file=io.BytesIO(content))
     except transfer.ImportRefused as refused:
         return refused.message
 

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from conversations.chat import services
+from conversations.history import services as history_services
 from conversations.models import Conversation, Share, Turn
 
 pytestmark = pytest.mark.django_db
@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 def alices(alice):
     conversation = Conversation.objects.create(owner=alice, title="Alice's secret", model="openai/gpt-5-pro")
     Turn.objects.create(conversation=conversation, prompt="secret prompt", status="completed", output_text="secret")
-    live = services.share_create(conversation=conversation)
-    revoked = services.share_create(conversation=conversation)
-    services.share_revoke(share=revoked)
+    live = history_services.share_create(conversation=conversation)
+    revoked = history_services.share_create(conversation=conversation)
+    history_services.share_revoke(share=revoked)
     return {"conversation": conversation, "share": live, "revoked": revoked}
 
 

@@ -22,6 +22,8 @@ from conversations.chat import pages, selectors, services
 from conversations.history import search, transfer
 from conversations.usage import exports
 
+from . import services as history_services
+
 # --- Export, import and share (the format and snapshots: transfer.py) ------------------------
 
 
@@ -119,7 +121,7 @@ def _import_upload(request, handler: _ImportUpload):
     if upload is None:
         return _transfer_page(request, error="Choose an export file (.json) to import.", status=400)
     try:
-        plan = services.conversations_import(owner=request.user, file=upload)
+        plan = history_services.conversations_import(owner=request.user, file=upload)
     except transfer.ImportRefused as exc:
         return _transfer_page(request, error=f"Nothing was imported: {exc.message}", status=400)
     finally:
@@ -141,7 +143,7 @@ def _import_upload(request, handler: _ImportUpload):
 @require_POST
 def share_create(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    share = services.share_create(conversation=conversation, show_cost=request.POST.get("show_cost") == "on")
+    share = history_services.share_create(conversation=conversation, show_cost=request.POST.get("show_cost") == "on")
     messages.success(request, "Link created. Anyone signed in here who has it can read this snapshot.")
     return redirect(f"{conversation.get_absolute_url()}?shared={share.token}")
 
@@ -150,7 +152,7 @@ def share_create(request, conversation_id):
 @require_POST
 def share_revoke(request, token):
     share = transfer.share_get_owned(user=request.user, token=token)
-    services.share_revoke(share=share)
+    history_services.share_revoke(share=share)
     messages.success(request, "Link revoked: it now leads nowhere.")
     return redirect(f"{reverse('conversation', args=[share.conversation_id])}?shared=")
 

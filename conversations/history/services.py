@@ -1,0 +1,113 @@
+"""History's writes: import an export file (all of it or nothing), and share links to snapshots.
+
+The formats, the validation and the snapshots themselves are transfer.py's; the conversation and
+turn actions are chat/services.py's.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from conversations.chat import titles
+from conversations.models import Charge, Conversation, Share, Turn
+from conversations.usage import catalog
+
+from . import transfer
+
+
+def conversations_import(*, owner, file) -> transfer.ImportPlan:
+    """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
+
+    The whole file is validated, and its answers rendered, before anything is
+    written; then one transaction creates the new conversations. A conversation
+    already imported (its id is a conversation's `origin_id`) or still the
+    owner's own is skipped, so importing twice creates nothing new. Turns arrive
+    in their final states and nothing is queued or sent to the model. No ledger
+    charge is written: the money was spent, and recorded, where the answers were
+    generated. Raises transfer.ImportRefused with the reason.
+    """
+    mine = Conversation.objects.filter(owner=owner)
+    known = set(mine.values_list("id", flat=True)) | set(
+        mine.filter(origin_id__isnull=False).values_list("origin_id", flat=True)
+    )
+    with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
+        plan = transfer.prepare(file, spool, known_ids=known)
+        with transaction.atomic():
+            for data in transfer.spooled(spool):
+                try:
+                    with transaction.atomic():
+                        _conversation_insert(owner, data)
+                except IntegrityError:
+                    # The same file imported by another request meanwhile: already here.
+                    plan.skipped += 1
+                    plan.turns -= len(data["turns"])
+    return plan
+
+
+def _conversation_insert(owner, data: dict) -> Conversation:
+    turns = data.pop("turns")
+    origin_id = data.pop("id")
+    if catalog.model_get(data["model"]) is None:
+        # A model this instance does not offer: the next prompt goes to the default one.
+        data["model"] = catalog.default_model_id()
+    current = data.pop("current_turn")
+    conversation = Conversation.objects.create(owner=owner, origin_id=origin_id, **data)
+    # New ids (the file's may be another user's turns here); each turn keeps following its parent.
+    new_ids = {turn["id"]: uuid.uuid4() for turn in turns}
+    Turn.objects.bulk_create(
+        [
+            Turn(
+                **{name: value for name, value in turn.items() if name not in ("id", "parent")},
+                id=new_ids[turn["id"]],
+                parent_id=new_ids.get(turn["parent"]),
+                conversation=conversation,
+                imported=True,
+            )
+            for turn in turns
+        ],
+        batch_size=500,
+    )
+    if current in new_ids:
+        Conversation.objects.filter(pk=conversation.pk).update(current_turn_id=new_ids[current])
+    return conversation
+
+
+def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:
+    """The title of what is shared: an automatic title made from a first prompt that was since
+    edited would show the edited-away wording, so it is made again from the shared first prompt.
+    A title the user chose (a rename) is kept."""
+    first = conversation.turns.filter(parent__isnull=True).order_by("created_at", "id").first()
+    if not snapshot or first is None or snapshot[0]["prompt"] == first.prompt:
+        return conversation.title or "Untitled"
+    # A title from TITLE_MODEL was made from the first prompt too (a charge with no turn says it was asked).
+    automatic = (
+        conversation.title == titles.title_from(first.prompt)
+        or Charge.objects.filter(conversation=conversation, turn=None).exists()
+    )
+    if conversation.title and not automatic:
+        return conversation.title
+    return titles.title_from(snapshot[0]["prompt"]) or "Untitled"
+
+
+def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:
+    """A read-only link to a snapshot of the conversation as it is now (the version on screen)."""
+    snapshot = transfer.share_snapshot(conversation=conversation, show_cost=show_cost)
+    return Share.objects.create(
+        token=secrets.token_urlsafe(24),
+        conversation=conversation,
+        owner=conversation.owner,
+        title=_share_title(conversation, snapshot),
+        snapshot=snapshot,
+        show_cost=show_cost,
+    )
+
+
+def share_revoke(*, share: Share) -> bool:
+    """Turn a share's link off for good (its page answers 404 from now on)."""
+    return bool(Share.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
