@@ -4,7 +4,11 @@ form, and a conversation's share links (chat, history and usage views use them).
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponseRedirect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,6 +17,17 @@ from conversations.history import transfer
 from conversations.models import Conversation, Share
 
 from . import selectors
+
+T = TypeVar("T")
+
+
+def or_404(read: Callable[..., T], **lookup: Any) -> T:
+    """What a selector reads, or 404 when there is no such row for this user (missing and not
+    theirs look the same)."""
+    try:
+        return read(**lookup)
+    except ObjectDoesNotExist:
+        raise Http404 from None
 
 
 def sidebar(request: HttpRequest) -> dict:

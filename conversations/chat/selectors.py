@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from conversations.models import SPENT_HERE, Conversation, Turn
@@ -123,17 +122,19 @@ def conversation_list(*, user, after: str = "", group: str = "", limit: int = LI
 
 
 def conversation_get(*, user, conversation_id) -> Conversation:
-    """The user's conversation, or 404 (never 403: do not reveal that it exists)."""
-    return get_object_or_404(Conversation, pk=conversation_id, owner=user)
+    """The user's conversation; Conversation.DoesNotExist for another user's as for a missing one
+    (the views answer 404 to both, never 403: that it exists is not revealed)."""
+    return Conversation.objects.get(pk=conversation_id, owner=user)
 
 
 def turn_get(*, user, turn_id) -> Turn:
-    return get_object_or_404(Turn.objects.select_related("conversation"), pk=turn_id, conversation__owner=user)
+    """The user's turn with its conversation; Turn.DoesNotExist otherwise."""
+    return Turn.objects.select_related("conversation").get(pk=turn_id, conversation__owner=user)
 
 
-def turn_version(*, user, turn_id):
-    """The turn's last change time: a single indexed lookup for the live poll."""
-    return get_object_or_404(Turn.objects.values_list("updated_at", flat=True), pk=turn_id, conversation__owner=user)
+def turn_version(*, user, turn_id) -> datetime:
+    """The turn's last change time: a single indexed lookup for the live poll; Turn.DoesNotExist otherwise."""
+    return Turn.objects.values_list("updated_at", flat=True).get(pk=turn_id, conversation__owner=user)
 
 
 TURNS_PAGE = 20

@@ -1,5 +1,5 @@
 """Chat's writes: create a conversation or turn, cancel, retry,
-edit, settings, delete, import, share, pin and archive.
+edit, settings, delete, pin and archive (import and share: history/services.py).
 
 Generating an answer is the worker's side (`worker.py`); charges are written by
 `ledger.py`. Rules that keep prompts safe and answers single:

@@ -108,7 +108,7 @@ def _conversation_page(request, conversation, form, status=200, before="", show=
 @login_required
 @gzip_page
 def conversation(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     form = _new_prompt_form()
     if request.method == "POST":
         form = PromptForm(request.POST)
@@ -138,17 +138,17 @@ def conversation(request, conversation_id):
 @require_GET
 def turn_live(request, turn_id):
     """The live fragment of one turn; 204 while nothing changed since version `v`."""
-    version = selectors.turn_version(user=request.user, turn_id=turn_id)
+    version = pages.or_404(selectors.turn_version, user=request.user, turn_id=turn_id)
     if request.GET.get("v") == version_stamp(version):
         return HttpResponse(status=204)
-    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     return HttpResponse(fragments.turn_html(request, turn))
 
 
 @login_required
 @require_POST
 def turn_cancel(request, turn_id):
-    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     if not services.turn_cancel(turn=turn):
         messages.info(request, "That answer had already finished.")
     return redirect(turn.conversation)
@@ -157,7 +157,7 @@ def turn_cancel(request, turn_id):
 @login_required
 @require_POST
 def turn_retry(request, turn_id):
-    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     try:
         services.turn_retry(turn=turn)
     except (services.TurnInFlight, services.TurnNotRetryable, services.UserLimitReached, budgets.BudgetExceeded) as exc:
@@ -169,7 +169,7 @@ def turn_retry(request, turn_id):
 @require_POST
 def turn_regenerate(request, turn_id):
     """Regenerate an answer, or resubmit an edited prompt (when `prompt` is posted)."""
-    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     form = RegenerateForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
@@ -194,7 +194,7 @@ def turn_regenerate(request, turn_id):
 @require_POST
 def turn_show(request, turn_id):
     """Switch to this version (the `‹ 2 / 3 ›` buttons): the page shows the path through it."""
-    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     services.turn_show(turn=turn)
     return redirect(f"{turn.conversation.get_absolute_url()}?turn={turn.id}#turn-{turn.id}")
 
@@ -202,7 +202,7 @@ def turn_show(request, turn_id):
 @login_required
 @require_POST
 def conversation_settings(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     form = ConversationSettingsForm(request.POST, model=conversation.model)
     if form.is_valid():
         data = form.cleaned_data
@@ -225,7 +225,7 @@ def conversation_settings(request, conversation_id):
 @require_POST
 def conversation_switch_model(request, conversation_id):
     """One click from a retired model to its successor."""
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     old = conversation.model
     try:
         services.conversation_switch_model(conversation=conversation)
@@ -239,7 +239,7 @@ def conversation_switch_model(request, conversation_id):
 @login_required
 @require_POST
 def conversation_rename(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     form = RenameForm(request.POST)
     if form.is_valid():
         services.conversation_update(conversation=conversation, title=form.cleaned_data["title"])
@@ -251,7 +251,7 @@ def conversation_rename(request, conversation_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def conversation_delete(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     if request.method == "GET":  # the confirmation, for a browser without JavaScript
         context = {"conversation": conversation, "usage": selectors.conversation_usage(conversation=conversation)}
         return render(request, "conversations/delete_confirm.html", {**context, **pages.sidebar(request)})
@@ -269,7 +269,7 @@ def conversation_turns(request, conversation_id):
     The turns above the cursor's turn on its path. `through=<turn id>` loads everything from that
     turn on (a search result's link to an early turn).
     """
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     before = request.GET.get("before", "")
     try:
         through = conversation.turns.filter(id=uuid.UUID(request.GET.get("through", ""))).first()
@@ -295,7 +295,7 @@ def conversation_turns(request, conversation_id):
 @require_GET
 def turn_edit(request, turn_id):
     """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript)."""
-    turn = selectors.turn_get(user=request.user, turn_id=turn_id)
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     context = {"turn": turn, "conversation": turn.conversation}
     if request.htmx:
         response = render(request, "conversations/_edit_form.html", context)

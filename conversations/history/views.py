@@ -40,7 +40,7 @@ def _export_name(conversation, extension: str) -> str:
 @login_required
 @require_GET
 def conversation_export_markdown(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     text = transfer.export_markdown(conversation=conversation, now=timezone.now())
     return _download(text.encode(), _export_name(conversation, "md"), "text/markdown; charset=utf-8")
 
@@ -48,7 +48,7 @@ def conversation_export_markdown(request, conversation_id):
 @login_required
 @require_GET
 def conversation_export_json(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     content = transfer.export_conversation(conversation=conversation, now=timezone.now())
     return _download(content, _export_name(conversation, "json"), "application/json")
 
@@ -142,7 +142,7 @@ def _import_upload(request, handler: _ImportUpload):
 @login_required
 @require_POST
 def share_create(request, conversation_id):
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     share = history_services.share_create(conversation=conversation, show_cost=request.POST.get("show_cost") == "on")
     messages.success(request, "Link created. Anyone signed in here who has it can read this snapshot.")
     return redirect(f"{conversation.get_absolute_url()}?shared={share.token}")
@@ -206,7 +206,7 @@ ORGANISED = {
 @require_POST
 def conversation_organise(request, conversation_id, action):
     """Pin, unpin, archive or unarchive (`action` comes from the URL pattern, never from the user)."""
-    conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     getattr(services, f"conversation_{action}")(conversation=conversation)
     messages.success(request, ORGANISED[action].format(conversation.title or "Untitled"))
     return pages.next_or(request, conversation)

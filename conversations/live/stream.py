@@ -18,8 +18,9 @@ from types import SimpleNamespace
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -86,7 +87,7 @@ def draw_turn(request, turn_id: str) -> str:
     """
     try:
         return fragments.turn_html(request, selectors.turn_get(user=request.user, turn_id=turn_id))
-    except Http404:
+    except ObjectDoesNotExist:  # not this user's (any more): the page fetches it, and gets a 404
         return ""
     except Exception:  # the page can still fetch it; the stream must not die of it
         logger.warning("live: could not draw turn %s for its stream", turn_id, exc_info=True)
