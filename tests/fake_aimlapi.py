@@ -791,21 +791,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- POST /v1/responses ---------------------------------------------
 
-    def _create(self) -> None:
+    def _fault_first(self) -> tuple[str | None, Any, bool]:
+        """Take the next fault; answer it now if a gateway would (or drop, or wait first).
+
+        Returns (fault name, its argument, whether the request still needs an answer).
+        """
         fake = self.server.fake
         fault = fake._next_fault()
         name = fault[0] if fault else None
         argument = fault[1] if fault and len(fault) > 1 else None
-
         if name in GATEWAY_FAULTS:
             self._send_fault(name, argument)
-            return
+            return name, argument, False
         if name == "drop":
             fake._sleep(argument or 0)
-            return  # the connection closes with no response at all
+            return name, argument, False  # the connection closes with no response at all
         if name == "slow":
             fake._sleep(argument)
+        return name, argument, True
 
+    def _create(self) -> None:
+        fake = self.server.fake
+        name, argument, answer = self._fault_first()
+        if not answer:
+            return
         if not self._authorized() or not self._valid_body() or not self._model_served():
             return
         response = fake._new_response(self.body, name if name in OUTCOME_FAULTS else "completed")
@@ -827,17 +836,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self) -> None:
         fake = self.server.fake
-        fault = fake._next_fault()
-        name = fault[0] if fault else None
-        argument = fault[1] if fault and len(fault) > 1 else None
-        if name in GATEWAY_FAULTS:
-            self._send_fault(name, argument)
+        name, argument, answer = self._fault_first()
+        if not answer:
             return
-        if name == "drop":
-            fake._sleep(argument or 0)
-            return
-        if name == "slow":
-            fake._sleep(argument)
         if not self._authorized() or not self._valid_body(field="messages") or not self._model_served():
             return
         completion = fake._new_completion(self.body, name if name in OUTCOME_FAULTS else "completed")

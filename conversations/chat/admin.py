@@ -14,7 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from conversations.models import SPENT_HERE, Charge, Conversation, Turn
+from conversations.models import SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
 from conversations.usage import periods
 from conversations.usage.admin_filters import (
     ConversationFilter,
@@ -89,13 +89,7 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
         "parent_short",
         "status",
         "model",
-        "input_tokens",
-        "cached_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "total_tokens",
-        "cost_usd",
-        "provider_cost_usd",
+        *USAGE_COLUMNS,
         "attempts",
     )
     list_filter = (DayRangeFilter, StatusFilter, ModelFilter, OwnerFilter, ErrorCodeFilter, ConversationFilter)

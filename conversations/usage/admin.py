@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils.html import format_html
 
-from conversations.models import Charge, Turn
+from conversations.models import USAGE_COLUMNS, Charge, Turn
 
 from . import admin_catalog, admin_users, periods, reports  # noqa: F401 (admin_catalog, admin_users register their admins)
 from .admin_filters import DayRangeFilter, ModelFilter, StatusFilter, UserFilter
@@ -29,13 +29,7 @@ class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
         "status",
         "attempt",
         "turn_link",
-        "input_tokens",
-        "cached_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "total_tokens",
-        "cost_usd",
-        "provider_cost_usd",
+        *USAGE_COLUMNS,
         "duration",
     )
     list_filter = (DayRangeFilter, UserFilter, ModelFilter, StatusFilter, "purpose", "usage_unknown")

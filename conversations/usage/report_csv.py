@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
+from conversations.models import USAGE_COLUMNS
+
 from .reports import Figures, Report
 
-# --- The dashboard's tables as CSV ------------------------------------------------------------
-
-FIGURE_COLUMNS = [
-    "charged_attempts",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "provider_cost_usd",
-    "failed_attempts",
-]
+# The figures of a row: the count of charged attempts, the usage columns (models.USAGE_COLUMNS), the failures.
+FIGURE_COLUMNS = ["charged_attempts", *USAGE_COLUMNS, "failed_attempts"]
 
 
 def _figure_cells(f: Figures) -> list:
-    return [
-        f.charges,
-        f.input_tokens,
-        f.cached_tokens,
-        f.output_tokens,
-        f.reasoning_tokens,
-        f.total_tokens,
-        f.cost_usd,
-        f.provider_cost_usd,
-        f.failed,
-    ]
+    return [f.charges, *(getattr(f, name) for name in USAGE_COLUMNS), f.failed]
 
 
 def csv_table(data: Report, table: str) -> tuple[list[str], list[list]]:

@@ -18,7 +18,7 @@ import urllib3
 
 from .errors import AimlApiError, bounded_raw, clean
 from .responses import CODE_CHARS, stream_cut
-from .results import ID_CHARS, MODEL_CHARS, Response, Usage, int_or_none, mapping, usd_spent
+from .results import ID_CHARS, MODEL_CHARS, Response, Usage, mapping, usage_from
 from .sse import sse_events
 from .transport import Abort, read_json, send_request
 
@@ -48,18 +48,15 @@ def build_body(
     return body
 
 
+# The names of the five usage figures in a chat completion (Addendum B's mapping).
+USAGE_NAMES = (
+    "prompt_tokens", "prompt_tokens_details", "cached_tokens", "completion_tokens", "completion_tokens_details",
+    "reasoning_tokens", "total_tokens",
+)  # fmt: skip
+
+
 def parse_usage(body: dict[str, Any]) -> Usage | None:
-    usage = body.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    return Usage(
-        input_tokens=int_or_none(usage.get("prompt_tokens")),
-        cached_tokens=int_or_none(mapping(usage.get("prompt_tokens_details")).get("cached_tokens")),
-        output_tokens=int_or_none(usage.get("completion_tokens")),
-        reasoning_tokens=int_or_none(mapping(usage.get("completion_tokens_details")).get("reasoning_tokens")),
-        total_tokens=int_or_none(usage.get("total_tokens")),
-        usd_spent=usd_spent(body),
-    )
+    return usage_from(body, USAGE_NAMES)
 
 
 def content_text(content: Any) -> str:

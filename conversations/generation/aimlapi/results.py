@@ -80,6 +80,23 @@ def usd_spent(body: dict[str, Any]) -> float | None:
     return usd_or_none(mapping(mapping(body.get("meta")).get("usage")).get("usd_spent"))
 
 
+def usage_from(body: dict[str, Any], names: tuple[str, str, str, str, str, str, str]) -> Usage | None:
+    """The `usage` object of a body, whichever endpoint's names it uses: (input, details of input, cached,
+    output, details of output, reasoning, total). Defensive: the details objects may be missing or null."""
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    input_name, input_details, cached, output_name, output_details, reasoning, total = names
+    return Usage(
+        input_tokens=int_or_none(usage.get(input_name)),
+        cached_tokens=int_or_none(mapping(usage.get(input_details)).get(cached)),
+        output_tokens=int_or_none(usage.get(output_name)),
+        reasoning_tokens=int_or_none(mapping(usage.get(output_details)).get(reasoning)),
+        total_tokens=int_or_none(usage.get(total)),
+        usd_spent=usd_spent(body),
+    )
+
+
 def usage_checked(usage: Usage | None) -> Usage | None:
     """`usage` with every value its column can hold (a Usage built outside a parser too)."""
     if usage is None:
