@@ -11,18 +11,19 @@ from conversations.generation.aimlapi import API_RESPONSES, APIS, MODEL_GONE_COD
 
 PRICE = {"max_digits": 12, "decimal_places": 6}
 USD = {"max_digits": 14, "decimal_places": 6}
-# The counters of the daily rollup (kept together in its covering indexes).
-ROLLUP_COLUMNS = [
-    "charges", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",
-    "provider_cost_usd", "duration_ms",
-]  # fmt: skip
+# The one list of usage columns; every other list of them is made from these.
+# The five token counts the provider reports (reasoning tokens are part of output tokens).
+TOKEN_COLUMNS = ["input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens"]
+# Our cost (tokens x prices) and the provider's own figure (meta.usage.usd_spent).
+COST_COLUMNS = ["cost_usd", "provider_cost_usd"]
 # The unit prices (USD per 1M tokens) a turn's and a charge's attempt was charged at.
 PRICE_COLUMNS = ["input_price", "cached_input_price", "output_price"]
 # The usage columns an admin list sums (kept together in the covering indexes of Turn).
-USAGE_COLUMNS = [
-    "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd",
-    "provider_cost_usd",
-]  # fmt: skip
+USAGE_COLUMNS = [*TOKEN_COLUMNS, *COST_COLUMNS]
+# What a charged attempt records: tokens, the prices they were charged at, both costs.
+CHARGED_COLUMNS = [*TOKEN_COLUMNS, *PRICE_COLUMNS, *COST_COLUMNS]
+# The counters of the daily rollup (kept together in its covering indexes).
+ROLLUP_COLUMNS = ["charges", *USAGE_COLUMNS, "duration_ms"]
 # The turns whose usage was spent here: every sum of Turn usage filters on it (imported turns are history).
 SPENT_HERE = Q(imported=False)
 

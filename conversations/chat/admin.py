@@ -14,7 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from conversations.models import SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
+from conversations.models import CHARGED_COLUMNS, SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
 from conversations.usage import periods
 from conversations.usage.admin_filters import (
     ConversationFilter,
@@ -53,12 +53,7 @@ class ChargeInline(admin.TabularInline):
         "status",
         "model",
         "response_id",
-        "input_tokens",
-        "cached_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "cost_usd",
-        "provider_cost_usd",
+        *USAGE_COLUMNS,
         "duration_ms",
     )
     readonly_fields = fields
@@ -144,16 +139,7 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
                 "description": "An imported turn's usage is history from elsewhere: left out of every sum.",
                 "fields": (
                     "imported",
-                    "input_tokens",
-                    "cached_tokens",
-                    "output_tokens",
-                    "reasoning_tokens",
-                    "total_tokens",
-                    "input_price",
-                    "cached_input_price",
-                    "output_price",
-                    "cost_usd",
-                    "provider_cost_usd",
+                    *CHARGED_COLUMNS,
                     "estimate_usd",
                 ),
             },
