@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from conversations.chat import services
-from conversations.history import transfer
+from conversations.history.errors import ImportRefused
 from conversations.models import Conversation, Turn
 from tests.test_transfer import as_file, counts, envelope, upload, valid_conversation
 
@@ -25,7 +25,7 @@ def _import(owner, content: bytes):
     """The import service on `content`: its plan, or the refusal's message."""
     try:
         return services.conversations_import(owner=owner, file=io.BytesIO(content))
-    except transfer.ImportRefused as refused:
+    except ImportRefused as refused:
         return refused.message
 
 

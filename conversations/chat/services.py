@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import tasks
-from conversations.history import transfer
+from conversations.history import importer, sharing
 from conversations.models import Charge, Conversation, Share, Turn
 from conversations.usage import budgets, catalog, continuity
 
@@ -353,10 +353,10 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-# --- Import and share (formats and reads in transfer.py) ----------------------------------
+# --- Import and share (formats and reads in history/) -------------------------------------
 
 
-def conversations_import(*, owner, file) -> transfer.ImportPlan:
+def conversations_import(*, owner, file) -> importer.ImportPlan:
     """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
 
     The whole file is validated, and its answers rendered, before anything is
@@ -365,16 +365,16 @@ def conversations_import(*, owner, file) -> transfer.ImportPlan:
     owner's own is skipped, so importing twice creates nothing new. Turns arrive
     in their final states and nothing is queued or sent to the model. No ledger
     charge is written: the money was spent, and recorded, where the answers were
-    generated. Raises transfer.ImportRefused with the reason.
+    generated. Raises history.errors.ImportRefused with the reason.
     """
     mine = Conversation.objects.filter(owner=owner)
     known = set(mine.values_list("id", flat=True)) | set(
         mine.filter(origin_id__isnull=False).values_list("origin_id", flat=True)
     )
     with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
-        plan = transfer.prepare(file, spool, known_ids=known)
+        plan = importer.prepare(file, spool, known_ids=known)
         with transaction.atomic():
-            for data in transfer.spooled(spool):
+            for data in importer.spooled(spool):
                 try:
                     with transaction.atomic():
                         _conversation_insert(owner, data)
@@ -432,7 +432,7 @@ def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:
 
 def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:
     """A read-only link to a snapshot of the conversation as it is now (the version on screen)."""
-    snapshot = transfer.share_snapshot(conversation=conversation, show_cost=show_cost)
+    snapshot = sharing.share_snapshot(conversation=conversation, show_cost=show_cost)
     return Share.objects.create(
         token=secrets.token_urlsafe(24),
         conversation=conversation,

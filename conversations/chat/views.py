@@ -18,7 +18,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conversations.history import search, transfer
+from conversations.history import export_json, export_markdown, importer, search, sharing
+from conversations.history.errors import ImportRefused
 from conversations.live import stream as live
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog, exports
@@ -297,7 +298,7 @@ def conversation_delete(request, conversation_id):
     return redirect("home")
 
 
-# --- Export, import and share (the format and snapshots: transfer.py) ------------------------
+# --- Export, import and share (the format and snapshots: history/) ---------------------------
 
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
@@ -314,7 +315,7 @@ def _export_name(conversation, extension: str) -> str:
 @require_GET
 def conversation_export_markdown(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    text = transfer.export_markdown(conversation=conversation, now=timezone.now())
+    text = export_markdown.export_markdown(conversation=conversation, now=timezone.now())
     return _download(text.encode(), _export_name(conversation, "md"), "text/markdown; charset=utf-8")
 
 
@@ -322,7 +323,7 @@ def conversation_export_markdown(request, conversation_id):
 @require_GET
 def conversation_export_json(request, conversation_id):
     conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-    content = transfer.export_conversation(conversation=conversation, now=timezone.now())
+    content = export_json.export_conversation(conversation=conversation, now=timezone.now())
     return _download(content, _export_name(conversation, "json"), "application/json")
 
 
@@ -332,14 +333,14 @@ def export_all(request):
     """Every conversation of the user as one JSON file, streamed (flat memory at any size)."""
     now = timezone.now()
     response = exports.streaming_response(
-        request, transfer.export_stream(user=request.user, now=now), "application/json"
+        request, export_json.export_stream(user=request.user, now=now), "application/json"
     )
     response["Content-Disposition"] = content_disposition_header(True, f"aimlweb-export-{now:%Y-%m-%d}.json")
     return response
 
 
 def _import_limit() -> int:
-    return getattr(settings, "IMPORT_MAX_BYTES", transfer.DEFAULT_IMPORT_MAX_BYTES)
+    return getattr(settings, "IMPORT_MAX_BYTES", importer.DEFAULT_IMPORT_MAX_BYTES)
 
 
 def _transfer_page(request, *, error: str = "", status: int = 200):
@@ -395,7 +396,7 @@ def _import_upload(request, handler: _ImportUpload):
         return _transfer_page(request, error="Choose an export file (.json) to import.", status=400)
     try:
         plan = services.conversations_import(owner=request.user, file=upload)
-    except transfer.ImportRefused as exc:
+    except ImportRefused as exc:
         return _transfer_page(request, error=f"Nothing was imported: {exc.message}", status=400)
     finally:
         upload.close()
@@ -413,7 +414,7 @@ def _import_upload(request, handler: _ImportUpload):
 
 
 def _share_links(request, conversation) -> list:
-    shares = transfer.shares_of(conversation=conversation)
+    shares = sharing.shares_of(conversation=conversation)
     for share in shares:
         share.url = request.build_absolute_uri(reverse("share", args=[share.token]))
     return shares
@@ -431,7 +432,7 @@ def share_create(request, conversation_id):
 @login_required
 @require_POST
 def share_revoke(request, token):
-    share = transfer.share_get_owned(user=request.user, token=token)
+    share = sharing.share_get_owned(user=request.user, token=token)
     services.share_revoke(share=share)
     messages.success(request, "Link revoked: it now leads nowhere.")
     return redirect(f"{reverse('conversation', args=[share.conversation_id])}?shared=")
@@ -441,8 +442,8 @@ def share_revoke(request, token):
 @require_GET
 def share_view(request, token):
     """A share's read-only snapshot, for any signed-in user with the link (404 once revoked)."""
-    share = transfer.share_get(token=token)
-    context = {"share": share, "turns": transfer.share_turns(share), "is_owner": share.owner_id == request.user.id}
+    share = sharing.share_get(token=token)
+    context = {"share": share, "turns": sharing.share_turns(share), "is_owner": share.owner_id == request.user.id}
     response = render(request, "conversations/shared.html", context)
     # A link pasted somewhere public must not put someone's conversation in a search engine.
     response["X-Robots-Tag"] = "noindex, nofollow"
