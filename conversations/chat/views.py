@@ -18,8 +18,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conversations.history import export_json, export_markdown, importer, search, sharing
-from conversations.history.errors import ImportRefused
+from conversations.history import export_json, export_markdown, importer, search, search_form, search_query, sharing
+from conversations.history.errors import ImportRefused, SearchError
 from conversations.live import stream as live
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog, exports
@@ -498,7 +498,7 @@ def conversation_organise(request, conversation_id, action):
 @gzip_page
 def search_page(request):
     """Full-text search with filters; an empty search shows the list."""
-    form = search.SearchForm(request.GET)
+    form = search_form.SearchForm(request.GET)
     context = {"form": form, "query": request.GET.get("q", ""), "results": None, **_sidebar(request)}
     status = 200
     if form.is_valid():
@@ -507,14 +507,14 @@ def search_page(request):
             context["results"] = search.find(
                 user=request.user, text=form.cleaned_data["q"], filters=filters, page=form.cleaned_data["page"] or 1
             )
-        except search.SearchError as exc:
+        except SearchError as exc:
             form.add_error("q", exc.message)
             status = 400
         if context["results"] is None and not form.errors:
             return redirect("home")
     else:
         status = 400
-    context["query"] = search.clean(context["query"])
+    context["query"] = search_query.clean(context["query"])
     return render(request, "conversations/search.html", context, status=status)
 
 
