@@ -359,8 +359,8 @@ def conversation_delete(*, conversation: Conversation) -> None:
 def conversations_import(*, owner, file) -> importer.ImportPlan:
     """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
 
-    The whole file is validated, and its answers rendered, before anything is
-    written; then one transaction creates the new conversations. A conversation
+    The whole file is validated before anything is written; then one transaction
+    creates the new conversations, and the worker renders their answers afterwards. A conversation
     already imported (its id is a conversation's `origin_id`) or still the
     owner's own is skipped, so importing twice creates nothing new. Turns arrive
     in their final states and nothing is queued or sent to the model. No ledger
@@ -382,6 +382,8 @@ def conversations_import(*, owner, file) -> importer.ImportPlan:
                     # The same file imported by another request meanwhile: already here.
                     plan.skipped += 1
                     plan.turns -= len(data["turns"])
+    if plan.turns:  # committed: their answers are rendered by the worker (pages render them meanwhile)
+        tasks.imported_answers_render_task(owner.pk)
     return plan
 
 

@@ -2,6 +2,12 @@
 
 The caller (`chat.services.conversations_import`) then writes the spooled conversations in one
 short transaction. The file is read by import_reader.py and checked by import_checks.py.
+
+A file carries no HTML, and rendering answers was ~97 % of an import's time: imported turns are
+written with `output_html` empty and rendered afterwards, outside the request, by
+`answers_render` (the worker's `tasks.imported_answers_render_task`). Until then every reader
+renders a missing answer itself: the page (`templatetags.chat.answer_html`) and share snapshots
+(sharing.py).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from conversations.chat import rendering
+from conversations.models import Conversation, Turn
 
 from .import_reader import read
 
@@ -31,12 +38,11 @@ class ImportPlan:
 
 
 def prepare(file: IO[bytes], spool: IO[bytes], *, known_ids: set[uuid.UUID]) -> ImportPlan:
-    """Validate the whole file and spool each conversation to import, with its answers rendered.
+    """Validate the whole file and spool each conversation to import (answers not rendered: see above).
 
     Everything slow happens here, before any write: the caller then writes the
     spooled conversations in one short transaction. A conversation whose id is
     in `known_ids` (imported before, or still the user's own) is skipped.
-    Answers are rendered from their Markdown with rendering.py: a file carries no HTML.
     """
     plan = ImportPlan()
     for conversation in read(file):
@@ -45,7 +51,6 @@ def prepare(file: IO[bytes], spool: IO[bytes], *, known_ids: set[uuid.UUID]) -> 
             plan.skipped += 1
             continue
         for turn in conversation["turns"]:
-            turn["output_html"] = rendering.markdown_to_html(turn["output_text"])
             plan.turns += 1
             plan.interrupted += turn.pop("was_active")
         pickle.dump(conversation, spool, protocol=pickle.HIGHEST_PROTOCOL)
@@ -60,3 +65,35 @@ def spooled(spool: IO[bytes]) -> Iterator[dict]:
             yield pickle.load(spool)  # noqa: S301
         except EOFError:
             return
+
+
+def answers_render(*, owner_id: int, batch_size: int = 100, chunk_size: int = 20) -> int:
+    """Render the imported answers of `owner_id` still without HTML; returns how many were written.
+
+    `batch_size` conversations at a time (keyset on id), then their answers `chunk_size` at a time,
+    each read whole before it is written (no write while a read is open), so memory stays flat and
+    every query is short. Each write is conditional on the turn still holding the text rendered and
+    no HTML, so an answer written meanwhile (a Retry) is never overwritten. `updated_at` is left as
+    it is: it is the imported turn's own time, and the page showed the same HTML already. Running
+    it twice, or for an owner with nothing to render, writes nothing more.
+    """
+    imported = Conversation.objects.filter(owner_id=owner_id, origin_id__isnull=False).order_by("id")
+    written = 0
+    after = None
+    while True:
+        batch = imported.filter(id__gt=after) if after is not None else imported
+        ids = list(batch.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return written
+        after = ids[-1]
+        missing = list(
+            Turn.objects.filter(conversation_id__in=ids, imported=True, output_html="")
+            .exclude(output_text="")
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        for start in range(0, len(missing), chunk_size):
+            chunk = Turn.objects.filter(id__in=missing[start : start + chunk_size], output_html="")
+            for turn_id, text in list(chunk.values_list("id", "output_text")):
+                html = rendering.markdown_to_html(text)
+                written += Turn.objects.filter(id=turn_id, output_html="", output_text=text).update(output_html=html)

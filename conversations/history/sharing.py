@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.http import Http404
 from django.utils.safestring import mark_safe
 
-from conversations.chat import selectors
+from conversations.chat import rendering, selectors
 from conversations.models import Conversation, Share, Turn
 
 from .export_format import TOKEN_FIELDS, iso_time, money_text
@@ -22,7 +22,8 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool) -> list[dict]
 
     The version on screen only (the path the owner reads); turns still being generated are
     left out. The rendered answer is the turn's own output_html, produced by rendering.py
-    when the answer arrived.
+    when the answer arrived; an answer without it (imported and not rendered yet, or text kept
+    from before partial answers were rendered) is rendered now, the same way.
     """
     tree = selectors.conversation_tree(conversation=conversation)
     path = tree.path(tree.leaf(current=conversation.current_turn_id))
@@ -31,10 +32,11 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool) -> list[dict]
     for turn in (turns[turn_id] for turn_id in path if turn_id in turns):
         if turn.status in Turn.ACTIVE:
             continue
+        html = turn.output_html or (rendering.markdown_to_html(turn.output_text) if turn.output_text else "")
         item = {
             "prompt": turn.prompt,
-            "answer_html": turn.output_html,
-            "answer_text": "" if turn.output_html else turn.output_text,
+            "answer_html": html,
+            "answer_text": "" if html else turn.output_text,
             "status": turn.status,
             "error_message": turn.error_message if turn.status != Turn.Status.COMPLETED else "",
             "model": turn.model,
