@@ -390,9 +390,6 @@ def conversations_import(*, owner, file) -> importer.ImportPlan:
 def _conversation_insert(owner, data: dict) -> Conversation:
     turns = data.pop("turns")
     origin_id = data.pop("id")
-    if catalog.model_get(data["model"]) is None:
-        # A model this instance does not offer: the next prompt goes to the default one.
-        data["model"] = catalog.default_model_id()
     current = data.pop("current_turn")
     conversation = Conversation.objects.create(owner=owner, origin_id=origin_id, **data)
     # New ids (the file's may be another user's turns here); each turn keeps following its parent.

@@ -20,6 +20,7 @@ from typing import IO
 
 from conversations.chat import rendering
 from conversations.models import Conversation, Turn
+from conversations.usage import catalog
 
 from .import_reader import read
 
@@ -42,14 +43,21 @@ def prepare(file: IO[bytes], spool: IO[bytes], *, known_ids: set[uuid.UUID]) -> 
 
     Everything slow happens here, before any write: the caller then writes the
     spooled conversations in one short transaction. A conversation whose id is
-    in `known_ids` (imported before, or still the user's own) is skipped.
+    in `known_ids` (imported before, or still the user's own) is skipped. Each model is looked
+    up in the catalogue once per file.
     """
     plan = ImportPlan()
+    offered: dict[str, str] = {}  # the file's model -> the model its conversation continues with here
     for conversation in read(file):
         plan.conversations += 1
         if conversation["id"] in known_ids:
             plan.skipped += 1
             continue
+        model = conversation["model"]
+        if model not in offered:
+            # A model this instance does not offer: the next prompt goes to the default one.
+            offered[model] = model if catalog.model_get(model) is not None else catalog.default_model_id()
+        conversation["model"] = offered[model]
         for turn in conversation["turns"]:
             plan.turns += 1
             plan.interrupted += turn.pop("was_active")
