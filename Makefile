@@ -10,7 +10,7 @@ DEMO_PORT ?= 8765
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-render bench-export bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
+.PHONY: run demo test bench bench-render bench-export bench-import bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -54,6 +54,7 @@ test: $(DEV_STAMP) chromium
 bench: $(DEV_STAMP) chromium
 	$(PY) -m benchmarks.run $(ARGS)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+	$(PY) -m benchmarks.imports $(IMPORT_ARGS)
 	$(PY) -m benchmarks.history $(HISTORY_ARGS)
 	$(PY) -m benchmarks.push $(PUSH_ARGS)
 	$(PY) -m benchmarks.web $(WEB_ARGS)
@@ -86,6 +87,12 @@ bench-history: $(DEV_STAMP)
 # Only the export/import benchmark (10,000 conversations): EXPORT_ARGS="--conversations 2000" to shrink it.
 bench-export: $(DEV_STAMP)
 	$(PY) -m benchmarks.export $(EXPORT_ARGS)
+	$(PY) -m benchmarks.imports $(IMPORT_ARGS)
+
+# Only the import benchmark of issue 15 (a ~95 MB export of 10,000 conversations; pages of another user
+# meanwhile; the 1 MB nested file): IMPORT_ARGS="--quiet-wait 600" waits for a quiet machine first.
+bench-import: $(DEV_STAMP)
+	$(PY) -m benchmarks.imports $(IMPORT_ARGS)
 
 # Security: bandit (no high-severity finding) and pip-audit on requirements.txt (docs/security.md).
 audit: $(DEV_STAMP)

@@ -56,10 +56,10 @@ def _sentence(rng: random.Random) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def _answer(rng: random.Random) -> str:
+def _answer(rng: random.Random, chars: tuple[int, int] = (1500, 4000)) -> str:
     """A gpt-5-pro-like answer: a heading, paragraphs, a list, sometimes a table or code, 1.5 to 4 KB."""
     parts = [f"## {_sentence(rng)[:-1]}"]
-    target = rng.randint(1500, 4000)
+    target = rng.randint(*chars)
     while sum(len(p) for p in parts) < target:
         kind = rng.random()
         if kind < 0.5:
@@ -74,7 +74,9 @@ def _answer(rng: random.Random) -> str:
     return "\n\n".join(parts)
 
 
-def seed(username: str, conversations: int, turns: int, seed_value: int) -> None:
+def seed(
+    username: str, conversations: int, turns: int, seed_value: int, answer_chars: tuple[int, int] = (1500, 4000)
+) -> None:
     import django
 
     django.setup()
@@ -88,7 +90,7 @@ def seed(username: str, conversations: int, turns: int, seed_value: int) -> None
 
     rng = random.Random(seed_value)
     # Rendering is slow on purpose (once per answer in the app): render a pool, vary each turn's text.
-    pool = [_answer(rng) for _ in range(150)]
+    pool = [_answer(rng, answer_chars) for _ in range(150)]
     pool_html = [markdown_to_html(text) for text in pool]
     user = User.objects.get(username=username)
     now = datetime.now(UTC)
@@ -416,10 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", type=Path, default=None)
     parser.add_argument("--seed", metavar="USERNAME", help=argparse.SUPPRESS)  # internal: the seeding subprocess
     parser.add_argument("--seed-value", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--answer-chars", default="1500-4000", help=argparse.SUPPRESS)  # with --seed: LOW-HIGH
     args = parser.parse_args(argv)
     if args.seed:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
-        seed(args.seed, args.conversations, args.turns, args.seed_value)
+        low, high = (int(n) for n in args.answer_chars.split("-"))
+        seed(args.seed, args.conversations, args.turns, args.seed_value, (low, high))
         return 0
     results = run(args)
     text = report(results)

@@ -13,6 +13,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 from ops import heartbeat
 
 from .generation import attempts, checks, worker
+from .history import importer
 
 
 def _start(func, turn_id: str) -> None:
@@ -43,6 +44,12 @@ def model_check_task(model_id: int, user_id: int | None) -> None:
 @db_task()
 def response_cancel_task(response_id: str) -> None:
     worker.response_cancel(response_id=response_id)
+
+
+@db_task()
+def imported_answers_render_task(owner_id: int) -> None:
+    """After an import: render the answers it wrote without HTML (history/importer.py)."""
+    importer.answers_render(owner_id=owner_id)
 
 
 def turns_recover(now=None) -> dict[str, int]:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.chat import services
-from conversations.history import search, search_index
+from conversations.history import search, search_filters, search_index, search_query, search_sqlite
 from conversations.models import Conversation, Turn
 
 HIT = re.compile(r'<a class="hit-link" href="([^"]+)">')
@@ -35,7 +35,7 @@ def make(owner, title, prompt, answer="", *, status="completed", at=None, model=
 
 
 def found(user, text, **filters):
-    results = search.find(user=user, text=text, filters=search.Filters(**filters))
+    results = search.find(user=user, text=text, filters=search_filters.Filters(**filters))
     return [(hit.conversation.title, hit.turn.prompt if hit.turn else None) for hit in results.hits]
 
 
@@ -147,7 +147,7 @@ def test_imported_rows_written_in_bulk_are_indexed(alice):
     Turn.objects.bulk_create(
         [Turn(conversation=conversation, prompt=f"bulk prompt {i} platypus", status="completed") for i in range(30)]
     )
-    assert len(search.find(user=alice, text="platypus").hits) == search.PAGE
+    assert len(search.find(user=alice, text="platypus").hits) == search_filters.PAGE
 
 
 def test_search_rebuild_restores_a_wiped_index(alice):
@@ -195,7 +195,7 @@ def test_filters(alice):
     assert titles(archived="only") == ["Archived"]
     assert titles(archived="all") == ["Archived", "Failed", "Old", "Pricey"]
     # Filters without words: the newest matching messages.
-    results = search.find(user=alice, text="", filters=search.Filters(status="failed"))
+    results = search.find(user=alice, text="", filters=search_filters.Filters(status="failed"))
     assert [hit.turn.prompt for hit in results.hits] == ["budget failed"]
 
 
@@ -297,7 +297,7 @@ def test_lone_surrogates_reaching_the_search_are_dropped(alice):
 
 
 def test_parse_quotes_every_term():
-    query = search.parse('tulip "spring bulb" -frost bul* a OR b NEAR(x)')
+    query = search_query.parse('tulip "spring bulb" -frost bul* a OR b NEAR(x)')
     assert query.fts5() == (
         '(("tulip") AND ("spring bulb") AND ("bul" *) AND ("a" OR "b") AND ("NEAR x")) NOT ("frost")'
     )
@@ -324,7 +324,7 @@ def test_each_user_has_a_range_of_the_index(alice, bob):
 
 
 def test_many_common_matches_rank_titles_then_prompts_then_answers(alice, monkeypatch):
-    monkeypatch.setattr(search, "BM25_MAX", 2)
+    monkeypatch.setattr(search_sqlite, "BM25_MAX", 2)
     now = timezone.now()
     make(alice, "Title hit", "q1", "", at=now - timedelta(days=3)).conversation.turns.all().delete()
     make(alice, "Plain", "a lemur question", "", at=now - timedelta(days=2))
@@ -375,7 +375,7 @@ def test_the_search_page_makes_the_same_number_of_queries_at_any_size(
         )
     with django_assert_max_num_queries(12) as many:
         response = alice_client.get("/search/?q=meerkat&status=completed")
-    assert response.content.decode().count('class="search-hit"') == search.PAGE
+    assert response.content.decode().count('class="search-hit"') == search_filters.PAGE
     assert len(many.captured_queries) == len(few.captured_queries)
 
 

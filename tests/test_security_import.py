@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conversations.history import services as history_services
-from conversations.history import transfer
+from conversations.history import services
+from conversations.history.errors import ImportRefused
 from conversations.models import Conversation, Turn
 from tests.test_transfer import as_file, counts, envelope, upload, valid_conversation
 
@@ -24,8 +24,8 @@ HEAD = b'{"format": "aimlweb-export", "version": 2, "conversations": ['
 def _import(owner, content: bytes):
     """The import service on `content`: its plan, or the refusal's message."""
     try:
-        return history_services.conversations_import(owner=owner, file=io.BytesIO(content))
-    except transfer.ImportRefused as refused:
+        return services.conversations_import(owner=owner, file=io.BytesIO(content))
+    except ImportRefused as refused:
         return refused.message
 
 

@@ -1,4 +1,4 @@
-"""Export (Markdown, JSON, everything streamed) and import of conversations (conversations/transfer.py)."""
+"""Export (Markdown, JSON, everything streamed) and import of conversations (conversations/history/)."""
 
 import html
 import io
@@ -16,7 +16,8 @@ from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
 from conversations.chat import selectors, services
-from conversations.history import transfer
+from conversations.history import export_format, import_checks, import_reader
+from conversations.history.errors import ImportRefused
 from conversations.models import Charge, Conversation, DailyUsage, Turn
 
 pytestmark = pytest.mark.django_db
@@ -233,7 +234,7 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     assert exported["instructions"] == "Answer in British English."
     assert exported["pinned_at"] == "2026-11-20T09:35:00Z"
     first, newer, cancelled = exported["turns"]
-    assert list(first) == list(transfer.TURN_FIELDS)
+    assert list(first) == list(export_format.TURN_FIELDS)
     assert first["answer"].startswith("# Plan")
     assert first["status"] == "completed"
     assert (first["input_tokens"], first["cached_tokens"], first["output_tokens"]) == (1200, 200, 3400)
@@ -249,7 +250,7 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     # Two versions of the first prompt (no parent); the cancelled turn follows the second.
     assert (first["parent"], newer["parent"], cancelled["parent"]) == (None, None, newer["id"])
     assert exported["current_turn"] is None  # the newest turn's path is on screen
-    assert list(exported) == list(transfer.CONVERSATION_FIELDS)
+    assert list(exported) == list(export_format.CONVERSATION_FIELDS)
     assert (first["created_at"], first["completed_at"]) == ("2026-11-20T09:30:01Z", "2026-11-20T09:32:00Z")
     assert newer["error_code"] == "interrupted" and newer["answer"] == "Partial **answer**"
     assert cancelled["status"] == "cancelled"
@@ -418,7 +419,8 @@ def test_import_sends_nothing_charges_nothing_and_finishes_running_turns(alice_c
     assert len(interrupted) == 2 and all(turn.status == "failed" for turn in interrupted)
     assert {turn.output_text for turn in interrupted} == {"", "Half an ans"}
     assert fake_api.post_count == 0
-    assert huey_queue.pending_count() == 0
+    # Nothing is generated: the one task queued renders the imported answers (test_import_render.py).
+    assert [task.name for task in huey_queue.pending()] == ["imported_answers_render_task"]
     assert Charge.objects.count() == 0 and DailyUsage.objects.count() == 0
     assert Turn.objects.get(status="completed").cost_usd == Decimal("0.003507")  # kept as history, not charged
     page = alice_client.get("/transfer/").content.decode()
@@ -635,8 +637,8 @@ def test_a_broken_conversation_after_good_ones_imports_none_of_them(alice_client
 def test_lone_surrogates_never_reach_the_database(alice_client, alice):
     # The pinned ijson parses with yajl, which turns an escaped lone surrogate into "?"; another
     # backend would pass it through, and check_text refuses it then.
-    with pytest.raises(transfer.ImportRefused, match="contains an invalid character"):
-        transfer.check_text("a\ud800b", "Conversation 1 field 'title'")
+    with pytest.raises(ImportRefused, match="contains an invalid character"):
+        import_checks.check_text("a\ud800b", "Conversation 1 field 'title'")
     response = upload(alice_client, as_file(envelope(valid_conversation(title="a\ud800b \U0001f600"))))
     assert response.status_code == 302
     assert Conversation.objects.get(owner=alice).title == "a?b \U0001f600"
@@ -645,9 +647,9 @@ def test_lone_surrogates_never_reach_the_database(alice_client, alice):
 def test_the_reader_streams_conversation_by_conversation():
     # A broken conversation is reported only once the ones before it were handed over.
     file = io.BytesIO(as_file(envelope(valid_conversation(title="first"), {"turns": "broken"})))
-    conversations = transfer.read(file)
+    conversations = import_reader.read(file)
     assert next(conversations)["title"] == "first"
-    with pytest.raises(transfer.ImportRefused, match="Conversation 2"):
+    with pytest.raises(ImportRefused, match="Conversation 2"):
         next(conversations)
 
 

@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from conversations.history import transfer
+from conversations.history import sharing
 from conversations.models import Conversation, Share
 
 from . import selectors
@@ -48,7 +48,7 @@ def next_or(request: HttpRequest, fallback) -> HttpResponseRedirect:
 
 
 def share_links(request: HttpRequest, conversation: Conversation) -> list[Share]:
-    shares = transfer.shares_of(conversation=conversation)
+    shares = sharing.shares_of(conversation=conversation)
     for share in shares:
         share.url = request.build_absolute_uri(reverse("share", args=[share.token]))
     return shares

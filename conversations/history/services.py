@@ -1,7 +1,7 @@
 """History's writes: import an export file (all of it or nothing), and share links to snapshots.
 
-The formats, the validation and the snapshots themselves are transfer.py's; the conversation and
-turn actions are chat/services.py's.
+Formats, validation and snapshots live beside this module in history/ (importer, sharing); the
+conversation and turn actions are chat/services.py's.
 """
 
 from __future__ import annotations
@@ -14,32 +14,32 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from conversations import tasks
 from conversations.chat import titles
 from conversations.models import Charge, Conversation, Share, Turn
-from conversations.usage import catalog
 
-from . import transfer
+from . import importer, sharing
 
 
-def conversations_import(*, owner, file) -> transfer.ImportPlan:
+def conversations_import(*, owner, file) -> importer.ImportPlan:
     """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
 
-    The whole file is validated, and its answers rendered, before anything is
-    written; then one transaction creates the new conversations. A conversation
+    The whole file is validated before anything is written; then one transaction
+    creates the new conversations, and the worker renders their answers afterwards. A conversation
     already imported (its id is a conversation's `origin_id`) or still the
     owner's own is skipped, so importing twice creates nothing new. Turns arrive
     in their final states and nothing is queued or sent to the model. No ledger
     charge is written: the money was spent, and recorded, where the answers were
-    generated. Raises transfer.ImportRefused with the reason.
+    generated. Raises history.errors.ImportRefused with the reason.
     """
     mine = Conversation.objects.filter(owner=owner)
     known = set(mine.values_list("id", flat=True)) | set(
         mine.filter(origin_id__isnull=False).values_list("origin_id", flat=True)
     )
     with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
-        plan = transfer.prepare(file, spool, known_ids=known)
+        plan = importer.prepare(file, spool, known_ids=known)
         with transaction.atomic():
-            for data in transfer.spooled(spool):
+            for data in importer.spooled(spool):
                 try:
                     with transaction.atomic():
                         _conversation_insert(owner, data)
@@ -47,15 +47,14 @@ def conversations_import(*, owner, file) -> transfer.ImportPlan:
                     # The same file imported by another request meanwhile: already here.
                     plan.skipped += 1
                     plan.turns -= len(data["turns"])
+    if plan.turns:  # committed: their answers are rendered by the worker (pages render them meanwhile)
+        tasks.imported_answers_render_task(owner.pk)
     return plan
 
 
 def _conversation_insert(owner, data: dict) -> Conversation:
     turns = data.pop("turns")
     origin_id = data.pop("id")
-    if catalog.model_get(data["model"]) is None:
-        # A model this instance does not offer: the next prompt goes to the default one.
-        data["model"] = catalog.default_model_id()
     current = data.pop("current_turn")
     conversation = Conversation.objects.create(owner=owner, origin_id=origin_id, **data)
     # New ids (the file's may be another user's turns here); each turn keeps following its parent.
@@ -97,7 +96,7 @@ def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:
 
 def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:
     """A read-only link to a snapshot of the conversation as it is now (the version on screen)."""
-    snapshot = transfer.share_snapshot(conversation=conversation, show_cost=show_cost)
+    snapshot = sharing.share_snapshot(conversation=conversation, show_cost=show_cost)
     return Share.objects.create(
         token=secrets.token_urlsafe(24),
         conversation=conversation,

@@ -19,12 +19,13 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.chat import pages, selectors, services
-from conversations.history import search, transfer
 from conversations.usage import exports
 
+from . import export_json, export_markdown, importer, search, search_form, search_query, sharing
 from . import services as history_services
+from .errors import ImportRefused, SearchError
 
-# --- Export, import and share (the format and snapshots: transfer.py) ------------------------
+# --- Export, import and share (formats and snapshots: export_*.py, importer.py, sharing.py) ------------------------
 
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
@@ -41,7 +42,7 @@ def _export_name(conversation, extension: str) -> str:
 @require_GET
 def conversation_export_markdown(request, conversation_id):
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
-    text = transfer.export_markdown(conversation=conversation, now=timezone.now())
+    text = export_markdown.export_markdown(conversation=conversation, now=timezone.now())
     return _download(text.encode(), _export_name(conversation, "md"), "text/markdown; charset=utf-8")
 
 
@@ -49,7 +50,7 @@ def conversation_export_markdown(request, conversation_id):
 @require_GET
 def conversation_export_json(request, conversation_id):
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
-    content = transfer.export_conversation(conversation=conversation, now=timezone.now())
+    content = export_json.export_conversation(conversation=conversation, now=timezone.now())
     return _download(content, _export_name(conversation, "json"), "application/json")
 
 
@@ -59,14 +60,14 @@ def export_all(request):
     """Every conversation of the user as one JSON file, streamed (flat memory at any size)."""
     now = timezone.now()
     response = exports.streaming_response(
-        request, transfer.export_stream(user=request.user, now=now), "application/json"
+        request, export_json.export_stream(user=request.user, now=now), "application/json"
     )
     response["Content-Disposition"] = content_disposition_header(True, f"aimlweb-export-{now:%Y-%m-%d}.json")
     return response
 
 
 def _import_limit() -> int:
-    return getattr(settings, "IMPORT_MAX_BYTES", transfer.DEFAULT_IMPORT_MAX_BYTES)
+    return getattr(settings, "IMPORT_MAX_BYTES", importer.DEFAULT_IMPORT_MAX_BYTES)
 
 
 def _transfer_page(request, *, error: str = "", status: int = 200):
@@ -122,7 +123,7 @@ def _import_upload(request, handler: _ImportUpload):
         return _transfer_page(request, error="Choose an export file (.json) to import.", status=400)
     try:
         plan = history_services.conversations_import(owner=request.user, file=upload)
-    except transfer.ImportRefused as exc:
+    except ImportRefused as exc:
         return _transfer_page(request, error=f"Nothing was imported: {exc.message}", status=400)
     finally:
         upload.close()
@@ -151,7 +152,7 @@ def share_create(request, conversation_id):
 @login_required
 @require_POST
 def share_revoke(request, token):
-    share = transfer.share_get_owned(user=request.user, token=token)
+    share = sharing.share_get_owned(user=request.user, token=token)
     history_services.share_revoke(share=share)
     messages.success(request, "Link revoked: it now leads nowhere.")
     return redirect(f"{reverse('conversation', args=[share.conversation_id])}?shared=")
@@ -161,8 +162,8 @@ def share_revoke(request, token):
 @require_GET
 def share_view(request, token):
     """A share's read-only snapshot, for any signed-in user with the link (404 once revoked)."""
-    share = transfer.share_get(token=token)
-    context = {"share": share, "turns": transfer.share_turns(share), "is_owner": share.owner_id == request.user.id}
+    share = sharing.share_get(token=token)
+    context = {"share": share, "turns": sharing.share_turns(share), "is_owner": share.owner_id == request.user.id}
     response = render(request, "conversations/shared.html", context)
     # A link pasted somewhere public must not put someone's conversation in a search engine.
     response["X-Robots-Tag"] = "noindex, nofollow"
@@ -217,7 +218,7 @@ def conversation_organise(request, conversation_id, action):
 @gzip_page
 def search_page(request):
     """Full-text search with filters; an empty search shows the list."""
-    form = search.SearchForm(request.GET)
+    form = search_form.SearchForm(request.GET)
     context = {"form": form, "query": request.GET.get("q", ""), "results": None, **pages.sidebar(request)}
     status = 200
     if form.is_valid():
@@ -226,12 +227,12 @@ def search_page(request):
             context["results"] = search.find(
                 user=request.user, text=form.cleaned_data["q"], filters=filters, page=form.cleaned_data["page"] or 1
             )
-        except search.SearchError as exc:
+        except SearchError as exc:
             form.add_error("q", exc.message)
             status = 400
         if context["results"] is None and not form.errors:
             return redirect("home")
     else:
         status = 400
-    context["query"] = search.clean(context["query"])
+    context["query"] = search_query.clean(context["query"])
     return render(request, "conversations/search.html", context, status=status)
