@@ -1,4 +1,4 @@
-"""Pushed live updates (conversations/live.py): the watcher and the /events/ stream.
+"""Pushed live updates (conversations/live/stream.py): the watcher and the /events/ stream.
 
 The watcher reads in a thread of its own with its own database connection, as in production,
 so these tests use `transactional_db` (data committed, visible to that thread). Each test runs

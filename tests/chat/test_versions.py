@@ -1,7 +1,7 @@
 """Versions: a conversation is a tree of turns; edits and regenerations are siblings; the page shows one path.
 
 Services, selectors and views here; the migration from superseded chains in test_versions_migration.py;
-export and import of versions in test_transfer.py; the browser in tests/e2e/test_versions.py.
+export and import of versions in tests/history/test_transfer.py; the browser in tests/e2e/test_versions.py.
 """
 
 import re

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(50)
 PRODUCTION = {"HTTPS_ONLY": "true", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "chat.example.com"}
 

@@ -154,6 +154,6 @@ def test_with_https_only_health_checks_are_not_redirected_and_worker_lines_are_j
         "ALLOWED_HOSTS": "testserver",
         "LOG_FORMAT": "json",
     }
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["200", "301", "JsonFormatter"], result.stderr[-2000:]

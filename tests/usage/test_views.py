@@ -18,7 +18,7 @@ from django.utils import timezone
 from conversations.admin import TurnAdmin
 from conversations.models import Charge, Conversation, Turn
 from conversations.usage import reports
-from tests.test_reports import PRO, SOL, SUMMED, at, charge, expected, figures, q6
+from tests.usage.test_reports import PRO, SOL, SUMMED, at, charge, expected, figures, q6
 
 D = Decimal
 DASHBOARD_URLS = [

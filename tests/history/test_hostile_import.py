@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from conversations.chat import services
 from conversations.history import transfer
 from conversations.models import Conversation, Turn
-from tests.test_transfer import as_file, counts, envelope, upload, valid_conversation
+from tests.history.test_transfer import as_file, counts, envelope, upload, valid_conversation
 
 pytestmark = pytest.mark.django_db
 

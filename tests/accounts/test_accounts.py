@@ -408,7 +408,7 @@ def test_the_proxy_setting_is_checked_at_start_up(tmp_path):
 
     def check(**env):
         return subprocess.run(
-            [sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parent.parent,
+            [sys.executable, "manage.py", "check"], cwd=Path(__file__).resolve().parents[2],
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "aimlweb.settings", "DATA_DIR": str(tmp_path), **env},
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
@@ -425,7 +425,7 @@ def test_the_documented_proxy_sets_the_forwarded_address_itself():
     import re
     from pathlib import Path
 
-    deploy = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
+    deploy = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
     nginx = re.search(r"```nginx\n(.*?)```", deploy, re.S).group(1)
     locations = re.findall(r"location [^{]*\{(.*?)\}", nginx, re.S)
     proxied = [block for block in locations if "proxy_pass" in block]

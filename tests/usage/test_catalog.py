@@ -181,7 +181,7 @@ def test_the_switch_needs_a_successor_and_the_owner(alice_client, alice, bob):
 def test_the_providers_deprecated_error_without_an_enabled_successor_says_so(
     alice_client, alice, fake_api, transactional_db
 ):
-    """With an enabled successor the prompt is answered by it (tests/test_continuity.py); without, it says so."""
+    """With an enabled successor the prompt is answered by it (tests/usage/test_continuity.py); without, it says so."""
     UserBudget.objects.create(user=alice, unlimited=True)
     fake_api.faults = [("deprecated",)]  # the successor is seeded disabled
     response = alice_client.post("/", {"prompt": "hello", "client_token": str(uuid.uuid4())})

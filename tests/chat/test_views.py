@@ -257,7 +257,7 @@ def test_a_long_conversation_page_makes_few_queries(alice_client, alice, django_
     # The turns are two reads whatever their number: the tree of versions, then the turns shown.
     with django_assert_max_num_queries(13):
         response = alice_client.get(turn.conversation.get_absolute_url())
-    # The newest turns; earlier ones load as the reader scrolls up (tests/test_history_list.py).
+    # The newest turns; earlier ones load as the reader scrolls up (tests/chat/test_history_list.py).
     assert response.content.decode().count('class="turn ') == min(31, selectors.TURNS_PAGE)
 
 
