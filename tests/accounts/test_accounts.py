@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import services, setup
 from accounts.models import FirstAdminSetup, Invite, PendingSignup
 from aimlweb.settings import parse_proxies
+from tests.helpers import client_for
 
 PASSWORD = "a-Long-pass-77"
 
@@ -117,8 +118,7 @@ def test_approval_mode_keeps_new_accounts_inactive_until_an_admin_approves(clien
     assert login.status_code == 200 and "_auth_user_id" not in Client().session
     assert Client().get("/").status_code == 302
 
-    admin = Client()
-    admin.force_login(User.objects.get(username="root"))
+    admin = client_for(User.objects.get(username="root"))
     response = admin.post("/admin/auth/user/", {"action": "approve", "_selected_action": [ann.pk]}, follow=True)
     assert b"Approved 1" in response.content
     ann.refresh_from_db()
@@ -168,8 +168,7 @@ def test_an_expired_or_unknown_invite_does_nothing(client, db):
 
 def test_admins_create_invites_and_see_the_link(db):
     root = User.objects.create_superuser("root", password=PASSWORD)
-    admin = Client()
-    admin.force_login(root)
+    admin = client_for(root)
     expires = (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%d")
     response = admin.post(
         "/admin/accounts/invite/add/",
@@ -215,8 +214,7 @@ def test_users_change_their_password_and_other_sessions_end(db):
 
 def test_a_wrong_old_password_changes_nothing(db):
     ann = User.objects.create_user("ann", password=PASSWORD)
-    client = Client()
-    client.force_login(ann)
+    client = client_for(ann)
     response = client.post(
         "/account/password/",
         {"old_password": "wrong", "new_password1": "another-Pass-88", "new_password2": "another-Pass-88"},
@@ -229,8 +227,7 @@ def test_a_wrong_old_password_changes_nothing(db):
 def test_admins_reset_a_password(db):
     root = User.objects.create_superuser("root", password=PASSWORD)
     ann = User.objects.create_user("ann", password=PASSWORD)
-    admin = Client()
-    admin.force_login(root)
+    admin = client_for(root)
     response = admin.post(
         f"/admin/auth/user/{ann.pk}/password/",
         {"password1": "reset-Pass-99", "password2": "reset-Pass-99", "usable_password": "true"},
@@ -258,18 +255,15 @@ def test_sign_out_everywhere_ends_every_other_session(db):
 
 def test_sign_out_everywhere_needs_post(db):
     ann = User.objects.create_user("ann", password=PASSWORD)
-    client = Client()
-    client.force_login(ann)
+    client = client_for(ann)
     assert client.get("/account/sign-out-everywhere/").status_code == 405
 
 
 def test_admin_action_signs_a_user_out_everywhere(db):
     root = User.objects.create_superuser("root", password=PASSWORD)
     ann = User.objects.create_user("ann", password=PASSWORD)
-    device = Client()
-    device.force_login(ann)
-    admin = Client()
-    admin.force_login(root)
+    device = client_for(ann)
+    admin = client_for(root)
     admin.post("/admin/auth/user/", {"action": "sign_out_everywhere", "_selected_action": [ann.pk]})
     assert device.get("/").status_code == 302
     assert admin.get("/").status_code == 200

@@ -1,6 +1,5 @@
 """Per-user limits, held in the database: answers running at once, prompts per hour; bounded instructions."""
 
-import re
 import threading
 import uuid
 from datetime import timedelta
@@ -12,10 +11,7 @@ from django.utils import timezone
 
 from conversations.chat import services
 from conversations.models import Conversation, Turn
-
-
-def _token(response) -> str:
-    return re.search(r'name="client_token" value="([^"]+)"', response.content.decode()).group(1)
+from tests.helpers import form_token
 
 
 @pytest.fixture
@@ -95,14 +91,12 @@ def test_prompts_per_hour(alice_client, alice, limits):
     services.conversation_create(owner=alice, prompt="fine again")
 
 
-def test_the_limit_holds_across_processes(transactional_db, limits, settings):
+def test_the_limit_holds_across_processes(transactional_db, limits, settings, huey_queue):
     """Several web processes (threads with their own connections here) send at once: never over the limit."""
     from django.db import connection
-    from huey.contrib.djhuey import HUEY
 
     user = User.objects.create_user("racer", password="x-pass-1234")
     limits.MAX_ACTIVE_TURNS_PER_USER = 2
-    HUEY.immediate = False  # queue only: nothing runs
     barrier = threading.Barrier(6)
     outcomes = []
 
@@ -116,15 +110,11 @@ def test_the_limit_holds_across_processes(transactional_db, limits, settings):
         finally:
             connection.close()
 
-    try:
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]  # queue only (huey_queue): nothing runs
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
     assert outcomes.count("ok") == 2 and outcomes.count("limited") == 4, outcomes
     assert Turn.objects.filter(conversation__owner=user, status__in=Turn.ACTIVE).count() == 2
 
@@ -152,7 +142,7 @@ def test_another_users_form_token_is_no_500(client, alice, bob):
     assert response.status_code == 409
     page = response.content.decode()
     assert "bob&#x27;s prompt" in page or "bob's prompt" in page
-    new_token = _token(response)
+    new_token = form_token(response)
     assert new_token != str(taken.client_token)
     # Sending again with the fresh token works; alice's turn is untouched.
     assert client.post("/", {"prompt": "bob's prompt", "client_token": new_token}).status_code == 302

@@ -14,20 +14,6 @@ from conversations.models import Conversation, Turn
 from conversations.usage import ledger
 
 
-@pytest.fixture
-def run_now(transactional_db):
-    """Call a service; the tasks it queues run at once (Huey's immediate mode).
-
-    Real commits, no test transaction: a worker never runs inside a transaction,
-    and its heartbeat thread must see the rows on its own connection.
-    """
-
-    def run(func, **kwargs):
-        return func(**kwargs)
-
-    return run
-
-
 def test_the_prompt_is_stored_before_any_network_call(alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         turn = services.conversation_create(owner=alice, prompt="Keep me safe")

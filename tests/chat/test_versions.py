@@ -17,18 +17,6 @@ from conversations.models import Conversation, Turn
 from conversations.usage import budgets
 
 
-@pytest.fixture
-def run_now(transactional_db):
-    """Call a service; the answer it queues is generated at once (Huey's immediate mode)."""
-
-    def run(func, **kwargs):
-        turn = func(**kwargs)
-        turn.refresh_from_db()
-        return turn
-
-    return run
-
-
 def sent_input(fake_api) -> list[tuple[str, str]]:
     """The `input` of the last request the fake server received, as (role, first words)."""
     return [(item["role"], item["content"]) for item in fake_api.post_requests[-1]["json"]["input"]]

@@ -10,10 +10,7 @@ from django.urls import reverse
 
 from conversations.chat import selectors, services
 from conversations.models import Conversation, Turn
-
-
-def _token(response) -> str:
-    return re.search(r'name="client_token" value="([^"]+)"', response.content.decode()).group(1)
+from tests.helpers import form_token
 
 
 def test_pages_need_a_login(client):
@@ -55,7 +52,7 @@ def test_signup_shows_errors_and_keeps_the_name(client, db):
 def test_home_shows_a_prompt_form_with_a_token(alice_client):
     response = alice_client.get("/")
     assert response.status_code == 200
-    uuid.UUID(_token(response))
+    uuid.UUID(form_token(response))
     assert b'name="prompt"' in response.content
 
 
@@ -75,7 +72,7 @@ def test_three_prompts_in_one_conversation(alice_client, fake_api, transactional
     response = alice_client.post("/", {"prompt": "one", "client_token": str(uuid.uuid4())})
     url = response.url
     for prompt in ("two", "three"):
-        token = _token(alice_client.get(url))
+        token = form_token(alice_client.get(url))
         assert alice_client.post(url, {"prompt": prompt, "client_token": token}).status_code == 302
     turns = list(Conversation.objects.get().turns.all())
     assert [t.prompt for t in turns] == ["one", "two", "three"]

@@ -12,7 +12,7 @@ from conversations import tasks
 from conversations.chat import services
 from conversations.generation import worker
 from conversations.models import Turn
-from tests.conftest import wait_for
+from tests.helpers import deferred_tasks, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -23,15 +23,8 @@ def quick(settings, transactional_db):
 
 def _queued_turn(owner, prompt="Long question"):
     # Created without running (the task is dropped), so the test drives the worker itself.
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = False
-    try:
-        turn = services.conversation_create(owner=owner, prompt=prompt)
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
-    return turn
+    with deferred_tasks():
+        return services.conversation_create(owner=owner, prompt=prompt)
 
 
 def _run_in_thread(turn):

@@ -11,19 +11,14 @@ from conversations.chat import services
 from conversations.generation import aimlapi, worker
 from conversations.generation.attempts import Attempt
 from conversations.models import Charge, Turn
+from tests.helpers import client_for, deferred_tasks, wait_for
 from tests.hostile_upstream import HostileUpstream, completed, http
 
 
 def _claimed(owner, prompt="Paid question"):
     """A turn claimed by a worker (in progress, attempt 1), as `turn_run` leaves it before the call."""
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = False
-    try:
+    with deferred_tasks():
         turn = services.conversation_create(owner=owner, prompt=prompt)
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
     now = timezone.now()
     Turn.objects.filter(id=turn.id).update(
         status="in_progress", attempts=1, mode="sync", started_at=now, lease_expires_at=now + timedelta(seconds=90)
@@ -111,14 +106,8 @@ def test_a_late_answer_after_a_retry_is_kept_in_history(transactional_db, alice)
     Turn.objects.filter(id=turn.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     tasks.turns_recover()
     first_attempt = Attempt(Turn.objects.select_related("conversation").get(id=turn.id))
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = False
-    try:
+    with deferred_tasks():
         services.turn_retry(turn=Turn.objects.get(id=turn.id))
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
     Turn.objects.filter(id=turn.id).update(status="in_progress", attempts=2)
     worker._finish(first_attempt, _answer("First attempt's answer"))
     turn.refresh_from_db()
@@ -154,10 +143,8 @@ def test_hostile_usage_is_charged_at_the_estimate_and_flagged(transactional_db, 
     assert budgets.spend_this_month(alice) == turn.estimate_usd
     # Flagged in the dashboard, with the charges behind it one click away.
     from django.contrib.auth.models import User
-    from django.test import Client
 
-    staff = Client()
-    staff.force_login(User.objects.create_superuser("boss", password="pw-boss-123"))
+    staff = client_for(User.objects.create_superuser("boss", password="pw-boss-123"))
     page = staff.get("/usage/admin/?period=30d").content.decode()
     assert 'id="unknown-usage"' in page and "1 answer of this period came with usage figures" in page
     assert "usage_unknown__exact=1" in page
@@ -170,20 +157,12 @@ def test_a_streamed_answer_taken_over_midway_is_read_to_the_end_and_charged(
     shown, charged, and never relabelled Cancelled (nobody pressed Stop) (round two, item 5)."""
     import threading
 
-    from huey.contrib.djhuey import HUEY
-
-    from tests.conftest import wait_for
-
     settings.AIMLAPI_MODE = "stream"
     settings.TURN_CANCEL_CHECK_SECONDS = 0.05  # the watcher looks often: it must still leave it alone
     fake_api.latency = 1.5
     fake_api.stream_chunks = 15
-    HUEY.immediate = False
-    try:
+    with deferred_tasks():
         turn = services.conversation_create(owner=alice, prompt="A long streamed answer")
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
     run = threading.Thread(target=worker.turn_run, kwargs={"turn_id": turn.id})
     run.start()
     wait_for(lambda: Turn.objects.filter(id=turn.id).exclude(output_text="").exists())

@@ -1,7 +1,6 @@
 """The real Huey consumer in a subprocess: turns complete, and survive a killed worker."""
 
 import re
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,7 +14,7 @@ from django.utils import timezone
 from conversations import tasks
 from conversations.chat import services
 from conversations.models import Conversation, Turn
-from tests.conftest import wait_for
+from tests.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +66,6 @@ def test_a_killed_worker_is_resumed_by_response_id_in_background_mode(worker, al
     assert fake_api.post_count == 1  # resumed by id, never sent again
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _gunicorn(env: dict, port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [
@@ -107,7 +100,7 @@ def test_a_restarted_web_server_loses_nothing(worker, fake_api):
     User.objects.create(username="carol", password=make_password("pw-carol-123", hasher="pbkdf2_sha256"))
     fake_api.latency = 4
     running = worker()
-    port = _free_port()
+    port = free_port()
     web = _gunicorn(running.env, port)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -4,10 +4,10 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -40,12 +40,6 @@ def conversation(alice):
         conversation=conversation, prompt="Still thinking about this one", status="in_progress", parent=new
     )
     return conversation
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def create_share(client, conversation, **data) -> Share:

@@ -11,13 +11,13 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import AsyncClient, Client
+from django.test import AsyncClient
 from django.utils import timezone
-from huey.contrib.djhuey import HUEY
 
 from conversations.chat import selectors, services
 from conversations.history import transfer
 from conversations.models import Charge, Conversation, DailyUsage, Turn
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -106,12 +106,6 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         updated_at=at + timedelta(minutes=5),
     )
     return conversation
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def export_all(client) -> bytes:
@@ -205,16 +199,6 @@ def version_1(conversation: dict) -> dict:
 
 def as_file(data) -> bytes:
     return json.dumps(data).encode()
-
-
-@pytest.fixture
-def huey_queue():
-    """Huey's real queue instead of immediate mode, so a test can see whether anything was enqueued."""
-    HUEY.immediate = False
-    HUEY.flush()
-    yield HUEY
-    HUEY.flush()
-    HUEY.immediate = True
 
 
 # --- Export ----------------------------------------------------------------------------------
@@ -709,8 +693,7 @@ def test_a_version_1_file_imports_its_superseded_turns_as_versions(alice_client,
 
 def test_imported_costs_are_history_not_spend_anywhere(alice, alice_client, bob):
     """Issue 15 item 8: one import showed $1,000,000.17 in the admin turn list's sums."""
-    boss = Client()
-    boss.force_login(bob.__class__.objects.create_superuser("boss", password="pw-boss-12345"))
+    boss = client_for(bob.__class__.objects.create_superuser("boss", password="pw-boss-12345"))
     mine = Conversation.objects.create(owner=alice, title="Here", model="openai/gpt-5-pro")
     spent = Decimal("0.250000")
     Turn.objects.create(conversation=mine, prompt="Answered here", status="completed", cost_usd=spent, total_tokens=5)

@@ -4,11 +4,11 @@ import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
 from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +21,6 @@ def alices(alice):
     revoked = services.share_create(conversation=conversation)
     services.share_revoke(share=revoked)
     return {"conversation": conversation, "share": live, "revoked": revoked}
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def urls(alices) -> dict[str, tuple[str, tuple[str, ...]]]:

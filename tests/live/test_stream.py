@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
-from django.test import AsyncClient, Client
+from django.test import AsyncClient
 from django.utils import timezone
 
 from conversations.live import stream as live
 from conversations.models import Conversation, Turn
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -329,8 +330,7 @@ def test_events_need_a_signed_in_user():
 
 def test_under_wsgi_the_page_is_told_to_poll(alice):
     """A WSGI server would hold a thread for each endless stream: 204, and the page polls."""
-    client = Client()
-    client.force_login(alice)
+    client = client_for(alice)
     response = client.get("/events/")
     assert response.status_code == 204
     assert not response.streaming

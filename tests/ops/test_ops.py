@@ -5,7 +5,6 @@ import logging
 import re
 from datetime import timedelta
 
-import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -13,14 +12,6 @@ from conversations.chat import services
 from conversations.models import Turn
 from ops import heartbeat, logs
 from ops.models import Heartbeat
-
-
-@pytest.fixture
-def run_now(transactional_db):
-    def run(func, **kwargs):
-        return func(**kwargs)
-
-    return run
 
 
 def test_healthz_is_cheap_and_public(client, db, django_assert_num_queries):

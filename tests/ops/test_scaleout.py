@@ -7,7 +7,6 @@ with exactly one upstream call per attempt and at most one charge per attempt.
 """
 
 import re
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -19,19 +18,13 @@ from django.contrib.auth.models import User
 from django.db.models import Count
 
 from conversations.models import Charge, Turn
-from tests.conftest import wait_for
+from tests.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "pw-scale-123456"
 USERS = 10
 PER_USER = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _web(env: dict, port: int) -> subprocess.Popen:
@@ -83,7 +76,7 @@ def test_two_web_and_two_worker_processes_end_every_turn_exactly_once(worker, fa
     worker(**worker_env)
     webs = []
     try:
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         # DEBUG: static files by their plain names, as `make test` runs no collectstatic.
         web_env = {**first.env, **{k: str(v) for k, v in worker_env.items()}, "DEBUG": "true"}
         webs = [_web(web_env, port) for port in ports]

@@ -14,18 +14,13 @@ from conversations.chat import services
 from conversations.generation import aimlapi, worker
 from conversations.generation.attempts import Attempt
 from conversations.models import Charge, Conversation, Turn
+from tests.helpers import deferred_tasks
 
 
 def test_sweeper_twice_and_a_late_answer_twice_record_usage_once(transactional_db, alice):
     """Case 11: the sweeper runs twice, the late answer arrives twice: one charge, one answer."""
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = False
-    try:
+    with deferred_tasks():
         turn = services.conversation_create(owner=alice, prompt="q")
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
     past = timezone.now() - timedelta(minutes=5)
     Turn.objects.filter(id=turn.id).update(status="in_progress", attempts=1, mode="sync", lease_expires_at=past)
     claimed = Turn.objects.select_related("conversation").get(id=turn.id)

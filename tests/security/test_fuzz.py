@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from conversations.chat import services
 from conversations.models import Turn
+from tests.helpers import client_for
 
 # Text as an attacker sends it: NUL, lone surrogates (invalid UTF-8 on the wire), controls, RTL
 # marks, markup, huge numbers, very long values.
@@ -60,8 +61,7 @@ def site(db):
     user = User.objects.create_user("fuzz", password="pw-fuzz-12345")
     turn = services.conversation_create(owner=user, prompt="a question")
     Turn.objects.filter(id=turn.id).update(status="completed", output_text="an answer")
-    client = Client()
-    client.force_login(user)
+    client = client_for(user)
     return {"client": client, "ids": {"conversation": turn.conversation_id, "turn": turn.id}}
 
 

@@ -11,12 +11,13 @@ from django.apps import apps
 from django.contrib.auth.models import User
 from django.core import mail
 from django.db import connection
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils.log import AdminEmailHandler
 
 from conversations.generation import aimlapi
 from conversations.models import Conversation, Turn
+from tests.helpers import client_for
 from tests.hostile_upstream import HostileUpstream, http, sse_head
 
 KEY = "sk-SENTINEL-7c1f0e9b2d4a8866"
@@ -44,8 +45,7 @@ def failing_run(transactional_db, settings, caplog):
     settings.AIMLAPI_BACKOFF_SECONDS = 0.01
     settings.DEBUG = False
     alice = User.objects.create_superuser("alice", password="pw-alice-123")
-    client = Client()
-    client.force_login(alice)
+    client = client_for(alice)
     with HostileUpstream() as upstream:
         settings.AIMLAPI_BASE_URL = upstream.base_url
         upstream.answer(_echo(401), _echo(403), _echo(400), _echo(500), _echo(500), _echo(429), _echo(429))

@@ -12,6 +12,7 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
+from tests.helpers import client_for
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # Reachable without signing in (sign-in itself, health probes, the one-time links).
@@ -91,8 +92,7 @@ def test_the_walk_sees_every_app():
 def test_another_users_ids_are_404_for_every_method(victim, route, name, params, fake_api):
     """reliability.md §5 case 15: no page, no change, no upstream call; indistinguishable from a missing id."""
     bob = User.objects.create_user("bob", password="pw-bob-123")
-    client = Client()
-    client.force_login(bob)
+    client = client_for(bob)
     url = _url(name, params, victim)
     missing = _url(name, params, _random(params))
     for method in METHODS:
@@ -134,11 +134,9 @@ def _admin_urls():
 def test_admin_pages_are_for_staff_only(victim):
     urls = _admin_urls()
     assert len(urls) > 5
-    user = Client()
-    user.force_login(User.objects.create_user("bob", password="pw-bob-123"))
+    user = client_for(User.objects.create_user("bob", password="pw-bob-123"))
     anonymous = Client()
-    staff = Client()
-    staff.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+    staff = client_for(User.objects.create_superuser("root", password="pw-root-123"))
     for url in urls:
         for client in (user, anonymous):
             response = client.get(url)

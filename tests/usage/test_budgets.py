@@ -1,6 +1,5 @@
 """Budgets: spend from the ledger, estimates, and refusal before anything is sent."""
 
-import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -13,6 +12,7 @@ from django.utils import timezone
 from conversations.chat import services
 from conversations.models import AIModel, Charge, Conversation, Turn, UserBudget
 from conversations.usage import budgets, ledger
+from tests.helpers import form_token
 
 D = Decimal
 PRO_IN, PRO_OUT = D("20.631"), D("165.048")  # openai/gpt-5-pro, USD per 1M tokens (seeded)
@@ -47,10 +47,6 @@ def _answered(conversation, *, input_tokens=1000, output_tokens=500, prompt="fir
 
 def _usd(input_tokens, output_tokens) -> Decimal:
     return ((input_tokens * PRO_IN + output_tokens * PRO_OUT) / 1_000_000).quantize(D("0.000001"))
-
-
-def _token(page: str) -> str:
-    return re.search(r'name="client_token" value="([^"]+)"', page).group(1)
 
 
 # --- Budgets and spend -------------------------------------------------------------
@@ -177,7 +173,7 @@ def test_a_first_prompt_over_budget_is_refused_with_the_figures_and_kept(
     assert not Turn.objects.filter(prompt=prompt).exists()
     # With room in the budget, the same form goes through (the test can fail).
     UserBudget.objects.create(user=alice, monthly_usd=D("100"))
-    response = alice_client.post("/", {"prompt": prompt, "client_token": _token(page)})
+    response = alice_client.post("/", {"prompt": prompt, "client_token": form_token(page)})
     assert response.status_code == 302
     assert fake_api.post_count == 1
 
@@ -197,7 +193,7 @@ def test_a_later_prompt_over_budget_is_refused_and_kept(alice_client, alice, fak
     assert conversation.turns.count() == 1 and fake_api.post_count == 0
     # A lower output cap fits the budget: the prompt goes through.
     Conversation.objects.filter(pk=conversation.pk).update(max_output_tokens=1000)
-    assert alice_client.post(url, {"prompt": "and then?", "client_token": _token(page)}).status_code == 302
+    assert alice_client.post(url, {"prompt": "and then?", "client_token": form_token(page)}).status_code == 302
     assert conversation.turns.count() == 2 and fake_api.post_count == 1
 
 

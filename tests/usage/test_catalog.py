@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
 from django.utils import timezone
 
 from conversations.chat.forms import ConversationSettingsForm
 from conversations.generation import aimlapi
 from conversations.models import AIModel, Conversation, Turn, UserBudget
 from conversations.usage import catalog
+from tests.helpers import client_for
 
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"
 
@@ -130,8 +130,7 @@ def test_a_users_budget_is_edited_on_the_user_admin_page(staff_client, alice, se
 
 
 def test_staff_see_the_retirement_banner_from_14_days_before(staff_client, alice):
-    alice_client = Client()
-    alice_client.force_login(alice)
+    alice_client = client_for(alice)
     _retire(in_days=15)
     assert "retires on" not in staff_client.get("/").content.decode()
     model = _retire(in_days=14)

@@ -12,14 +12,6 @@ from conversations.usage import catalog, ledger, pricing
 D = Decimal
 
 
-@pytest.fixture
-def run_now(transactional_db):
-    def run(func, **kwargs):
-        return func(**kwargs)
-
-    return run
-
-
 def test_the_catalogue_is_seeded_with_gpt_5_pro_and_its_successor(db):
     pro = AIModel.objects.get(provider_id="openai/gpt-5-pro")
     assert (pro.input_price, pro.cached_input_price, pro.output_price) == (D("20.631"), None, D("165.048"))

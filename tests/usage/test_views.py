@@ -18,7 +18,8 @@ from django.utils import timezone
 from conversations.admin import TurnAdmin
 from conversations.models import Charge, Conversation, Turn
 from conversations.usage import reports
-from tests.usage.test_reports import PRO, SOL, SUMMED, at, charge, expected, figures, q6
+from tests.factories import PRO, SOL, at, charge
+from tests.helpers import SUMMED, client_for, expected, figures, q6
 
 D = Decimal
 DASHBOARD_URLS = [
@@ -36,39 +37,13 @@ ADMIN_URLS = [
 
 
 @pytest.fixture
-def ledger(db):
-    """Three users (one deleted later) with charges on two models, every status, over 40 days."""
-    today = timezone.localdate()
-    ann, ben, cat = (User.objects.create_user(n, password="pw-usage-1") for n in ("ann", "ben", "cat"))
-    talk = Conversation.objects.create(owner=ann, model=PRO, title="needle talk")
-    plan = [
-        (ann, PRO, "completed", 0, D("1.250000"), 120, talk),
-        (ann, PRO, "failed", 0, D("0.400000"), 30, talk),
-        (ann, SOL, "completed", 1, D("0.020000"), 15, talk),
-        (ben, PRO, "incomplete", 1, D("2.000000"), 600, None),
-        (ben, SOL, "cancelled", 3, D("0.010000"), None, None),
-        (ben, PRO, "completed", 12, D("0.750000"), 200, None),
-        (cat, PRO, "completed", 2, D("3.000000"), 300, None),
-        (cat, SOL, "completed", 35, D("0.050000"), 20, None),
-    ]
-    for i, (user, model, status, back, cost, seconds, conversation) in enumerate(plan):
-        charge(user, when=at(today - timedelta(days=back), hour=8 + i), model=model, status=status, cost=cost,
-               seconds=seconds, conversation=conversation, input_tokens=1000 * (i + 1), cached=10 * i,
-               output=200 * (i + 1), reasoning=20 * i)  # fmt: skip
-    Turn.objects.filter(status="failed").update(error_code="server_error")
-    cat.delete()
-    return {"today": today, "ann": ann, "ben": ben, "talk": talk}
-
-
-@pytest.fixture
 def boss(db):
     return User.objects.create_superuser("boss", password="pw-boss-123")
 
 
 @pytest.fixture
 def boss_client(boss):
-    client = Client()
-    client.force_login(boss)
+    client = client_for(boss)
     return client
 
 
@@ -84,11 +59,9 @@ def csv_rows(response) -> list[list[str]]:
 
 
 def test_every_dashboard_url_is_for_staff_only(ledger, boss_client):
-    member = Client()
-    member.force_login(ledger["ann"])
+    member = client_for(ledger["ann"])
     staff = User.objects.create_user("desk", password="pw-desk-123", is_staff=True)  # staff without permissions
-    staff_client = Client()
-    staff_client.force_login(staff)
+    staff_client = client_for(staff)
     for url in DASHBOARD_URLS:
         anonymous = Client().get(url)
         assert anonymous.status_code == 302 and anonymous.url.startswith("/login/?next="), url
@@ -376,8 +349,7 @@ def test_accounting_is_read_only_and_the_response_json_is_shown_pretty(ledger, b
 def test_the_usage_page_shows_a_users_own_spend_and_budget(ledger, settings):
     settings.BUDGET_MONTHLY_USD = D("10")
     ann, ben = ledger["ann"], ledger["ben"]
-    client = Client()
-    client.force_login(ann)
+    client = client_for(ann)
     response = client.get("/usage/")
     assert response.status_code == 200
     text = response.content.decode()
