@@ -364,7 +364,7 @@ def test_a_client_cannot_choose_its_address_with_x_forwarded_for(transactional_d
     import requests
     from django.contrib.auth.hashers import make_password
 
-    from tests.conftest import gunicorn, subprocess_env
+    from tests.helpers import gunicorn, subprocess_env
 
     User.objects.create(username="ann", password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
     process, base = gunicorn(subprocess_env(settings))

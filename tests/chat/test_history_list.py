@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from conversations.chat import selectors, services
 from conversations.models import Charge, Conversation, Turn
+from tests import factories
 
 ROW = re.compile(r'class="conversation-row" data-id="([0-9a-f-]{36})"')
 MORE = re.compile(r'href="(/conversations/\?after=[^"]+)"')
@@ -20,9 +21,9 @@ MORE = re.compile(r'href="(/conversations/\?after=[^"]+)"')
 
 def make(owner, title="Chat", *, at=None, turns=1, status="completed"):
     at = at or timezone.now()
-    conversation = Conversation.objects.create(owner=owner, title=title, model="openai/gpt-5-pro", updated_at=at)
+    conversation = factories.conversation(owner=owner, title=title, updated_at=at)
     for i in range(turns):
-        Turn.objects.create(
+        factories.turn(
             conversation=conversation,
             prompt=f"{title} prompt {i}",
             status=status if i == turns - 1 else "completed",
@@ -306,7 +307,7 @@ ANSWER = "## A realistic answer\n\n" + "Some explanation with `code` and **empha
 
 
 def long_conversation(owner, turns=200, answer_html=None):
-    conversation = Conversation.objects.create(owner=owner, title="Long one", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=owner, title="Long one")
     start = timezone.now() - timedelta(days=1)
     html = answer_html or "<h2>A realistic answer</h2><p>" + ("Some explanation, <code>code</code>. " * 60) + "</p>"
     made = Turn.objects.bulk_create(

@@ -15,6 +15,7 @@ from django.utils import timezone
 from conversations.chat import selectors, services
 from conversations.models import Conversation, Turn
 from conversations.usage import budgets
+from tests import factories
 
 
 def sent_input(fake_api) -> list[tuple[str, str]]:
@@ -152,12 +153,12 @@ def test_one_running_turn_per_conversation_across_versions(alice):
 
 
 def test_the_estimate_reads_the_previous_answer_on_the_path(alice, settings):
-    conversation = Conversation.objects.create(owner=alice, title="c", model="openai/gpt-5-pro", max_output_tokens=10)
+    conversation = factories.conversation(owner=alice, title="c", max_output_tokens=10)
     at = timezone.now() - timedelta(minutes=5)
     common = {"conversation": conversation, "status": "completed", "output_text": "x"}
-    first = Turn.objects.create(prompt="1", input_tokens=100, output_tokens=50, created_at=at, parent=None, **common)
+    first = factories.turn(prompt="1", input_tokens=100, output_tokens=50, created_at=at, parent=None, **common)
     # A newer version elsewhere with much more usage: not on the path, so not read.
-    Turn.objects.create(prompt="1b", input_tokens=9000, output_tokens=900, parent=None, **common)
+    factories.turn(prompt="1b", input_tokens=9000, output_tokens=900, parent=None, **common)
     turn = Turn(conversation=conversation, prompt="abc", parent=first)
     assert budgets.estimate(turn).input_tokens == 100 + 50 + 1
 
@@ -170,7 +171,7 @@ def line(conversation, prompts, *, parent=None, start=None):
     start = start or timezone.now() - timedelta(hours=1)
     made = []
     for index, prompt in enumerate(prompts):
-        parent = Turn.objects.create(
+        parent = factories.turn(
             conversation=conversation,
             prompt=prompt,
             status="completed",
@@ -184,7 +185,7 @@ def line(conversation, prompts, *, parent=None, start=None):
 
 
 def test_the_page_shows_the_path_on_screen_and_loads_earlier_turns_of_that_path(alice, settings):
-    conversation = Conversation.objects.create(owner=alice, title="Tree", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Tree")
     trunk = line(conversation, [f"t{i}" for i in range(50)])
     branch = line(conversation, [f"b{i}" for i in range(5)], parent=trunk[29], start=timezone.now())
     # Newest turn by default: the branch's path, 30 trunk turns then 5 branch turns.
@@ -211,9 +212,9 @@ def test_the_page_shows_the_path_on_screen_and_loads_earlier_turns_of_that_path(
 
 
 def test_a_turn_running_in_another_version_is_named(alice):
-    conversation = Conversation.objects.create(owner=alice, title="Busy", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Busy")
     [first] = line(conversation, ["q"])
-    running = Turn.objects.create(conversation=conversation, prompt="q again", status="in_progress", parent=None)
+    running = factories.turn(conversation=conversation, prompt="q again", status="in_progress", parent=None)
     Conversation.objects.filter(pk=conversation.pk).update(current_turn=first)
     conversation.refresh_from_db()
     page = selectors.conversation_turns_page(conversation=conversation)
@@ -226,7 +227,7 @@ VERSIONS = re.compile(r'<div class="versions" role="group" aria-label="Version (
 
 
 def test_the_page_shows_a_labelled_switcher_and_switching_shows_that_version(alice_client, alice):
-    conversation = Conversation.objects.create(owner=alice, title="Switch", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Switch")
     [a1, b1] = line(conversation, ["A", "B one"])
     [b2] = line(conversation, ["B two"], parent=a1, start=timezone.now())
     [b3, c3] = line(conversation, ["B three", "C three"], parent=a1, start=timezone.now() + timedelta(minutes=1))
@@ -248,7 +249,7 @@ def test_the_page_shows_a_labelled_switcher_and_switching_shows_that_version(ali
 
 
 def test_a_prompt_follows_the_turn_the_page_showed(alice_client, alice, fake_api, transactional_db):
-    conversation = Conversation.objects.create(owner=alice, title="Send", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Send")
     [a1, b1] = line(conversation, ["A", "B one"])
     [b2] = line(conversation, ["B two"], parent=a1, start=timezone.now())
     alice_client.post(conversation.get_absolute_url(), {"prompt": "from one", "parent": str(b1.id)})
@@ -262,7 +263,7 @@ def test_a_prompt_follows_the_turn_the_page_showed(alice_client, alice, fake_api
         "from one",
     ]
     # Another conversation's turn, or none: the version on screen (now the new turn) continues.
-    other = Conversation.objects.create(owner=alice, title="Other", model="openai/gpt-5-pro")
+    other = factories.conversation(owner=alice, title="Other")
     [foreign] = line(other, ["elsewhere"])
     alice_client.post(conversation.get_absolute_url(), {"prompt": "next", "parent": str(foreign.id)})
     assert Turn.objects.get(prompt="next").parent_id == sent.id
@@ -270,7 +271,7 @@ def test_a_prompt_follows_the_turn_the_page_showed(alice_client, alice, fake_api
 
 
 def test_switching_another_users_turn_is_404(client, alice, bob):
-    conversation = Conversation.objects.create(owner=alice, title="Mine", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Mine")
     [turn] = line(conversation, ["private"])
     client.force_login(bob)
     assert client.post(reverse("turn_show", args=[turn.id])).status_code == 404
@@ -278,9 +279,9 @@ def test_switching_another_users_turn_is_404(client, alice, bob):
 
 
 def test_a_page_on_another_version_names_the_answer_being_written(alice_client, alice):
-    conversation = Conversation.objects.create(owner=alice, title="Busy", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Busy")
     [first] = line(conversation, ["q"])
-    running = Turn.objects.create(conversation=conversation, prompt="q again", status="in_progress", parent=None)
+    running = factories.turn(conversation=conversation, prompt="q again", status="in_progress", parent=None)
     alice_client.post(reverse("turn_show", args=[first.id]))
     html = alice_client.get(conversation.get_absolute_url()).content.decode()
     assert "An answer is being written in another version of this conversation." in html
@@ -291,9 +292,9 @@ def test_a_page_on_another_version_names_the_answer_being_written(alice_client, 
 
 
 def test_the_live_fragment_of_a_version_has_its_switcher(alice_client, alice):
-    conversation = Conversation.objects.create(owner=alice, title="Live", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Live")
     [first] = line(conversation, ["Q"])
-    running = Turn.objects.create(conversation=conversation, prompt="Q", status="in_progress", parent=None)
+    running = factories.turn(conversation=conversation, prompt="Q", status="in_progress", parent=None)
     fragment = alice_client.get(reverse("turn_live", args=[running.id])).content.decode()
     assert VERSIONS.findall(fragment) == [("2", "2")]
     assert f'formaction="{reverse("turn_show", args=[first.id])}"' in fragment
@@ -305,7 +306,7 @@ def test_the_live_fragment_of_a_version_has_its_switcher(alice_client, alice):
 def test_the_admin_lists_every_version_with_its_parent(client, alice):
     from django.contrib.auth.models import User
 
-    conversation = Conversation.objects.create(owner=alice, title="Admin", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Admin")
     [a, b1] = line(conversation, ["first prompt", "B one"])
     [b2] = line(conversation, ["B two"], parent=a, start=timezone.now())
     client.force_login(User.objects.create_superuser("root", password="pw-root-123"))

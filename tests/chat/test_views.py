@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from conversations.chat import selectors, services
 from conversations.models import Conversation, Turn
+from tests import factories
 from tests.helpers import form_token
 
 
@@ -250,7 +251,7 @@ def test_a_long_conversation_page_makes_few_queries(alice_client, alice, django_
     turn = services.conversation_create(owner=alice, prompt="first")
     Turn.objects.filter(id=turn.id).update(status="completed", output_text="a", output_html="<p>a</p>")
     for i in range(30):
-        Turn.objects.create(conversation=turn.conversation, prompt=f"p{i}", status="completed", output_html="<p>x</p>")
+        factories.turn(conversation=turn.conversation, prompt=f"p{i}", status="completed", output_html="<p>x</p>")
     # The turns are two reads whatever their number: the tree of versions, then the turns shown.
     with django_assert_max_num_queries(13):
         response = alice_client.get(turn.conversation.get_absolute_url())

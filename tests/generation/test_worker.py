@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from conversations import tasks
 from conversations.chat import services
-from conversations.models import Conversation, Turn
+from conversations.models import Turn
+from tests import factories
 from tests.helpers import free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -143,9 +144,9 @@ def test_one_consumer_thread_generates_many_answers_at_once(worker, alice, bob, 
 
 def test_a_queued_turn_whose_task_was_lost_starts_within_a_minute(worker, alice, fake_api):
     # Committed, but its task never reached the queue (killed between commit and enqueue, or a wiped queue).
-    conversation = Conversation.objects.create(owner=alice, title="Lost", model="openai/gpt-5-pro")
+    conversation = factories.conversation(owner=alice, title="Lost")
     # Queued half a minute ago (the clock is moved, not waited out): the worker's sweep queues it again.
-    turn = Turn.objects.create(
+    turn = factories.turn(
         conversation=conversation, prompt="Lost task", updated_at=timezone.now() - timedelta(seconds=31)
     )
     worker()

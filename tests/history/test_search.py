@@ -15,14 +15,15 @@ from django.utils import timezone
 from conversations.chat import services
 from conversations.history import search, search_index
 from conversations.models import Conversation, Turn
+from tests import factories
 
 HIT = re.compile(r'<a class="hit-link" href="([^"]+)">')
 
 
 def make(owner, title, prompt, answer="", *, status="completed", at=None, model="openai/gpt-5-pro", cost=None):
     at = at or timezone.now()
-    conversation = Conversation.objects.create(owner=owner, title=title, model=model, created_at=at, updated_at=at)
-    turn = Turn.objects.create(
+    conversation = factories.conversation(owner=owner, title=title, model=model, created_at=at, updated_at=at)
+    turn = factories.turn(
         conversation=conversation,
         prompt=prompt,
         status=status,
@@ -143,7 +144,7 @@ def test_the_index_follows_every_write(alice, bob):
 
 
 def test_imported_rows_written_in_bulk_are_indexed(alice):
-    conversation = Conversation.objects.create(owner=alice, title="Bulk", model="m")
+    conversation = factories.conversation(owner=alice, title="Bulk", model="m")
     Turn.objects.bulk_create(
         [Turn(conversation=conversation, prompt=f"bulk prompt {i} platypus", status="completed") for i in range(30)]
     )
@@ -383,7 +384,7 @@ def test_the_search_page_makes_the_same_number_of_queries_at_any_size(
 def test_bulk_loading_with_the_triggers_off_indexes_the_new_rows_once(alice, transactional_db):
     make(alice, "Before", "wombat burrow", "")
     with search_index.suspended():
-        conversation = Conversation.objects.create(owner=alice, title="Loaded", model="m")
+        conversation = factories.conversation(owner=alice, title="Loaded", model="m")
         Turn.objects.bulk_create(
             [Turn(conversation=conversation, prompt=f"wombat {i}", status="completed") for i in range(3)]
         )

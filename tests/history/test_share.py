@@ -7,6 +7,7 @@ import pytest
 
 from conversations.chat import services
 from conversations.models import Conversation, Share, Turn
+from tests import factories
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -14,8 +15,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def conversation(alice):
-    conversation = Conversation.objects.create(owner=alice, title="Launch <plan>", model="openai/gpt-5-pro")
-    Turn.objects.create(
+    conversation = factories.conversation(owner=alice, title="Launch <plan>")
+    factories.turn(
         conversation=conversation,
         prompt="First try",
         status="completed",
@@ -24,7 +25,7 @@ def conversation(alice):
         parent=None,
     )
     # Another version of the first prompt (an edit), with a turn still running after it.
-    new = Turn.objects.create(
+    new = factories.turn(
         conversation=conversation,
         parent=None,
         prompt="<script>alert('prompt')</script> What next?",
@@ -36,9 +37,7 @@ def conversation(alice):
         total_tokens=6912,
         cost_usd=Decimal("0.962612"),
     )
-    Turn.objects.create(
-        conversation=conversation, prompt="Still thinking about this one", status="in_progress", parent=new
-    )
+    factories.turn(conversation=conversation, prompt="Still thinking about this one", status="in_progress", parent=new)
     return conversation
 
 
@@ -185,7 +184,7 @@ def _edited_first_prompt(alice) -> Conversation:
     """A conversation titled from its first prompt, whose first prompt was then edited (a new version)."""
     first = services.conversation_create(owner=alice, prompt="My salary is 91,000 and my boss is Bob")
     conversation = first.conversation
-    edit = Turn.objects.create(
+    edit = factories.turn(
         conversation=conversation, parent=None, prompt="Help me ask for a raise", status="completed", output_text="Ok."
     )
     Conversation.objects.filter(pk=conversation.pk).update(current_turn=edit)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from conversations.chat import selectors, services
 from conversations.history import transfer
 from conversations.models import Charge, Conversation, DailyUsage, Turn
+from tests import factories
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +27,7 @@ T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
     """A conversation with every kind of turn: retried, two versions, failed, cancelled, with usage and prices."""
-    conversation = Conversation.objects.create(
+    conversation = factories.conversation(
         owner=owner,
         title=title,
         model="openai/gpt-5-pro",
@@ -48,7 +49,7 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         "cost_usd": Decimal("0.585920"),
         "provider_cost_usd": Decimal("0.590000"),
     }
-    Turn.objects.create(
+    factories.turn(
         conversation=conversation,
         prompt="Draft the plan.\nKeep it short.",
         status=Turn.Status.COMPLETED,
@@ -80,7 +81,7 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         **usage,
     )
     # The prompt edited: another version of the first turn, the one the cancelled turn follows.
-    Turn.objects.create(
+    factories.turn(
         conversation=conversation,
         parent=None,
         prompt="Draft the plan, in five steps.",
@@ -95,7 +96,7 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         completed_at=at + timedelta(minutes=4),
         updated_at=at + timedelta(minutes=4),
     )
-    Turn.objects.create(
+    factories.turn(
         conversation=conversation,
         prompt="Never mind.",
         status=Turn.Status.CANCELLED,
@@ -654,7 +655,7 @@ def test_import_keeps_the_file_times_and_organisation(alice_client, alice):
 def test_every_version_round_trips_with_its_parent_and_the_version_on_screen(alice, bob):
     conversation = rich_conversation(alice)
     first = conversation.turns.get(prompt__startswith="Draft the plan.\n")
-    after_first = Turn.objects.create(
+    after_first = factories.turn(
         conversation=conversation, prompt="Follow-up of v1", parent=first, status="completed", output_text="ok"
     )
     services.turn_show(turn=first)  # the first version is on screen
@@ -694,9 +695,9 @@ def test_a_version_1_file_imports_its_superseded_turns_as_versions(alice_client,
 def test_imported_costs_are_history_not_spend_anywhere(alice, alice_client, bob):
     """Issue 15 item 8: one import showed $1,000,000.17 in the admin turn list's sums."""
     boss = client_for(bob.__class__.objects.create_superuser("boss", password="pw-boss-12345"))
-    mine = Conversation.objects.create(owner=alice, title="Here", model="openai/gpt-5-pro")
+    mine = factories.conversation(owner=alice, title="Here")
     spent = Decimal("0.250000")
-    Turn.objects.create(conversation=mine, prompt="Answered here", status="completed", cost_usd=spent, total_tokens=5)
+    factories.turn(conversation=mine, prompt="Answered here", status="completed", cost_usd=spent, total_tokens=5)
     data = valid_conversation(turn={"cost_usd": "999999.170000", "provider_cost_usd": "999999.17", "total_tokens": 7})
     assert upload(alice_client, as_file(envelope(data))).status_code == 302
     imported = Turn.objects.get(conversation__origin_id=data["id"])

@@ -7,7 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from conversations.chat import services
-from conversations.models import Conversation, Share, Turn
+from conversations.models import Conversation, Share
+from tests import factories
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alices(alice):
-    conversation = Conversation.objects.create(owner=alice, title="Alice's secret", model="openai/gpt-5-pro")
-    Turn.objects.create(conversation=conversation, prompt="secret prompt", status="completed", output_text="secret")
+    conversation = factories.conversation(owner=alice, title="Alice's secret")
+    factories.turn(conversation=conversation, prompt="secret prompt", status="completed", output_text="secret")
     live = services.share_create(conversation=conversation)
     revoked = services.share_create(conversation=conversation)
     services.share_revoke(share=revoked)

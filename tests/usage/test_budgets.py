@@ -12,6 +12,7 @@ from django.utils import timezone
 from conversations.chat import services
 from conversations.models import AIModel, Charge, Conversation, Turn, UserBudget
 from conversations.usage import budgets, ledger
+from tests import factories
 from tests.helpers import form_token
 
 D = Decimal
@@ -20,20 +21,20 @@ PRO_IN, PRO_OUT = D("20.631"), D("165.048")  # openai/gpt-5-pro, USD per 1M toke
 
 def _spend(user, usd, *, when=None, model="openai/gpt-5-pro") -> Charge:
     """Record one charge of `usd` for `user` through the ledger's own writer."""
-    conversation = Conversation.objects.create(owner=user, title="spent", model=model)
-    turn = Turn.objects.create(conversation=conversation, prompt="p", status=Turn.Status.COMPLETED, attempts=1)
+    conversation = factories.conversation(owner=user, title="spent", model=model)
+    turn = factories.turn(conversation=conversation, prompt="p", status=Turn.Status.COMPLETED, attempts=1)
     fields = {"input_tokens": 10, "output_tokens": 10, "total_tokens": 20, "cost_usd": D(usd)}
     return ledger.charge_record(turn=turn, status="completed", model=model, response_id="r", fields=fields, now=when)
 
 
 def _conversation(user, *, max_output_tokens=1000, **extra) -> Conversation:
-    return Conversation.objects.create(
+    return factories.conversation(
         owner=user, title="c", model="openai/gpt-5-pro", max_output_tokens=max_output_tokens, **extra
     )
 
 
 def _answered(conversation, *, input_tokens=1000, output_tokens=500, prompt="first") -> Turn:
-    return Turn.objects.create(
+    return factories.turn(
         conversation=conversation,
         prompt=prompt,
         output_text="answer",
@@ -94,9 +95,9 @@ def test_status_counts_running_estimates_and_warns_at_80_percent(alice, bob, set
     assert (status.spent, status.reserved, status.left, status.percent) == (D("39.99"), 0, D("10.01"), 79)
     assert not status.warning and not status.over
     running = _conversation(alice)
-    Turn.objects.create(conversation=running, prompt="p", status=Turn.Status.IN_PROGRESS, estimate_usd=D("6"))
-    Turn.objects.create(conversation=_conversation(bob), prompt="p", status=Turn.Status.QUEUED, estimate_usd=D("9"))
-    Turn.objects.create(conversation=running, prompt="old", status=Turn.Status.COMPLETED, estimate_usd=D("9"))
+    factories.turn(conversation=running, prompt="p", status=Turn.Status.IN_PROGRESS, estimate_usd=D("6"))
+    factories.turn(conversation=_conversation(bob), prompt="p", status=Turn.Status.QUEUED, estimate_usd=D("9"))
+    factories.turn(conversation=running, prompt="old", status=Turn.Status.COMPLETED, estimate_usd=D("9"))
     _spend(alice, "0.01")
     status = budgets.status_for(alice)
     assert (status.spent, status.reserved, status.left, status.percent) == (D("40.00"), D("6"), D("4.00"), 80)
@@ -202,7 +203,7 @@ def test_retry_over_budget_is_refused_and_the_turn_stays_failed(
 ):
     settings.BUDGET_MONTHLY_USD = D("5")
     conversation = _conversation(alice)
-    turn = Turn.objects.create(
+    turn = factories.turn(
         conversation=conversation, prompt="q", status=Turn.Status.FAILED, attempts=1, error_code="server_error"
     )
     _spend(alice, "4.90")
@@ -255,7 +256,7 @@ def test_the_instance_budget_counts_everyone(alice_client, alice, bob, fake_api,
 
 def test_running_turns_count_with_their_estimates(alice_client, alice, fake_api, transactional_db, settings):
     settings.BUDGET_MONTHLY_USD = D("1")
-    running = Turn.objects.create(
+    running = factories.turn(
         conversation=_conversation(alice), prompt="p", status=Turn.Status.IN_PROGRESS, estimate_usd=D("0.90")
     )
     other = _conversation(alice)  # an estimate of $0.165 (1000 output tokens) + input
@@ -272,7 +273,7 @@ def test_a_model_without_prices_is_not_refused(alice, settings, django_capture_o
     """No price, no cost: the ledger would record nothing, so the budget has nothing to hold back."""
     settings.BUDGET_MONTHLY_USD = D("0")
     AIModel.objects.create(provider_id="acme/free", enabled=True)
-    conversation = Conversation.objects.create(owner=alice, title="c", model="acme/free")
+    conversation = factories.conversation(owner=alice, title="c", model="acme/free")
     with django_capture_on_commit_callbacks(execute=False):
         turn = services.turn_create(conversation=conversation, prompt="hi")
     assert turn.estimate_usd is None

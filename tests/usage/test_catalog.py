@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from conversations.chat.forms import ConversationSettingsForm
 from conversations.generation import aimlapi
-from conversations.models import AIModel, Conversation, Turn, UserBudget
+from conversations.models import AIModel, Turn, UserBudget
 from conversations.usage import catalog
+from tests import factories
 from tests.helpers import client_for
 
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"
@@ -150,7 +151,7 @@ def test_staff_see_the_retirement_banner_from_14_days_before(staff_client, alice
 
 def test_after_retirement_a_conversation_offers_a_one_click_switch(alice_client, alice):
     AIModel.objects.filter(provider_id=SOL).update(enabled=True)
-    conversation = Conversation.objects.create(owner=alice, title="c", model=PRO, max_output_tokens=300_000)
+    conversation = factories.conversation(owner=alice, title="c", model=PRO, max_output_tokens=300_000)
     url = conversation.get_absolute_url()
     _retire(in_days=1)
     assert "model-switch" not in alice_client.get(url).content.decode()
@@ -168,9 +169,9 @@ def test_after_retirement_a_conversation_offers_a_one_click_switch(alice_client,
 
 
 def test_the_switch_needs_a_successor_and_the_owner(alice_client, alice, bob):
-    conversation = Conversation.objects.create(owner=bob, title="b", model=PRO)
+    conversation = factories.conversation(owner=bob, title="b", model=PRO)
     assert alice_client.post(f"/c/{conversation.id}/switch-model/").status_code == 404
-    mine = Conversation.objects.create(owner=alice, title="a", model=SOL)  # SOL has no successor
+    mine = factories.conversation(owner=alice, title="a", model=SOL)  # SOL has no successor
     response = alice_client.post(f"/c/{mine.id}/switch-model/", follow=True)
     assert "no successor" in response.content.decode()
     mine.refresh_from_db()

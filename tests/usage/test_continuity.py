@@ -15,6 +15,7 @@ from conversations.chat import services
 from conversations.generation import aimlapi, worker
 from conversations.models import AIModel, Charge, Conversation, Turn, UserBudget
 from conversations.usage import catalog
+from tests import factories
 
 PRO, SOL = "openai/gpt-5-pro", "openai/gpt-5.6-sol-pro"
 LUNA = "openai/gpt-5.6-luna-pro"
@@ -229,8 +230,8 @@ def test_on_the_retirement_day_the_next_prompt_goes_to_the_successor_with_a_line
 
 def test_a_prompt_queued_before_the_day_and_sent_after_goes_to_the_successor(alice, sol, fake_api, clock):
     clock(EVE)
-    conversation = Conversation.objects.create(owner=alice, title="t", model=PRO)
-    turn = Turn.objects.create(conversation=conversation, prompt="queued on the eve", parent=None)
+    conversation = factories.conversation(owner=alice, title="t", model=PRO)
+    turn = factories.turn(conversation=conversation, prompt="queued on the eve", parent=None)
     clock(DAY)
     worker.turn_run(turn_id=turn.id)
     turn.refresh_from_db()
@@ -308,10 +309,8 @@ def staff_client(client, db):
 
 def test_an_admin_moves_every_conversation_on_a_model_after_a_preview(staff_client, alice, bob, sol):
     for owner, effort in ((alice, ""), (alice, ""), (bob, "")):
-        Conversation.objects.create(
-            owner=owner, title="t", model=PRO, reasoning_effort=effort, max_output_tokens=300_000
-        )
-    Conversation.objects.create(owner=bob, title="already", model=SOL)
+        factories.conversation(owner=owner, title="t", model=PRO, reasoning_effort=effort, max_output_tokens=300_000)
+    factories.conversation(owner=bob, title="already", model=SOL)
     pro = AIModel.objects.get(provider_id=PRO)
     url = "/admin/conversations/aimodel/"
     chosen = {"action": "move_conversations", "_selected_action": [pro.pk], "index": 0}
@@ -328,8 +327,8 @@ def test_an_admin_moves_every_conversation_on_a_model_after_a_preview(staff_clie
 
 
 def test_an_admin_moves_selected_conversations(staff_client, alice, sol):
-    chosen = Conversation.objects.create(owner=alice, title="move me", model=PRO)
-    other = Conversation.objects.create(owner=alice, title="leave me", model=PRO)
+    chosen = factories.conversation(owner=alice, title="move me", model=PRO)
+    other = factories.conversation(owner=alice, title="leave me", model=PRO)
     data = {"action": "move_to_model", "_selected_action": [chosen.pk], "index": 0, "target": sol.pk}
     page = staff_client.post("/admin/conversations/conversation/", {**data, "preview": "1"}).content.decode()
     assert "1 conversation of 1 user will move" in page

@@ -18,6 +18,7 @@ from django.utils import timezone
 from conversations.admin import TurnAdmin
 from conversations.models import Charge, Conversation, Turn
 from conversations.usage import reports
+from tests import factories
 from tests.factories import PRO, SOL, at, charge
 from tests.helpers import SUMMED, client_for, expected, figures, q6
 
@@ -398,7 +399,7 @@ def test_the_number_of_queries_does_not_grow_with_the_data(ledger, boss, boss_cl
     today = ledger["today"]
     for n in range(6):
         user = User.objects.create_user(f"extra{n}", password="pw-usage-1")
-        talk = Conversation.objects.create(owner=user, model=SOL, title=f"extra {n}")
+        talk = factories.conversation(owner=user, model=SOL, title=f"extra {n}")
         for k in range(8):
             charge(user, when=at(today - timedelta(days=k * 9 + n)), model=(PRO, SOL)[k % 2],
                    status=("completed", "failed")[k % 3 == 0], conversation=talk)  # fmt: skip
