@@ -2,6 +2,7 @@
 
 Waiting for a condition (never a fixed sleep), Huey's real queue for a while, signed-in clients, form
 tokens, free ports, and the app's own processes (a worker, gunicorn) on the test's database.
+Django is imported where it is used: the fake server's self-test imports this without it.
 """
 
 import asyncio
@@ -10,13 +11,11 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-
-from django.db.models import Count, Sum
-from django.test import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +29,13 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def once(condition, action) -> threading.Thread:
+    """In a thread: `action()` as soon as `condition()` holds (as a user presses Stop once a call is out)."""
+    thread = threading.Thread(target=lambda: wait_for(condition) and action(), daemon=True)
+    thread.start()
+    return thread
 
 
 async def until(condition, timeout=10.0, interval=0.005) -> None:
@@ -59,8 +65,10 @@ def deferred_tasks():
         HUEY.immediate = immediate
 
 
-def client_for(user) -> Client:
+def client_for(user):
     """A test client signed in as `user`."""
+    from django.test import Client
+
     client = Client()
     client.force_login(user)
     return client
@@ -170,6 +178,8 @@ def q6(value) -> Decimal:
 
 def expected(charges) -> dict:
     """The figures a report should show for `charges` (a queryset of the ledger), summed here."""
+    from django.db.models import Count, Sum
+
     row = charges.aggregate(n=Count("id"), **{name: Sum(name) for name in (*SUMMED, "provider_cost_usd")})
     return {
         "charges": row["n"],

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from conversations.generation import aimlapi
-from tests.conftest import wait_for
+from tests.helpers import once, wait_for
 
 BODY = aimlapi.build_body(model="openai/gpt-5-pro", input=[{"role": "user", "content": "Hi there"}])
 
@@ -233,11 +233,9 @@ def test_stream_stops_when_aborted_between_events(fake_api):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_abort_cuts_a_call_that_is_waiting_for_the_provider(fake_api, stream):
-    import threading
-
     fake_api.faults = [("slow", 10)]  # the provider is silent (reasoning) for 10 s
     abort = aimlapi.Abort()
-    threading.Timer(0.5, abort.abort).start()
+    once(lambda: fake_api.post_count, abort.abort)  # Stop, while the provider is silent
     start = time.monotonic()
     if stream:
         assert aimlapi.stream_response(BODY, abort=abort).status == "cancelled"

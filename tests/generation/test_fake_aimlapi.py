@@ -13,8 +13,10 @@ import pytest
 
 try:
     from tests.fake_aimlapi import FakeAimlApi
+    from tests.helpers import wait_for
 except ImportError:  # tests/ on sys.path instead of the project root
     from fake_aimlapi import FakeAimlApi
+    from helpers import wait_for
 
 MODEL = "openai/gpt-5-pro"
 
@@ -165,9 +167,11 @@ def test_background_poll_and_cancel(fake):
     assert status == 200
     assert (job["status"], job["output"], job["usage"]) == ("queued", [], None)
 
-    time.sleep(0.35)
-    _, _, raw = call(fake, "GET", f"/responses/{job['id']}")
-    completed = json.loads(raw)
+    def polled():
+        body = json.loads(call(fake, "GET", f"/responses/{job['id']}")[2])
+        return body if body["status"] not in ("queued", "in_progress") else None
+
+    completed = wait_for(polled, timeout=10)
     assert completed["status"] == "completed"
     assert completed["usage"]["input_tokens"] >= 1
     assert completed["output_text"].startswith("Echo: Hello there")
@@ -242,8 +246,7 @@ def test_stop_is_quick_while_requests_sleep():
     threads = [threading.Thread(target=slow_call) for _ in range(5)]
     for thread in threads:
         thread.start()
-    while fake.post_count < 5:
-        time.sleep(0.01)
+    wait_for(lambda: fake.post_count >= 5, interval=0.01)
 
     started = time.monotonic()
     fake.stop()

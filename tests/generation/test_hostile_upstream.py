@@ -10,6 +10,7 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from conversations.generation import aimlapi
+from tests.helpers import once
 from tests.hostile_upstream import HostileUpstream, completed, http, sse_head
 
 BODY = {"model": "openai/gpt-5-pro", "input": "Hi"}
@@ -176,7 +177,7 @@ def test_stop_interrupts_a_backoff_wait(upstream, settings):
     settings.AIMLAPI_RETRY_AFTER_MAX = 30
     upstream.answer(http(503, {"error": {"message": "overloaded"}}, {"Retry-After": "20"}))
     abort = aimlapi.Abort()
-    threading.Timer(0.3, abort.abort).start()
+    once(lambda: upstream.post_count, abort.abort)  # Stop, during the wait the 503 asked for
     start = time.monotonic()
     with pytest.raises(aimlapi.AimlApiError) as info:
         aimlapi.create_response(BODY, abort=abort)

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from conversations.live import stream as live
 from conversations.models import Conversation, Turn
-from tests.helpers import client_for
+from tests import factories
+from tests.helpers import client_for, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,8 +47,8 @@ async def in_thread(function, *args):
 
 
 def running_turn(owner, title="Running", status=Turn.Status.IN_PROGRESS) -> Turn:
-    conversation = Conversation.objects.create(owner=owner, title=title, model="m")
-    return Turn.objects.create(conversation=conversation, prompt="Why?", status=status)
+    conversation = factories.conversation(owner=owner, title=title, model="m")
+    return factories.turn(conversation=conversation, prompt="Why?", status=status)
 
 
 def finish(turn: Turn, status=Turn.Status.COMPLETED, when=None) -> None:
@@ -182,7 +183,7 @@ def test_the_sidebar_hears_of_every_conversation_of_the_user(alice):
         # A new prompt on the phone: the row says working, then done.
         later = timezone.now()
         new = await in_thread(
-            lambda: Turn.objects.create(conversation=elsewhere.conversation, prompt="And?", updated_at=later)
+            lambda: factories.turn(conversation=elsewhere.conversation, prompt="And?", updated_at=later)
         )
         await in_thread(lambda: Conversation.objects.filter(pk=elsewhere.conversation_id).update(updated_at=later))
         await watcher.check()
@@ -268,13 +269,12 @@ def test_the_watcher_stops_with_its_last_page_and_starts_again(alice, settings):
         subscriber = page(alice)
         await watcher.subscribe(subscriber, since=timezone.now())
         task = watcher.task
-        await asyncio.sleep(0.1)
-        assert watcher.checks + watcher.probes >= 2 and not task.done()
+        await until(lambda: watcher.checks + watcher.probes >= 2)
+        assert not task.done()
         watcher.unsubscribe(subscriber)
         await asyncio.wait_for(task, timeout=5)
-        ticks = watcher.checks + watcher.probes
-        await asyncio.sleep(0.1)
-        assert watcher.checks + watcher.probes == ticks  # no page, no query
+        # No page, no query: no watcher task is left to tick.
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == "live-watcher" and not t.done()]
         await watcher.subscribe(subscriber, since=timezone.now())
         assert watcher.task is not task and not watcher.task.done()
         watcher.unsubscribe(subscriber)
@@ -381,7 +381,7 @@ def test_the_stream_carries_turn_and_row_events_of_the_user_only(alice, bob, set
         response = await client.get(f"/events/?t={mine.pk}.{version}&t={theirs.pk}.0&t=junk")
 
         async def answers():
-            await asyncio.sleep(0.2)
+            await until(lambda: live.watcher().subscribers)  # the stream is open
             await in_thread(finish, theirs)
             await in_thread(finish, mine)
 
@@ -453,12 +453,6 @@ def test_the_watcher_reads_only_after_a_commit(alice, settings, monkeypatch):
     settings.LIVE_EVENTS_INTERVAL_MS = 10
     monkeypatch.setattr(live, "IDLE_READ_SECONDS", 3600)  # so every read below is the probe's doing
     turn = running_turn(alice)
-
-    async def until(condition, timeout=10.0):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not condition():
-            assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-            await asyncio.sleep(0.005)
 
     async def scenario():
         watcher = live.watcher()
