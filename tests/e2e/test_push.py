@@ -57,14 +57,13 @@ class AsgiServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self.env = subprocess_env(
-            settings,
-            DJANGO_SETTINGS_MODULE="tests.asgi_settings",
-            AIMLAPI_BASE_URL=fake_api.base_url,
-            LIVE_POLL_MS=str(POLL_MS),
-            WEB_CONCURRENCY="1",
-            **env,
-        )
+        defaults = {
+            "DJANGO_SETTINGS_MODULE": "tests.asgi_settings",
+            "AIMLAPI_BASE_URL": fake_api.base_url,
+            "LIVE_POLL_MS": str(POLL_MS),
+            "WEB_CONCURRENCY": "1",
+        }
+        self.env = subprocess_env(settings, **{**defaults, **env})  # the caller's env wins
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.process = None
 
