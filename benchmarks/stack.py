@@ -273,7 +273,7 @@ class Stack:
                 "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "SIGNUP_ENABLED": "true",
-                # Capacity is measured here, not the per-user limits (tests/test_security_limits.py).
+                # Capacity is measured here, not the per-user limits (tests/chat/test_limits.py).
                 "MAX_ACTIVE_TURNS_PER_USER": "100000",
                 "MAX_PROMPTS_PER_HOUR": "0",
                 "PORT": str(self.web_port),

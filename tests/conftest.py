@@ -2,9 +2,11 @@ from datetime import datetime
 
 import pytest
 import time_machine
-from django.contrib.auth.models import User
 
+from conversations.models import Turn
+from tests import factories
 from tests.fake_aimlapi import FakeAimlApi
+from tests.helpers import Worker, deferred_tasks, free_port, gunicorn, subprocess_env, wait_for  # noqa: F401 (re-exported)
 
 
 @pytest.fixture
@@ -37,12 +39,12 @@ def clock():
 
 @pytest.fixture
 def alice(db):
-    return User.objects.create_user("alice", password="pw-alice-123")
+    return factories.user("alice")
 
 
 @pytest.fixture
 def bob(db):
-    return User.objects.create_user("bob", password="pw-bob-123")
+    return factories.user("bob")
 
 
 @pytest.fixture
@@ -51,77 +53,10 @@ def alice_client(client, alice):
     return client
 
 
-class Worker:
-    """A real Huey consumer (`manage.py run_huey`) in a subprocess, on the test database."""
-
-    def __init__(self, env: dict):
-        self.env = env
-        self.process = None
-
-    def start(self, log_path=None, **extra_env):
-        """Start the consumer; its output goes to `log_path` when given, else nowhere."""
-        import subprocess
-        import sys
-
-        env = {**self.env, **{k: str(v) for k, v in extra_env.items()}}
-        output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed by the child's exit)
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_huey", "-k", "thread", "-w", env.get("HUEY_WORKERS", "4")],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def kill(self):
-        """SIGKILL: no clean shutdown, as when a machine or container dies."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except Exception:
-                self.process.kill()
-
-
-def subprocess_env(settings, **extra) -> dict:
-    """The environment of a process of the app (a worker, gunicorn) on this test's database and queue."""
-    import os
-    from pathlib import Path
-
-    from django.db import connection
-
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database_url = f"sqlite:///{db['NAME']}"
-    else:
-        database_url = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
-        "DATABASE_URL": database_url,
-        "HUEY_IMMEDIATE": "false",
-        # The queue of this test process: its SQLite file, or (REDIS_URL) its own queue name in Redis.
-        "HUEY_FILENAME": settings.HUEY.get("filename", ""),
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-        **extra,
-    }
-
-
 @pytest.fixture
 def worker(transactional_db, fake_api, settings):
     """Start/kill real consumers; the test process enqueues into the same queue file."""
-    from huey.contrib.djhuey import HUEY
-
     env = subprocess_env(settings, AIMLAPI_BASE_URL=fake_api.base_url, HUEY_WORKERS="4")
-    HUEY.immediate = False
-    HUEY.flush()
     workers = []
 
     def make(log_path=None, **extra_env):
@@ -129,59 +64,40 @@ def worker(transactional_db, fake_api, settings):
         workers.append(w)
         return w
 
-    yield make
-    for w in workers:
-        w.stop()
-    HUEY.flush()
-    HUEY.immediate = True
+    with deferred_tasks():
+        yield make
+        for w in workers:
+            w.stop()
 
 
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+@pytest.fixture
+def huey_queue():
+    """Huey's real queue instead of immediate mode for the whole test (helpers.deferred_tasks)."""
+    with deferred_tasks() as queue:
+        yield queue
 
 
-def free_port() -> int:
-    import socket
+@pytest.fixture
+def run_now(transactional_db):
+    """Call a service; the tasks it queues run at once (Huey's immediate mode); a turn returned is re-read.
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    Real commits, no test transaction: a worker never runs inside a transaction,
+    and its heartbeat thread must see the rows on its own connection.
+    """
+
+    def run(func, **kwargs):
+        result = func(**kwargs)
+        if isinstance(result, Turn):
+            result.refresh_from_db()
+        return result
+
+    return run
 
 
-def gunicorn(env: dict):
-    """The app as `gunicorn` alone serves it in production (gunicorn.conf.py: uvicorn workers), on a free
-    port of loopback; returns (process, base URL). DEBUG: static files by their plain names."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import requests
-
-    port = free_port()
-    env = {"WEB_CONCURRENCY": "1", **env, "HOST": "127.0.0.1", "PORT": str(port), "DEBUG": "true"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn"], cwd=Path(__file__).resolve().parent.parent, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return process.poll() is not None  # exited: stop waiting, the caller sees it
-
-    wait_for(up, timeout=30)
-    assert process.poll() is None, "gunicorn exited at start-up"
-    return process, base
+@pytest.fixture
+def ledger(db):
+    """Forty days of spend (tests/factories.py `ledger`)."""
+    return factories.ledger()
 
 
 def pytest_configure(config):

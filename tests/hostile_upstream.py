@@ -9,7 +9,6 @@ so a test can drip bytes, stall or send garbage. Every request is recorded.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,9 +96,3 @@ class HostileUpstream:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

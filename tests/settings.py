@@ -17,7 +17,7 @@ os.environ.update(
         "HUEY_IMMEDIATE": "true",
         "SECRET_KEY": "test-secret-key-" + "x" * 40,
         "DEBUG": "false",
-        # Many tests keep several answers of one user in flight; tests/test_security_limits.py
+        # Many tests keep several answers of one user in flight; tests/chat/test_limits.py
         # sets the per-user limits it checks.
         "MAX_ACTIVE_TURNS_PER_USER": "1000",
         "MAX_PROMPTS_PER_HOUR": "0",

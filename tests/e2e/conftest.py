@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
 
+from tests.helpers import client_for
+
 # Debian's chromium (`make chromium` installs it); never a Playwright download.
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -204,10 +206,8 @@ class App:
 
     def _session_cookie(self, user) -> dict:
         """Log in without the form (the sign-up test covers the form)."""
-        from django.test import Client
 
-        client = Client()
-        client.force_login(user)
+        client = client_for(user)
         name = self.settings.SESSION_COOKIE_NAME
         return {"name": name, "value": client.cookies[name].value, "url": self.url}
 

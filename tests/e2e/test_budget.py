@@ -7,17 +7,17 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 
 pytestmark = pytest.mark.browser
 
 
 def _spend(user, usd: str) -> None:
-    from conversations.models import Conversation, Turn
     from conversations.usage import ledger
 
-    conversation = Conversation.objects.create(owner=user, title="Quarterly report draft", model="openai/gpt-5-pro")
-    turn = Turn.objects.create(conversation=conversation, prompt="p", status="completed", attempts=1)
+    conversation = factories.conversation(owner=user, title="Quarterly report draft")
+    turn = factories.turn(conversation=conversation, prompt="p", status="completed", attempts=1)
     fields = {"input_tokens": 5000, "output_tokens": 20000, "cost_usd": Decimal(usd)}
     ledger.charge_record(turn=turn, status="completed", model="openai/gpt-5-pro", response_id="r", fields=fields)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.chat.selectors import TURNS_PAGE
+from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE, screenshot
 
 pytestmark = pytest.mark.browser
@@ -33,13 +34,13 @@ TITLES = [
 
 def seed(user, count, *, turns=1, now=None, answer=None):
     """`count` conversations, newest first, an hour apart; returns them oldest last."""
-    from conversations.models import Conversation, Turn
+    from conversations.models import Turn
 
     now = now or timezone.now()
     made = []
     for i in range(count):
         at = now - timedelta(hours=i * 5)
-        conversation = Conversation.objects.create(
+        conversation = factories.conversation(
             owner=user, title=f"{TITLES[i % len(TITLES)]} #{i}", model="openai/gpt-5-pro", updated_at=at
         )
         rows = Turn.objects.bulk_create(

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Turn
-from tests.conftest import wait_for
 from tests.e2e.conftest import ANSWER_TIMEOUT_MS
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
-from conversations.models import AIModel, Conversation, Turn, UserBudget
+from conversations.models import AIModel, Conversation, UserBudget
+from tests import factories
 from tests.e2e.conftest import DESKTOP, screenshot
 
 pytestmark = pytest.mark.browser
@@ -28,7 +29,7 @@ def test_an_admin_enables_checks_and_moves_people_to_the_successor(app, tmp_path
     boss = User.objects.create_superuser("boss", password="pw-boss-123")
     alice = app.user("alice")
     for title in ("Plans", "Notes"):
-        Conversation.objects.create(owner=alice, title=title, model=PRO)
+        factories.conversation(owner=alice, title=title, model=PRO)
     page = app.new_page("/admin/conversations/aimodel/", user=boss, viewport=DESKTOP)
     sol = page.locator("#result_list tbody tr", has=page.get_by_role("link", name=SOL, exact=True))
     expect(sol).to_contain_text("Chat Completions")
@@ -86,8 +87,8 @@ def test_on_the_retirement_day_the_conversation_continues_with_a_line(app, clock
     alice = app.user("alice")
     UserBudget.objects.create(user=alice, unlimited=True)
     AIModel.objects.filter(provider_id=SOL).update(enabled=True)
-    conversation = Conversation.objects.create(owner=alice, title="Sorting", model=PRO)
-    Turn.objects.create(
+    conversation = factories.conversation(owner=alice, title="Sorting", model=PRO)
+    factories.turn(
         conversation=conversation, prompt="How do I sort?", status="completed", output_text="Use sorted().",
         output_html="<p>Use sorted().</p>", parent=None,
     )  # fmt: skip

@@ -8,9 +8,7 @@ worker, and the page must get its answers and its sidebar from the stream, not f
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +18,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.conftest import wait_for
 from tests.e2e.conftest import ANSWER_TIMEOUT_MS, App
+from tests.helpers import free_port, subprocess_env, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -52,40 +50,20 @@ RECORDER = """
 LIVE_STATE = "async () => (await import(document.querySelector('script[data-events-url]').src)).state()"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 class AsgiServer:
     """`gunicorn` as `make run` starts it (gunicorn.conf.py: uvicorn workers), on the test database."""
 
     def __init__(self, fake_api, settings, log: Path, **env: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self.env = {
-            **os.environ,
+        defaults = {
             "DJANGO_SETTINGS_MODULE": "tests.asgi_settings",
-            "DATABASE_URL": _database_url(),
-            "HUEY_IMMEDIATE": "false",
-            "HUEY_FILENAME": settings.HUEY.get("filename", ""),
             "AIMLAPI_BASE_URL": fake_api.base_url,
             "LIVE_POLL_MS": str(POLL_MS),
             "WEB_CONCURRENCY": "1",
-            "PYTHONPATH": str(ROOT),
-            **env,
         }
+        self.env = subprocess_env(settings, **{**defaults, **env})  # the caller's env wins
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.process = None
 

@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.chat import rendering
-from conversations.models import Conversation, Turn
+from conversations.models import Conversation
+from tests import factories
 
 pytestmark = pytest.mark.browser
 
@@ -16,8 +17,8 @@ ANSWER = "The plan:\n\n1. **Copy** the data\n2. Switch reads\n\n| step | risk |\
 
 
 def conversation_of(user, title="Billing migration"):
-    conversation = Conversation.objects.create(owner=user, title=title, model="openai/gpt-5-pro")
-    Turn.objects.create(
+    conversation = factories.conversation(owner=user, title=title)
+    factories.turn(
         conversation=conversation,
         prompt="How do we move billing without downtime?",
         status="completed",
