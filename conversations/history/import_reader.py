@@ -104,7 +104,9 @@ def _build_conversation(first: tuple[str, object], events: Iterator[tuple[str, o
             raise ImportRefused(f"{where} has more than {counts[depth - 1]:,} {what} (the most {setting} allows).")
         if event in ("start_map", "start_array"):
             if CONTAINERS.get((depth, place)) != event:
-                raise ImportRefused(f"{where} holds a list or object in {place!r}, where the format has a plain value.")
+                # The name is cut: a hostile file's keys can be any length, a message cannot.
+                name = str(place)[:40]
+                raise ImportRefused(f"{where} holds a list or object in {name!r}, where the format has a plain value.")
             value = {} if event == "start_map" else []
             size += CONTAINER_BYTES
         else:

@@ -20,6 +20,9 @@ from conversations.models import Charge, Conversation, Share, Turn
 
 from . import importer, sharing
 
+# Conversations written per statement on import (a savepoint each; one at a time only after a collision).
+IMPORT_BATCH = 200
+
 
 def conversations_import(*, owner, file) -> importer.ImportPlan:
     """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
@@ -39,28 +42,44 @@ def conversations_import(*, owner, file) -> importer.ImportPlan:
     with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
         plan = importer.prepare(file, spool, known_ids=known)
         with transaction.atomic():
+            batch: list[dict] = []
             for data in importer.spooled(spool):
-                try:
-                    with transaction.atomic():
-                        _conversation_insert(owner, data)
-                except IntegrityError:
-                    # The same file imported by another request meanwhile: already here.
-                    plan.skipped += 1
-                    plan.turns -= len(data["turns"])
+                batch.append(data)
+                if len(batch) == IMPORT_BATCH:
+                    _batch_insert(owner, batch, plan)
+                    batch = []
+            if batch:
+                _batch_insert(owner, batch, plan)
     if plan.turns:  # committed: their answers are rendered by the worker (pages render them meanwhile)
         tasks.imported_answers_render_task(owner.pk)
     return plan
 
 
-def _conversation_insert(owner, data: dict) -> Conversation:
-    turns = data.pop("turns")
-    origin_id = data.pop("id")
-    current = data.pop("current_turn")
-    conversation = Conversation.objects.create(owner=owner, origin_id=origin_id, **data)
-    # New ids (the file's may be another user's turns here); each turn keeps following its parent.
-    new_ids = {turn["id"]: uuid.uuid4() for turn in turns}
-    Turn.objects.bulk_create(
-        [
+def _batch_insert(owner, batch: list[dict], plan: importer.ImportPlan) -> None:
+    """Write a batch of conversations with a few statements; if another request imported one of them
+    meanwhile (the unique origin), write them one at a time and skip those already here."""
+    try:
+        with transaction.atomic():
+            _conversations_insert(owner, batch)
+    except IntegrityError:
+        for data in batch:
+            try:
+                with transaction.atomic():
+                    _conversations_insert(owner, [data])
+            except IntegrityError:
+                plan.skipped += 1
+                plan.turns -= len(data["turns"])
+
+
+def _conversations_insert(owner, batch: list[dict]) -> None:
+    conversations, turns, shown = [], [], []
+    for data in batch:
+        fields = {name: value for name, value in data.items() if name not in ("turns", "id", "current_turn")}
+        conversation = Conversation(owner=owner, origin_id=data["id"], **fields)
+        conversations.append(conversation)
+        # New ids (the file's may be another user's turns here); each turn keeps following its parent.
+        new_ids = {turn["id"]: uuid.uuid4() for turn in data["turns"]}
+        turns += [
             Turn(
                 **{name: value for name, value in turn.items() if name not in ("id", "parent")},
                 id=new_ids[turn["id"]],
@@ -68,13 +87,20 @@ def _conversation_insert(owner, data: dict) -> Conversation:
                 conversation=conversation,
                 imported=True,
             )
-            for turn in turns
-        ],
-        batch_size=500,
-    )
-    if current in new_ids:
-        Conversation.objects.filter(pk=conversation.pk).update(current_turn_id=new_ids[current])
-    return conversation
+            for turn in data["turns"]
+        ]
+        if data["current_turn"] in new_ids:
+            conversation.current_turn_id = new_ids[data["current_turn"]]
+            shown.append(conversation)
+    # The version on screen is set once its turn exists (a foreign key to it).
+    current = {conversation.pk: conversation.current_turn_id for conversation in shown}
+    for conversation in shown:
+        conversation.current_turn_id = None
+    Conversation.objects.bulk_create(conversations)
+    Turn.objects.bulk_create(turns, batch_size=500)
+    for conversation in shown:
+        conversation.current_turn_id = current[conversation.pk]
+    Conversation.objects.bulk_update(shown, ["current_turn"], batch_size=500)
 
 
 def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:

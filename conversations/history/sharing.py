@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.http import Http404
 from django.utils.safestring import mark_safe
 
 from conversations.chat import rendering, selectors
@@ -66,18 +65,13 @@ def share_turns(share: Share) -> list[dict]:
 
 
 def share_get(*, token: str) -> Share:
-    """A live share for any signed-in user, or 404 (revoked and unknown tokens alike)."""
-    share = Share.objects.select_related("owner").filter(token=token, revoked_at__isnull=True).first()
-    if share is None:
-        raise Http404("No such shared conversation.")
-    return share
+    """A live share, for any signed-in user; Share.DoesNotExist for a revoked and an unknown token alike."""
+    return Share.objects.select_related("owner").get(token=token, revoked_at__isnull=True)
 
 
 def share_get_owned(*, user, token: str) -> Share:
-    share = Share.objects.filter(token=token, owner=user, revoked_at__isnull=True).first()
-    if share is None:
-        raise Http404("No such shared conversation.")
-    return share
+    """One of the user's live shares; Share.DoesNotExist otherwise."""
+    return Share.objects.get(token=token, owner=user, revoked_at__isnull=True)
 
 
 def shares_of(*, conversation: Conversation) -> list[Share]:

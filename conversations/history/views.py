@@ -152,7 +152,7 @@ def share_create(request, conversation_id):
 @login_required
 @require_POST
 def share_revoke(request, token):
-    share = sharing.share_get_owned(user=request.user, token=token)
+    share = pages.or_404(sharing.share_get_owned, user=request.user, token=token)
     history_services.share_revoke(share=share)
     messages.success(request, "Link revoked: it now leads nowhere.")
     return redirect(f"{reverse('conversation', args=[share.conversation_id])}?shared=")
@@ -162,7 +162,7 @@ def share_revoke(request, token):
 @require_GET
 def share_view(request, token):
     """A share's read-only snapshot, for any signed-in user with the link (404 once revoked)."""
-    share = sharing.share_get(token=token)
+    share = pages.or_404(sharing.share_get, token=token)
     context = {"share": share, "turns": sharing.share_turns(share), "is_owner": share.owner_id == request.user.id}
     response = render(request, "conversations/shared.html", context)
     # A link pasted somewhere public must not put someone's conversation in a search engine.
