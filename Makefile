@@ -102,6 +102,7 @@ audit: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy conversations accounts aimlweb ops
 	$(PY) manage.py makemigrations --check --dry-run
 
 format: $(DEV_STAMP)

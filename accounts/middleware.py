@@ -66,5 +66,6 @@ def axes_username(request, credentials) -> str:
     """The user name django-axes records: without NUL and within its 255-character column
     (PostgreSQL refuses both: a 500 on the sign-in page otherwise)."""
     source = credentials if credentials else getattr(request, "POST", {})
-    username = source.get(settings.AXES_USERNAME_FORM_FIELD, "") or ""
+    # django-axes gives the setting its default when it loads (axes.conf), unseen by the settings plugin.
+    username = source.get(settings.AXES_USERNAME_FORM_FIELD, "") or ""  # type: ignore[misc]
     return str(username).replace("\x00", "")[:255]

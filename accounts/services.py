@@ -6,10 +6,13 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from .forms import SignupForm
 from .models import Invite, PendingSignup
 
 logger = logging.getLogger(__name__)
@@ -19,7 +22,7 @@ class InviteUnusable(Exception):
     message = "This invitation link has been used or has expired. Ask an administrator for a new one."
 
 
-def user_signup(*, form, invite_token: str = ""):
+def user_signup(*, form: SignupForm, invite_token: str = "") -> User:
     """Create the account from a valid sign-up form.
 
     With an invite, or SIGNUP=open, the account is active at once; with
@@ -46,7 +49,7 @@ def user_signup(*, form, invite_token: str = ""):
     return user
 
 
-def users_approve(*, users) -> int:
+def users_approve(*, users: QuerySet[User]) -> int:
     """Activate pending users; returns how many were approved."""
     with transaction.atomic():
         ids = list(PendingSignup.objects.filter(user__in=users).values_list("user_id", flat=True))
@@ -55,14 +58,14 @@ def users_approve(*, users) -> int:
     return approved
 
 
-def sessions_end_all(*, user, keep_session_key: str | None = None) -> int:
+def sessions_end_all(*, user: User, keep_session_key: str | None = None) -> int:
     """End every unexpired session of `user` (on every device), except `keep_session_key`.
 
     Reads each live session once: fine for a rare, user-initiated action, and it
     finds every session, however it was made.
     """
     user_id = str(user.pk)
-    ended = []
+    ended: list[str] = []
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         if session.session_key != keep_session_key and session.get_decoded().get("_auth_user_id") == user_id:
             ended.append(session.session_key)

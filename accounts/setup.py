@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import DatabaseError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -52,7 +54,9 @@ def setup_token() -> str | None:
 
 def check_token(token: str) -> bool:
     expected = setup_token()
-    return bool(expected) and constant_time_compare(expected, token)
+    if not expected:
+        return False
+    return constant_time_compare(expected, token)
 
 
 def setup_url() -> str:
@@ -91,7 +95,7 @@ def announce(stream=None) -> str:
     return url
 
 
-def claim(*, token: str, create_user) -> object:
+def claim(*, token: str, create_user: Callable[[], User]) -> User:
     """Create the first administrator with `create_user()`, once, whoever races for it.
 
     The conditional UPDATE of the single setup row is the lock: on PostgreSQL a

@@ -1,5 +1,7 @@
 import uuid
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -9,8 +11,9 @@ from django.utils import timezone
 
 from conversations.generation.aimlapi import API_RESPONSES, APIS, MODEL_GONE_CODES
 
-PRICE = {"max_digits": 12, "decimal_places": 6}
-USD = {"max_digits": 14, "decimal_places": 6}
+# A DecimalField's size, spread into its arguments (`**PRICE`).
+PRICE: dict[str, Any] = {"max_digits": 12, "decimal_places": 6}
+USD: dict[str, Any] = {"max_digits": 14, "decimal_places": 6}
 # The one list of usage columns; every other list of them is made from these.
 # The five token counts the provider reports (reasoning tokens are part of output tokens).
 TOKEN_COLUMNS = ["input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens"]
@@ -68,6 +71,9 @@ class AIModel(models.Model):
     last_check_message = models.TextField(blank=True, editable=False)
     last_check_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
     last_check_cost_usd = models.DecimalField(**USD, null=True, blank=True, editable=False)
+    # Not columns: set on the rows of the admins' retirement banner (usage/catalog.models_retiring).
+    days_left: int
+    retired: bool
 
     class Meta:
         verbose_name = "model"
@@ -101,6 +107,10 @@ class Conversation(models.Model):
     current_turn = models.ForeignKey(
         "Turn", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
+    # Not columns: set on the rows a sidebar draws (chat/selectors.py, live/changes.py).
+    list_group: str  # its heading: "Today", "Previous 7 days", ...
+    running: bool  # an answer is queued or running (a query annotation)
+    running_turn: uuid.UUID | None  # which one (a query annotation of live/changes.py)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -201,6 +211,9 @@ class Turn(models.Model):
     # Came in with an import: its usage and cost are history from elsewhere, never spend here
     # (no charge in the ledger; left out of every sum of cost: SPENT_HERE).
     imported = models.BooleanField(default=False, editable=False)
+    # Not a column: the `‹ 2 / 3 ›` switcher the turn's template draws, set where turns are read for a
+    # page (a chat.selectors.Versions, or None; nothing in Python reads it back).
+    versions: object
 
     objects = TurnManager()
 
@@ -250,7 +263,7 @@ class Turn(models.Model):
         return self.error_code in MODEL_GONE_CODES
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         if self.started_at and self.completed_at:
             return self.completed_at - self.started_at
         return None
@@ -375,6 +388,8 @@ class Share(models.Model):
     show_cost = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: the absolute link, set for the conversation page's Share menu (chat/pages.share_links).
+    url: str
 
     def __str__(self) -> str:
         return f"share of {self.title}"

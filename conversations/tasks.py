@@ -6,6 +6,8 @@ generation pool, so a few consumer threads serve any number of answers.
 
 import atexit
 import threading
+from collections.abc import Callable
+from datetime import datetime
 
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
@@ -16,7 +18,7 @@ from .generation import attempts, checks, worker
 from .history import importer
 
 
-def _start(func, turn_id: str) -> None:
+def _start(func: Callable[..., None], turn_id: str) -> None:
     if HUEY.immediate:  # tests, and HUEY_IMMEDIATE: run here and now
         func(turn_id=turn_id)
     else:
@@ -52,7 +54,7 @@ def imported_answers_render_task(owner_id: int) -> None:
     importer.answers_render(owner_id=owner_id)
 
 
-def turns_recover(now=None) -> dict[str, int]:
+def turns_recover(now: datetime | None = None) -> dict[str, int]:
     """Sweep once and queue what the sweep found; returns the counts."""
     found = worker.turns_recover(now=now)
     for turn_id in found.resume:

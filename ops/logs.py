@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -25,7 +26,7 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @contextmanager
-def turn_context(turn_id) -> None:
+def turn_context(turn_id: object) -> Iterator[None]:
     token = turn_id_var.set(str(turn_id))
     try:
         yield

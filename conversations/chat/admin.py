@@ -47,7 +47,7 @@ class ChargeInline(admin.TabularInline):
     fk_name = "turn"
     extra = 0
     can_delete = False
-    fields = (
+    fields = [
         "attempt",
         "created_at",
         "status",
@@ -55,7 +55,7 @@ class ChargeInline(admin.TabularInline):
         "response_id",
         *USAGE_COLUMNS,
         "duration_ms",
-    )
+    ]
     readonly_fields = fields
     ordering = ("attempt",)
 

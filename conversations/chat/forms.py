@@ -1,4 +1,5 @@
 import re
+from typing import cast
 
 from django import forms
 from django.conf import settings
@@ -53,7 +54,7 @@ class PromptForm(forms.Form):
     def max_chars(self) -> int:
         return settings.MAX_PROMPT_CHARS
 
-    def clean_prompt(self) -> str:
+    def clean_prompt(self) -> str | None:  # None: RegenerateForm's "as is"; here always the prompt
         # Kept as typed (the first line's indentation too: pasted code), without blank lines
         # before it or whitespace after it.
         prompt = _LEADING_BLANK_LINES.sub("", self.cleaned_data["prompt"]).rstrip()
@@ -105,12 +106,14 @@ class ConversationSettingsForm(forms.Form):
         choices = [(m.provider_id, str(m)) for m in catalog.models_enabled()]
         if model and model not in dict(choices):
             choices.append((model, model))
-        self.fields["model"].choices = choices
+        cast(forms.ChoiceField, self.fields["model"]).choices = choices
         # The composer's placeholder names it ("Ask GPT-5 Pro anything…") without another query.
         self.model_label = dict(choices).get(model, model)
         # Only parameters the model accepts are offered (and sent).
         efforts = catalog.accepted_efforts(model)
-        self.fields["reasoning_effort"].choices = [("", "Model default")] + [(e, e.capitalize()) for e in efforts]
+        cast(forms.ChoiceField, self.fields["reasoning_effort"]).choices = [("", "Model default")] + [
+            (e, e.capitalize()) for e in efforts
+        ]
         if not efforts:
             self.fields["reasoning_effort"].disabled = True
             self.fields["reasoning_effort"].help_text = f"{model} takes no reasoning effort setting."

@@ -6,6 +6,8 @@ would get, and neither calls the other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
@@ -18,7 +20,7 @@ def turn_html(request: HttpRequest, turn: Turn) -> str:
     """The turn's article (`_turn.html`), with its versions; once it has ended, the conversation's
     token and cost totals too (out of band), since its answer changed them."""
     turn.versions = selectors.turn_versions(turn)
-    context = {"turn": turn, "conversation": turn.conversation}
+    context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
     if not turn.is_active:
         context.update(oob_usage=True, usage=selectors.conversation_usage(conversation=turn.conversation))
     return render_to_string("conversations/_turn.html", context, request=request)

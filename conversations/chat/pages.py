@@ -13,6 +13,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from aimlweb.http import SignedInRequest
 from conversations.history import sharing
 from conversations.models import Conversation, Share
 
@@ -30,7 +31,7 @@ def or_404(read: Callable[..., T], **lookup: Any) -> T:
         raise Http404 from None
 
 
-def sidebar(request: HttpRequest) -> dict:
+def sidebar(request: SignedInRequest) -> dict[str, Any]:
     """Pinned conversations, then the first page of the others (app.js loads more as the list scrolls)."""
     return {
         "pinned": selectors.conversations_pinned(user=request.user),
@@ -38,7 +39,7 @@ def sidebar(request: HttpRequest) -> dict:
     }
 
 
-def next_or(request: HttpRequest, fallback) -> HttpResponseRedirect:
+def next_or(request: HttpRequest, fallback: Conversation | str) -> HttpResponseRedirect:
     """Back to the page the form was on (`next`, when it is a local URL), else `fallback`."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):

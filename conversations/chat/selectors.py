@@ -2,9 +2,12 @@
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -63,11 +66,12 @@ def _running() -> Exists:
     )
 
 
-def _list_rows(user) -> QuerySet[Conversation]:
+def _list_rows(user: User) -> QuerySet[Conversation]:
     return (
         Conversation.objects.filter(owner=user, archived_at__isnull=True)
         .only("id", "title", "updated_at", "pinned_at", "archived_at")
-        .annotate(running=_running())
+        # Fills Conversation.running, which the stubs take for a clash with a declared attribute.
+        .annotate(running=_running())  # type: ignore[no-redef]
     )
 
 
@@ -86,7 +90,7 @@ def group_label(when: datetime, today: date) -> str:
     return f"{day:%B %Y}"
 
 
-def conversations_pinned(*, user, now=None) -> list[Conversation]:
+def conversations_pinned(*, user: User, now: datetime | None = None) -> list[Conversation]:
     rows = list(_list_rows(user).filter(pinned_at__isnull=False).order_by("-pinned_at", "-id")[:PINNED_MAX])
     today = timezone.localdate(now)
     for conversation in rows:
@@ -94,7 +98,9 @@ def conversations_pinned(*, user, now=None) -> list[Conversation]:
     return rows
 
 
-def conversation_list(*, user, after: str = "", group: str = "", limit: int = LIST_PAGE, now=None) -> ListPage:
+def conversation_list(
+    *, user: User, after: str = "", group: str = "", limit: int = LIST_PAGE, now: datetime | None = None
+) -> ListPage:
     """One page of the user's conversations that are neither pinned nor archived, newest first.
 
     `after` is the cursor of the previous page (raises BadCursor when it is not
@@ -121,18 +127,18 @@ def conversation_list(*, user, after: str = "", group: str = "", limit: int = LI
     return ListPage(groups=groups, cursor=next_cursor, last_group=current)
 
 
-def conversation_get(*, user, conversation_id) -> Conversation:
+def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
     """The user's conversation; Conversation.DoesNotExist for another user's as for a missing one
     (the views answer 404 to both, never 403: that it exists is not revealed)."""
     return Conversation.objects.get(pk=conversation_id, owner=user)
 
 
-def turn_get(*, user, turn_id) -> Turn:
+def turn_get(*, user: User, turn_id: uuid.UUID | str) -> Turn:
     """The user's turn with its conversation; Turn.DoesNotExist otherwise."""
     return Turn.objects.select_related("conversation").get(pk=turn_id, conversation__owner=user)
 
 
-def turn_version(*, user, turn_id) -> datetime:
+def turn_version(*, user: User, turn_id: uuid.UUID | str) -> datetime:
     """The turn's last change time: a single indexed lookup for the live poll; Turn.DoesNotExist otherwise."""
     return Turn.objects.values_list("updated_at", flat=True).get(pk=turn_id, conversation__owner=user)
 
@@ -164,7 +170,7 @@ class Versions:
 class Tree:
     """The shape of a conversation: each turn's parent, children and status, in creation order (no text)."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: Iterable[tuple[uuid.UUID, uuid.UUID | None, str]]) -> None:
         """`rows`: (id, parent id, status) of every turn of one conversation, oldest first."""
         self.parent: dict[uuid.UUID, uuid.UUID | None] = {}
         self.children: dict[uuid.UUID | None, list[uuid.UUID]] = {}
@@ -175,16 +181,16 @@ class Tree:
             self.children.setdefault(parent_id, []).append(turn_id)
         self.rank = {turn_id: rank for rank, turn_id in enumerate(self.parent)}
 
-    def __contains__(self, turn_id) -> bool:
+    def __contains__(self, turn_id: object) -> bool:
         return turn_id in self.parent
 
     def __len__(self) -> int:
         return len(self.parent)
 
-    def path(self, turn_id) -> list[uuid.UUID]:
+    def path(self, turn_id: uuid.UUID | None) -> list[uuid.UUID]:
         """From the first turn down to `turn_id`: the turns whose answers the model sees before its prompt."""
         path: list[uuid.UUID] = []
-        seen = set()
+        seen: set[uuid.UUID] = set()
         while turn_id is not None and turn_id not in seen and turn_id in self.parent:
             seen.add(turn_id)
             path.append(turn_id)
@@ -192,7 +198,7 @@ class Tree:
         path.reverse()
         return path
 
-    def newest_below(self, turn_id=None) -> uuid.UUID | None:
+    def newest_below(self, turn_id: uuid.UUID | None = None) -> uuid.UUID | None:
         """The newest last turn (leaf) under `turn_id` (itself when it has none), or of the whole tree."""
         stack = [turn_id] if turn_id is not None else list(self.children.get(None, ()))
         best, seen = None, set()
@@ -208,7 +214,7 @@ class Tree:
                 best = node
         return best
 
-    def leaf(self, current=None, show=None) -> uuid.UUID | None:
+    def leaf(self, current: uuid.UUID | None = None, show: uuid.UUID | None = None) -> uuid.UUID | None:
         """The last turn of the path on screen.
 
         The path ends at the newest turn under `current` (the conversation's chosen version) or,
@@ -220,7 +226,7 @@ class Tree:
             leaf = self.newest_below(show)
         return leaf
 
-    def versions(self, turn_id) -> Versions | None:
+    def versions(self, turn_id: uuid.UUID) -> Versions | None:
         """None when the turn is the only version at its place."""
         siblings = self.children.get(self.parent.get(turn_id), [])
         if len(siblings) < 2 or turn_id not in self.parent:
@@ -281,7 +287,7 @@ def conversation_turns_page(
     conversation: Conversation,
     before: str = "",
     through: Turn | None = None,
-    show=None,
+    show: uuid.UUID | None = None,
     limit: int = TURNS_PAGE,
 ) -> TurnsPage:
     """The newest `limit` turns of the path on screen (or those above the turn of cursor `before`).
@@ -322,7 +328,7 @@ def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:
     return conversation.turns.defer("response_json").order_by("created_at")
 
 
-def conversation_usage(*, conversation: Conversation) -> dict:
+def conversation_usage(*, conversation: Conversation) -> dict[str, Any]:
     # Imported turns' usage is history from elsewhere, not what this conversation cost here.
     return conversation.turns.aggregate(
         input_tokens=Sum("input_tokens", filter=SPENT_HERE),

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -58,7 +61,7 @@ class UserLimitReached(Exception):
 # --- Creating turns --------------------------------------------------------------
 
 
-def _turn_by_token(owner, client_token) -> Turn | None:
+def _turn_by_token(owner: User, client_token: uuid.UUID | None) -> Turn | None:
     if not client_token:
         return None
     return Turn.objects.filter(client_token=client_token, conversation__owner=owner).first()
@@ -69,7 +72,7 @@ def _enqueue(turn: Turn) -> None:
     transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
 
 
-def user_limits_check(*, owner, hourly: bool = True) -> None:
+def user_limits_check(*, owner: User, hourly: bool = True) -> None:
     """Raise UserLimitReached when `owner` may not start another answer now.
 
     Call inside the transaction that queues the answer: the user's row is locked
@@ -101,7 +104,7 @@ def user_limits_check(*, owner, hourly: bool = True) -> None:
             )
 
 
-def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
+def _create_once(*, owner: User, client_token: uuid.UUID | None, create: Callable[[], Turn]) -> Turn:
     """Run `create()` (which makes and returns a turn) once per form token, then queue the turn.
 
     A repeated token returns the turn it made (double click, resubmitted form,
@@ -135,7 +138,7 @@ def _create_once(*, owner, client_token: uuid.UUID | None, create) -> Turn:
 
 def conversation_create(
     *,
-    owner,
+    owner: User,
     prompt: str,
     client_token: uuid.UUID | None = None,
     model: str = "",
@@ -155,7 +158,7 @@ def conversation_create(
     return _create_once(owner=owner, client_token=client_token, create=create)
 
 
-def _leaf_on_screen(conversation: Conversation):
+def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
     """The last turn of the version the conversation shows (read now: another tab may have switched)."""
     current = Conversation.objects.filter(pk=conversation.pk).values_list("current_turn_id", flat=True).first()
     return selectors.conversation_tree(conversation=conversation).leaf(current=current)
@@ -196,7 +199,7 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     return _create_once(owner=conversation.owner, client_token=client_token, create=create)
 
 
-def turn_show(*, turn: Turn):
+def turn_show(*, turn: Turn) -> uuid.UUID | None:
     """Show this version: the conversation's page follows the path through it to its newest turn.
 
     Returns the id of that last turn. The conversation's order in the list does not change.
@@ -227,7 +230,7 @@ def turn_cancel(*, turn: Turn) -> bool:
     return bool(done)
 
 
-def _history_entry(turn: Turn) -> dict:
+def _history_entry(turn: Turn) -> dict[str, Any]:
     return {
         "attempt": turn.attempts,
         "status": turn.status,
@@ -270,7 +273,7 @@ def turn_retry(*, turn: Turn) -> Turn:
 # --- Conversation management ---------------------------------------------------
 
 
-def conversation_update(*, conversation: Conversation, **fields) -> Conversation:
+def conversation_update(*, conversation: Conversation, **fields: Any) -> Conversation:
     for name, value in fields.items():
         setattr(conversation, name, value)
     conversation.updated_at = timezone.now()
@@ -303,7 +306,7 @@ def conversation_delete(*, conversation: Conversation) -> None:
 # --- Organising the list: pin and archive (the order of the list is not changed) ------------
 
 
-def _organise(conversation: Conversation, **fields) -> Conversation:
+def _organise(conversation: Conversation, **fields: Any) -> Conversation:
     Conversation.objects.filter(pk=conversation.pk).update(**fields)
     for name, value in fields.items():
         setattr(conversation, name, value)

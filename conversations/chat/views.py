@@ -1,30 +1,35 @@
 """Thin views: validate a form, call one service or selector, render or redirect."""
 
 import uuid
+from typing import Any, TypeVar, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aimlweb.http import SignedInRequest
+from conversations.models import Conversation
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
 
 from . import fragments, pages, selectors, services
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 
+F = TypeVar("F", bound=PromptForm)
 
-def _new_prompt_form(data=None) -> PromptForm:
+
+def _new_prompt_form(data: QueryDict | None = None) -> PromptForm:
     return PromptForm(data, initial={"client_token": uuid.uuid4()})
 
 
-def _retype(form: PromptForm, message: str) -> PromptForm:
+def _retype(form: F, message: str) -> F:
     """The refused prompt, still typed, with the reason and a fresh one-time token."""
-    data = form.data.copy()
+    data = cast(QueryDict, form.data).copy()  # bound to request.POST
     data["client_token"] = str(uuid.uuid4())
     retyped = type(form)(data)
     retyped.is_valid()
@@ -34,7 +39,7 @@ def _retype(form: PromptForm, message: str) -> PromptForm:
 
 @login_required
 @gzip_page
-def home(request):
+def home(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET" and "q" in request.GET:  # the search box of earlier versions
         return redirect(f"{reverse('search')}?{request.GET.urlencode()}")
     form = NewChatForm(initial={"client_token": uuid.uuid4()})
@@ -59,7 +64,7 @@ def home(request):
     return render(request, "conversations/home.html", {"form": form, **pages.sidebar(request)}, status=status)
 
 
-def _shown_turn(request):
+def _shown_turn(request: SignedInRequest) -> uuid.UUID | None:
     """`?turn=<id>`: a link to one turn (search, a version switch): the page shows the path through it."""
     try:
         return uuid.UUID(request.GET.get("turn", ""))
@@ -67,7 +72,15 @@ def _shown_turn(request):
         return None
 
 
-def _conversation_page(request, conversation, form, status=200, before="", show=None, **extra):
+def _conversation_page(
+    request: SignedInRequest,
+    conversation: Conversation,
+    form: PromptForm,
+    status: int = 200,
+    before: str = "",
+    show: uuid.UUID | None = None,
+    **extra: Any,
+) -> HttpResponse:
     # The newest turns of the path on screen only (earlier ones load as the reader scrolls up),
     # always reaching back to a running one: the composer state comes from the same read.
     show = show or _shown_turn(request)
@@ -107,7 +120,7 @@ def _conversation_page(request, conversation, form, status=200, before="", show=
 
 @login_required
 @gzip_page
-def conversation(request, conversation_id):
+def conversation(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     form = _new_prompt_form()
     if request.method == "POST":
@@ -125,10 +138,12 @@ def conversation(request, conversation_id):
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 # The form keeps what was typed, with a fresh one-time token.
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
-                return _conversation_page(request, conversation, form, status=status, show=parent and parent.pk)
+                return _conversation_page(
+                    request, conversation, form, status=status, show=parent.pk if parent else None
+                )
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
-                return _conversation_page(request, conversation, form, status=402, show=parent and parent.pk)
+                return _conversation_page(request, conversation, form, status=402, show=parent.pk if parent else None)
             return redirect(conversation)
         return _conversation_page(request, conversation, form, status=400)
     return _conversation_page(request, conversation, form)
@@ -136,7 +151,7 @@ def conversation(request, conversation_id):
 
 @login_required
 @require_GET
-def turn_live(request, turn_id):
+def turn_live(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     """The live fragment of one turn; 204 while nothing changed since version `v`."""
     version = pages.or_404(selectors.turn_version, user=request.user, turn_id=turn_id)
     if request.GET.get("v") == version_stamp(version):
@@ -147,7 +162,7 @@ def turn_live(request, turn_id):
 
 @login_required
 @require_POST
-def turn_cancel(request, turn_id):
+def turn_cancel(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     if not services.turn_cancel(turn=turn):
         messages.info(request, "That answer had already finished.")
@@ -156,7 +171,7 @@ def turn_cancel(request, turn_id):
 
 @login_required
 @require_POST
-def turn_retry(request, turn_id):
+def turn_retry(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     try:
         services.turn_retry(turn=turn)
@@ -167,12 +182,12 @@ def turn_retry(request, turn_id):
 
 @login_required
 @require_POST
-def turn_regenerate(request, turn_id):
+def turn_regenerate(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     """Regenerate an answer, or resubmit an edited prompt (when `prompt` is posted)."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     form = RegenerateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(turn.conversation)
     try:
         services.turn_regenerate(
@@ -192,7 +207,7 @@ def turn_regenerate(request, turn_id):
 
 @login_required
 @require_POST
-def turn_show(request, turn_id):
+def turn_show(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     """Switch to this version (the `‹ 2 / 3 ›` buttons): the page shows the path through it."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     services.turn_show(turn=turn)
@@ -201,7 +216,7 @@ def turn_show(request, turn_id):
 
 @login_required
 @require_POST
-def conversation_settings(request, conversation_id):
+def conversation_settings(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     form = ConversationSettingsForm(request.POST, model=conversation.model)
     if form.is_valid():
@@ -216,14 +231,14 @@ def conversation_settings(request, conversation_id):
         )
         messages.success(request, "Settings saved.")
     else:
-        errors = "; ".join(f"{field}: {' '.join(e)}" for field, e in form.errors.items())
+        errors = "; ".join(f"{field}: {' '.join(str(m) for m in e)}" for field, e in form.errors.items())
         messages.error(request, f"Settings not saved: {errors}")
     return redirect(conversation)
 
 
 @login_required
 @require_POST
-def conversation_switch_model(request, conversation_id):
+def conversation_switch_model(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """One click from a retired model to its successor."""
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     old = conversation.model
@@ -238,7 +253,7 @@ def conversation_switch_model(request, conversation_id):
 
 @login_required
 @require_POST
-def conversation_rename(request, conversation_id):
+def conversation_rename(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     form = RenameForm(request.POST)
     if form.is_valid():
@@ -250,7 +265,7 @@ def conversation_rename(request, conversation_id):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def conversation_delete(request, conversation_id):
+def conversation_delete(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     if request.method == "GET":  # the confirmation, for a browser without JavaScript
         context = {"conversation": conversation, "usage": selectors.conversation_usage(conversation=conversation)}
@@ -263,7 +278,7 @@ def conversation_delete(request, conversation_id):
 @login_required
 @require_GET
 @gzip_page
-def conversation_turns(request, conversation_id):
+def conversation_turns(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """Earlier turns of a long conversation: a fragment for app.js, the page itself without JavaScript.
 
     The turns above the cursor's turn on its path. `through=<turn id>` loads everything from that
@@ -293,7 +308,7 @@ def conversation_turns(request, conversation_id):
 
 @login_required
 @require_GET
-def turn_edit(request, turn_id):
+def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript)."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     context = {"turn": turn, "conversation": turn.conversation}

@@ -108,7 +108,7 @@ def release_connection() -> None:
 
 
 class _Watcher:
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: dict[Attempt, None] = {}
         self._thread: threading.Thread | None = None

@@ -14,8 +14,11 @@ import dataclasses
 import logging
 import queue
 import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -41,7 +44,7 @@ logger = logging.getLogger(__name__)
 QUEUED_STALE_AFTER = timedelta(seconds=30)
 
 
-def turn_run(*, turn_id) -> None:
+def turn_run(*, turn_id: uuid.UUID | str) -> None:
     """Claim a queued turn and generate its answer. Safe to call twice: only one claims it."""
     now = timezone.now()
     claimed = Turn.objects.filter(id=turn_id, status=Turn.Status.QUEUED).update(
@@ -64,7 +67,7 @@ def turn_run(*, turn_id) -> None:
     _run_attempt(turn, resume=False)
 
 
-def turn_resume(*, turn_id) -> None:
+def turn_resume(*, turn_id: uuid.UUID | str) -> None:
     """Pick up polling a background-mode turn whose worker died, by its stored response id."""
     turn = Turn.objects.select_related("conversation").filter(id=turn_id, status=Turn.Status.IN_PROGRESS).first()
     if turn is None or turn.mode != "background" or not turn.response_id:
@@ -112,7 +115,7 @@ def _generate(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response
 
 def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:
     conversation = turn.conversation
-    body: dict = {}
+    body: dict[str, Any] = {}
     api = aimlapi.API_RESPONSES
     if not resume:
         # Queued before its model's retirement date, sent after it: the successor answers.
@@ -208,7 +211,7 @@ def _finish_fallback(attempt: Attempt, response: aimlapi.Response) -> None:
         html = rendering.markdown_to_html(text)
     except Exception:
         html = f"<pre>{escape(text)}</pre>"
-    base = {
+    base: dict[str, Any] = {
         "response_id": (response.id or turn.response_id)[:255],
         "model": response.model[:100],
         "output_text": text,
@@ -217,7 +220,7 @@ def _finish_fallback(attempt: Attempt, response: aimlapi.Response) -> None:
         "updated_at": now,
     }
     ok = response.status == "completed" and bool(text)
-    outcome = {
+    outcome: dict[str, Any] = {
         "status": Turn.Status.COMPLETED if ok else Turn.Status.FAILED,
         "completed_at": now,
         "error_code": "" if ok else "store_error",
@@ -305,7 +308,7 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         ledger.charge_record(status=status, **charge)
 
 
-def _keep_late_answer(turn: Turn, response: aimlapi.Response, usage: dict, now) -> None:
+def _keep_late_answer(turn: Turn, response: aimlapi.Response, usage: dict[str, Any], now: datetime) -> None:
     """A newer attempt owns the turn: keep this paid answer in its history, where it can be recovered."""
     entry = {
         "attempt": turn.attempts,
@@ -331,7 +334,7 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
         message = _deprecated_message(turn.conversation.model)
     if exc.retryable and "Retry" not in message:
         message += " Press Retry to try again."
-    fields = {"updated_at": now}
+    fields: dict[str, Any] = {"updated_at": now}
     if exc.partial_text:
         fields["output_text"] = exc.partial_text
         fields["output_html"] = rendering.markdown_to_html(exc.partial_text)
@@ -375,7 +378,7 @@ class Recovery:
         return {"resumed": len(self.resume), "interrupted": self.interrupted, "requeued": len(self.requeue)}
 
 
-def turns_recover(*, now=None) -> Recovery:
+def turns_recover(*, now: datetime | None = None) -> Recovery:
     """Take back turns whose worker died; find queued turns whose task may have been lost.
 
     Background-mode turns have a stored response id: polling resumes without
@@ -424,13 +427,13 @@ class Pool:
     sweeper queues it again.
     """
 
-    def __init__(self):
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., object], dict[str, Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
 
-    def submit(self, func, **kwargs) -> None:
+    def submit(self, func: Callable[..., object], **kwargs: Any) -> None:
         with self._lock:
             self._jobs.put((func, kwargs))
             self._threads = [thread for thread in self._threads if thread.is_alive()]

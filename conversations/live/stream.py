@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from importlib import import_module
 from types import SimpleNamespace
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from aimlweb.http import SignedInRequest
 from conversations.chat import fragments, selectors
 
 from .changes import MAX_TURNS_PER_PAGE, Subscriber, TurnEvent, from_stamp, release_connections, sse, watcher
@@ -46,7 +50,7 @@ def _page_turns(values: list[str]) -> dict[uuid.UUID, int]:
     return turns
 
 
-def _since(request) -> datetime:
+def _since(request: HttpRequest) -> datetime:
     """Where a page's catch-up starts: its last event (a reconnect) or its page load (`?since=`, s)."""
     now = timezone.now()
     try:
@@ -62,7 +66,7 @@ def _since(request) -> datetime:
 
 
 @require_GET
-async def stream(request) -> HttpResponse:
+async def stream(request: HttpRequest) -> HttpResponseBase:
     """The view of `GET /events/` (see the module docstring)."""
     if not settings.LIVE_EVENTS or not isinstance(request, ASGIRequest):
         # 204 tells EventSource not to reconnect; the page polls instead.
@@ -71,14 +75,15 @@ async def stream(request) -> HttpResponse:
     if not user.is_authenticated:
         return HttpResponse("Sign in to receive updates.", status=401, content_type="text/plain")
     subscriber = Subscriber(user_id=user.pk, turns=_page_turns(request.GET.getlist("t")))
-    response = StreamingHttpResponse(_events(request, subscriber, _since(request)), content_type="text/event-stream")
+    signed_in = cast(SignedInRequest, request)  # its user is signed in (above)
+    response = StreamingHttpResponse(_events(signed_in, subscriber, _since(request)), content_type="text/event-stream")
     # Proxies must pass each event on at once (nginx reads this header; see the README).
     response["X-Accel-Buffering"] = "no"
     response["Cache-Control"] = "no-store"
     return response
 
 
-def draw_turn(request, turn_id: str) -> str:
+def draw_turn(request: SignedInRequest, turn_id: str) -> str:
     """The turn's fragment exactly as the page would fetch it (/t/<id>/live/), for this request's user.
 
     Drawn with the stream's own request (the page's user, session and cookies), so it is the
@@ -96,14 +101,14 @@ def draw_turn(request, turn_id: str) -> str:
         release_connections()  # an open stream holds no database connection
 
 
-async def _with_fragment(request, event: TurnEvent) -> str:
+async def _with_fragment(request: SignedInRequest, event: TurnEvent) -> str:
     """The turn event as SSE text, with the turn's fragment when it could be drawn."""
     async with watcher().drawing:
         html = await sync_to_async(draw_turn)(request, event.data["id"])
     return sse("turn", {**event.data, "html": html} if html else event.data, event.event_id)
 
 
-async def _text(request, items: list) -> str:
+async def _text(request: SignedInRequest, items: Sequence[str | TurnEvent]) -> str:
     return "".join([item if isinstance(item, str) else await _with_fragment(request, item) for item in items])
 
 
@@ -115,13 +120,14 @@ def session_holds(session_key: str | None, user_id: int) -> bool:
     """
     try:
         store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-        user = get_user(SimpleNamespace(session=store))
+        # get_user reads nothing of a request but its session.
+        user = get_user(cast(HttpRequest, SimpleNamespace(session=store)))
         return user.is_authenticated and user.pk == user_id
     finally:
         release_connections()  # an open stream holds no database connection
 
 
-async def _events(request, subscriber: Subscriber, since: datetime):
+async def _events(request: SignedInRequest, subscriber: Subscriber, since: datetime) -> AsyncIterator[str]:
     # The request's own database connection is not needed while the stream stays open (the
     # watcher reads for everyone): give it back now rather than when the stream ends.
     await sync_to_async(release_connections)()

@@ -5,12 +5,15 @@ rows as a streamed CSV (the turn list in chat/admin.py, the ledger in usage/admi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, Sum
+from django.db.models.options import Options
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils import timezone
@@ -45,12 +48,13 @@ USAGE_CSV_COLUMNS = [
 class UsageListMixin:
     """Count and sums of the filtered rows above the list; the rows as a streamed CSV (action and link)."""
 
+    opts: Options[Any]  # the ModelAdmin's it is mixed into
     csv_columns: list[tuple[str, str]] = []
     csv_name = "rows"
     show_full_result_count = False  # one COUNT per page is enough
     show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per choice
     list_per_page = 50
-    actions = ["export_csv"]
+    actions: Sequence[Callable[..., Any] | str] | None = ["export_csv"]
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -7,6 +7,7 @@ registers one), so the two modules stay independent.
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
@@ -41,10 +42,10 @@ class UserBudgetInline(admin.StackedInline):
 try:
     base = type(admin.site.get_model_admin(User))
     admin.site.unregister(User)
-except admin.exceptions.NotRegistered:
+except NotRegistered:
     base = UserAdmin
 
 
 @admin.register(User)
-class BudgetUserAdmin(base):
+class BudgetUserAdmin(base):  # type: ignore[valid-type,misc]  # a base chosen at run time: mypy takes none
     inlines = [*base.inlines, UserBudgetInline]

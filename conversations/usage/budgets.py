@@ -10,11 +10,14 @@ at the output price; running turns keep theirs in `Turn.estimate_usd`.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
@@ -65,7 +68,7 @@ class Estimate:
 # --- Budgets --------------------------------------------------------------------
 
 
-def budget_for(user) -> Decimal | None:
+def budget_for(user: User) -> Decimal | None:
     """The user's monthly budget: their own row in the admin, else BUDGET_MONTHLY_USD; None: no budget."""
     row = UserBudget.objects.filter(user_id=user.pk).first()
     if row is not None:
@@ -88,7 +91,7 @@ def month_start(today: date | None = None) -> date:
     return (today or timezone.localdate()).replace(day=1)
 
 
-def spend_this_month(user=None, *, today: date | None = None) -> Decimal:
+def spend_this_month(user: User | None = None, *, today: date | None = None) -> Decimal:
     """USD charged this month (local time) to `user`, or to everyone when user is None.
 
     Reads the daily rollup, which is written in the same transaction as each charge:
@@ -101,7 +104,7 @@ def spend_this_month(user=None, *, today: date | None = None) -> Decimal:
     return rows.aggregate(total=Sum("cost_usd"))["total"] or ZERO
 
 
-def reserved(user=None, *, exclude_turn_id=None) -> Decimal:
+def reserved(user: User | None = None, *, exclude_turn_id: uuid.UUID | None = None) -> Decimal:
     """The estimates of turns queued or running (of `user`, or everyone's)."""
     turns = Turn.objects.filter(status__in=Turn.ACTIVE)
     if user is not None:
@@ -126,7 +129,7 @@ def _status(budget: Decimal | None, spent: Decimal, held: Decimal) -> BudgetStat
     )
 
 
-def status_for(user) -> BudgetStatus:
+def status_for(user: User) -> BudgetStatus:
     """The user's budget, spend this month, reservations and what is left."""
     budget = budget_for(user)
     if budget is None:
@@ -140,7 +143,7 @@ def instance_status() -> BudgetStatus:
     return _status(budget, spend_this_month(), reserved() if budget is not None else ZERO)
 
 
-def composer_status(user) -> BudgetStatus | None:
+def composer_status(user: User) -> BudgetStatus | None:
     """The budget to show beside the composer: the user's, or the instance's when it leaves less.
 
     None when no budget applies. `whose` tells which one it is.
@@ -150,7 +153,8 @@ def composer_status(user) -> BudgetStatus | None:
         shown.append(status_for(user))
     if instance_budget() is not None:
         shown.append(replace(instance_status(), whose="the shared"))
-    return min(shown, key=lambda status: status.left) if shown else None
+    # Each has a budget, so a `left`.
+    return min(shown, key=lambda status: cast(Decimal, status.left)) if shown else None
 
 
 # --- Estimates and the check ------------------------------------------------------
@@ -172,7 +176,10 @@ def estimate(turn: Turn) -> Estimate:
     answered = Turn.objects.filter(
         pk__in=path, status=Turn.Status.COMPLETED, input_tokens__isnull=False, output_tokens__isnull=False
     )
-    usage = {row[0]: row[1:] for row in answered.values_list("id", "input_tokens", "output_tokens")}
+    # Both counts are there (the filter above).
+    usage = {
+        row[0]: cast(tuple[int, int], row[1:]) for row in answered.values_list("id", "input_tokens", "output_tokens")
+    }
     previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
         input_tokens = previous[0] + previous[1] + _tokens(turn.prompt)
@@ -214,7 +221,7 @@ def turn_reserve(*, turn: Turn) -> Estimate:
     found = estimate(turn)
     owner = turn.conversation.owner
     cost = found.usd or ZERO  # a model without prices cannot be priced, nor charged
-    checks = [("your monthly budget", budget_for(owner), owner)]
+    checks: list[tuple[str, Decimal | None, User | None]] = [("your monthly budget", budget_for(owner), owner)]
     checks.append(("this instance's monthly budget", instance_budget(), None))
     for name, budget, user in checks:
         if budget is None:

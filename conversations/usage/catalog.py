@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .pricing import NO_PRICES, Prices
+
+if TYPE_CHECKING:  # annotations only: the functions import it where they read it, as before
+    from conversations.models import AIModel
 
 # AI/ML API list prices, USD per 1M tokens (docs: shared/docs/responses-api.md, §11 and addendum).
 KNOWN_MODELS = {
@@ -52,7 +57,7 @@ def env_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
     return prices
 
 
-def seed(model_class) -> int:
+def seed(model_class: type[AIModel]) -> int:
     """Add the environment's models (and the successors they name) that the table lacks.
 
     Takes the model class so the data migration can pass its historical model.
@@ -86,13 +91,13 @@ def seed(model_class) -> int:
 # --- Reads (the app's models, not the migration's) -------------------------------
 
 
-def models_enabled():
+def models_enabled() -> QuerySet[AIModel]:
     from conversations.models import AIModel
 
     return AIModel.objects.filter(enabled=True).order_by("-is_default", "provider_id")
 
 
-def model_get(provider_id: str):
+def model_get(provider_id: str) -> AIModel | None:
     """The catalogue row of a model id, or None for a model the catalogue does not know."""
     from conversations.models import AIModel
 
@@ -150,7 +155,7 @@ def accepted_efforts(provider_id: str) -> list[str]:
 RETIREMENT_NOTICE_DAYS = 14
 
 
-def models_retiring(today: date | None = None) -> list:
+def models_retiring(today: date | None = None) -> list[AIModel]:
     """Enabled models retiring within RETIREMENT_NOTICE_DAYS, or already retired, soonest first.
 
     Each row gets `retired` (the date has come) and `days_left`, for the admins' banner.
@@ -164,7 +169,7 @@ def models_retiring(today: date | None = None) -> list:
         .order_by("retires_on", "provider_id")
     )
     for row in rows:
-        row.days_left = (row.retires_on - today).days
+        row.days_left = (cast(date, row.retires_on) - today).days  # the filter: a date
         row.retired = row.days_left <= 0
     return rows
 
@@ -177,7 +182,7 @@ def api_for(provider_id: str) -> str:
     return api or AIModel._meta.get_field("api").default
 
 
-def is_retired(row, today: date | None = None) -> bool:
+def is_retired(row: AIModel, today: date | None = None) -> bool:
     return row.retires_on is not None and row.retires_on <= (today or timezone.localdate())
 
 
@@ -185,7 +190,7 @@ def is_retired(row, today: date | None = None) -> bool:
 SUCCESSOR_HOPS = 5
 
 
-def continuation(provider_id: str, *, gone: bool = False, today: date | None = None):
+def continuation(provider_id: str, *, gone: bool = False, today: date | None = None) -> AIModel | None:
     """The model a conversation on `provider_id` continues with, or None to stay.
 
     From the model's retirement date on (or at once when the provider said it is gone), its
@@ -208,7 +213,7 @@ def continuation(provider_id: str, *, gone: bool = False, today: date | None = N
     return target
 
 
-def successor_offer(provider_id: str, *, deprecated: bool = False, today: date | None = None):
+def successor_offer(provider_id: str, *, deprecated: bool = False, today: date | None = None) -> AIModel | None:
     """The model a conversation on `provider_id` is offered to switch to, or None.
 
     Offered once the model's retirement date has come, or as soon as the provider

@@ -53,7 +53,7 @@ def stacked_bars(bars: list[tuple[str, str, dict]], series: list[str], *, title:
     every = max(1, round(len(bars) / 12))  # at most ~12 labels under the axis
     for i, (label, href, values) in enumerate(bars):
         x = left + slot * i + (slot - bar_w) / 2
-        y = top + plot_h
+        y: float = top + plot_h
         segments = []
         for index, name in enumerate(series):
             value = Decimal(values.get(name) or 0)

@@ -45,11 +45,15 @@ def _buffered(chunks: Iterator[bytes], size: int = 256 * 1024) -> Iterator[bytes
         yield b"".join(buffer)
 
 
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
 async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     # Each step reads the database: in the request's one sync thread (thread_sensitive), where
     # the connection holding the iterator's cursor lives.
-    step = sync_to_async(next, thread_sensitive=True)
-    while (chunk := await step(chunks, None)) is not None:
+    step = sync_to_async(_next_chunk, thread_sensitive=True)
+    while (chunk := await step(chunks)) is not None:
         yield chunk
 
 

@@ -8,14 +8,18 @@ transaction. Charges are never edited by the app.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from conversations.generation import aimlapi
-from conversations.models import Charge, DailyUsage, Turn
+from conversations.models import Charge, Conversation, DailyUsage, Turn
 
 from . import catalog, pricing
 
@@ -32,7 +36,7 @@ def usage_cost(model: str, usage: aimlapi.Usage | None) -> Decimal | None:
     )
 
 
-def usage_fields(model: str, usage: aimlapi.Usage | None) -> dict:
+def usage_fields(model: str, usage: aimlapi.Usage | None) -> dict[str, Any]:
     """The turn's usage columns, with the unit prices it is charged at and both costs."""
     if usage is None:
         return {}
@@ -61,7 +65,7 @@ def usage_unreadable(usage: aimlapi.Usage | None) -> bool:
     return usage is not None and usage.input_tokens is None and usage.output_tokens is None
 
 
-def usage_unknown_fields(model: str, estimate_usd: Decimal | None) -> dict:
+def usage_unknown_fields(model: str, estimate_usd: Decimal | None) -> dict[str, Any]:
     """A charge for a paid answer whose usage is unreadable: the turn's estimate, flagged."""
     prices = catalog.prices_for(model)
     return {
@@ -73,7 +77,9 @@ def usage_unknown_fields(model: str, estimate_usd: Decimal | None) -> dict:
     }
 
 
-def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fields: dict, now=None) -> Charge | None:
+def charge_record(
+    *, turn: Turn, status: str, model: str, response_id: str, fields: dict[str, Any], now: datetime | None = None
+) -> Charge | None:
     """Write the ledger entry of one attempt that reported usage, once, and add it to the daily rollup.
 
     `fields` are the usage columns from `usage_fields`. A second call for the
@@ -91,7 +97,14 @@ def charge_record(*, turn: Turn, status: str, model: str, response_id: str, fiel
 
 
 def charge_extra(
-    *, conversation, model: str, response_id: str, status: str, fields: dict, duration_ms: int | None = None, now=None
+    *,
+    conversation: Conversation,
+    model: str,
+    response_id: str,
+    status: str,
+    fields: dict[str, Any],
+    duration_ms: int | None = None,
+    now: datetime | None = None,
 ) -> Charge | None:
     """Write the ledger entry of a call made for a conversation but not for one of its turns.
 
@@ -106,7 +119,14 @@ def charge_extra(
 
 
 def charge_check(
-    *, user, model: str, response_id: str, status: str, fields: dict, duration_ms: int | None = None, now=None
+    *,
+    user: User,
+    model: str,
+    response_id: str,
+    status: str,
+    fields: dict[str, Any],
+    duration_ms: int | None = None,
+    now: datetime | None = None,
 ) -> Charge | None:
     """Write the ledger entry of an admin's model check (checks.py): charged to that admin, with no
     conversation, so the money it cost is in the dashboard and the ledger like any other."""
@@ -117,9 +137,10 @@ def charge_check(
 
 
 def _write(
-    *, owner, conversation_id, turn, attempt, model, response_id, status, fields, duration_ms, now,
-    purpose=Charge.Purpose.ANSWER,
-):  # fmt: skip
+    *, owner: User | None, conversation_id: uuid.UUID | None, turn: Turn | None, attempt: int, model: str,
+    response_id: str, status: str, fields: dict[str, Any], duration_ms: int | None, now: datetime,
+    purpose: str = Charge.Purpose.ANSWER,
+) -> Charge | None:  # fmt: skip
     """One charge and its share of the daily rollup, in one transaction; None without usage."""
     unknown = bool(fields and fields.get("usage_unknown"))
     if not unknown and (not fields or (fields.get("input_tokens") is None and fields.get("output_tokens") is None)):
@@ -156,7 +177,7 @@ def _write(
 
 
 def _rollup_add(charge: Charge) -> None:
-    key = {
+    key: dict[str, Any] = {
         "day": timezone.localdate(charge.created_at),
         "user_id": charge.user_id,
         "model": charge.model,

@@ -6,13 +6,16 @@ Days are local days of settings.TIME_ZONE, as the daily rollup counts them.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.db import connection
+from django.db.models import Model, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -101,6 +104,9 @@ def period_for(key: str, *, start: date | None = None, end: date | None = None, 
     raise ValueError(f"Unknown period {key!r}.")
 
 
+M = TypeVar("M", bound=Model)
+
+
 @dataclass(frozen=True)
 class Filters:
     """Narrow a report: `user` is a user id, DELETED (charges of deleted users) or ""; model and status as stored."""
@@ -112,7 +118,7 @@ class Filters:
     def query(self) -> dict:
         return {name: value for name, value in vars(self).items() if value}
 
-    def apply(self, rows, *, user_field: str = "user"):
+    def apply(self, rows: QuerySet[M], *, user_field: str = "user") -> QuerySet[M]:
         if self.user == DELETED:
             rows = rows.filter(**{f"{user_field}__isnull": True})
         elif self.user:
@@ -124,7 +130,7 @@ class Filters:
         return rows
 
 
-def charges_url(period: Period, filters: Filters = Filters(), **narrower) -> str:  # noqa: B008 (frozen)
+def charges_url(period: Period, filters: Filters = Filters(), **narrower: Any) -> str:  # noqa: B008 (frozen)
     """The admin's charge list filtered to exactly the charges behind a figure.
 
     `narrower` adds or overrides filters: user=, model=, status=, day= (one day).
@@ -144,7 +150,7 @@ def _charge_list_path() -> str:
 
 
 @contextmanager
-def sqlite_index(table: str, index: str):
+def sqlite_index(table: str, index: str) -> Iterator[None]:
     """On SQLite, make queries on `table` read `index` (INDEXED BY) while the block runs.
 
     SQLite has no statistics unless ANALYZE was run, and then prefers any index with an

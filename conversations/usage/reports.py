@@ -13,14 +13,18 @@ usage cost nothing and is not in the ledger.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, Generic, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,6 +33,7 @@ from conversations.models import ROLLUP_COLUMNS, Charge, Conversation, DailyUsag
 from .periods import Filters, Period, charges_url, local_midnight, month_bounds, period_for, sqlite_index
 
 ZERO = Decimal(0)
+K = TypeVar("K")
 # The rollup's counters, from the models' one list.
 SUMMED = tuple(ROLLUP_COLUMNS)
 TOKENS = tuple(name for name in ROLLUP_COLUMNS if name.endswith("_tokens"))
@@ -58,7 +63,7 @@ class Figures:
     duration_ms: int = 0
     failed: int = 0
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         # Written out: called once per rollup group (thousands per page), a loop of setattr costs twice as much.
         get = row.get
         charges = get("charges") or 0
@@ -81,11 +86,11 @@ class Figures:
         return self.failed / self.charges if self.charges else None
 
 
-def _sums() -> dict:
+def _sums() -> dict[str, Sum]:
     return {name: Sum(name) for name in SUMMED}
 
 
-def _daily(period: Period, filters: Filters):
+def _daily(period: Period, filters: Filters) -> QuerySet[DailyUsage]:
     return filters.apply(DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end))
 
 
@@ -102,14 +107,14 @@ def rollup_totals(start: date | None, end: date | None, filters: Filters = Filte
     return figures
 
 
-def charges_in(period: Period, filters: Filters = Filters()):  # noqa: B008 (frozen)
+def charges_in(period: Period, filters: Filters = Filters()) -> QuerySet[Charge]:  # noqa: B008 (frozen)
     """The ledger rows of a period (the charges behind its figures)."""
     return filters.apply(Charge.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at))
 
 
 @dataclass
-class Row:
-    key: object
+class Row(Generic[K]):
+    key: K
     label: str
     url: str
     figures: Figures = field(default_factory=Figures)
@@ -120,12 +125,12 @@ class Report:
     period: Period
     filters: Filters
     totals: Figures
-    statuses: list[Row]
-    users: list[Row]
-    models: list[Row]
+    statuses: list[Row[str]]
+    users: list[Row[int | None]]
+    models: list[Row[str]]
     matrix_models: list[str]
-    matrix: list[tuple[Row, list[tuple[Decimal | None, str]]]]  # user row, (cost, link) per model
-    days: list[Row]
+    matrix: list[tuple[Row[int | None], list[tuple[Decimal | None, str]]]]  # user row, (cost, link) per model
+    days: list[Row[date]]
     chart_days: list[tuple[str, str, dict[str, Decimal]]]  # label, link, cost per model
     p50_ms: float | None
     p95_ms: float | None
@@ -137,29 +142,33 @@ def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B00
     grouped = _daily(period, filters).values("user_id", "model", "status").annotate(**_sums()).order_by()
     # A long period reads the whole (user, model, status)-ordered index rather than sort a year of rows.
     with sqlite_index(DailyUsage._meta.db_table, "daily_by_user" if period.days > 92 else ""):
-        grouped = list(grouped)
+        rows = list(grouped)
     totals = Figures()
-    by_status, by_user, by_model = {}, {}, {}
-    cells = defaultdict(Figures)
-    for row in grouped:
+    by_status: dict[str, Figures] = {}
+    by_user: dict[int | None, Figures] = {}
+    by_model: dict[str, Figures] = {}
+    cells: defaultdict[tuple[int | None, str], Figures] = defaultdict(Figures)
+    index: dict[Any, Figures]
+    for row in rows:
         totals.add(row)
         for index, key in ((by_status, row["status"]), (by_user, row["user_id"]), (by_model, row["model"])):
             index.setdefault(key, Figures()).add(row)
         cells[(row["user_id"], row["model"])].add(row)
     names = user_names(k for k in by_user if k is not None)
 
-    def user_label(user_id):
+    def user_label(user_id: int | None) -> str:
         return names.get(user_id, f"user {user_id}") if user_id is not None else "(deleted users)"
 
-    def by_cost(index):
+    def by_cost(index: dict[K, Figures]) -> list[tuple[K, Figures]]:
         return sorted(index.items(), key=lambda item: (-item[1].cost_usd, str(item[0])))
 
     statuses = [Row(s, s, charges_url(period, filters, status=s), f) for s, f in by_status.items()]
     statuses.sort(key=lambda row: -row.figures.charges)
     users = [Row(u, user_label(u), charges_url(period, filters, user=u), f) for u, f in by_cost(by_user)]
-    models = [Row(m, m, charges_url(period, filters, model=m), f) for m, f in by_cost(by_model)]
-    matrix_models = [row.key for row in models]
-    matrix = [
+    model_costs = by_cost(by_model)
+    models = [Row(m, m, charges_url(period, filters, model=m), f) for m, f in model_costs]
+    matrix_models = [m for m, _ in model_costs]
+    matrix: list[tuple[Row[int | None], list[tuple[Decimal | None, str]]]] = [
         (
             row,
             [
@@ -190,22 +199,24 @@ def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B00
     )
 
 
-def _days(period: Period, filters: Filters, models: list[str]):
+def _days(
+    period: Period, filters: Filters, models: list[str]
+) -> tuple[list[Row[date]], list[tuple[str, str, dict[str, Decimal]]]]:
     """Per-day rows (every day of the period, newest first) and the chart's bars (per month when long)."""
-    per_day = defaultdict(Figures)
-    stacks = defaultdict(lambda: defaultdict(lambda: ZERO))
+    per_day: defaultdict[date, Figures] = defaultdict(Figures)
+    stacks: defaultdict[date, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for row in _daily(period, filters).values("day", "model", "status").annotate(**_sums()).order_by():
         per_day[row["day"]].add(row)
         stacks[row["day"]][row["model"]] += row["cost_usd"] or ZERO
     every_day = [period.start + timedelta(days=i) for i in range(period.days)]
     days = [Row(d, d.isoformat(), charges_url(period, filters, day=d), per_day.get(d, Figures())) for d in every_day]
     days.reverse()
-    chart = []
+    chart: list[tuple[str, str, dict[str, Decimal]]] = []
     if period.days <= CHART_DAYS_MAX:
         for d in every_day:
             chart.append((d.strftime("%d %b"), charges_url(period, filters, day=d), dict(stacks.get(d, {}))))
     else:
-        months = defaultdict(lambda: defaultdict(lambda: ZERO))
+        months: defaultdict[date, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
         for d, costs in stacks.items():
             for model, cost in costs.items():
                 months[d.replace(day=1)][model] += cost
@@ -218,14 +229,19 @@ def _days(period: Period, filters: Filters, models: list[str]):
     return days, chart
 
 
-def user_names(ids) -> dict[int, str]:
+def user_names(ids: Iterable[int]) -> dict[int, str]:
     ids = list(ids)
     if not ids:
         return {}
     return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
 
 
-def duration_percentiles(period: Period, filters: Filters = Filters(), *, count=None):  # noqa: B008 (frozen)
+def duration_percentiles(
+    period: Period,
+    filters: Filters = Filters(),  # noqa: B008 (frozen)
+    *,
+    count: int | None = None,
+) -> tuple[float, float] | tuple[None, None]:
     """Generation time p50 and p95 in ms (linear interpolation between closest ranks), or None.
 
     Exact, without loading a million durations: a small set is read whole; a large
@@ -237,10 +253,10 @@ def duration_percentiles(period: Period, filters: Filters = Filters(), *, count=
     if count == 0:
         return None, None
     if count is not None and count <= READ_WHOLE:
-        values = sorted(rows.values_list("duration_ms", flat=True))
+        values = sorted(_durations(rows))
         if not values:
             return None, None
-        return tuple(_interpolate(values, len(values), q, 0) for q in (0.5, 0.95))
+        return _interpolate(values, len(values), 0.5, 0), _interpolate(values, len(values), 0.95, 0)
     with sqlite_index(Charge._meta.db_table, "charge_duration"):
         if count is None:
             n = rows.count()
@@ -248,10 +264,15 @@ def duration_percentiles(period: Period, filters: Filters = Filters(), *, count=
             n = count - charges_in(period, filters).filter(duration_ms__isnull=True).count()
         if not n:
             return None, None
-        return tuple(_percentile(rows, n, q) for q in (0.5, 0.95))
+        return _percentile(rows, n, 0.5), _percentile(rows, n, 0.95)
 
 
-def _interpolate(values: list, n: int, q: float, offset: int) -> float:
+def _durations(rows: QuerySet[Charge]) -> QuerySet[Charge, int]:
+    """`duration_ms` of each row: the callers' rows all have one (`duration_ms__isnull=False`)."""
+    return cast("QuerySet[Charge, int]", rows.values_list("duration_ms", flat=True))
+
+
+def _interpolate(values: list[int], n: int, q: float, offset: int) -> float:
     position = (n - 1) * q
     low = int(position)
     high = min(low + 1, n - 1)
@@ -259,19 +280,25 @@ def _interpolate(values: list, n: int, q: float, offset: int) -> float:
     return a + (b - a) * (position - low)
 
 
-def _percentile(rows, n: int, q: float) -> float:
+def _percentile(rows: QuerySet[Charge], n: int, q: float) -> float:
     position = (n - 1) * q
     low = int(position)
     high = min(low + 1, n - 1)
     if low <= n - 1 - high:
-        values = list(rows.order_by("duration_ms").values_list("duration_ms", flat=True)[low : high + 1])
+        values = list(_durations(rows.order_by("duration_ms"))[low : high + 1])
     else:  # nearer the top: count down from the longest
-        values = list(rows.order_by("-duration_ms").values_list("duration_ms", flat=True)[n - 1 - high : n - low])
+        values = list(_durations(rows.order_by("-duration_ms"))[n - 1 - high : n - low])
         values.reverse()
     return _interpolate(values, n, q, low)
 
 
-def top_charges(period: Period, filters: Filters = Filters(), limit: int = TOP_CHARGES, *, count=None) -> list[Charge]:  # noqa: B008,E501
+def top_charges(
+    period: Period,
+    filters: Filters = Filters(),  # noqa: B008 (frozen)
+    limit: int = TOP_CHARGES,
+    *,
+    count: int | None = None,
+) -> list[Charge]:
     """The most expensive charged attempts of the period (a large period reads the cost index from the top)."""
     rows = (
         charges_in(period, filters)
@@ -315,7 +342,12 @@ class Pace:
         return 100 if self.budget <= 0 else int(self.spent * 100 / self.budget)
 
 
-def month_pace(filters: Filters = Filters(), *, budget: Decimal | None = None, now=None) -> Pace:  # noqa: B008
+def month_pace(
+    filters: Filters = Filters(),  # noqa: B008 (frozen)
+    *,
+    budget: Decimal | None = None,
+    now: datetime | None = None,
+) -> Pace:
     """This month's spend and where it ends if the month goes on at the pace it has had so far."""
     now = now or timezone.now()
     today = timezone.localdate(now)
@@ -366,7 +398,7 @@ def users_near_budget(*, warning_percent: int, today: date | None = None) -> lis
     )
     rows = {b.user_id: b for b in UserBudget.objects.filter(Q(user_id__in=spent) | Q(monthly_usd=0))}
     default = settings.BUDGET_MONTHLY_USD
-    lines = []
+    lines: list[tuple[int, Decimal, Decimal, int]] = []
     for user_id in set(spent) | set(rows):
         row = rows.get(user_id)
         if row is not None and row.unlimited:
@@ -412,17 +444,19 @@ def users_near_budget(*, warning_percent: int, today: date | None = None) -> lis
 class UserUsage:
     period: Period
     totals: Figures
-    days: list[Row]
+    days: list[Row[date]]
     chart_days: list[tuple[str, str, dict[str, Decimal]]]
-    models: list[Row]
-    conversations: list[Row]
+    models: list[Row[str]]
+    conversations: list[Row[uuid.UUID | None]]
 
 
-def user_usage(user, period: Period) -> UserUsage:
+def user_usage(user: User, period: Period) -> UserUsage:
     """A user's own spend: per day, per model (from the rollup) and per conversation (from the ledger)."""
     filters = Filters(user=str(user.pk))
-    totals, per_model, per_day = Figures(), defaultdict(Figures), defaultdict(Figures)
-    stacks = defaultdict(lambda: defaultdict(lambda: ZERO))
+    totals = Figures()
+    per_model: defaultdict[str, Figures] = defaultdict(Figures)
+    per_day: defaultdict[date, Figures] = defaultdict(Figures)
+    stacks: defaultdict[date, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for row in _daily(period, filters).values("day", "model", "status").annotate(**_sums()).order_by():
         totals.add(row)
         per_model[row["model"]].add(row)
@@ -432,14 +466,14 @@ def user_usage(user, period: Period) -> UserUsage:
     days = [Row(d, d.isoformat(), "", per_day.get(d, Figures())) for d in reversed(every_day)]
     chart = [(d.strftime("%d %b"), "", dict(stacks.get(d, {}))) for d in every_day]
     models = sorted((Row(m, m, "", f) for m, f in per_model.items()), key=lambda r: -r.figures.cost_usd)
-    conversations = []
-    grouped = (
+    conversations: list[Row[uuid.UUID | None]] = []
+    grouped = sorted(
         charges_in(period, filters)
         .values("conversation_id")
         .annotate(**{name: Sum(name) for name in SUMMED if name != "charges"}, charges=Count("id"))
-        .order_by()
+        .order_by(),
+        key=lambda row: -(row["cost_usd"] or ZERO),
     )
-    grouped = sorted(grouped, key=lambda row: -(row["cost_usd"] or ZERO))
     titles = dict(
         Conversation.objects.filter(
             owner=user, pk__in=[r["conversation_id"] for r in grouped if r["conversation_id"]]

@@ -6,18 +6,23 @@ templates and `charts` draw it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from functools import wraps
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from aimlweb.http import SignedInRequest
 from conversations.chat import pages
 from conversations.models import Charge, Turn
 
@@ -29,11 +34,11 @@ DASHBOARD_TABLES = ("days", "users", "models", "matrix", "statuses", "top")
 USER_PERIODS = ("month", "last_month", "7d", "30d")
 
 
-def staff_required(view):
+def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Anonymous: to the sign-in page. Signed in but not staff: 404 (the page does not exist for them)."""
 
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not (request.user.is_active and request.user.is_staff):
@@ -51,18 +56,21 @@ class UsageFilterForm(forms.Form):
     model = forms.ChoiceField(required=False)
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Turn.Status.choices])
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         users = get_user_model().objects.order_by("username").values_list("pk", "username")
-        self.fields["user"].choices = [
+        cast(forms.ChoiceField, self.fields["user"]).choices = [
             ("", "Everyone"),
             *((str(pk), name) for pk, name in users),
             (periods.DELETED, "(deleted users)"),
         ]
-        self.fields["model"].choices = [("", "Every model"), *((m, m) for m in distinct_values(Charge, "model"))]
+        cast(forms.ChoiceField, self.fields["model"]).choices = [
+            ("", "Every model"),
+            *((m, m) for m in distinct_values(Charge, "model")),
+        ]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = cast(dict[str, Any], super().clean())  # Form.clean returns cleaned_data
         key = data.get("period") or "30d"
         if key != "custom":  # the date boxes count only for a custom range
             data["start"] = data["end"] = None
@@ -81,7 +89,7 @@ class UsageFilterForm(forms.Form):
         return periods.period_for("30d"), periods.Filters()
 
 
-def _budget_for_pace(filters: periods.Filters):
+def _budget_for_pace(filters: periods.Filters) -> Decimal | None:
     """The budget the month's pace is measured against: the user's when one user is picked, else the instance's."""
     if filters.model or filters.status or filters.user == periods.DELETED:
         return None
@@ -93,7 +101,7 @@ def _budget_for_pace(filters: periods.Filters):
 
 @staff_required
 @require_GET
-def dashboard(request):
+def dashboard(request: SignedInRequest) -> HttpResponse:
     form = UsageFilterForm(request.GET or None)
     period, filters = form.selection()
     data = reports.report(period, filters)
@@ -124,7 +132,7 @@ def dashboard(request):
 
 @staff_required
 @require_GET
-def dashboard_csv(request):
+def dashboard_csv(request: SignedInRequest) -> StreamingHttpResponse:
     table = request.GET.get("table", "")
     if table not in DASHBOARD_TABLES:
         raise Http404
@@ -137,7 +145,7 @@ def dashboard_csv(request):
 
 @login_required
 @require_GET
-def my_usage(request):
+def my_usage(request: SignedInRequest) -> HttpResponse:
     key = request.GET.get("period", "month")
     period = periods.period_for(key if key in USER_PERIODS else "month")
     usage = reports.user_usage(request.user, period)

@@ -171,11 +171,11 @@ def stream(
         if "text/event-stream" not in resp.headers.get("Content-Type", ""):
             return parse_completion(read_json(resp, abort))
         for chunk in sse_events(resp):
-            error = chunk.get("error")
-            if isinstance(error, dict):
+            reported = chunk.get("error")
+            if isinstance(reported, dict):
                 raise AimlApiError(
-                    f"The AI/ML API reported an error while streaming: {error.get('message') or 'unknown error'}.",
-                    code=str(error.get("code") or "stream_error"),
+                    f"The AI/ML API reported an error while streaming: {reported.get('message') or 'unknown error'}.",
+                    code=str(reported.get("code") or "stream_error"),
                     partial_text=chunks.text,
                     raw=chunk,
                 )

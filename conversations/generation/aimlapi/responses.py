@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import urllib3
@@ -103,12 +104,12 @@ def create(body: dict[str, Any], *, background: bool = False, abort: Abort | Non
 
 
 def retrieve(response_id: str, *, abort: Abort | None = None) -> Response:
-    resp = send_request("GET", f"/responses/{requests.utils.quote(response_id, safe='')}", abort=abort)
+    resp = send_request("GET", f"/responses/{quote(response_id, safe='')}", abort=abort)
     return parse_response(read_json(resp, abort))
 
 
 def cancel(response_id: str) -> Response:
-    resp = send_request("POST", f"/responses/{requests.utils.quote(response_id, safe='')}/cancel")
+    resp = send_request("POST", f"/responses/{quote(response_id, safe='')}/cancel")
     return parse_response(read_json(resp))
 
 

@@ -131,7 +131,7 @@ class Abort:
     tells the provider to stop generating.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._event = threading.Event()
@@ -164,6 +164,8 @@ def _shutdown(sock: socket.socket) -> None:
 
 class _AbortableConnection:
     """Registers its socket with the Abort of the call running on this thread."""
+
+    sock: socket.socket | None  # the HTTPConnection's it is mixed into
 
     def _register(self) -> None:
         abort = getattr(_local, "abort", None)
@@ -276,20 +278,20 @@ def send_request(
             continue
         if 200 <= resp.status_code < 300:
             return resp
-        error = error_for_status(resp)
+        refusal = error_for_status(resp)
         resp.close()
         logger.warning("AI/ML API %s %s answered %s (attempt %s/%s)", method, path, resp.status_code, attempt, attempts)
-        if error.retry_after is not None and error.retry_after > settings.AIMLAPI_RETRY_AFTER_MAX:
+        if refusal.retry_after is not None and refusal.retry_after > settings.AIMLAPI_RETRY_AFTER_MAX:
             # Waiting longer than the cap would hold a worker for nothing: say "later" now.
-            error.message = scrub(
-                f"{error.message} The provider asks to wait {error.retry_after:.0f} seconds: try again later."
+            refusal.message = scrub(
+                f"{refusal.message} The provider asks to wait {refusal.retry_after:.0f} seconds: try again later."
             )
-            error.args = (error.message,)
-            raise error
-        if resp.status_code in RETRY_STATUSES and error.retryable and attempt < attempts:
-            _sleep(_backoff(attempt, error.retry_after), abort)
+            refusal.args = (refusal.message,)
+            raise refusal
+        if resp.status_code in RETRY_STATUSES and refusal.retryable and attempt < attempts:
+            _sleep(_backoff(attempt, refusal.retry_after), abort)
             continue
-        raise error
+        raise refusal
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -233,7 +233,8 @@ class Command(BaseCommand):
 
     def _write_batch(self, picks, times, model_weights) -> int:
         rng = self.rng
-        new_conversations, turns, charges = [], [], []
+        new_conversations: list[Conversation] = []
+        turns, charges = [], []
         for user_id, when in zip(picks, times, strict=True):
             conversation_id, model_index, depth = self._conversation_for(
                 user_id, when, model_weights, new_conversations
