@@ -40,6 +40,18 @@ from conversations.usage.admin_moves import move_action
 # --- Turns --------------------------------------------------------------------------
 
 
+# What the turn's page shows of each charged attempt.
+CHARGE_INLINE_FIELDS: list[str] = [
+    "attempt",
+    "created_at",
+    "status",
+    "model",
+    "response_id",
+    *USAGE_COLUMNS,
+    "duration_ms",
+]
+
+
 class ChargeInline(admin.TabularInline):
     """Every charged attempt of a turn (a retry keeps the earlier ones)."""
 
@@ -47,16 +59,8 @@ class ChargeInline(admin.TabularInline):
     fk_name = "turn"
     extra = 0
     can_delete = False
-    fields = [
-        "attempt",
-        "created_at",
-        "status",
-        "model",
-        "response_id",
-        *USAGE_COLUMNS,
-        "duration_ms",
-    ]
-    readonly_fields = fields
+    fields = CHARGE_INLINE_FIELDS
+    readonly_fields = CHARGE_INLINE_FIELDS
     ordering = ("attempt",)
 
     def has_add_permission(self, request, obj=None):
