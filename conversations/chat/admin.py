@@ -41,7 +41,7 @@ from conversations.usage.admin_moves import move_action
 
 
 # What the turn's page shows of each charged attempt.
-CHARGE_INLINE_FIELDS: list[str] = [
+CHARGE_INLINE_FIELDS: tuple[str, ...] = (
     "attempt",
     "created_at",
     "status",
@@ -49,7 +49,7 @@ CHARGE_INLINE_FIELDS: list[str] = [
     "response_id",
     *USAGE_COLUMNS,
     "duration_ms",
-]
+)
 
 
 class ChargeInline(admin.TabularInline):
