@@ -109,9 +109,9 @@ def export_stream(*, user, now: datetime, batch_size: int = 200) -> Iterator[byt
         by_conversation = itertools.groupby(exported_turns([c.id for c in batch]), key=lambda t: t.conversation_id)
         pending = next(by_conversation, None)
         for conversation in batch:
-            matched = pending is not None and pending[0] == conversation.id
-            data = conversation_data(conversation, pending[1] if matched else ())
-            if matched:  # only now: advancing groupby ends the group just read
+            group = pending[1] if pending is not None and pending[0] == conversation.id else None
+            data = conversation_data(conversation, group if group is not None else ())
+            if group is not None:  # only now: advancing groupby ends the group just read
                 pending = next(by_conversation, None)
             yield (separator + json.dumps(data, ensure_ascii=False)).encode()
             separator = ",\n"

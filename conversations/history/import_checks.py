@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
 
 from django.conf import settings
 
@@ -58,7 +59,7 @@ class Checker:
             self.fail(f"lacks field(s) {', '.join(map(repr, missing[:5]))}")
         self.data = data
 
-    def fail(self, problem: str):
+    def fail(self, problem: str) -> NoReturn:
         raise ImportRefused(f"{self.where} {problem}.")
 
     def text(self, name: str, max_chars: int, *, blank: bool = True) -> str:
@@ -206,7 +207,7 @@ def _turn(data, where: str, version: int) -> dict:
 def checked_conversation(data, number: int, version: int) -> dict:
     where = f"Conversation {number}"
     check = Checker(data, where, CONVERSATION_FIELDS if version >= 2 else CONVERSATION_FIELDS_V1)
-    conversation = {
+    conversation: dict[str, Any] = {
         "id": check.identifier("id"),
         "title": check.text("title", 200),
         "model": check.text("model", 100, blank=False),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, cast
 
 import ijson
 from django.conf import settings
@@ -56,7 +56,7 @@ def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
                     )
             elif event in ("end_map", "end_array"):
                 depth -= 1
-            elif event == "string" and len(value) > MAX_STRING_CHARS:  # type: ignore[arg-type]
+            elif event == "string" and len(value) > MAX_STRING_CHARS:
                 raise ImportRefused(f"The file has a text of more than {MAX_STRING_CHARS:,} characters.")
             yield event, value
     except ijson.JSONError as exc:
@@ -85,13 +85,13 @@ def _build_conversation(first: tuple[str, object], events: Iterator[tuple[str, o
     root: dict = {}
     stack: list = [root]  # the open containers
     size = CONTAINER_BYTES
-    key = None
+    key = ""  # an object's values come after their key, so it is always set where it is used
     while stack:
         event, value = _next(events)
         container = stack[-1]
         if event == "map_key":
-            key = value
-            size += SCALAR_BYTES + len(value)  # type: ignore[arg-type]
+            key = cast(str, value)  # the parser's keys are text
+            size += SCALAR_BYTES + len(key)
             continue
         if event in ("end_map", "end_array"):
             stack.pop()
@@ -144,9 +144,10 @@ def read(file: IO[bytes]) -> Iterator[dict]:
         raise ImportRefused("This file is not an aimlweb export (it is not a JSON object).")
     seen: dict[str, object] = {}
     while True:
-        event, key = _next(events)
+        event, value = _next(events)
         if event == "end_map":
             break
+        key = cast(str, value)  # inside an object, the parser's next event is a key (or the end)
         if key == "conversations":
             check_envelope(seen)
             if _next(events)[0] != "start_array":
@@ -157,7 +158,9 @@ def read(file: IO[bytes]) -> Iterator[dict]:
                 if first[0] == "end_array":
                     break
                 data = _build_conversation(first, events, f"Conversation {number}")
-                conversation = checked_conversation(data, number, seen["version"])
+                conversation = checked_conversation(
+                    data, number, cast(int, seen["version"])
+                )  # checked by check_envelope
                 if conversation["id"] in ids:
                     raise ImportRefused(f"Conversation {number} appears twice in the file.")
                 ids.add(conversation["id"])

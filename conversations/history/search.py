@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db import connection
 from django.utils.html import escape
 from django.utils.safestring import SafeString
@@ -71,7 +72,7 @@ class Results:
         return self.page + 1
 
 
-def find(*, user, text: str, filters: Filters | None = None, page: int = 1) -> Results | None:
+def find(*, user: User, text: str, filters: Filters | None = None, page: int = 1) -> Results | None:
     """The user's messages (and titles) matching `text` and `filters`, best first.
 
     None when there is nothing to search for (no words, no filters): the page shows the list.
@@ -85,7 +86,7 @@ def find(*, user, text: str, filters: Filters | None = None, page: int = 1) -> R
     return results
 
 
-def _find(*, user, text: str, filters: Filters | None, page: int) -> Results | None:
+def _find(*, user: User, text: str, filters: Filters | None, page: int) -> Results | None:
     filters = filters or Filters()
     page = max(1, min(page, RANKED_MAX // PAGE))
     if not clean(text).strip():
@@ -101,7 +102,7 @@ def _find(*, user, text: str, filters: Filters | None, page: int) -> Results | N
     return Results(hits, page, has_more=len(rows) > PAGE, total=total, capped=capped)
 
 
-def _filtered(user, filters: Filters, page: int) -> Results:
+def _filtered(user: User, filters: Filters, page: int) -> Results:
     """Filters without words: the newest matching messages (archived only: the archived conversations)."""
     offset = (page - 1) * PAGE
     if filters.archived == "only" and not (filters.turns_only or filters.model or filters.date_from or filters.date_to):
@@ -112,9 +113,9 @@ def _filtered(user, filters: Filters, page: int) -> Results:
         )
         hits = [Hit(c, None, escape(c.title or "Untitled")) for c in conversations[:PAGE]]
         return Results(hits, page, has_more=len(conversations) > PAGE, total=len(hits), capped=False)
-    turns = Turn.objects.filter(conversation__owner=user).filter(turn_filters(filters))
+    matching = Turn.objects.filter(conversation__owner=user).filter(turn_filters(filters))
     turns = list(
-        turns.select_related("conversation")
+        matching.select_related("conversation")
         .defer("response_json", "output_html", "history")
         .order_by("-created_at", "-id")[offset : offset + PAGE + 1]
     )

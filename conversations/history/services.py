@@ -9,8 +9,10 @@ from __future__ import annotations
 import secrets
 import tempfile
 import uuid
+from typing import IO, Any, cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,7 +26,7 @@ from . import importer, sharing
 IMPORT_BATCH = 200
 
 
-def conversations_import(*, owner, file) -> importer.ImportPlan:
+def conversations_import(*, owner: User, file: IO[bytes]) -> importer.ImportPlan:
     """Import an export file (one conversation or all) for `owner`: all of it, or nothing.
 
     The whole file is validated before anything is written; then one transaction
@@ -36,13 +38,13 @@ def conversations_import(*, owner, file) -> importer.ImportPlan:
     generated. Raises history.errors.ImportRefused with the reason.
     """
     mine = Conversation.objects.filter(owner=owner)
-    known = set(mine.values_list("id", flat=True)) | set(
-        mine.filter(origin_id__isnull=False).values_list("origin_id", flat=True)
-    )
+    # The origins are not null (filtered so).
+    origins = cast("set[uuid.UUID]", set(mine.filter(origin_id__isnull=False).values_list("origin_id", flat=True)))
+    known = set(mine.values_list("id", flat=True)) | origins
     with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
         plan = importer.prepare(file, spool, known_ids=known)
         with transaction.atomic():
-            batch: list[dict] = []
+            batch: list[dict[str, Any]] = []
             for data in importer.spooled(spool):
                 batch.append(data)
                 if len(batch) == IMPORT_BATCH:
@@ -55,7 +57,7 @@ def conversations_import(*, owner, file) -> importer.ImportPlan:
     return plan
 
 
-def _batch_insert(owner, batch: list[dict], plan: importer.ImportPlan) -> None:
+def _batch_insert(owner: User, batch: list[dict[str, Any]], plan: importer.ImportPlan) -> None:
     """Write a batch of conversations with a few statements; if another request imported one of them
     meanwhile (the unique origin), write them one at a time and skip those already here."""
     try:
@@ -71,8 +73,10 @@ def _batch_insert(owner, batch: list[dict], plan: importer.ImportPlan) -> None:
                 plan.turns -= len(data["turns"])
 
 
-def _conversations_insert(owner, batch: list[dict]) -> None:
-    conversations, turns, shown = [], [], []
+def _conversations_insert(owner: User, batch: list[dict[str, Any]]) -> None:
+    conversations: list[Conversation] = []
+    turns: list[Turn] = []
+    shown: list[Conversation] = []
     for data in batch:
         fields = {name: value for name, value in data.items() if name not in ("turns", "id", "current_turn")}
         conversation = Conversation(owner=owner, origin_id=data["id"], **fields)
@@ -103,7 +107,7 @@ def _conversations_insert(owner, batch: list[dict]) -> None:
     Conversation.objects.bulk_update(shown, ["current_turn"], batch_size=500)
 
 
-def _share_title(conversation: Conversation, snapshot: list[dict]) -> str:
+def _share_title(conversation: Conversation, snapshot: list[dict[str, Any]]) -> str:
     """The title of what is shared: an automatic title made from a first prompt that was since
     edited would show the edited-away wording, so it is made again from the shared first prompt.
     A title the user chose (a rename) is kept."""

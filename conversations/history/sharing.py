@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from django.contrib.auth.models import User
 from django.utils.safestring import mark_safe
 
 from conversations.chat import rendering, selectors
@@ -69,7 +70,7 @@ def share_get(*, token: str) -> Share:
     return Share.objects.select_related("owner").get(token=token, revoked_at__isnull=True)
 
 
-def share_get_owned(*, user, token: str) -> Share:
+def share_get_owned(*, user: User, token: str) -> Share:
     """One of the user's live shares; Share.DoesNotExist otherwise."""
     return Share.objects.get(token=token, owner=user, revoked_at__isnull=True)
 

@@ -2,11 +2,14 @@
 share links. Thin: validate, call one service or selector, render or redirect.
 """
 
+import uuid
+from typing import cast
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -18,7 +21,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_POST
 
+from aimlweb.http import SignedInRequest
 from conversations.chat import pages, selectors, services
+from conversations.models import Conversation
 from conversations.usage import exports
 
 from . import export_json, export_markdown, importer, search, search_form, search_query, sharing
@@ -30,17 +35,17 @@ from .errors import ImportRefused, SearchError
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
     response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Disposition"] = cast(str, content_disposition_header(True, filename))  # an attachment: never None
     return response
 
 
-def _export_name(conversation, extension: str) -> str:
+def _export_name(conversation: Conversation, extension: str) -> str:
     return f"{slugify(conversation.title)[:60] or 'conversation'}.{extension}"
 
 
 @login_required
 @require_GET
-def conversation_export_markdown(request, conversation_id):
+def conversation_export_markdown(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     text = export_markdown.export_markdown(conversation=conversation, now=timezone.now())
     return _download(text.encode(), _export_name(conversation, "md"), "text/markdown; charset=utf-8")
@@ -48,7 +53,7 @@ def conversation_export_markdown(request, conversation_id):
 
 @login_required
 @require_GET
-def conversation_export_json(request, conversation_id):
+def conversation_export_json(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     content = export_json.export_conversation(conversation=conversation, now=timezone.now())
     return _download(content, _export_name(conversation, "json"), "application/json")
@@ -56,13 +61,15 @@ def conversation_export_json(request, conversation_id):
 
 @login_required
 @require_GET
-def export_all(request):
+def export_all(request: SignedInRequest) -> StreamingHttpResponse:
     """Every conversation of the user as one JSON file, streamed (flat memory at any size)."""
     now = timezone.now()
     response = exports.streaming_response(
         request, export_json.export_stream(user=request.user, now=now), "application/json"
     )
-    response["Content-Disposition"] = content_disposition_header(True, f"aimlweb-export-{now:%Y-%m-%d}.json")
+    response["Content-Disposition"] = cast(
+        str, content_disposition_header(True, f"aimlweb-export-{now:%Y-%m-%d}.json")
+    )  # an attachment: never None
     return response
 
 
@@ -70,7 +77,7 @@ def _import_limit() -> int:
     return getattr(settings, "IMPORT_MAX_BYTES", importer.DEFAULT_IMPORT_MAX_BYTES)
 
 
-def _transfer_page(request, *, error: str = "", status: int = 200):
+def _transfer_page(request: SignedInRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     context = {
         "conversation_count": request.user.conversations.count(),
         "import_max_mb": _import_limit() // (1024 * 1024),
@@ -81,19 +88,19 @@ def _transfer_page(request, *, error: str = "", status: int = 200):
 
 @login_required
 @require_GET
-def transfer_page(request):
+def transfer_page(request: SignedInRequest) -> HttpResponse:
     return _transfer_page(request)
 
 
 class _ImportUpload(TemporaryFileUploadHandler):
     """Spools the upload to a temporary file whatever its size; stops reading past the import limit."""
 
-    def __init__(self, request, limit: int):
+    def __init__(self, request: HttpRequest, limit: int) -> None:
         super().__init__(request)
         self.limit = limit
         self.too_large = False
 
-    def receive_data_chunk(self, raw_data, start):
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if start + len(raw_data) > self.limit:
             self.too_large = True
             # Read the rest and drop it, so the browser gets the page that explains, not a reset.
@@ -104,14 +111,14 @@ class _ImportUpload(TemporaryFileUploadHandler):
 @csrf_exempt  # checked below by csrf_protect, once the upload handler is in place
 @login_required
 @require_POST
-def import_upload(request):
+def import_upload(request: SignedInRequest) -> HttpResponse:
     handler = _ImportUpload(request, _import_limit())
     request.upload_handlers = [handler]
     return _import_upload(request, handler)
 
 
 @csrf_protect
-def _import_upload(request, handler: _ImportUpload):
+def _import_upload(request: SignedInRequest, handler: _ImportUpload) -> HttpResponse:
     upload = request.FILES.get("file")
     if handler.too_large:
         error = (
@@ -142,7 +149,7 @@ def _import_upload(request, handler: _ImportUpload):
 
 @login_required
 @require_POST
-def share_create(request, conversation_id):
+def share_create(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     share = history_services.share_create(conversation=conversation, show_cost=request.POST.get("show_cost") == "on")
     messages.success(request, "Link created. Anyone signed in here who has it can read this snapshot.")
@@ -151,7 +158,7 @@ def share_create(request, conversation_id):
 
 @login_required
 @require_POST
-def share_revoke(request, token):
+def share_revoke(request: SignedInRequest, token: str) -> HttpResponse:
     share = pages.or_404(sharing.share_get_owned, user=request.user, token=token)
     history_services.share_revoke(share=share)
     messages.success(request, "Link revoked: it now leads nowhere.")
@@ -160,7 +167,7 @@ def share_revoke(request, token):
 
 @login_required
 @require_GET
-def share_view(request, token):
+def share_view(request: SignedInRequest, token: str) -> HttpResponse:
     """A share's read-only snapshot, for any signed-in user with the link (404 once revoked)."""
     share = pages.or_404(sharing.share_get, token=token)
     context = {"share": share, "turns": sharing.share_turns(share), "is_owner": share.owner_id == request.user.id}
@@ -176,7 +183,7 @@ def share_view(request, token):
 @login_required
 @require_GET
 @gzip_page
-def conversation_list(request):
+def conversation_list(request: SignedInRequest) -> HttpResponse:
     """The next page of the sidebar list: a fragment for app.js, a page of its own without JavaScript."""
     try:
         page = selectors.conversation_list(
@@ -205,7 +212,7 @@ ORGANISED = {
 
 @login_required
 @require_POST
-def conversation_organise(request, conversation_id, action):
+def conversation_organise(request: SignedInRequest, conversation_id: uuid.UUID, action: str) -> HttpResponse:
     """Pin, unpin, archive or unarchive (`action` comes from the URL pattern, never from the user)."""
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     getattr(services, f"conversation_{action}")(conversation=conversation)
@@ -216,7 +223,7 @@ def conversation_organise(request, conversation_id, action):
 @login_required
 @require_GET
 @gzip_page
-def search_page(request):
+def search_page(request: SignedInRequest) -> HttpResponse:
     """Full-text search with filters; an empty search shows the list."""
     form = search_form.SearchForm(request.GET)
     context = {"form": form, "query": request.GET.get("q", ""), "results": None, **pages.sidebar(request)}
