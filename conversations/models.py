@@ -9,8 +9,6 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations.generation.aimlapi import API_RESPONSES, APIS, MODEL_GONE_CODES
-
 # A DecimalField's size, spread into its arguments (`**PRICE`).
 PRICE: dict[str, Any] = {"max_digits": 12, "decimal_places": 6}
 USD: dict[str, Any] = {"max_digits": 14, "decimal_places": 6}
@@ -31,6 +29,12 @@ ROLLUP_COLUMNS = ["charges", *USAGE_COLUMNS, "duration_ms"]
 SPENT_HERE = Q(imported=False)
 
 
+# Which endpoint answers a model (the client, generation/aimlapi, speaks both; it names them the same).
+API_CHOICES = [("responses", "Responses (/v1/responses)"), ("chat", "Chat Completions (/v1/chat/completions)")]
+# The error codes of a provider answer saying the model is gone: deprecated, or unknown (generation/aimlapi).
+MODEL_GONE_CODES = frozenset({"model_deprecated", "model_unknown"})
+
+
 class AIModel(models.Model):
     """One model of the catalogue: what it costs and which parameters it accepts.
 
@@ -42,8 +46,8 @@ class AIModel(models.Model):
     api = models.CharField(
         "API",
         max_length=16,
-        choices=list(APIS.items()),
-        default=API_RESPONSES,
+        choices=API_CHOICES,
+        default="responses",
         help_text="The endpoint AI/ML API documents for this model. Chat Completions has no background mode: "
         "with AIMLAPI_MODE=background its answers stream instead.",
     )

@@ -380,3 +380,11 @@ def test_the_sign_in_page_names_the_default_model(client, db):
     AIModel.objects.filter(provider_id=SOL).update(is_default=True)
     page = client.get("/login/").content.decode()
     assert "Chat with GPT-5.6 Sol Pro." in page and "gpt-5-pro" not in page.lower()
+
+
+def test_the_models_and_the_client_name_endpoints_and_gone_codes_alike():
+    """models.py keeps its own copy (the tables do not import the client): the two must agree."""
+    from conversations import models
+
+    assert {value for value, _ in models.API_CHOICES} == {aimlapi.API_RESPONSES, aimlapi.API_CHAT}
+    assert models.MODEL_GONE_CODES == aimlapi.MODEL_GONE_CODES

@@ -26,7 +26,6 @@ from .transport import MODEL_GONE_CODES, OUTAGE_CODES, Abort
 __all__ = [
     "API_CHAT",
     "API_RESPONSES",
-    "APIS",
     "MODEL_GONE_CODES",
     "OUTAGE_CODES",
     "TERMINAL_STATUSES",
@@ -49,8 +48,6 @@ __all__ = [
 
 API_RESPONSES = "responses"
 API_CHAT = "chat"
-# The catalogue's choices: which endpoint answers a model.
-APIS = {API_RESPONSES: "Responses (/v1/responses)", API_CHAT: "Chat Completions (/v1/chat/completions)"}
 
 
 def effective_mode(api: str, mode: str) -> str:
