@@ -300,8 +300,14 @@ TITLE_MODEL = "openai/gpt-5.6-sol-pro"
 
 
 @pytest.fixture
-def title_model(settings, fake_api, transactional_db):
+def title_model(settings, fake_api, transactional_db, clock):
+    from datetime import UTC, datetime
+
     from conversations.usage import catalog
+
+    # Before gpt-5-pro's retirement date: with its successor enabled here, a later day would hand the
+    # conversation to it (usage/continuity.py), whatever today is.
+    clock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
 
     catalog.seed(AIModel)
     AIModel.objects.filter(provider_id=TITLE_MODEL).update(enabled=True)

@@ -25,6 +25,14 @@ EVE = datetime(2026, 12, 10, 23, 59, tzinfo=UTC)
 DAY = datetime(2026, 12, 11, 0, 1, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def before_the_retirement(clock):
+    """These tests enable gpt-5-pro's successor: from its retirement date on it would take over every
+    conversation, so the clock is put before that date, whatever today is (a test that is about the
+    date puts the clock where it needs it)."""
+    clock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+
+
 @pytest.fixture
 def sol(transactional_db):
     """The successor enabled, as an admin does before the retirement date."""
