@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts import services, setup
 from accounts.models import FirstAdminSetup, Invite, PendingSignup
-from aimlweb.settings import parse_proxies
+from aimlweb.environment import parse_proxies
 from tests.helpers import client_for
 
 PASSWORD = "a-Long-pass-77"

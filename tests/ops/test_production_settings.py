@@ -131,14 +131,14 @@ def test_the_provider_url_is_checked_at_start_up(tmp_path, url, ok):
 )  # fmt: skip
 def test_numeric_forms_of_private_addresses_are_refused(host):
     """Issue 15 item 9: the resolver reads these as 169.254.169.254, 10.0.0.1…; so must the check."""
-    from aimlweb.settings import base_url_problem
+    from aimlweb.environment import base_url_problem
 
     assert "private" in base_url_problem(f"https://{host}/v1", allow_private=False)
     assert base_url_problem(f"https://{host}/v1", allow_private=True) == ""
 
 
 def test_numeric_forms_of_this_machine_are_this_machine():
-    from aimlweb.settings import base_url_problem
+    from aimlweb.environment import base_url_problem
 
     assert base_url_problem("http://2130706433:8765/v1", allow_private=False) == ""  # 127.0.0.1
     assert base_url_problem("http://0x7f.1:8765/v1", allow_private=False) == ""

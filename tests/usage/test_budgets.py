@@ -109,7 +109,7 @@ def test_status_counts_running_estimates_and_warns_at_80_percent(alice, bob, set
 
 
 def test_a_bad_budget_value_stops_start_up(monkeypatch):
-    from aimlweb.settings import env_usd
+    from aimlweb.environment import env_usd
 
     for value in ("fifty", "-1", "NaN", "Infinity"):
         monkeypatch.setenv("BUDGET_MONTHLY_USD", value)
