@@ -118,9 +118,9 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
     body: dict[str, Any] = {}
     api = aimlapi.API_RESPONSES
     if not resume:
-        # Queued before its model's retirement date, sent after it: the successor answers.
-        continuity.turn_continue(turn=turn)
         row = catalog.model_get(conversation.model)
+        # Queued before its model's retirement date, sent after it: the successor answers.
+        row = continuity.turn_continue(turn=turn, row=row) or row
         api = row.api if row else api
         mode = aimlapi.effective_mode(api, turn.mode)
         if mode != turn.mode:  # background is a Responses feature: this one streams

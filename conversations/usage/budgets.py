@@ -188,7 +188,7 @@ def estimate(turn: Turn) -> Estimate:
         input_tokens = sum(_tokens(text) for text in sent)
     row = catalog.model_get(conversation.model)
     output_tokens = conversation.max_output_tokens or (row.max_output_tokens if row else None) or FALLBACK_OUTPUT_CAP
-    prices = catalog.prices_for(conversation.model)
+    prices = catalog.prices_of(row)
     return Estimate(
         input_tokens,
         output_tokens,

@@ -137,7 +137,11 @@ def default_model_id() -> str:
 
 
 def prices_for(provider_id: str) -> Prices:
-    row = model_get(provider_id)
+    return prices_of(model_get(provider_id))
+
+
+def prices_of(row: AIModel | None) -> Prices:
+    """The prices of a catalogue row already read (none for a model the catalogue does not know)."""
     if row is None:
         return NO_PRICES
     return Prices(row.input_price, row.cached_input_price, row.output_price)
@@ -190,13 +194,16 @@ def is_retired(row: AIModel, today: date | None = None) -> bool:
 SUCCESSOR_HOPS = 5
 
 
-def continuation(provider_id: str, *, gone: bool = False, today: date | None = None) -> AIModel | None:
+def continuation(
+    provider_id: str, *, gone: bool = False, today: date | None = None, row: AIModel | None = None
+) -> AIModel | None:
     """The model a conversation on `provider_id` continues with, or None to stay.
 
     From the model's retirement date on (or at once when the provider said it is gone), its
-    enabled successor; a successor that has retired too hands on to its own.
+    enabled successor; a successor that has retired too hands on to its own. `row`: the model's
+    catalogue row when the caller has read it already (with its successor).
     """
-    row = model_get(provider_id)
+    row = row if row is not None else model_get(provider_id)
     if row is None or not (gone or is_retired(row, today)):
         return None
     seen = {provider_id}

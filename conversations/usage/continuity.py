@@ -48,18 +48,22 @@ def continuation_notice(old: AIModel | None, old_id: str, target: AIModel, *, go
     return f"{name} retired on {_day(old.retires_on)}; this conversation continues with {target}."
 
 
-def turn_continue(*, turn: Turn, gone: bool = False, today: date | None = None) -> AIModel | None:
+def turn_continue(
+    *, turn: Turn, gone: bool = False, today: date | None = None, row: AIModel | None = None
+) -> AIModel | None:
     """Move `turn`'s conversation to its model's successor if the model retired (or `gone`); else nothing.
 
     Returns the new model, with `turn.conversation` updated in memory and the line set on the turn.
+    `row`: the conversation's model's catalogue row, when the caller has read it already.
     """
     conversation = turn.conversation
-    target = catalog.continuation(conversation.model, gone=gone, today=today)
+    old_id = conversation.model
+    old = row if row is not None else catalog.model_get(old_id)
+    target = catalog.continuation(old_id, gone=gone, today=today, row=old)
     if target is None:
         return None
-    old_id = conversation.model
     fields = switch_fields(conversation, target)
-    notice = continuation_notice(catalog.model_get(old_id), old_id, target, gone=gone)
+    notice = continuation_notice(old, old_id, target, gone=gone)
     with transaction.atomic():
         Conversation.objects.filter(pk=conversation.pk).update(**fields)
         Turn.objects.filter(pk=turn.pk).update(notice=notice)
