@@ -135,6 +135,32 @@ class Conversation(models.Model):
         return reverse("conversation", args=[self.id])
 
 
+class ChargedAt(models.Model):
+    """What a call was charged at: the unit prices (USD per 1M tokens) and the provider's own figure
+    (meta.usage.usd_spent) beside our computed cost. A turn keeps its current attempt's; each charge its own."""
+
+    input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    output_price = models.DecimalField(**PRICE, null=True, blank=True)
+    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class TokenSums(models.Model):
+    """The five token figures (TOKEN_COLUMNS) as counts that add up: a charge's, a day's sums."""
+
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
 class TurnManager(models.Manager):
     def create(self, **kwargs):
         """Without `parent`, a new turn follows the conversation's newest turn.
@@ -150,7 +176,7 @@ class TurnManager(models.Manager):
         return super().create(**kwargs)
 
 
-class Turn(models.Model):
+class Turn(ChargedAt):
     """One prompt and its answer. A conversation is a tree of turns (see `parent`).
 
     Editing a prompt or regenerating an answer adds a sibling: another version of
@@ -188,12 +214,7 @@ class Turn(models.Model):
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    # The unit prices (USD per 1M tokens) the current attempt was charged at, and the
-    # provider's own figure (meta.usage.usd_spent) beside our computed cost_usd.
-    input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    output_price = models.DecimalField(**PRICE, null=True, blank=True)
-    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
+    # The unit prices and the provider's own figure: ChargedAt (of the current attempt).
     # The most this attempt may cost (whole input + output cap), reserved against budgets while it runs.
     estimate_usd = models.DecimalField(**USD, null=True, blank=True)
     response_json = models.JSONField(null=True, blank=True)
@@ -273,7 +294,7 @@ class Turn(models.Model):
         return None
 
 
-class Charge(models.Model):
+class Charge(ChargedAt, TokenSums):
     """One upstream attempt that reported usage: the ledger every total reads.
 
     Written once by the app and never edited. It outlives the deletion of its
@@ -296,16 +317,7 @@ class Charge(models.Model):
     model = models.CharField(max_length=100)
     response_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
-    input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    output_price = models.DecimalField(**PRICE, null=True, blank=True)
     cost_usd = models.DecimalField(**USD, null=True, blank=True)
-    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
     duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
     # The provider sent usage the client could not read (negative, fractional, absurd): charged at the
     # turn's estimate instead of $0, so budgets count a paid answer; flagged in the dashboard.
@@ -335,7 +347,7 @@ class Charge(models.Model):
         return f"{self.model} {self.cost_usd} USD ({self.status})"
 
 
-class DailyUsage(models.Model):
+class DailyUsage(TokenSums):
     """Charges summed per day, user, model and status, kept in step where a charge is written.
 
     The dashboards read this instead of scanning a million charges; a test proves
@@ -347,11 +359,6 @@ class DailyUsage(models.Model):
     model = models.CharField(max_length=100)
     status = models.CharField(max_length=16)
     charges = models.PositiveBigIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal(0))
     provider_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal(0))
     duration_ms = models.PositiveBigIntegerField(default=0)

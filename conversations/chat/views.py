@@ -214,10 +214,8 @@ def turn_show(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     return redirect(f"{turn.conversation.get_absolute_url()}?turn={turn.id}#turn-{turn.id}")
 
 
-@login_required
-@require_POST
-def conversation_settings(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+@pages.conversation_action
+def conversation_settings(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     form = ConversationSettingsForm(request.POST, model=conversation.model)
     if form.is_valid():
         data = form.cleaned_data
@@ -236,11 +234,9 @@ def conversation_settings(request: SignedInRequest, conversation_id: uuid.UUID) 
     return redirect(conversation)
 
 
-@login_required
-@require_POST
-def conversation_switch_model(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
+@pages.conversation_action
+def conversation_switch_model(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     """One click from a retired model to its successor."""
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     old = conversation.model
     try:
         services.conversation_switch_model(conversation=conversation)
@@ -251,10 +247,8 @@ def conversation_switch_model(request: SignedInRequest, conversation_id: uuid.UU
     return redirect(conversation)
 
 
-@login_required
-@require_POST
-def conversation_rename(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+@pages.conversation_action
+def conversation_rename(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     form = RenameForm(request.POST)
     if form.is_valid():
         services.conversation_update(conversation=conversation, title=form.cleaned_data["title"])
@@ -265,8 +259,8 @@ def conversation_rename(request: SignedInRequest, conversation_id: uuid.UUID) ->
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def conversation_delete(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+@pages.with_conversation
+def conversation_delete(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     if request.method == "GET":  # the confirmation, for a browser without JavaScript
         context = {"conversation": conversation, "usage": selectors.conversation_usage(conversation=conversation)}
         return render(request, "conversations/delete_confirm.html", {**context, **pages.sidebar(request)})
@@ -278,13 +272,13 @@ def conversation_delete(request: SignedInRequest, conversation_id: uuid.UUID) ->
 @login_required
 @require_GET
 @gzip_page
-def conversation_turns(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
+@pages.with_conversation
+def conversation_turns(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     """Earlier turns of a long conversation: a fragment for app.js, the page itself without JavaScript.
 
     The turns above the cursor's turn on its path. `through=<turn id>` loads everything from that
     turn on (a search result's link to an early turn).
     """
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     before = request.GET.get("before", "")
     try:
         through = conversation.turns.filter(id=uuid.UUID(request.GET.get("through", ""))).first()

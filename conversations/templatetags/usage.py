@@ -107,3 +107,15 @@ def figures_table(rows, first: str, table_id: str, tall: bool = False):
         head,
         mark_safe("".join(body)),  # noqa: S308 (each row built by format_html)
     )
+
+
+@register.inclusion_tag("conversations/usage/_figures_panel.html", takes_context=True)
+def figures_panel(context, rows, title: str, first: str, key: str, csv: str = "", tall: bool = False, hint: str = ""):
+    """A panel of the usage pages: its heading (`<key>-title`), a CSV link where the page has one
+    (the page's `csv_url` + `csv`), and the figures table of `rows` (id `table-<csv>`, else `<key>`)."""
+    csv_url = context.get("csv_url")
+    return {
+        "rows": rows, "title": title, "first": first, "key": key, "tall": tall, "hint": hint,
+        "table_id": f"table-{csv}" if csv else key,
+        "csv": f"{csv_url}{csv}" if csv and csv_url else "",
+    }  # fmt: skip

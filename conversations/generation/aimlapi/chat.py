@@ -18,7 +18,7 @@ import urllib3
 
 from .errors import AimlApiError, bounded_raw, clean
 from .responses import CODE_CHARS, stream_cut
-from .results import ID_CHARS, MODEL_CHARS, Response, Usage, mapping, usage_from
+from .results import ID_CHARS, MODEL_CHARS, Response, mapping, usage_from
 from .sse import sse_events
 from .transport import Abort, read_json, send_request
 
@@ -55,10 +55,6 @@ USAGE_NAMES = (
 )  # fmt: skip
 
 
-def parse_usage(body: dict[str, Any]) -> Usage | None:
-    return usage_from(body, USAGE_NAMES)
-
-
 def content_text(content: Any) -> str:
     """A message's content: a string, or the text of its parts."""
     if isinstance(content, str):
@@ -77,7 +73,7 @@ def parse_completion(body: Any) -> Response:
     common = {
         "id": clean(body.get("id") or "", ID_CHARS),
         "model": clean(body.get("model") or "", MODEL_CHARS),
-        "usage": parse_usage(body),
+        "usage": usage_from(body, USAGE_NAMES),
         "raw": bounded_raw(body),
     }
     if not isinstance(choices, list) or not choices:
