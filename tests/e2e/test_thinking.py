@@ -51,6 +51,7 @@ def test_a_streamed_summary_shows_under_thinking_then_stays_collapsible(app, tmp
     expect(turn.locator(".message-body.partial")).to_be_visible()
     expect(turn.locator("details.thinking")).not_to_have_attribute("open", "")
     expect(turn.locator("details.thinking .thinking-body")).to_be_hidden()
+    expect(turn.locator("details.thinking > summary")).to_be_focused()  # the swap kept the reader's place
 
     # Done: the summary is kept with the answer and still opens and closes.
     app.wait_for_answer(page, "Echo: Plan a launch")
