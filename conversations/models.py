@@ -64,6 +64,15 @@ class AIModel(models.Model):
         help_text="Comma list of the reasoning.effort values the model accepts. Empty: the field is never sent.",
     )
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Reasoning summaries (the model's thinking, shown under "Thinking…"): asked for, read and kept only
+    # when set (generation/aimlapi; README "The model's thinking").
+    reasoning_summaries = models.BooleanField(
+        "returns reasoning summaries",
+        default=False,
+        help_text="Ask for the model's reasoning summary (Responses: reasoning.summary “auto”; Chat Completions: "
+        "message.reasoning) and show it under “Thinking…”. Set it only for a model whose AI/ML API page documents "
+        "it; a provider that refuses the field is asked once more without it (the answer is not lost).",
+    )
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField("default", default=False)
     retires_on = models.DateField(null=True, blank=True)
@@ -208,6 +217,9 @@ class Turn(ChargedAt):
     model = models.CharField(max_length=100, blank=True)
     output_text = models.TextField(blank=True)
     output_html = models.TextField(blank=True)
+    # The model's reasoning summary as it sent it (plain text, shown escaped: rendering.thinking_to_html);
+    # saved as it streams, like output_text. Empty when its model's catalogue row does not ask for one.
+    thinking = models.TextField(blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -397,6 +409,7 @@ class Share(models.Model):
     title = models.CharField(max_length=200)
     snapshot = models.JSONField(default=list)
     show_cost = models.BooleanField(default=False)
+    show_thinking = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     # Not a column: the absolute link, set for the conversation page's Share menu (chat/pages.share_links).

@@ -141,7 +141,7 @@ class TurnAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
                 ),
             },
         ),
-        ("Prompt and answer", {"fields": ("prompt", "output_text")}),
+        ("Prompt, thinking and answer", {"fields": ("prompt", "thinking", "output_text")}),
         ("Stored response (JSON) and earlier attempts", {"fields": ("response_json_pretty", "history_pretty")}),
     )
     readonly_fields = (

@@ -150,7 +150,7 @@ TURNS_PAGE = 20
 TURN_FIELDS = (
     "id", "conversation_id", "prompt", "status", "output_text", "output_html", "input_tokens", "cached_tokens",
     "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "error_code", "error_message", "attempts",
-    "model", "parent_id", "created_at", "started_at", "completed_at", "updated_at", "notice",
+    "model", "parent_id", "created_at", "started_at", "completed_at", "updated_at", "notice", "thinking",
 )  # fmt: skip
 
 

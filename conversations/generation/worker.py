@@ -58,6 +58,7 @@ def turn_run(*, turn_id: uuid.UUID | str) -> None:
         response_id="",
         output_text="",
         output_html="",
+        thinking="",
         error_code="",
         error_message="",
     )
@@ -127,6 +128,8 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             attempt.mine().update(mode=mode)
             turn.mode = mode
         effort = conversation.reasoning_effort
+        # The model's thinking: asked for (and kept) only where its catalogue row says it returns it.
+        attempt.wants_thinking = row is not None and row.reasoning_summaries
         body = aimlapi.build_body(
             api=api,
             model=conversation.model,
@@ -135,10 +138,13 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             max_output_tokens=conversation.max_output_tokens,
             # Only a value the catalogue says the model accepts is sent.
             reasoning_effort=effort if row is not None and effort in row.efforts else "",
+            reasoning_summary=attempt.wants_thinking,
         )
     release_connection()  # the answer takes minutes: hold no database connection meanwhile
     if turn.mode == "stream":
-        return aimlapi.stream_response(body, api=api, on_event=attempt.save_progress, abort=attempt.abort)
+        return aimlapi.stream_response(
+            body, api=api, on_event=attempt.save_progress, on_thinking=attempt.note_thinking, abort=attempt.abort
+        )
     if turn.mode == "background":
         if resume:
             response = aimlapi.retrieve_response(turn.response_id, abort=attempt.abort)
@@ -164,6 +170,7 @@ def _poll(response: aimlapi.Response, attempt: Attempt) -> aimlapi.Response:
             continue
         try:
             response = aimlapi.retrieve_response(response.id, abort=attempt.abort)
+            attempt.save_progress("", response.id, response.thinking)  # its summary may come before its text
             failures = 0
         except aimlapi.AimlApiError as exc:
             if attempt.should_stop():
@@ -216,6 +223,7 @@ def _finish_fallback(attempt: Attempt, response: aimlapi.Response) -> None:
         "model": response.model[:100],
         "output_text": text,
         "output_html": html,
+        "thinking": attempt.thinking_of(response.thinking).replace("\x00", ""),
         "response_json": {"note": "The provider's response could not be stored as sent; see the worker log."},
         "updated_at": now,
     }
@@ -266,6 +274,7 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         "model": response.model,
         "output_text": response.text,
         "output_html": rendering.markdown_to_html(response.text),
+        "thinking": attempt.thinking_of(response.thinking),
         "response_json": response.raw or None,
         "updated_at": now,
         **usage,
@@ -338,6 +347,8 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
     if exc.partial_text:
         fields["output_text"] = exc.partial_text
         fields["output_html"] = rendering.markdown_to_html(exc.partial_text)
+    if thinking := attempt.thinking_of(exc.partial_thinking):
+        fields["thinking"] = thinking
     if isinstance(exc.raw, dict):
         fields["response_json"] = exc.raw
     if not attempt.mine().update(

@@ -19,7 +19,7 @@ class AIModelForm(forms.ModelForm):
         model = AIModel
         fields = (
             "provider_id", "label", "api", "enabled", "is_default", "input_price", "cached_input_price",
-            "output_price", "reasoning_efforts", "max_output_tokens", "retires_on", "successor",
+            "output_price", "reasoning_efforts", "max_output_tokens", "reasoning_summaries", "retires_on", "successor",
         )  # fmt: skip
 
     def _get_validation_exclusions(self):
@@ -74,7 +74,16 @@ class AIModelAdmin(admin.ModelAdmin):
                 "charged at.",
             },
         ),
-        ("Parameters", {"fields": ("reasoning_efforts", "max_output_tokens")}),
+        (
+            "Parameters",
+            {
+                "fields": ("reasoning_efforts", "max_output_tokens", "reasoning_summaries"),
+                "description": "“Returns reasoning summaries”: the model's thinking is asked for and shown under "
+                "“Thinking…” while it works. Off for a model whose documentation shows no reasoning field (e.g. "
+                "gpt-5-pro): switch it on to try. If the provider refuses the field (400), each prompt is sent "
+                "once more without it and the worker log says so: then switch it off again.",
+            },
+        ),
         (
             "Retirement",
             {

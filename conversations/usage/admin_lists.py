@@ -27,7 +27,7 @@ from . import exports, periods, reports
 # Filters with an index of their own in time order (models.py), used rather than the time index.
 OWN_INDEX_FILTERS = {"status", "model", "error", "conversation"}
 # Big columns a list never shows: never read them for one.
-TURN_HEAVY = ("prompt", "output_text", "output_html", "response_json", "history", "error_message")
+TURN_HEAVY = ("prompt", "output_text", "output_html", "thinking", "response_json", "history", "error_message")
 
 
 def pretty_json(value):

@@ -5,6 +5,8 @@ Mapped onto the same `Response` as `/responses` (shared/docs/responses-api.md, A
 `prompt_tokens_details.cached_tokens` / `completion_tokens` (reasoning included) /
 `completion_tokens_details.reasoning_tokens` / `total_tokens` the usage, `meta.usage.usd_spent`
 the provider's cost; `finish_reason` "length" is incomplete (max tokens), "content_filter" failed.
+`message.reasoning` (streamed: `delta.reasoning`) is the model's reasoning summary, where the provider
+sends it: nothing in the body asks for it, the caller decides whether to keep it.
 There is no background mode and no retrieve by id: a lost stream is a lost answer, never resent.
 """
 
@@ -55,6 +57,18 @@ USAGE_NAMES = (
 )  # fmt: skip
 
 
+def reasoning_text(message: dict[str, Any]) -> str:
+    """A message's reasoning: `reasoning` (text), else the text of its `reasoning_details` (Addendum B)."""
+    reasoning = message.get("reasoning")
+    if isinstance(reasoning, str):
+        return reasoning
+    details = message.get("reasoning_details")
+    if not isinstance(details, list):
+        return ""
+    texts = [mapping(detail).get("text") or mapping(detail).get("summary") for detail in details]
+    return "\n\n".join(text for text in texts if isinstance(text, str) and text)
+
+
 def content_text(content: Any) -> str:
     """A message's content: a string, or the text of its parts."""
     if isinstance(content, str):
@@ -90,6 +104,7 @@ def parse_completion(body: Any) -> Response:
     choice = mapping(choices[0])
     message = mapping(choice.get("message"))
     text = content_text(message.get("content")) or str(message.get("refusal") or "")
+    common["thinking"] = clean(reasoning_text(message))
     finish = str(choice.get("finish_reason") or "")
     if finish == "length":
         return Response(status="incomplete", text=clean(text), incomplete_reason="max_output_tokens", **common)
@@ -113,6 +128,7 @@ class _Chunks:
         self.id = ""
         self.model = ""
         self.text = ""
+        self.reasoning = ""  # raw: scrubbed whole (`thinking`), as a split key would pass piece by piece
         self.finish_reason = ""
         self.extra: dict[str, Any] = {}
         self.count = 0
@@ -128,11 +144,19 @@ class _Chunks:
         choice = mapping(choices[0]) if isinstance(choices, list) and choices else {}
         delta = mapping(choice.get("delta"))
         self.text += clean(content_text(delta.get("content")))
+        if isinstance(delta.get("reasoning"), str):
+            self.reasoning += delta["reasoning"]
         if choice.get("finish_reason"):
             self.finish_reason = str(choice["finish_reason"])
 
+    @property
+    def thinking(self) -> str:
+        return clean(self.reasoning)
+
     def completion(self) -> dict[str, Any]:
         message = {"role": "assistant", "content": self.text}
+        if self.reasoning:
+            message["reasoning"] = self.reasoning
         return {
             "id": self.id,
             "object": "chat.completion",
@@ -147,9 +171,11 @@ def stream(
     body: dict[str, Any],
     *,
     on_event: Callable[[str, str], None] | None = None,
+    on_thinking: Callable[[str], None] | None = None,
     abort: Abort | None = None,
 ) -> Response:
-    """POST /chat/completions with stream=true; `on_event(text_so_far, response_id)` after each chunk.
+    """POST /chat/completions with stream=true; `on_event(text_so_far, response_id)` after each chunk,
+    and before it `on_thinking(reasoning_so_far)` whenever `delta.reasoning` grew.
 
     Usage is asked for (`stream_options.include_usage`, OpenAI's rule; AI/ML API sends it anyway).
     The answer is done at `data: [DONE]` once a chunk gave its `finish_reason`; a stream that ends
@@ -173,25 +199,30 @@ def stream(
                     f"The AI/ML API reported an error while streaming: {reported.get('message') or 'unknown error'}.",
                     code=str(reported.get("code") or "stream_error"),
                     partial_text=chunks.text,
+                    partial_thinking=chunks.thinking,
                     raw=chunk,
                 )
+            told = len(chunks.reasoning)
             chunks.add(chunk)
+            if on_thinking and len(chunks.reasoning) != told:
+                on_thinking(chunks.thinking)
             if on_event:
                 on_event(chunks.text, chunks.id)
             if abort is not None and abort.aborted:
-                return Response(id=chunks.id, status="cancelled", text=chunks.text)
+                return Response(id=chunks.id, status="cancelled", text=chunks.text, thinking=chunks.thinking)
     except AimlApiError as error:
         error.partial_text = error.partial_text or chunks.text
+        error.partial_thinking = error.partial_thinking or chunks.thinking
         raise
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
         if abort is not None and abort.aborted:
-            return Response(id=chunks.id, status="cancelled", text=chunks.text)
+            return Response(id=chunks.id, status="cancelled", text=chunks.text, thinking=chunks.thinking)
         if not chunks.finish_reason:
-            raise stream_cut(chunks.text) from None
+            raise stream_cut(chunks.text, chunks.thinking) from None
     finally:
         resp.close()
     if abort is not None and abort.aborted:
-        return Response(id=chunks.id, status="cancelled", text=chunks.text)
+        return Response(id=chunks.id, status="cancelled", text=chunks.text, thinking=chunks.thinking)
     if not chunks.finish_reason:
-        raise stream_cut(chunks.text, ended=True)
+        raise stream_cut(chunks.text, chunks.thinking, ended=True)
     return parse_completion(chunks.completion())

@@ -38,6 +38,8 @@ class Response:
     status: str
     model: str = ""
     text: str = ""
+    # The model's reasoning summary (plain text, scrubbed like the text): "" when none came.
+    thinking: str = ""
     usage: Usage | None = None
     error_code: str = ""
     error_message: str = ""
