@@ -21,8 +21,8 @@ from typing import Any
 from . import chat, responses
 from .errors import AimlApiError, bounded_raw, scrub
 from .responses import parse_response, parse_usage
-from .results import TERMINAL_STATUSES, Response, Usage, usage_checked
-from .transport import MODEL_GONE_CODES, OUTAGE_CODES, Abort
+from .results import TERMINAL_STATUSES, Ask, Response, Usage, usage_checked
+from .transport import MODEL_GONE_CODES, OUTAGE_CODES, Abort, Watch
 
 __all__ = [
     "API_CHAT",
@@ -74,16 +74,8 @@ def build_body(
     `reasoning_summary` asks for the model's reasoning summary on /responses; Chat Completions
     has no field for it (`message.reasoning` comes where the provider sends it).
     """
-    common: dict[str, Any] = {
-        "model": model,
-        "messages": input,
-        "instructions": instructions,
-        "max_output_tokens": max_output_tokens,
-        "reasoning_effort": reasoning_effort,
-    }
-    if api == API_CHAT:
-        return chat.build_body(**common)
-    return responses.build_body(**common, reasoning_summary=reasoning_summary)
+    ask = Ask(model, input, instructions, max_output_tokens, reasoning_effort, reasoning_summary)
+    return (chat if api == API_CHAT else responses).build_body(ask)
 
 
 def _summary_refused(error: AimlApiError, body: dict[str, Any]) -> bool:
@@ -131,11 +123,10 @@ def stream_response(
 ) -> Response:
     """Send `body` as a stream; `on_event(text_so_far, response_id)` as it grows, and before it
     `on_thinking(summary_so_far)` when the reasoning summary grew. Returns the final answer."""
+    watch = Watch(on_event, on_thinking, abort)
     if api == API_CHAT:
-        return chat.stream(body, on_event=on_event, on_thinking=on_thinking, abort=abort)
-    return _without_refused_summary(
-        lambda sent: responses.stream(sent, on_event=on_event, on_thinking=on_thinking, abort=abort), body
-    )
+        return chat.stream(body, watch)
+    return _without_refused_summary(lambda sent: responses.stream(sent, watch), body)
 
 
 def retrieve_response(response_id: str, *, abort: Abort | None = None) -> Response:

@@ -12,7 +12,6 @@ There is no background mode and no retrieve by id: a lost stream is a lost answe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -20,33 +19,28 @@ import urllib3
 
 from .errors import AimlApiError, bounded_raw, clean
 from .responses import CODE_CHARS, stream_cut
-from .results import ID_CHARS, MODEL_CHARS, Response, mapping, usage_from
+from .results import ID_CHARS, MODEL_CHARS, Ask, Response, mapping, usage_from
 from .sse import sse_events
-from .transport import Abort, read_json, send_request
+from .transport import Abort, Watch, read_json, send_request
 
 PATH = "/chat/completions"
 CONTENT_FILTERED = "The provider's content filter stopped this answer."
 
 
-def build_body(
-    *,
-    model: str,
-    messages: list[dict[str, Any]] | str,
-    instructions: str = "",
-    max_output_tokens: int | None = None,
-    reasoning_effort: str = "",
-) -> dict[str, Any]:
+def build_body(ask: Ask) -> dict[str, Any]:
     """The request body: instructions as the first `system` message, then the path's messages.
 
-    Never temperature/top_p; the output cap is `max_completion_tokens` (reasoning models).
+    Never temperature/top_p; the output cap is `max_completion_tokens` (reasoning models). There is
+    no field asking for the reasoning: `message.reasoning` comes where the provider sends it.
     """
+    messages = ask.messages
     history = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
-    system = [{"role": "system", "content": instructions}] if instructions else []
-    body: dict[str, Any] = {"model": model, "messages": [*system, *history]}
-    if reasoning_effort:
-        body["reasoning_effort"] = reasoning_effort
-    if max_output_tokens:
-        body["max_completion_tokens"] = max_output_tokens
+    system = [{"role": "system", "content": ask.instructions}] if ask.instructions else []
+    body: dict[str, Any] = {"model": ask.model, "messages": [*system, *history]}
+    if ask.reasoning_effort:
+        body["reasoning_effort"] = ask.reasoning_effort
+    if ask.max_output_tokens:
+        body["max_completion_tokens"] = ask.max_output_tokens
     return body
 
 
@@ -167,13 +161,7 @@ class _Chunks:
         }
 
 
-def stream(
-    body: dict[str, Any],
-    *,
-    on_event: Callable[[str, str], None] | None = None,
-    on_thinking: Callable[[str], None] | None = None,
-    abort: Abort | None = None,
-) -> Response:
+def stream(body: dict[str, Any], watch: Watch) -> Response:
     """POST /chat/completions with stream=true; `on_event(text_so_far, response_id)` after each chunk,
     and before it `on_thinking(reasoning_so_far)` whenever `delta.reasoning` grew.
 
@@ -181,6 +169,7 @@ def stream(
     The answer is done at `data: [DONE]` once a chunk gave its `finish_reason`; a stream that ends
     before that is cut, with the text so far kept. Stop closes it and returns `cancelled`.
     """
+    on_event, on_thinking, abort = watch.on_event, watch.on_thinking, watch.abort
     payload = {**body, "stream": True, "stream_options": {"include_usage": True}}
     try:
         resp = send_request("POST", PATH, body=payload, stream=True, abort=abort)

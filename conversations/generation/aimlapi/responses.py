@@ -5,7 +5,6 @@ Facts about the wire format: shared/docs/responses-api.md (sections 2-9).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -13,37 +12,25 @@ import requests
 import urllib3
 
 from .errors import AimlApiError, bounded_raw, clean
-from .results import ID_CHARS, MODEL_CHARS, Response, Usage, mapping, usage_from
+from .results import ID_CHARS, MODEL_CHARS, Ask, Response, Usage, mapping, usage_from
 from .sse import sse_events
-from .transport import Abort, read_json, send_request
+from .transport import Abort, Watch, read_json, send_request
 
 # The columns the outcome's strings go to (error_code is cut by AimlApiError's rule too).
 CODE_CHARS = 64
 REASON_CHARS = 200
 
 
-def build_body(
-    *,
-    model: str,
-    messages: list[dict[str, Any]] | str,
-    instructions: str = "",
-    max_output_tokens: int | None = None,
-    reasoning_effort: str = "",
-    reasoning_summary: bool = False,
-) -> dict[str, Any]:
-    """The request body; never temperature/top_p.
-
-    The caller passes only parameters the model accepts (the catalogue knows
-    which): an empty `reasoning_effort` leaves the field out; `reasoning_summary`
-    asks for the model's reasoning summary (`reasoning.summary: "auto"`, beside the effort).
-    """
-    body: dict[str, Any] = {"model": model, "input": messages}
-    if instructions:
-        body["instructions"] = instructions
-    if max_output_tokens:
-        body["max_output_tokens"] = max_output_tokens
-    reasoning = {"effort": reasoning_effort} if reasoning_effort else {}
-    if reasoning_summary:
+def build_body(ask: Ask) -> dict[str, Any]:
+    """The request body; never temperature/top_p. The reasoning summary is `reasoning.summary: "auto"`,
+    beside the effort."""
+    body: dict[str, Any] = {"model": ask.model, "input": ask.messages}
+    if ask.instructions:
+        body["instructions"] = ask.instructions
+    if ask.max_output_tokens:
+        body["max_output_tokens"] = ask.max_output_tokens
+    reasoning = {"effort": ask.reasoning_effort} if ask.reasoning_effort else {}
+    if ask.reasoning_summary:
         reasoning["summary"] = "auto"
     if reasoning:
         body["reasoning"] = reasoning
@@ -196,13 +183,7 @@ def cancel(response_id: str) -> Response:
     return parse_response(read_json(resp))
 
 
-def stream(
-    body: dict[str, Any],
-    *,
-    on_event: Callable[[str, str], None] | None = None,
-    on_thinking: Callable[[str], None] | None = None,
-    abort: Abort | None = None,
-) -> Response:
+def stream(body: dict[str, Any], watch: Watch) -> Response:
     """POST /responses with stream=true; `on_event(text_so_far, response_id)` after each event, and
     before it `on_thinking(summary_so_far)` whenever the reasoning summary grew.
 
@@ -211,6 +192,7 @@ def stream(
     `abort` is triggered the stream is closed and a `cancelled` response with
     the text so far is returned.
     """
+    on_event, on_thinking, abort = watch.on_event, watch.on_thinking, watch.abort
     try:
         payload = {**body, "stream": True, "store": False}
         resp = send_request("POST", "/responses", body=payload, stream=True, abort=abort)

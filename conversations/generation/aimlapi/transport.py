@@ -16,6 +16,8 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -141,6 +143,16 @@ class Abort:
             self._event.set()
             for sock in self._sockets:
                 _shutdown(sock)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Who follows a stream: `on_event(text_so_far, response_id)` after each event, and before it
+    `on_thinking(summary_so_far)` whenever the reasoning summary grew; `abort` closes it (Stop)."""
+
+    on_event: Callable[[str, str], None] | None = None
+    on_thinking: Callable[[str], None] | None = None
+    abort: Abort | None = None
 
 
 def _shutdown(sock: socket.socket) -> None:
