@@ -16,6 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 HASHED = r"\.[0-9a-f]{12}\.js"
 RELATIVE_IMPORT = re.compile(r"""(?:\bfrom\s*|\bimport\s*\(?\s*)"(\./[^"]+)\"""")
 
+# What a conversation page loaded before the JavaScript was split into modules (a2e5c81^: app.js, live.js,
+# versions.js, transfer.js and theme.js), our own files as whitenoise serves them: `python -m
+# benchmarks.page_bytes a2e5c81^`. A conversation page loads no more than that (htmx, the same in both,
+# not counted: 51,238 bytes, 16,576 gzipped). docs/benchmarks.md has the figures.
+BUDGET_RAW = 64_613
+BUDGET_GZIP = 18_591
+# Checked where the brotli package is installed (whitenoise then makes .br copies; requirements.txt has none).
+BUDGET_BROTLI = 15_803
+
 
 def collect(location: Path, files: dict[str, str]) -> dict[str, str]:
     """`files` (path: text) collected into `location` as collectstatic does: each path's hashed name."""
@@ -126,3 +135,18 @@ def test_page_bytes_reads_a_page_as_django_draws_it(tmp_path):
     at_start, on_first_use = page_bytes.loaded(tmp_path, "app/page.html")
     assert at_start == ["js/classic.js", "js/layout.js", "js/page.js", "js/icons.js", "js/util.js"]
     assert on_first_use == ["js/later.js", "js/later-util.js"]
+
+
+def test_the_conversation_page_ships_no_more_javascript_than_before_the_split():
+    figures = page_bytes.measure(ROOT)
+    loaded = [file.path for file in figures.files]
+    assert {"js/turns.js", "js/live.js", "django_htmx/htmx-2.min.js"} <= set(loaded), loaded
+    raw, gzipped = figures.total("raw", ours_only=True), figures.total("gzip", ours_only=True)
+    assert raw is not None and gzipped is not None
+    assert gzipped <= BUDGET_GZIP and raw <= BUDGET_RAW, (
+        f"a conversation page loads {gzipped:,} bytes of our JavaScript gzipped ({raw:,} raw) before any "
+        f"interaction, over the budget of {BUDGET_GZIP:,} ({BUDGET_RAW:,}): fetch a feature when it is first "
+        'used (`import("./x.js")`, docs/architecture.md), or trim. `python -m benchmarks.page_bytes --files`'
+    )
+    brotli = figures.total("brotli", ours_only=True)
+    assert brotli is None or brotli <= BUDGET_BROTLI, brotli
