@@ -4,7 +4,6 @@
 // turns in; when it cannot, each running turn is polled here (htmx does the request and the swap:
 // hx-trigger="live" on the turn; this module only decides when).
 import { enhance } from "./answers.js";
-import { setupEditPrompts } from "./edit.js";
 import { pushing, whenPushChanges } from "./live.js";
 import { activeTurns, announce } from "./util.js";
 
@@ -102,10 +101,10 @@ function schedulePoll(delay) {
 // The stream was blocked or lost (poll now), or is back (the timer stops).
 whenPushChanges(function () { schedulePoll(0); });
 
-// Turns added after the page loaded (earlier ones, another version): copy buttons, editors, live polls.
+// Turns added after the page loaded (earlier ones, another version): copy buttons, timers, live polls.
+// (Their "Edit prompt" needs nothing here: conversation.js fetches the editor when one is opened.)
 export function enhanceTurns(scope) {
   enhance(scope);
-  setupEditPrompts(scope);
   tick();
   if (window.htmx) window.htmx.process(scope);
   schedulePoll();
@@ -131,7 +130,6 @@ document.body.addEventListener("htmx:afterSwap", function (event) {
   }
   if (turn && turn.classList.contains("turn")) {
     tick();
-    setupEditPrompts(turn);
     onTurnSwapped(turn);
     followTurn = false;
   }
