@@ -261,9 +261,9 @@ def _refusal(name: str, budget: Decimal, spent: Decimal, held: Decimal, found: E
     running = f", plus {usd(held)} reserved by answers still running" if held else ""
     tokens = f"about {found.input_tokens:,} input tokens and {'up to ' if found.capped else ''}"
     tokens += f"{found.output_tokens:,} output tokens{', ' + found.reason if found.reason else ''}"
-    cost = "could cost up to" if found.capped else "is held at"
+    cost = f"could cost up to {usd(found.usd)}" if found.capped else f"is held at {usd(found.usd)} while it runs"
     return (
-        f"Not sent: this prompt {cost} {usd(found.usd)} ({tokens}), and {usd(spent)} of {name} of {usd(budget)} "
+        f"Not sent: this prompt {cost} ({tokens}), and {usd(spent)} of {name} of {usd(budget)} "
         f"is spent this month{running}. {hint}"
     )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from conversations.models import AIModel, Charge
 
@@ -49,12 +50,17 @@ def nearest_rank(values: list[int], percent: int) -> int:
     return ordered[max(rank, 1) - 1]
 
 
-def recent_output_tokens(model: str) -> list[int]:
-    """The output tokens of the model's last HOLD_SAMPLE charged answers, newest first (one indexed query)."""
+def recent_answers(model: str) -> QuerySet[Charge, int]:
+    """The output tokens of the model's last HOLD_SAMPLE charged answers, newest first: read from the
+    `charge_model_answers` index alone, in its order, stopping after HOLD_SAMPLE rows."""
     rows = Charge.objects.filter(
         model=model, purpose=Charge.Purpose.ANSWER, status__in=FINISHED, usage_unknown=False
     ).order_by("-created_at")
-    return list(rows.values_list("output_tokens", flat=True)[:HOLD_SAMPLE])
+    return rows.values_list("output_tokens", flat=True)[:HOLD_SAMPLE]
+
+
+def recent_output_tokens(model: str) -> list[int]:
+    return list(recent_answers(model))
 
 
 def output_hold(*, model: str, row: AIModel | None, cap: int | None) -> Hold:
