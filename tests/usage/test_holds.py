@@ -202,3 +202,16 @@ def test_the_hold_reads_the_newest_answers_from_its_covering_index(db):
 
 def test_the_finished_statuses_are_turn_statuses():
     assert set(holds.FINISHED) == {Turn.Status.COMPLETED, Turn.Status.INCOMPLETE}
+
+
+def test_the_admins_model_page_edits_the_typical_output_and_shows_the_hold_now(db):
+    from tests.helpers import client_for
+
+    boss = factories.user("boss", is_staff=True, is_superuser=True)
+    row = AIModel.objects.get(provider_id=PRO)
+    page = client_for(boss).get(f"/admin/conversations/aimodel/{row.pk}/change/").content.decode()
+    assert 'name="typical_output_tokens" value="16000"' in page
+    assert "16,000 output tokens: a typical answer of GPT-5 Pro" in page
+    answers([7_000] * 25)
+    page = client_for(boss).get(f"/admin/conversations/aimodel/{row.pk}/change/").content.decode()
+    assert "7,000 output tokens: what 95 % of the last 25 answers of GPT-5 Pro here stayed within" in page
