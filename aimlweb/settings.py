@@ -298,6 +298,9 @@ AIMLAPI_DEMO = env_bool("AIMLAPI_DEMO", False)
 # default; the instance budget caps everyone together. Prompts that could pass one are refused.
 BUDGET_MONTHLY_USD = env_usd("BUDGET_MONTHLY_USD")
 INSTANCE_BUDGET_MONTHLY_USD = env_usd("INSTANCE_BUDGET_MONTHLY_USD")
+# What a prompt is held at while it runs (conversations/usage/holds.py): "typical", what answers of its
+# model really take here (an answer that takes more is charged in full), or "worst", its most.
+BUDGET_HOLD = env_choice("BUDGET_HOLD", "typical", ("typical", "worst"))
 MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
 # A cheap catalogue model asked for a short title once a conversation's first answer is in
 # (conversations/titles.py), charged like any answer. Empty (the default): titles come from the

@@ -73,6 +73,12 @@ class AIModel(models.Model):
         "message.reasoning) and show it under “Thinking…”. Set it only for a model whose AI/ML API page documents "
         "it; a provider that refuses the field is asked once more without it (the answer is not lost).",
     )
+    # What a prompt is held at until 20 answers of the model were charged here (usage/holds.py).
+    typical_output_tokens = models.PositiveIntegerField(
+        default=16_000,
+        help_text="Output tokens a prompt is held at against budgets until 20 answers of this model were charged "
+        "here; from then on, what 95 % of its last 200 answers stayed within.",
+    )
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField("default", default=False)
     retires_on = models.DateField(null=True, blank=True)
@@ -227,7 +233,7 @@ class Turn(ChargedAt):
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     # The unit prices and the provider's own figure: ChargedAt (of the current attempt).
-    # The most this attempt may cost (whole input + output cap), reserved against budgets while it runs.
+    # What this attempt is held at against budgets while it runs (usage/budgets.py: whole input + the hold).
     estimate_usd = models.DecimalField(**USD, null=True, blank=True)
     response_json = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
@@ -353,6 +359,11 @@ class Charge(ChargedAt, TokenSums):
             models.Index(fields=["cost_usd", "created_at", "user", "model", "status"], name="charge_cost"),
             models.Index(fields=["status", "created_at"], name="charge_status_created"),
             models.Index(fields=["response_id"], name="charge_response_id"),
+            # A prompt's hold (usage/holds.py): the newest answers of a model, read from the index alone.
+            models.Index(
+                fields=["model", "purpose", "created_at", "status", "usage_unknown", "output_tokens"],
+                name="charge_model_answers",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -143,8 +143,10 @@ def conversation_create(
     client_token: uuid.UUID | None = None,
     model: str = "",
     instructions: str = "",
+    max_output_tokens: int | None = None,
+    reasoning_effort: str = "",
 ) -> Turn:
-    """Start a conversation with its first turn."""
+    """Start a conversation with its first turn (and its settings: model, output cap, effort)."""
 
     def create() -> Turn:
         conversation = Conversation.objects.create(
@@ -152,6 +154,8 @@ def conversation_create(
             title=titles.title_from(prompt),
             model=model or catalog.default_model_id(),
             instructions=instructions,
+            max_output_tokens=max_output_tokens,
+            reasoning_effort=reasoning_effort,
         )
         return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent=None)
 

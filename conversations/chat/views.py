@@ -53,6 +53,8 @@ def home(request: SignedInRequest) -> HttpResponse:
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
                     model=form.cleaned_data["model"],
+                    max_output_tokens=form.cleaned_data["max_output_tokens"],
+                    reasoning_effort=form.cleaned_data["reasoning_effort"] or "",
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
@@ -61,7 +63,9 @@ def home(request: SignedInRequest) -> HttpResponse:
                 status = 402
             else:
                 return redirect(turn.conversation)
-    return render(request, "conversations/home.html", {"form": form, **pages.sidebar(request)}, status=status)
+    cost = budgets.composer_cost(models=form.models, model=form["model"].value() or form.fields["model"].initial)
+    context = {"form": form, "composer_cost": cost, **pages.sidebar(request)}
+    return render(request, "conversations/home.html", context, status=status)
 
 
 def _shown_turn(request: SignedInRequest) -> uuid.UUID | None:
@@ -102,6 +106,7 @@ def _conversation_page(
         "share_open": "shared" in request.GET,
         "new_share": request.GET.get("shared", ""),
         "form": form,
+        "composer_cost": budgets.composer_cost(conversation=conversation, leaf=page.leaf),
         "settings_form": ConversationSettingsForm(
             model=conversation.model,
             initial={

@@ -15,7 +15,7 @@ def switch_on_documented(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0014_turn_imported"),
+        ("conversations", "0016_budget_hold"),
     ]
 
     operations = [

@@ -220,8 +220,9 @@ def test_the_new_chat_offers_the_enabled_models_and_names_the_default(alice_clie
     AIModel.objects.create(provider_id="openai/disabled-one", label="Disabled One", enabled=False)
     page = alice_client.get("/").content.decode()
     assert '<select name="model" id="new-chat-model" form="composer">' in page
-    assert '<option value="openai/gpt-5-pro" data-label="GPT-5 Pro" selected>' in page
-    assert '<option value="openai/gpt-5.6-sol-pro" data-label="GPT-5.6 Sol Pro">' in page
+    assert '<option value="openai/gpt-5-pro" data-label="GPT-5 Pro" data-efforts="" selected>' in page
+    sol = '<option value="openai/gpt-5.6-sol-pro" data-label="GPT-5.6 Sol Pro" data-efforts="none,low,medium,high">'
+    assert sol in page
     assert "Disabled One" not in page
     assert 'placeholder="Ask GPT-5 Pro anything…"' in page
 
