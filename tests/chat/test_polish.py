@@ -297,7 +297,7 @@ def test_500_page(alice_client, no_debug):
 
 
 @pytest.mark.urls(__name__)
-def test_500_page_when_the_page_itself_cannot_be_drawn(alice_client, no_debug):
+def test_500_page_when_the_page_itself_cannot_be_drawn(alice_client, no_debug, tmp_path):
     """A deployment without its static manifest: {% static %} raises while drawing the 500 page."""
     alice_client.raise_request_exception = False
     storages = {
@@ -305,7 +305,7 @@ def test_500_page_when_the_page_itself_cannot_be_drawn(alice_client, no_debug):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
     }
     no_debug.STORAGES = storages
-    no_debug.STATIC_ROOT = "/nonexistent-static-root"
+    no_debug.STATIC_ROOT = str(tmp_path)  # empty: no manifest
     response = alice_client.get("/polish-test/broken/")
     page = response.content.decode()
     assert response.status_code == 500
