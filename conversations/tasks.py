@@ -6,7 +6,6 @@ generation pool, so a few consumer threads serve any number of answers.
 
 import atexit
 import threading
-from collections.abc import Callable
 from datetime import datetime
 
 from huey import crontab
@@ -14,33 +13,24 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from ops import heartbeat
 
-from .generation import attempts, checks, worker
+from .generation import attempts, checks, scheduler, worker
 from .history import importer
-
-
-def _start(func: Callable[..., None], turn_id: str) -> None:
-    if HUEY.immediate:  # tests, and HUEY_IMMEDIATE: run here and now
-        func(turn_id=turn_id)
-    else:
-        worker.pool.submit(func, turn_id=turn_id)
 
 
 @db_task()
 def turn_run_task(turn_id: str) -> None:
-    _start(worker.turn_run, turn_id)
+    worker.pool.start(worker.turn_run, turn_id=turn_id)
 
 
 @db_task()
 def turn_resume_task(turn_id: str) -> None:
-    _start(worker.turn_resume, turn_id)
+    worker.pool.start(worker.turn_resume, turn_id=turn_id)
 
 
 @db_task()
 def model_check_task(model_id: int, user_id: int | None) -> None:
-    if HUEY.immediate:
-        checks.model_check(model_id=model_id, user_id=user_id)
-    else:  # a pro model may take a minute even for "OK": not on a consumer thread
-        worker.pool.submit(checks.model_check, model_id=model_id, user_id=user_id)
+    # A pro model may take a minute even for "OK": not on a consumer thread.
+    worker.pool.start(checks.model_check, model_id=model_id, user_id=user_id)
 
 
 @db_task()
@@ -55,13 +45,14 @@ def imported_answers_render_task(owner_id: int) -> None:
 
 
 def turns_recover(now: datetime | None = None) -> dict[str, int]:
-    """Sweep once and queue what the sweep found; returns the counts."""
+    """Sweep once and queue what the sweep found, then start the waiting turns that may start (the
+    queue's safety net: a restart, a lost hand-over); returns the counts."""
     found = worker.turns_recover(now=now)
     for turn_id in found.resume:
         turn_resume_task(turn_id)
     for turn_id in found.requeue:
         turn_run_task(turn_id)
-    return found.counts
+    return {**found.counts, "started": len(scheduler.turns_start_all(run=turn_run_task))}
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
+from conversations.generation import scheduler
 from conversations.models import Turn
 
 from . import selectors
@@ -21,6 +22,8 @@ def turn_html(request: HttpRequest, turn: Turn) -> str:
     token and cost totals too (out of band), since its answer changed them."""
     turn.versions = selectors.turn_versions(turn)
     context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
-    if not turn.is_active:
+    if turn.is_waiting:
+        context["place"] = scheduler.waiting_place(turn=turn)
+    elif not turn.is_active:
         context.update(oob_usage=True, usage=selectors.conversation_usage(conversation=turn.conversation))
     return render_to_string("conversations/_turn.html", context, request=request)

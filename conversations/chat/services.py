@@ -2,8 +2,9 @@
 edit, settings, delete, pin and archive (import and share: history/services.py).
 
 Generating an answer is the worker's side (`worker.py`); charges are written by
-`ledger.py`. Rules that keep prompts safe and answers single:
-- A turn is committed (status `queued`) before anything talks to the provider.
+`ledger.py`; prompts that wait to start are `generation/scheduler.py`'s. Rules that keep prompts safe
+and answers single:
+- A turn is committed (status `queued`, or `waiting` in the queue) before anything talks to the provider.
 - The provider is never called from a web request, nor inside a transaction.
 - Each state change is a conditional UPDATE (`status=..., attempts=n`), so a
   late worker never overwrites a cancel, a retry or another worker's result.
@@ -18,12 +19,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import tasks
+from conversations.generation import scheduler
 from conversations.models import Conversation, Turn
 from conversations.usage import budgets, catalog, continuity
 
@@ -38,6 +39,12 @@ class TurnInFlight(Exception):
     message = "An answer is still being generated in this conversation. Wait for it or press Stop, then send again."
 
 
+class TurnWaiting(TurnInFlight):
+    """The conversation already has a prompt waiting to start (one at a time)."""
+
+    message = "A prompt is already queued in this conversation: edit or cancel it, then try again."
+
+
 class TurnNotRetryable(Exception):
     message = "Only failed, incomplete or cancelled answers can be retried."
 
@@ -49,7 +56,7 @@ class FormTokenTaken(TurnInFlight):
 
 
 class UserLimitReached(Exception):
-    """Too many answers running, or too many prompts this hour, for this user (HTTP 429)."""
+    """Too many prompts this hour for this user (HTTP 429). Past the running limit, a prompt waits."""
 
     status = 429
 
@@ -72,51 +79,103 @@ def _enqueue(turn: Turn) -> None:
     transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
 
 
-def user_limits_check(*, owner: User, hourly: bool = True) -> None:
-    """Raise UserLimitReached when `owner` may not start another answer now.
+def user_limits_check(*, owner: User, hourly: bool = True) -> int:
+    """Raise UserLimitReached past the hourly prompt limit; else return how many answers `owner` runs.
 
-    Call inside the transaction that queues the answer: the user's row is locked
-    first (PostgreSQL; SQLite's write transaction is exclusive anyway), so two web
-    processes cannot both pass the count. One user's prompts can then fill at most
-    MAX_ACTIVE_TURNS_PER_USER workers: the rest stay free for everyone else.
+    Call inside the transaction that accepts the prompt: the user's row is locked first (PostgreSQL;
+    SQLite's write transaction is exclusive anyway), so two web processes, or a web process and a
+    worker starting a queued prompt, cannot both pass the count. Past MAX_ACTIVE_TURNS_PER_USER a
+    prompt waits (generation/scheduler.py), so one user's prompts fill at most that many workers.
     """
-    # FOR NO KEY UPDATE: serialises these checks, yet lets rows that merely reference the user
-    # (a worker writing a charge) go on; FOR UPDATE blocked those and could deadlock with them.
-    list(get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk"))
-    mine = Turn.objects.filter(conversation__owner=owner)
-    active = mine.filter(status__in=Turn.ACTIVE).count()
-    if active >= settings.MAX_ACTIVE_TURNS_PER_USER:
-        raise UserLimitReached(
-            f"You already have {active} answers being generated (the limit is "
-            f"{settings.MAX_ACTIVE_TURNS_PER_USER}). Wait for one to finish, or stop one, then send again."
-        )
+    scheduler.owner_lock(owner.pk)
+    if hourly:
+        _hourly_check(owner)
+    return scheduler.running_count(owner.pk)
+
+
+def _hourly_check(owner: User) -> None:
     limit = settings.MAX_PROMPTS_PER_HOUR
-    if hourly and limit:
-        since = timezone.now() - timedelta(hours=1)
-        recent = list(
-            mine.filter(created_at__gte=since).order_by("-created_at").values_list("created_at", flat=True)[:limit]
+    if not limit:
+        return
+    since = timezone.now() - timedelta(hours=1)
+    mine = Turn.objects.filter(conversation__owner=owner, created_at__gte=since)
+    recent = list(mine.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+    if len(recent) >= limit:
+        again = timezone.localtime(recent[-1] + timedelta(hours=1))
+        raise UserLimitReached(
+            f"You sent {limit} prompts in the last hour, the limit here. "
+            f"You can send again at {again:%H:%M} ({again.tzname()})."
         )
-        if len(recent) >= limit:
-            again = timezone.localtime(recent[-1] + timedelta(hours=1))
-            raise UserLimitReached(
-                f"You sent {limit} prompts in the last hour, the limit here. "
-                f"You can send again at {again:%H:%M} ({again.tzname()})."
-            )
 
 
-def _create_once(*, owner: User, client_token: uuid.UUID | None, create: Callable[[], Turn]) -> Turn:
-    """Run `create()` (which makes and returns a turn) once per form token, then queue the turn.
+def _running_in(conversation_id: uuid.UUID) -> Turn | None:
+    return Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.ACTIVE).first()
 
-    A repeated token returns the turn it made (double click, resubmitted form,
-    two tabs). Raises TurnInFlight when the conversation already has a running
-    turn: the partial unique constraint makes that hold across processes.
+
+def _admit(turn: Turn, *, running: int, follow: bool = False) -> bool:
+    """Start a waiting turn now, or leave it in its owner's queue (generation/scheduler.py).
+
+    It waits past the user's running limit or, for a new prompt (`follow`), while its conversation's
+    answer runs: then it is sent right after that answer. Other prompts (a regenerated answer, an
+    edited prompt) are refused while the conversation's answer runs (TurnInFlight).
+    """
+    busy = _running_in(turn.conversation_id)
+    if busy is not None and not follow:
+        raise TurnInFlight
+    if busy is None and running < settings.MAX_ACTIVE_TURNS_PER_USER:
+        Turn.objects.filter(pk=turn.pk).update(status=Turn.Status.QUEUED)
+        turn.status = Turn.Status.QUEUED
+        _enqueue(turn)
+        return True
+    scheduler.turn_wait(turn=turn, follows=busy if busy is not None and busy.pk == turn.parent_id else None)
+    return False
+
+
+def _waiting_replace(
+    *, waiting: Turn, prompt: str, client_token: uuid.UUID | None, after: uuid.UUID | None, running: int
+) -> Turn:
+    """Sent again while a prompt of the conversation waits: the new text replaces the waiting one's, which
+    now follows the turn the page shows last (unless that is itself)."""
+    fields: dict[str, Any] = {"prompt": prompt, "updated_at": timezone.now()}
+    if client_token:
+        fields["client_token"] = client_token
+    if after is not None and after != waiting.pk:
+        fields["parent_id"] = after
+    Turn.objects.filter(pk=waiting.pk).update(**fields)
+    waiting.refresh_from_db()
+    budgets.turn_reserve(turn=waiting)  # the new text may cost more: refused at once (BudgetExceeded)
+    Conversation.objects.filter(pk=waiting.conversation_id).update(current_turn=waiting)
+    if _admit(waiting, running=running, follow=True):
+        scheduler.turn_unwait(turn=waiting)
+    return waiting
+
+
+def _create_once(
+    *,
+    owner: User,
+    client_token: uuid.UUID | None,
+    create: Callable[[], Turn],
+    follow: bool = False,
+    replace: Callable[[int], Turn | None] | None = None,
+) -> Turn:
+    """Run `create()` (which makes and returns a `waiting` turn) once per form token, then start or queue it.
+
+    A repeated token returns the turn it made (double click, resubmitted form, two tabs).
+    `replace(running)` may take the prompt instead (a waiting one edited). Raises TurnInFlight when
+    the turn may not wait behind the conversation's running one (`follow` False), TurnWaiting when
+    another prompt of the conversation waits: the partial unique constraints make both hold across
+    processes.
     """
     existing = _turn_by_token(owner, client_token)
     if existing:
         return existing
     try:
         with transaction.atomic():
-            user_limits_check(owner=owner)  # UserLimitReached: nothing is created
+            running = user_limits_check(owner=owner, hourly=False)
+            replaced = replace(running) if replace is not None else None
+            if replaced is not None:  # an edit: it adds no prompt to the hour's count
+                return replaced
+            _hourly_check(owner)  # UserLimitReached: nothing is created
             turn = create()
             # A retired model hands the conversation to its successor before the prompt is priced.
             continuity.turn_continue(turn=turn)
@@ -124,9 +183,9 @@ def _create_once(*, owner: User, client_token: uuid.UUID | None, create: Callabl
             budgets.turn_reserve(turn=turn)
             # The new turn is the version on screen from now on.
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at, current_turn=turn)
-            _enqueue(turn)
+            _admit(turn, running=running, follow=follow)
     except IntegrityError:
-        # Another request with the same token, or another running turn, won.
+        # Another request with the same token, or another running or waiting turn, won.
         existing = _turn_by_token(owner, client_token)
         if existing:
             return existing
@@ -153,7 +212,9 @@ def conversation_create(
             model=model or catalog.default_model_id(),
             instructions=instructions,
         )
-        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent=None)
+        return Turn.objects.create(
+            conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=Turn.Status.WAITING
+        )
 
     return _create_once(owner=owner, client_token=client_token, create=create)
 
@@ -167,17 +228,37 @@ def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
 def turn_create(
     *, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None, parent: Turn | None = None
 ) -> Turn:
-    """Add a prompt after `parent` (default: the last turn on screen) and queue its generation.
+    """Add a prompt after `parent` (default: the last turn on screen): started now, or queued.
 
     The page posts the last turn it shows as `parent`, so a prompt continues the version the
-    user reads even when another tab switched to another one meanwhile.
+    user reads even when another tab switched to another one meanwhile. While the conversation's
+    answer runs, the prompt is a follow-up: it waits and is sent right after that answer (which it
+    follows). While a prompt of the conversation waits, sending again replaces its text.
     """
 
-    def create() -> Turn:
-        after = parent.pk if parent is not None else _leaf_on_screen(conversation)
-        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after)
+    def after() -> uuid.UUID | None:
+        return parent.pk if parent is not None else _leaf_on_screen(conversation)
 
-    return _create_once(owner=conversation.owner, client_token=client_token, create=create)
+    def create() -> Turn:
+        return Turn.objects.create(
+            conversation=conversation,
+            prompt=prompt,
+            client_token=client_token,
+            parent_id=after(),
+            status=Turn.Status.WAITING,
+        )
+
+    def replace(running: int) -> Turn | None:
+        waiting = conversation.turns.filter(status=Turn.Status.WAITING).first()
+        if waiting is None:
+            return None
+        return _waiting_replace(
+            waiting=waiting, prompt=prompt, client_token=client_token, after=after(), running=running
+        )
+
+    return _create_once(
+        owner=conversation.owner, client_token=client_token, create=create, follow=True, replace=replace
+    )
 
 
 def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
@@ -189,11 +270,16 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     conversation = turn.conversation
 
     def create() -> Turn:
+        if _running_in(conversation.pk) is not None:
+            raise TurnInFlight
+        if conversation.turns.filter(status=Turn.Status.WAITING).exists():
+            raise TurnWaiting
         return Turn.objects.create(
             conversation=conversation,
             prompt=turn.prompt if prompt is None else prompt,
             client_token=client_token,
             parent_id=turn.parent_id,
+            status=Turn.Status.WAITING,
         )
 
     return _create_once(owner=conversation.owner, client_token=client_token, create=create)
@@ -214,20 +300,49 @@ def turn_show(*, turn: Turn) -> uuid.UUID | None:
 
 
 def turn_cancel(*, turn: Turn) -> bool:
-    """Stop a queued or running turn at once; the worker notices and stops its call."""
+    """Stop a running turn at once (the worker notices and stops its call), or take a waiting one out
+    of the queue. What waited for the freed slot starts."""
     now = timezone.now()
-    done = Turn.objects.filter(id=turn.id, status__in=Turn.ACTIVE).update(
-        status=Turn.Status.CANCELLED,
-        completed_at=now,
-        updated_at=now,
-        error_code="cancelled",
-        error_message="Stopped by the user.",
-    )
+    fields: dict[str, Any] = {"status": Turn.Status.CANCELLED, "completed_at": now, "updated_at": now}
+    with transaction.atomic():
+        running = Turn.objects.filter(id=turn.id, status__in=Turn.ACTIVE).update(
+            **fields, error_code="cancelled", error_message="Stopped by the user."
+        )
+        waiting = not running and Turn.objects.filter(id=turn.id, status=Turn.Status.WAITING).update(
+            **fields, error_code="cancelled", error_message="Cancelled before it was sent. Retry sends it."
+        )
+        scheduler.turn_unwait(turn=turn)
     turn.refresh_from_db()
-    if done and turn.mode == "background" and turn.response_id:
+    if running and turn.mode == "background" and turn.response_id:
         # The worker cancels upstream too, but it may be gone; never from the web request.
         tasks.response_cancel_task(turn.response_id)
-    return bool(done)
+    if running:
+        scheduler.turn_ended(turn=turn, run=tasks.turn_run_task)
+    return bool(running or waiting)
+
+
+def turn_waiting_edit(*, turn: Turn, prompt: str) -> bool:
+    """Change the prompt of a turn that waits to start (it was never sent); False once it started.
+
+    Held against budgets again, as the new text may cost more (BudgetExceeded: nothing changes).
+    """
+    with transaction.atomic():
+        if not Turn.objects.filter(id=turn.id, status=Turn.Status.WAITING).update(
+            prompt=prompt, updated_at=timezone.now()
+        ):
+            return False
+        turn.refresh_from_db()
+        budgets.turn_reserve(turn=turn)
+    return True
+
+
+def turn_waiting_send(*, turn: Turn) -> list[str]:
+    """Send a follow-up held after the answer it follows failed or was stopped, as it is.
+
+    It starts once its conversation is free and its user has a slot, as any queued prompt.
+    """
+    scheduler.turn_release(turn=turn)
+    return scheduler.turns_start(owner_id=turn.conversation.owner_id, run=tasks.turn_run_task)
 
 
 def _history_entry(turn: Turn) -> dict[str, Any]:
@@ -246,14 +361,18 @@ def _history_entry(turn: Turn) -> dict[str, Any]:
 
 
 def turn_retry(*, turn: Turn) -> Turn:
-    """Queue the same prompt again on the same turn; the earlier outcome moves to `history`."""
+    """Send the same prompt again on the same turn, or queue it past the user's running limit;
+    the earlier outcome moves to `history`."""
     if not turn.can_retry:
         raise TurnNotRetryable
     try:
         with transaction.atomic():
-            user_limits_check(owner=turn.conversation.owner, hourly=False)
+            running = user_limits_check(owner=turn.conversation.owner, hourly=False)
+            if _running_in(turn.conversation_id) is not None:
+                raise TurnInFlight
+            start = running < settings.MAX_ACTIVE_TURNS_PER_USER
             updated = Turn.objects.filter(id=turn.id, status=turn.status, attempts=turn.attempts).update(
-                status=Turn.Status.QUEUED,
+                status=Turn.Status.QUEUED if start else Turn.Status.WAITING,
                 history=[*turn.history, _history_entry(turn)],
                 updated_at=timezone.now(),
                 completed_at=None,
@@ -263,9 +382,12 @@ def turn_retry(*, turn: Turn) -> Turn:
             if updated:
                 continuity.turn_continue(turn=turn)
                 budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
-                _enqueue(turn)
+                if start:
+                    _enqueue(turn)
+                else:
+                    scheduler.turn_wait(turn=turn)
     except IntegrityError:
-        raise TurnInFlight from None
+        raise TurnWaiting from None
     turn.refresh_from_db()
     return turn
 
@@ -298,7 +420,8 @@ def conversation_switch_model(*, conversation: Conversation) -> Conversation:
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
-    for turn in conversation.turns.filter(status__in=Turn.ACTIVE):
+    # Waiting turns first, so the slots the running ones free go to other conversations.
+    for turn in sorted(conversation.turns.filter(status__in=Turn.OPEN), key=lambda turn: not turn.is_waiting):
         turn_cancel(turn=turn)
     conversation.delete()
 

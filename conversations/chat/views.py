@@ -13,6 +13,7 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aimlweb.http import SignedInRequest
+from conversations.generation import scheduler
 from conversations.models import Conversation
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
@@ -87,6 +88,7 @@ def _conversation_page(
     page = selectors.conversation_turns_page(conversation=conversation, before=before, show=show)
     turns = page.turns
     active_turn = next((turn for turn in turns if turn.is_active), None)
+    waiting = next((turn for turn in turns if turn.is_waiting), None)  # one per conversation at most
     context = {
         "conversation": conversation,
         "turns": turns,
@@ -95,6 +97,7 @@ def _conversation_page(
         "leaf": page.leaf,
         "running_elsewhere": page.running_elsewhere,
         "active_turn": active_turn,
+        "place": scheduler.waiting_place(turn=waiting) if waiting is not None else None,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
         "usage": selectors.conversation_usage(conversation=conversation),
@@ -167,6 +170,15 @@ def turn_cancel(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     if not services.turn_cancel(turn=turn):
         messages.info(request, "That answer had already finished.")
     return redirect(turn.conversation)
+
+
+@login_required
+@require_POST
+def turn_send(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
+    """Send now a follow-up held after the answer it follows failed or was stopped."""
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
+    services.turn_waiting_send(turn=turn)
+    return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
 
 
 @login_required
@@ -307,11 +319,27 @@ def conversation_turns(request: SignedInRequest, conversation_id: uuid.UUID) -> 
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
-    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript)."""
+    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript).
+
+    POST: a queued prompt (not sent yet) edited in place; a sent one is edited as another version
+    (`turn_regenerate`)."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
-    context = {"turn": turn, "conversation": turn.conversation}
+    context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
+    if request.method == "POST":
+        form = PromptForm(request.POST)
+        if form.is_valid():
+            try:
+                if not services.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
+                    messages.info(request, "That prompt had already been sent; it was not changed.")
+                return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
+            except budgets.BudgetExceeded as exc:
+                form.add_error(None, exc.message)
+        # The edit stays typed in the editor's own page, with the reason.
+        errors = " ".join(str(e) for e in form.non_field_errors() + form["prompt"].errors)
+        context.update(edit_turn_id=turn.id, edit_prompt=request.POST.get("prompt", ""), edit_error=errors)
+        return render(request, "conversations/turn_edit.html", {**context, **pages.sidebar(request)}, status=400)
     if request.htmx:
         response = render(request, "conversations/_edit_form.html", context)
     else:

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from huey.contrib.djhuey import HUEY
 
 from conversations.chat import rendering
 from conversations.models import Conversation, Turn
@@ -31,7 +32,7 @@ from conversations.usage import catalog, continuity, ledger
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi
+from . import aimlapi, scheduler
 from . import title_model as titles
 from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
@@ -90,6 +91,7 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
             )
         else:
             _finish(attempt, response)
+    scheduler.turn_ended(turn=turn, run=lambda turn_id: pool.start(turn_run, turn_id=turn_id))  # its slot frees
     # A short title from TITLE_MODEL once the first answer is in (off by default; titles.py).
     try:
         titles.title_after_answer(turn_id=turn.id)
@@ -432,6 +434,13 @@ class Pool:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
+
+    def start(self, func: Callable[..., object], **kwargs: Any) -> None:
+        """Run `func` on a pool thread; here and now in Huey's immediate mode (tests, HUEY_IMMEDIATE)."""
+        if HUEY.immediate:
+            func(**kwargs)
+        else:
+            self.submit(func, **kwargs)
 
     def submit(self, func: Callable[..., object], **kwargs: Any) -> None:
         with self._lock:
