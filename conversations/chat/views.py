@@ -329,17 +329,21 @@ def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
     if request.method == "POST":
         form = PromptForm(request.POST)
+        status = 400
         if form.is_valid():
             try:
-                if not services.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
-                    messages.info(request, "That prompt had already been sent; it was not changed.")
-                return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
+                if services.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
+                    return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
+                turn.refresh_from_db()
+                status = 409  # the editor now sends the edit as another version (_edit_form.html)
+                form.add_error(None, "This prompt was sent before your edit arrived. Send the edit as another version.")
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
+                status = 402
         # The edit stays typed in the editor's own page, with the reason.
         errors = " ".join(str(e) for e in form.non_field_errors() + form["prompt"].errors)
         context.update(edit_turn_id=turn.id, edit_prompt=request.POST.get("prompt", ""), edit_error=errors)
-        return render(request, "conversations/turn_edit.html", {**context, **pages.sidebar(request)}, status=400)
+        return render(request, "conversations/turn_edit.html", {**context, **pages.sidebar(request)}, status=status)
     if request.htmx:
         response = render(request, "conversations/_edit_form.html", context)
     else:
