@@ -303,7 +303,7 @@ class WaitingTurn(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["owner", "created_at"], name="waiting_owner_created")]
+        indexes = [models.Index(fields=["owner", "created_at", "turn"], name="waiting_owner_created")]
 
     def __str__(self) -> str:
         return f"waiting: {self.turn_id}"

@@ -112,59 +112,70 @@ def _running_in(conversation_id: uuid.UUID) -> Turn | None:
     return Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.ACTIVE).first()
 
 
-def _admit(turn: Turn, *, running: int, follow: bool = False) -> bool:
-    """Start a waiting turn now, or leave it in its owner's queue (generation/scheduler.py).
+def _open_turns(conversation: Conversation | None) -> tuple[uuid.UUID | None, Turn | None]:
+    """The conversation's running turn (its id) and its waiting turn, each at most one: one query."""
+    busy, waiting = None, None
+    for turn in conversation.turns.filter(status__in=Turn.OPEN) if conversation is not None else ():
+        if turn.is_waiting:
+            waiting = turn
+        else:
+            busy = turn.pk
+    return busy, waiting
 
-    It waits past the user's running limit or, for a new prompt (`follow`), while its conversation's
-    answer runs: then it is sent right after that answer. Other prompts (a regenerated answer, an
-    edited prompt) are refused while the conversation's answer runs (TurnInFlight).
-    """
-    busy = _running_in(turn.conversation_id)
-    if busy is not None and not follow:
-        raise TurnInFlight
-    if busy is None and running < settings.MAX_ACTIVE_TURNS_PER_USER:
-        Turn.objects.filter(pk=turn.pk).update(status=Turn.Status.QUEUED)
-        turn.status = Turn.Status.QUEUED
+
+def _start_or_wait(turn: Turn, *, start: bool, busy: uuid.UUID | None) -> None:
+    """Hand a started turn to the worker once committed, or put a waiting one in its owner's queue
+    (generation/scheduler.py): a follow-up of the running answer `busy` when that is its parent."""
+    if start:
         _enqueue(turn)
-        return True
-    scheduler.turn_wait(turn=turn, follows=busy if busy is not None and busy.pk == turn.parent_id else None)
-    return False
+    else:
+        scheduler.turn_wait(turn=turn, follows_id=busy if busy is not None and busy == turn.parent_id else None)
 
 
 def _waiting_replace(
-    *, waiting: Turn, prompt: str, client_token: uuid.UUID | None, after: uuid.UUID | None, running: int
-) -> Turn:
+    waiting: Turn, *, prompt: str, client_token: uuid.UUID | None, after: uuid.UUID | None, start: bool,
+    busy: uuid.UUID | None,
+) -> Turn:  # fmt: skip
     """Sent again while a prompt of the conversation waits: the new text replaces the waiting one's, which
-    now follows the turn the page shows last (unless that is itself)."""
+    now follows the turn the page shows last (unless that is itself), and starts if it now may."""
     fields: dict[str, Any] = {"prompt": prompt, "updated_at": timezone.now()}
     if client_token:
         fields["client_token"] = client_token
     if after is not None and after != waiting.pk:
         fields["parent_id"] = after
+    if start:
+        fields["status"] = Turn.Status.QUEUED
+        scheduler.turn_unwait(turn=waiting)
     Turn.objects.filter(pk=waiting.pk).update(**fields)
     waiting.refresh_from_db()
     budgets.turn_reserve(turn=waiting)  # the new text may cost more: refused at once (BudgetExceeded)
     Conversation.objects.filter(pk=waiting.conversation_id).update(current_turn=waiting)
-    if _admit(waiting, running=running, follow=True):
-        scheduler.turn_unwait(turn=waiting)
+    _start_or_wait(waiting, start=start, busy=busy)
     return waiting
+
+
+# A new prompt, from `Turn.Status` (QUEUED: it starts now, or WAITING: it is queued), or the
+# waiting prompt it replaces: (the waiting turn, whether it may start now, the running turn).
+Create = Callable[[str], Turn]
+Replace = Callable[[Turn, bool, "uuid.UUID | None"], Turn]
 
 
 def _create_once(
     *,
     owner: User,
     client_token: uuid.UUID | None,
-    create: Callable[[], Turn],
-    follow: bool = False,
-    replace: Callable[[int], Turn | None] | None = None,
+    create: Create,
+    conversation: Conversation | None = None,
+    replace: Replace | None = None,
 ) -> Turn:
-    """Run `create()` (which makes and returns a `waiting` turn) once per form token, then start or queue it.
+    """Run `create(status)` (which makes and returns a turn) once per form token, started or queued.
 
-    A repeated token returns the turn it made (double click, resubmitted form, two tabs).
-    `replace(running)` may take the prompt instead (a waiting one edited). Raises TurnInFlight when
-    the turn may not wait behind the conversation's running one (`follow` False), TurnWaiting when
-    another prompt of the conversation waits: the partial unique constraints make both hold across
-    processes.
+    A repeated token returns the turn it made (double click, resubmitted form, two tabs). The turn
+    waits past the user's running limit, or while `conversation`'s answer runs when `replace` is
+    given (a new prompt: then it is a follow-up, sent right after that answer); `replace` takes the
+    prompt instead while one of the conversation waits. Otherwise a running answer refuses it
+    (TurnInFlight) and a waiting prompt too (TurnWaiting): the partial unique constraints make both
+    hold across processes.
     """
     existing = _turn_by_token(owner, client_token)
     if existing:
@@ -172,18 +183,24 @@ def _create_once(
     try:
         with transaction.atomic():
             running = user_limits_check(owner=owner, hourly=False)
-            replaced = replace(running) if replace is not None else None
-            if replaced is not None:  # an edit: it adds no prompt to the hour's count
-                return replaced
+            busy, waiting = _open_turns(conversation)
+            free = running < settings.MAX_ACTIVE_TURNS_PER_USER
+            if busy is not None and replace is None:
+                raise TurnInFlight
+            if waiting is not None:
+                if replace is None:
+                    raise TurnWaiting
+                return replace(waiting, busy is None and free, busy)  # an edit: not one more prompt this hour
             _hourly_check(owner)  # UserLimitReached: nothing is created
-            turn = create()
+            start = busy is None and free
+            turn = create(Turn.Status.QUEUED if start else Turn.Status.WAITING)
             # A retired model hands the conversation to its successor before the prompt is priced.
             continuity.turn_continue(turn=turn)
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
             budgets.turn_reserve(turn=turn)
             # The new turn is the version on screen from now on.
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at, current_turn=turn)
-            _admit(turn, running=running, follow=follow)
+            _start_or_wait(turn, start=start, busy=busy)
     except IntegrityError:
         # Another request with the same token, or another running or waiting turn, won.
         existing = _turn_by_token(owner, client_token)
@@ -205,7 +222,7 @@ def conversation_create(
 ) -> Turn:
     """Start a conversation with its first turn."""
 
-    def create() -> Turn:
+    def create(status: str) -> Turn:
         conversation = Conversation.objects.create(
             owner=owner,
             title=titles.title_from(prompt),
@@ -213,7 +230,7 @@ def conversation_create(
             instructions=instructions,
         )
         return Turn.objects.create(
-            conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=Turn.Status.WAITING
+            conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=status
         )
 
     return _create_once(owner=owner, client_token=client_token, create=create)
@@ -239,25 +256,18 @@ def turn_create(
     def after() -> uuid.UUID | None:
         return parent.pk if parent is not None else _leaf_on_screen(conversation)
 
-    def create() -> Turn:
+    def create(status: str) -> Turn:
         return Turn.objects.create(
-            conversation=conversation,
-            prompt=prompt,
-            client_token=client_token,
-            parent_id=after(),
-            status=Turn.Status.WAITING,
+            conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after(), status=status
         )
 
-    def replace(running: int) -> Turn | None:
-        waiting = conversation.turns.filter(status=Turn.Status.WAITING).first()
-        if waiting is None:
-            return None
+    def replace(waiting: Turn, start: bool, busy: uuid.UUID | None) -> Turn:
         return _waiting_replace(
-            waiting=waiting, prompt=prompt, client_token=client_token, after=after(), running=running
+            waiting, prompt=prompt, client_token=client_token, after=after(), start=start, busy=busy
         )
 
     return _create_once(
-        owner=conversation.owner, client_token=client_token, create=create, follow=True, replace=replace
+        owner=conversation.owner, client_token=client_token, create=create, conversation=conversation, replace=replace
     )
 
 
@@ -269,20 +279,16 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     """
     conversation = turn.conversation
 
-    def create() -> Turn:
-        if _running_in(conversation.pk) is not None:
-            raise TurnInFlight
-        if conversation.turns.filter(status=Turn.Status.WAITING).exists():
-            raise TurnWaiting
+    def create(status: str) -> Turn:
         return Turn.objects.create(
             conversation=conversation,
             prompt=turn.prompt if prompt is None else prompt,
             client_token=client_token,
             parent_id=turn.parent_id,
-            status=Turn.Status.WAITING,
+            status=status,
         )
 
-    return _create_once(owner=conversation.owner, client_token=client_token, create=create)
+    return _create_once(owner=conversation.owner, client_token=client_token, create=create, conversation=conversation)
 
 
 def turn_show(*, turn: Turn) -> uuid.UUID | None:
@@ -382,10 +388,7 @@ def turn_retry(*, turn: Turn) -> Turn:
             if updated:
                 continuity.turn_continue(turn=turn)
                 budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
-                if start:
-                    _enqueue(turn)
-                else:
-                    scheduler.turn_wait(turn=turn)
+                _start_or_wait(turn, start=start, busy=None)
     except IntegrityError:
         raise TurnWaiting from None
     turn.refresh_from_db()

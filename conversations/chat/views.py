@@ -43,10 +43,12 @@ def _retype(form: F, message: str) -> F:
 def home(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET" and "q" in request.GET:  # the search box of earlier versions
         return redirect(f"{reverse('search')}?{request.GET.urlencode()}")
-    form = NewChatForm(initial={"client_token": uuid.uuid4()})
     status = 200
+    # One form per request: each reads the catalogue (benchmarks.queue post: POST / built two).
+    form = (
+        NewChatForm(request.POST) if request.method == "POST" else NewChatForm(initial={"client_token": uuid.uuid4()})
+    )
     if request.method == "POST":
-        form = NewChatForm(request.POST)
         if form.is_valid():
             try:
                 turn = services.conversation_create(

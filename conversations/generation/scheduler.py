@@ -81,23 +81,29 @@ def _startable() -> QuerySet[WaitingTurn]:
     )
 
 
+def pick(owner_id: int) -> QuerySet[WaitingTurn]:
+    """The user's waiting turns that can start now, oldest first: an index range scan of (owner, created_at)."""
+    return _startable().filter(owner_id=owner_id)
+
+
 def next_waiting(owner_id: int) -> uuid.UUID | None:
     """The pick: the user's oldest waiting turn that can start now. One indexed query."""
-    return _startable().filter(owner_id=owner_id).values_list("turn_id", flat=True).first()
+    return pick(owner_id).values_list("turn_id", flat=True).first()
 
 
 # --- Writes ------------------------------------------------------------------------------------
 
 
-def turn_wait(*, turn: Turn, follows: Turn | None = None) -> None:
-    """Put a (waiting) turn in its owner's queue; `follows`: the running answer it is sent after.
+def turn_wait(*, turn: Turn, follows_id: uuid.UUID | None = None) -> None:
+    """Put a (waiting) turn in its owner's queue; `follows_id`: the running answer it is sent after.
 
-    Call in the transaction that made the turn `waiting`.
+    Call in the transaction that made the turn `waiting`. Its place is kept when it is there already.
     """
+    owner_id = turn.conversation.owner_id
     WaitingTurn.objects.update_or_create(
         turn_id=turn.pk,
-        defaults={"owner_id": turn.conversation.owner_id, "follows": follows},
-        create_defaults={"owner_id": turn.conversation.owner_id, "follows": follows, "created_at": turn.created_at},
+        defaults={"owner_id": owner_id, "follows_id": follows_id},
+        create_defaults={"owner_id": owner_id, "follows_id": follows_id, "created_at": turn.created_at},
     )
 
 

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "indexes": [models.Index(fields=["owner", "created_at"], name="waiting_owner_created")],
+                "indexes": [models.Index(fields=["owner", "created_at", "turn"], name="waiting_owner_created")],
             },
         ),
     ]
