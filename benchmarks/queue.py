@@ -30,7 +30,8 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-TAG = re.compile(r"\[bench-id=([\w.-]+)\]")
+# The id a prompt carries back in its echoed answer (the app scrubs "bench", the stack's API key, from it).
+TAG = re.compile(r"-id=([\w.-]+)\]")
 
 # --- Figures from a run's turns (also used by benchmarks/run.py) ---------------------------------
 
@@ -47,6 +48,16 @@ def pct(values: list[float], q: float) -> float | None:
 
 def summary(values: list[float]) -> dict:
     return {"n": len(values), "p50": pct(values, 50), "p95": pct(values, 95), "max": max(values) if values else None}
+
+
+def peak(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at one instant."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    level = top = 0
+    for _, step in events:
+        level += step
+        top = max(top, level)
+    return top
 
 
 def start_after_slot(turns: list[dict], limit: int) -> list[float]:
@@ -106,12 +117,17 @@ def queue_figures(
         turn["sent_at"] = sends.get(key)
         turn["provider_at"] = provider.get(key)
     reached = [t["provider_at"] - t["sent_at"] for t in turns if t["sent_at"] and t["provider_at"]]
+    by_user: dict[object, list[tuple[float, float]]] = defaultdict(list)
+    for turn in turns:
+        if turn["started_at"] and turn["completed_at"]:
+            by_user[turn["owner_id"]].append((turn["started_at"], turn["completed_at"]))
     ready = [t for t in turns if t["sent_at"] and t["provider_at"]]
     return {
         "limit": limit,
         "send_to_provider": summary(reached),
         "send_to_provider_within_5s": sum(1 for r in reached if r <= 5) / len(reached) if reached else None,
         "start_after_slot": summary(start_after_slot(turns, limit)),
+        "user_peak": max((peak(spans) for spans in by_user.values()), default=0),
         "fairness": fairness(ready, limit, latency),
     }
 
@@ -129,6 +145,7 @@ def queue_report(q: dict) -> list[str]:
         f"| queued prompt: slot freed -> claimed, p50 / p95 / max (n={a['n']}, per-user limit {q['limit']}) | "
         f"{ms(a['p50'])} / {ms(a['p95'])} / {ms(a['max'])} | p95 <= 1 s | |",
         f"| wait against the fairest order (per user, worst) | {worst} | <= 2x | |",
+        f"| one user's answers being generated at once, at most | {q['user_peak']} | <= {q['limit']} | |",
     ]
 
 
@@ -426,6 +443,7 @@ def bench_start(args, workdir: Path) -> dict:
             "completed": done,
             "expected": expected,
             "posted_once": fake["post_count"] == expected,
+            "send_s": sent,
             **figures,
         }
     finally:
