@@ -450,6 +450,95 @@ def bench_start(args, workdir: Path) -> dict:
         stack.stop()
 
 
+# --- A real worker: what the generation pool's cap costs ---------------------------------------------
+
+SEED = """
+import sys, time, uuid
+import django
+django.setup()
+from django.contrib.auth.models import User
+from conversations.chat import services
+users, per_user = int(sys.argv[1]), int(sys.argv[2])
+owners = list(User.objects.order_by("id")[:users])
+started = time.time()
+for n in range(per_user):
+    for i, owner in enumerate(owners):
+        prompt = f"Pool {n} of {i} [bench-id=p-{i}-{n}]"
+        services.conversation_create(owner=owner, prompt=prompt, client_token=uuid.uuid4())
+print(time.time() - started)
+"""
+
+
+def bench_pool(args, workdir: Path) -> dict:
+    """`--users` x `--prompts` prompts accepted as fast as the services take them (no web: in one process
+    here), then the worker alone: how many reach the provider, how soon, and the worker's memory and
+    threads with them all in flight (the upstream answers after `--upstream-latency`)."""
+    from .run import db_turns, fresh_postgres
+    from .stack import PYTHON, Sampler, Stack, proc_status
+
+    env = {"MAX_ACTIVE_TURNS_PER_USER": str(args.limit), "GENERATION_THREADS": str(args.threads)}
+    if args.database_url:
+        fresh_postgres(args.database_url)
+        env["DATABASE_URL"] = args.database_url
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    static_root = workdir / "static"
+    Stack(workdir / "collectstatic", static_root, upstream_latency=0, huey_workers=1).collectstatic()
+    stack = Stack(
+        workdir / "pool", static_root, upstream_latency=args.upstream_latency, huey_workers=4, users=args.users,
+        env_overrides=env,
+    )  # fmt: skip
+    try:
+        stack.start()
+        idle = proc_status(stack.worker.pid)
+        sampler = Sampler({"worker": [stack.worker.pid]}).start()
+        started = time.time()
+        seconds = float(stack._run("seed", [PYTHON, "-c", SEED, str(args.users), str(args.prompts)], timeout=3600))
+        expected = args.users * args.prompts
+        in_flight = min(expected, args.users * args.limit)
+        deadline = time.time() + args.upstream_latency + 120
+        while time.time() < deadline:
+            fake = stack.fake_stats_after(time.time())
+            if len(fake["starts"]) >= in_flight:
+                break
+            time.sleep(1)
+        time.sleep(2)  # the last threads settle
+        sampler.sample()
+        sampler.stop()
+        status = proc_status(stack.worker.pid)
+        fake = stack.fake_stats_after(time.time())
+        turns = db_turns(stack)
+        turns.pop("__conversations__")
+        created = sorted(t["created_at"] for t in turns.values())
+        reached = sorted(at for at, _, _ in fake["starts"])
+        # The i-th prompt to reach the provider against the i-th accepted: how far behind the worker is.
+        behind = [r - c for r, c in zip(reached, created, strict=False)]
+        figures = {
+            "users": args.users,
+            "prompts": args.prompts,
+            "limit": args.limit,
+            "threads": args.threads,
+            "upstream_latency": args.upstream_latency,
+            "accepted": len(turns),
+            "accept_s": seconds,
+            "reached_provider": len(reached),
+            "expected_in_flight": in_flight,
+            "first_to_last_reached_s": (reached[-1] - reached[0]) if reached else None,
+            "accepted_to_provider": summary(behind),
+            "worker_idle_rss_mib": idle.get("VmRSS", 0) / 1024,
+            "worker_peak_rss_mib": status.get("VmHWM", 0) / 1024,
+            "worker_peak_threads": sampler.peak["worker"].get("Threads"),
+            "worker_peak_fds": sampler.peak["worker"].get("fds"),
+            "elapsed_s": time.time() - started,
+        }
+        per = (figures["worker_peak_rss_mib"] - figures["worker_idle_rss_mib"]) / max(1, len(reached))
+        figures["mib_per_answer_in_flight"] = per
+        print(f"[pool] {json.dumps(figures)}", flush=True)
+        return figures
+    finally:
+        stack.stop()
+
+
 # --- Report ------------------------------------------------------------------------------------
 
 
@@ -486,6 +575,16 @@ def report(results: dict) -> str:
             share = seconds / post["profiled_mean"] * 100 if post["profiled_mean"] else 0
             lines.append(f"| {label} | {seconds * 1000:.2f} | {share:.0f} % |")
         lines.append("")
+    for pool in results.get("pool", []):
+        a = pool["accepted_to_provider"]
+        lines += [
+            f"- pool of {pool['threads']} threads, {pool['users']} users x {pool['prompts']} prompts (limit "
+            f"{pool['limit']}), accepted in {pool['accept_s']:.1f} s: {pool['reached_provider']} of "
+            f"{pool['expected_in_flight']} with the provider at once; accepted -> provider p50 / p95 "
+            f"{a['p50'] or 0:.2f} / {a['p95'] or 0:.2f} s; worker {pool['worker_peak_rss_mib']:.0f} MiB peak "
+            f"(idle {pool['worker_idle_rss_mib']:.0f}; {pool['mib_per_answer_in_flight']:.2f} MiB per answer in "
+            f"flight), {pool['worker_peak_threads']} threads, {pool['worker_peak_fds']} open files"
+        ]
     start = results.get("start")
     if start:
         lines += [
@@ -504,7 +603,8 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.queue", description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="+", choices=("pick", "start", "post"))
+    parser.add_argument("what", nargs="+", choices=("pick", "start", "post", "pool"))
+    parser.add_argument("--threads", default="256", help="pool: GENERATION_THREADS, comma-separated")
     parser.add_argument("--sizes", default="10,10000", help="pick: prompts queued, comma-separated")
     parser.add_argument("--repeat", type=int, default=300, help="pick: picks timed per size")
     parser.add_argument("--posts", type=int, default=300, help="post: POSTs timed (then as many profiled)")
@@ -523,6 +623,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "start" in args.what:
             results["start"] = bench_start(args, workdir)
+        if "pool" in args.what:
+            results["pool"] = []
+            for threads in args.threads.split(","):
+                args.threads = int(threads)
+                results["pool"].append(bench_pool(args, workdir / f"pool-{threads}"))
         if {"pick", "post"} & set(args.what):
             setup_django(workdir, args.database_url, args.redis_url, 10 if "post" in args.what else args.limit)
             if "pick" in args.what:

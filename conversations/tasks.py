@@ -5,9 +5,11 @@ generation pool, so a few consumer threads serve any number of answers.
 """
 
 import atexit
+import resource
 import threading
 from datetime import datetime
 
+from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
@@ -60,6 +62,14 @@ def turns_recover_task() -> None:
     turns_recover()
 
 
+def _open_files_allow(needed: int) -> None:
+    """Raise this process's soft limit of open files to `needed`, as far as the hard limit lets it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 _once = threading.Lock()
 _started = False
 
@@ -76,6 +86,9 @@ def on_startup() -> None:
             return
         _started = True
     heartbeat.start("worker", also=turns_recover)
+    # Each answer in flight holds an open file or two (its socket); a full pool must not meet the
+    # common soft limit of 1024 (benchmarks/queue.py pool).
+    _open_files_allow(3 * settings.GENERATION_THREADS + 100)
     # The generation threads die with the process: hand their turns to the next sweep
     # as it exits. atexit runs in the main thread on every clean exit (SIGTERM or
     # SIGINT), before daemon threads are stopped; a shutdown hook would run in a

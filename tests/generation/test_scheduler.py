@@ -204,3 +204,18 @@ def test_waiting_prompts_start_after_the_worker_restarts(worker, fake_api, setti
     wait_for(lambda: Turn.objects.get(pk=waiting.pk).status == "completed", timeout=60)
     assert Turn.objects.get(pk=running.pk).error_code == "interrupted"
     assert Turn.objects.get(pk=waiting.pk).output_text.startswith("Echo: after the restart")
+
+
+def test_the_worker_raises_its_open_files_limit_for_a_full_pool():
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= soft:
+        pytest.skip("the hard limit leaves no room to raise the soft one")
+    try:
+        tasks._open_files_allow(soft + 1)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft + 1
+        tasks._open_files_allow(soft)  # never lowered
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft + 1
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
