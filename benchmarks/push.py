@@ -46,8 +46,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .client import Browser, NewTurn, TabState, Timing, is_finished, parse
-from .run import env_overrides, ms, pct
+from .run import env_overrides, ms
 from .stack import BENCH_PASSWORD, Sampler, Stack, code_fingerprint, load_average, proc_status
+from .stats import summary
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -93,15 +94,6 @@ RECORDER = """
   }
 })();
 """
-
-
-def summary(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "p50": pct(values, 50),
-        "p95": pct(values, 95),
-        "max": max(values) if values else None,
-    }
 
 
 def db_completed(db_path: Path) -> dict[str, dict]:

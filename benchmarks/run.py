@@ -35,7 +35,7 @@ from pathlib import Path
 
 from . import stack as stack_module
 from .client import Browser, Followed, NewTurn, TabState, Timing, browse
-from .queue import queue_figures, queue_report
+from .queue_figures import queue_figures, queue_report
 from .stack import (
     BENCH_PASSWORD,
     Sampler,
@@ -46,6 +46,7 @@ from .stack import (
     proc_cpu_seconds,
     proc_status,
 )
+from .stats import summary
 
 TARGETS = {
     "added_p50_ms": 250,
@@ -57,29 +58,8 @@ TARGETS = {
 # --- small helpers --------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """Percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
-def summary(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "p50": pct(values, 50),
-        "p95": pct(values, 95),
-        "max": max(values) if values else None,
-        "mean": sum(values) / len(values) if values else None,
-    }
 
 
 def db_time(value: str | None) -> float | None:

@@ -30,18 +30,9 @@ import time
 from pathlib import Path
 
 from .stack import APP_DIR, PYTHON, VENV_BIN, Proc, base_env, free_port, proc_children, proc_cpu_seconds, wait_until
+from .stats import pct
 
 DEFAULT_PG = "postgres://aimlweb:aimlweb@127.0.0.1:5432/aimlweb_bench_web"
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 # --- a small HTTP/1.1 client: kept-alive connections, as cheap as possible per request -------

@@ -2,7 +2,7 @@
 edit, settings, delete, pin and archive (import and share: history/services.py).
 
 Generating an answer is the worker's side (`worker.py`); charges are written by
-`ledger.py`; prompts that wait to start are `generation/scheduler.py`'s. Rules that keep prompts safe
+`ledger.py`; prompts that wait to start: `waiting.py` (here) and `generation/scheduler.py`. Rules that keep prompts safe
 and answers single:
 - A turn is committed (status `queued`, or `waiting` in the queue) before anything talks to the provider.
 - The provider is never called from a web request, nor inside a transaction.
@@ -29,6 +29,7 @@ from conversations.models import Conversation, Turn
 from conversations.usage import budgets, catalog, continuity
 
 from . import selectors, titles
+from . import waiting as waiting_writes
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +75,6 @@ def _turn_by_token(owner: User, client_token: uuid.UUID | None) -> Turn | None:
     return Turn.objects.filter(client_token=client_token, conversation__owner=owner).first()
 
 
-def _enqueue(turn: Turn) -> None:
-    turn_id = turn.id
-    transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
-
-
 def user_limits_check(*, owner: User, hourly: bool = True) -> int:
     """Raise UserLimitReached past the hourly prompt limit; else return how many answers `owner` runs.
 
@@ -112,48 +108,6 @@ def _running_in(conversation_id: uuid.UUID) -> Turn | None:
     return Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.ACTIVE).first()
 
 
-def _open_turns(conversation: Conversation | None) -> tuple[uuid.UUID | None, Turn | None]:
-    """The conversation's running turn (its id) and its waiting turn, each at most one: one query."""
-    busy, waiting = None, None
-    for turn in conversation.turns.filter(status__in=Turn.OPEN) if conversation is not None else ():
-        if turn.is_waiting:
-            waiting = turn
-        else:
-            busy = turn.pk
-    return busy, waiting
-
-
-def _start_or_wait(turn: Turn, *, start: bool, busy: uuid.UUID | None) -> None:
-    """Hand a started turn to the worker once committed, or put a waiting one in its owner's queue
-    (generation/scheduler.py): a follow-up of the running answer `busy` when that is its parent."""
-    if start:
-        _enqueue(turn)
-    else:
-        scheduler.turn_wait(turn=turn, follows_id=busy if busy is not None and busy == turn.parent_id else None)
-
-
-def _waiting_replace(
-    waiting: Turn, *, prompt: str, client_token: uuid.UUID | None, after: uuid.UUID | None, start: bool,
-    busy: uuid.UUID | None,
-) -> Turn:  # fmt: skip
-    """Sent again while a prompt of the conversation waits: the new text replaces the waiting one's, which
-    now follows the turn the page shows last (unless that is itself), and starts if it now may."""
-    fields: dict[str, Any] = {"prompt": prompt, "updated_at": timezone.now()}
-    if client_token:
-        fields["client_token"] = client_token
-    if after is not None and after != waiting.pk:
-        fields["parent_id"] = after
-    if start:
-        fields["status"] = Turn.Status.QUEUED
-        scheduler.turn_unwait(turn=waiting)
-    Turn.objects.filter(pk=waiting.pk).update(**fields)
-    waiting.refresh_from_db()
-    budgets.turn_reserve(turn=waiting)  # the new text may cost more: refused at once (BudgetExceeded)
-    Conversation.objects.filter(pk=waiting.conversation_id).update(current_turn=waiting)
-    _start_or_wait(waiting, start=start, busy=busy)
-    return waiting
-
-
 # A new prompt, from `Turn.Status` (QUEUED: it starts now, or WAITING: it is queued), or the
 # waiting prompt it replaces: (the waiting turn, whether it may start now, the running turn).
 Create = Callable[[str], Turn]
@@ -183,7 +137,7 @@ def _create_once(
     try:
         with transaction.atomic():
             running = user_limits_check(owner=owner, hourly=False)
-            busy, waiting = _open_turns(conversation)
+            busy, waiting = selectors.conversation_open_turns(conversation=conversation)
             free = running < settings.MAX_ACTIVE_TURNS_PER_USER
             if busy is not None and replace is None:
                 raise TurnInFlight
@@ -200,7 +154,7 @@ def _create_once(
             budgets.turn_reserve(turn=turn)
             # The new turn is the version on screen from now on.
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at, current_turn=turn)
-            _start_or_wait(turn, start=start, busy=busy)
+            waiting_writes.turn_start_or_wait(turn=turn, start=start, busy=busy)
     except IntegrityError:
         # Another request with the same token, or another running or waiting turn, won.
         existing = _turn_by_token(owner, client_token)
@@ -262,8 +216,8 @@ def turn_create(
         )
 
     def replace(waiting: Turn, start: bool, busy: uuid.UUID | None) -> Turn:
-        return _waiting_replace(
-            waiting, prompt=prompt, client_token=client_token, after=after(), start=start, busy=busy
+        return waiting_writes.turn_waiting_replace(
+            waiting=waiting, prompt=prompt, client_token=client_token, after=after(), start=start, busy=busy
         )
 
     return _create_once(
@@ -327,30 +281,6 @@ def turn_cancel(*, turn: Turn) -> bool:
     return bool(running or waiting)
 
 
-def turn_waiting_edit(*, turn: Turn, prompt: str) -> bool:
-    """Change the prompt of a turn that waits to start (it was never sent); False once it started.
-
-    Held against budgets again, as the new text may cost more (BudgetExceeded: nothing changes).
-    """
-    with transaction.atomic():
-        if not Turn.objects.filter(id=turn.id, status=Turn.Status.WAITING).update(
-            prompt=prompt, updated_at=timezone.now()
-        ):
-            return False
-        turn.refresh_from_db()
-        budgets.turn_reserve(turn=turn)
-    return True
-
-
-def turn_waiting_send(*, turn: Turn) -> list[str]:
-    """Send a follow-up held after the answer it follows failed or was stopped, as it is.
-
-    It starts once its conversation is free and its user has a slot, as any queued prompt.
-    """
-    scheduler.turn_release(turn=turn)
-    return scheduler.turns_start(owner_id=turn.conversation.owner_id, run=tasks.turn_run_task)
-
-
 def _history_entry(turn: Turn) -> dict[str, Any]:
     return {
         "attempt": turn.attempts,
@@ -388,7 +318,7 @@ def turn_retry(*, turn: Turn) -> Turn:
             if updated:
                 continuity.turn_continue(turn=turn)
                 budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
-                _start_or_wait(turn, start=start, busy=None)
+                waiting_writes.turn_start_or_wait(turn=turn, start=start, busy=None)
     except IntegrityError:
         raise TurnWaiting from None
     turn.refresh_from_db()

@@ -18,7 +18,7 @@ from conversations.models import Conversation
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
 
-from . import fragments, pages, selectors, services
+from . import fragments, pages, selectors, services, waiting
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 
 F = TypeVar("F", bound=PromptForm)
@@ -90,7 +90,7 @@ def _conversation_page(
     page = selectors.conversation_turns_page(conversation=conversation, before=before, show=show)
     turns = page.turns
     active_turn = next((turn for turn in turns if turn.is_active), None)
-    waiting = next((turn for turn in turns if turn.is_waiting), None)  # one per conversation at most
+    queued = next((turn for turn in turns if turn.is_waiting), None)  # one per conversation at most
     context = {
         "conversation": conversation,
         "turns": turns,
@@ -99,7 +99,7 @@ def _conversation_page(
         "leaf": page.leaf,
         "running_elsewhere": page.running_elsewhere,
         "active_turn": active_turn,
-        "place": scheduler.waiting_place(turn=waiting) if waiting is not None else None,
+        "place": scheduler.waiting_place(turn=queued) if queued is not None else None,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
         "usage": selectors.conversation_usage(conversation=conversation),
@@ -179,7 +179,9 @@ def turn_cancel(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
 def turn_send(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     """Send now a follow-up held after the answer it follows failed or was stopped."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
-    services.turn_waiting_send(turn=turn)
+    if str(turn.id) not in waiting.turn_waiting_send(turn=turn):
+        # Its place in the queue now depends on the user's running answers only (the page says).
+        messages.info(request, "Queued: it is sent as soon as one of your running answers ends.")
     return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
 
 
@@ -334,7 +336,7 @@ def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                if services.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
+                if waiting.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
                     return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
                 turn.refresh_from_db()
                 status = 409  # the editor now sends the edit as another version (_edit_form.html)
