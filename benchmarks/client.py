@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
 
-ACTIVE = ("queued", "in_progress")
+ACTIVE = ("waiting", "queued", "in_progress")  # not finished: queued (waiting), starting, running
 EVERY = re.compile(r"every\s+(\d+(?:\.\d+)?)(ms|s)?")
 
 

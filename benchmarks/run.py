@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import stack as stack_module
 from .cli import env_overrides, header, stop_on_sigterm
+from .queue_figures import queue_figures
 from .client import Browser, Browsing, Followed, NewTurn, TabState, Timing, signed_in_browsers
 from .figures import ms
 from .figures import summary as figures_summary
@@ -173,6 +174,7 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         env_overrides=env_overrides(args.env),
         web_workers=args.web_workers,
         web_threads=args.web_threads,
+        server=args.server,
     )
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -335,7 +337,15 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         for p in polls:
             poll_statuses[str(p.status)] = poll_statuses.get(str(p.status), 0) + 1
         posts_timing = [new.timings[0].seconds for new in created.values()]
+        # The queue (issue 17): send -> provider, a queued prompt's start after a slot frees, fairness.
+        by_bench = {f"conc-{i}": turn_id for i, turn_id in ids.items()}
+        provider = {by_bench[b]: t for t, b, _ in fake["starts"] if b in by_bench}
+        sends = {ids[i]: new.post_start for i, new in created.items()}
+        limit = int(stack.env["MAX_ACTIVE_TURNS_PER_USER"])
+        queue = queue_figures(list(turns.values()), sends, provider, limit, upstream)
         return {
+            "server": args.server,
+            "queue": queue,
             "settings": stack.settings,
             "env_overrides": env_overrides(args.env),
             "turns": n,
@@ -430,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=60.0, help="concurrency: wait beyond the upstream latency")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn --workers (Procfile: 2)")
     parser.add_argument("--web-threads", type=int, default=16, help="gunicorn --threads (Procfile: 16)")
+    parser.add_argument(
+        "--server",
+        choices=("wsgi", "asgi"),
+        default="wsgi",
+        help="concurrency: gthread (pages poll) or uvicorn workers as `make run` (pushed updates)",
+    )
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="app setting, repeatable")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(

@@ -375,8 +375,9 @@ def started_stack(args, prefix: str, path: Path | None = None, **options) -> Ite
 # --- the database, read beside the app --------------------------------------------------
 
 TURN_COLUMNS = (
-    "select id, conversation_id, status, attempts, response_id, output_text, error_code,"
-    " created_at, started_at, completed_at from conversations_turn"
+    "select t.id, t.conversation_id, c.owner_id, t.status, t.attempts, t.response_id, t.output_text, t.error_code,"
+    " t.created_at, t.started_at, t.completed_at"
+    " from conversations_turn t join conversations_conversation c on c.id = t.conversation_id"
 )
 
 

@@ -199,14 +199,20 @@ class Turn(ChargedAt):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
+        # Accepted, not allowed to start yet (the user's running limit, or the conversation's answer
+        # still running): shown as "Queued"; generation/scheduler.py starts it. Then handed to a worker.
+        WAITING = "waiting", "Queued"
+        QUEUED = "queued", "Starting"
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
         INCOMPLETE = "incomplete", "Incomplete"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # Running: holds one of its user's slots, its conversation's one answer at a time, its budget hold.
     ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
+    # Not ended yet: the page follows it (live updates), Cancel or Stop is offered.
+    OPEN = (Status.WAITING, *ACTIVE)
     RETRYABLE = (Status.FAILED, Status.INCOMPLETE, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -269,6 +275,10 @@ class Turn(ChargedAt):
                 condition=Q(status__in=["queued", "in_progress"]),
                 name="one_active_turn_per_conversation",
             ),
+            # One prompt waits at a time per conversation: sending again while one waits edits it.
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(status="waiting"), name="one_waiting_turn_per_conversation"
+            ),
             models.UniqueConstraint(fields=["client_token"], name="unique_turn_client_token"),
         ]
         indexes = [
@@ -297,6 +307,14 @@ class Turn(ChargedAt):
         return self.status in self.ACTIVE
 
     @property
+    def is_waiting(self) -> bool:
+        return self.status == self.Status.WAITING
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
     def can_retry(self) -> bool:
         return self.status in self.RETRYABLE
 
@@ -310,6 +328,24 @@ class Turn(ChargedAt):
         if self.started_at and self.completed_at:
             return self.completed_at - self.started_at
         return None
+
+
+class WaitingTurn(models.Model):
+    """The queue: one row per turn that waits to start (status `waiting`), ordered and filtered by
+    generation/scheduler.py with one indexed query per user. Deleted when the turn starts or is cancelled."""
+
+    turn = models.OneToOneField(Turn, primary_key=True, on_delete=models.CASCADE, related_name="waiting")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # A follow-up: sent once this answer is complete. Failed or stopped: it waits for the user (Send now).
+    follows = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Its place in its owner's queue (an edit keeps it).
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at", "turn"], name="waiting_owner_created")]
+
+    def __str__(self) -> str:
+        return f"waiting: {self.turn_id}"
 
 
 class Charge(ChargedAt, TokenSums):

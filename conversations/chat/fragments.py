@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
+from conversations.generation import scheduler
 from conversations.models import Turn
 from conversations.usage import budgets
 
@@ -23,7 +24,9 @@ def turn_html(request: HttpRequest, turn: Turn) -> str:
     its answer changed them."""
     turn.versions = selectors.turn_versions(turn)
     context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
-    if turn.is_active:
+    if turn.is_waiting:
+        context["place"] = scheduler.waiting_place(turn=turn)
+    if turn.is_active or turn.is_waiting:
         return render_to_string("conversations/_turn.html", context, request=request)
     context.update(oob_usage=True, usage=selectors.conversation_usage(conversation=turn.conversation))
     html = render_to_string("conversations/_turn.html", context, request=request)

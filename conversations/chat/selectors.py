@@ -138,6 +138,17 @@ def turn_get(*, user: User, turn_id: uuid.UUID | str) -> Turn:
     return Turn.objects.select_related("conversation").get(pk=turn_id, conversation__owner=user)
 
 
+def conversation_open_turns(*, conversation: Conversation | None) -> tuple[uuid.UUID | None, Turn | None]:
+    """The conversation's running turn (its id) and its waiting turn, each at most one: one query."""
+    busy, waiting = None, None
+    for turn in conversation.turns.filter(status__in=Turn.OPEN) if conversation is not None else ():
+        if turn.is_waiting:
+            waiting = turn
+        else:
+            busy = turn.pk
+    return busy, waiting
+
+
 def turn_version(*, user: User, turn_id: uuid.UUID | str) -> datetime:
     """The turn's last change time: a single indexed lookup for the live poll; Turn.DoesNotExist otherwise."""
     return Turn.objects.values_list("updated_at", flat=True).get(pk=turn_id, conversation__owner=user)

@@ -13,11 +13,12 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aimlweb.http import SignedInRequest
+from conversations.generation import scheduler
 from conversations.models import Conversation
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
 
-from . import fragments, pages, selectors, services
+from . import fragments, pages, selectors, services, waiting
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 
 F = TypeVar("F", bound=PromptForm)
@@ -42,10 +43,12 @@ def _retype(form: F, message: str) -> F:
 def home(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET" and "q" in request.GET:  # the search box of earlier versions
         return redirect(f"{reverse('search')}?{request.GET.urlencode()}")
-    form = NewChatForm(initial={"client_token": uuid.uuid4()})
     status = 200
+    # One form per request: each reads the catalogue (benchmarks.queue post: POST / built two).
+    form = (
+        NewChatForm(request.POST) if request.method == "POST" else NewChatForm(initial={"client_token": uuid.uuid4()})
+    )
     if request.method == "POST":
-        form = NewChatForm(request.POST)
         if form.is_valid():
             try:
                 turn = services.conversation_create(
@@ -91,6 +94,7 @@ def _conversation_page(
     page = selectors.conversation_turns_page(conversation=conversation, before=before, show=show)
     turns = page.turns
     active_turn = next((turn for turn in turns if turn.is_active), None)
+    queued = next((turn for turn in turns if turn.is_waiting), None)  # one per conversation at most
     context = {
         "conversation": conversation,
         "turns": turns,
@@ -99,6 +103,7 @@ def _conversation_page(
         "leaf": page.leaf,
         "running_elsewhere": page.running_elsewhere,
         "active_turn": active_turn,
+        "place": scheduler.waiting_place(turn=queued) if queued is not None else None,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
         "usage": selectors.conversation_usage(conversation=conversation),
@@ -172,6 +177,17 @@ def turn_cancel(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     if not services.turn_cancel(turn=turn):
         messages.info(request, "That answer had already finished.")
     return redirect(turn.conversation)
+
+
+@login_required
+@require_POST
+def turn_send(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
+    """Send now a follow-up held after the answer it follows failed or was stopped."""
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
+    if str(turn.id) not in waiting.turn_waiting_send(turn=turn):
+        # Its place in the queue now depends on the user's running answers only (the page says).
+        messages.info(request, "Queued: it is sent as soon as one of your running answers ends.")
+    return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
 
 
 @login_required
@@ -306,11 +322,31 @@ def conversation_turns(request: SignedInRequest, conversation: Conversation) -> 
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
-    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript)."""
+    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript).
+
+    POST: a queued prompt (not sent yet) edited in place; a sent one is edited as another version
+    (`turn_regenerate`)."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
-    context = {"turn": turn, "conversation": turn.conversation}
+    context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
+    if request.method == "POST":
+        form = PromptForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                if waiting.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
+                    return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
+                turn.refresh_from_db()
+                status = 409  # the editor now sends the edit as another version (_edit_form.html)
+                form.add_error(None, "This prompt was sent before your edit arrived. Send the edit as another version.")
+            except budgets.BudgetExceeded as exc:
+                form.add_error(None, exc.message)
+                status = 402
+        # The edit stays typed in the editor's own page, with the reason.
+        errors = " ".join(str(e) for e in form.non_field_errors() + form["prompt"].errors)
+        context.update(edit_turn_id=turn.id, edit_prompt=request.POST.get("prompt", ""), edit_error=errors)
+        return render(request, "conversations/turn_edit.html", {**context, **pages.sidebar(request)}, status=status)
     if request.htmx:
         response = render(request, "conversations/_edit_form.html", context)
     else:

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from huey.contrib.djhuey import HUEY
 
 from conversations.chat import rendering
 from conversations.models import Conversation, Turn
@@ -31,7 +32,7 @@ from conversations.usage import catalog, continuity, ledger
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi
+from . import aimlapi, scheduler
 from . import title_model as titles
 from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
@@ -91,6 +92,7 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
             )
         else:
             _finish(attempt, response)
+    scheduler.turn_ended(turn=turn, run=lambda turn_id: pool.start(turn_run, turn_id=turn_id))  # its slot frees
     # A short title from TITLE_MODEL once the first answer is in (off by default; titles.py).
     try:
         titles.title_after_answer(turn_id=turn.id)
@@ -432,40 +434,56 @@ class Pool:
     """Threads that generate answers, so the queue needs only a few consumer threads.
 
     A Huey task hands its turn over and returns at once. Idle threads block on
-    an in-process queue (no polling: an idle worker costs no CPU); a thread is
-    started whenever none is idle, up to GENERATION_THREADS. A turn handed over
-    stays `queued` until a thread claims it, so if this process dies first the
-    sweeper queues it again.
+    an in-process queue (no polling: an idle worker costs no CPU). Each job is
+    promised to an idle thread, or else a thread is started for it, up to
+    GENERATION_THREADS; past that it waits for the first thread to finish. (Counting
+    idle threads as they wait let a job sit unclaimed behind a thread that had just
+    taken another one: benchmarks/queue.py pool.) A turn handed over stays
+    `queued` until a thread claims it, so if this process dies first the sweeper
+    queues it again.
     """
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[..., object], dict[str, Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._idle = 0  # threads waiting for a job that no job was promised to
+        self._backlog = 0  # jobs queued while every thread was busy, at the cap
+
+    def start(self, func: Callable[..., object], **kwargs: Any) -> None:
+        """Run `func` on a pool thread; here and now in Huey's immediate mode (tests, HUEY_IMMEDIATE)."""
+        if HUEY.immediate:
+            func(**kwargs)
+        else:
+            self.submit(func, **kwargs)
 
     def submit(self, func: Callable[..., object], **kwargs: Any) -> None:
         with self._lock:
             self._jobs.put((func, kwargs))
             self._threads = [thread for thread in self._threads if thread.is_alive()]
-            if self._idle < self._jobs.qsize() and len(self._threads) < settings.GENERATION_THREADS:
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < settings.GENERATION_THREADS:
                 thread = threading.Thread(target=self._run, name=f"generate-{len(self._threads) + 1}", daemon=True)
                 self._threads.append(thread)
                 thread.start()
+            else:
+                self._backlog += 1
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             func, kwargs = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
             try:
                 func(**kwargs)
             except Exception:
                 logger.exception("generation job %s failed", getattr(func, "__name__", func))
             finally:
                 connection.close()
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1
+                else:
+                    self._idle += 1
 
     @property
     def size(self) -> int:

@@ -199,7 +199,7 @@ def _turn(data, where: str, version: int) -> dict:
         "completed_at": check.time("completed_at"),
         "updated_at": check.time("updated_at", null=False),
     }
-    turn["was_active"] = status in Turn.ACTIVE
+    turn["was_active"] = status in Turn.OPEN
     if turn["was_active"]:
         # Arrives in a final state: importing never generates anything.
         turn.update(status=Turn.Status.FAILED, error_code=INTERRUPTED_CODE, error_message=INTERRUPTED_MESSAGE)

@@ -31,7 +31,7 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool, show_thinking
     turns = {turn.pk: turn for turn in conversation.turns.filter(pk__in=path).defer("response_json", "history")}
     snapshot = []
     for turn in (turns[turn_id] for turn_id in path if turn_id in turns):
-        if turn.status in Turn.ACTIVE:
+        if turn.status in Turn.OPEN:
             continue
         html = turn.output_html or (rendering.markdown_to_html(turn.output_text) if turn.output_text else "")
         item = {

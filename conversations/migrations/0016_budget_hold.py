@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("conversations", "0014_turn_imported"),
+        ("conversations", "0015_queue"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
