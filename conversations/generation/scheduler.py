@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -146,6 +146,12 @@ def turns_start(*, owner_id: int, run: Run, skip_locked: bool = False) -> list[s
     """Start the user's waiting turns their free slots allow, oldest first; each is handed to `run`
     once committed. Returns their ids."""
     started: list[str] = []
+    if connection.vendor == "sqlite" and next_waiting(owner_id) is None:
+        # Most turns end with nothing of their user's waiting: then no write transaction, which on
+        # SQLite waits for, and holds, the database's one write lock. Nothing is missed: a prompt
+        # being accepted holds that lock, so it committed before this read, or began after the turn
+        # ended and saw its slot free. (On PostgreSQL the user's row lock below is what waits for it.)
+        return started
     with transaction.atomic():
         if not owner_lock(owner_id, skip_locked=skip_locked):
             return started

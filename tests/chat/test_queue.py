@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.chat import services
+from conversations.chat import waiting as waiting_writes
 from conversations.generation import scheduler, worker
 from conversations.models import Conversation, Turn, WaitingTurn
 from tests import factories
@@ -85,7 +86,7 @@ def test_a_queued_prompt_is_edited_in_place_until_it_starts(alice_client, alice,
     assert (waiting.prompt, waiting.status, waiting.conversation.turns.count()) == ("better question", "waiting", 1)
     # Once it started, an edit changes nothing (an edit of a sent prompt is another version: Regenerate).
     Turn.objects.filter(pk=waiting.pk).update(status="queued")
-    assert not services.turn_waiting_edit(turn=waiting, prompt="too late")
+    assert not waiting_writes.turn_waiting_edit(turn=waiting, prompt="too late")
     assert Turn.objects.get(pk=waiting.pk).prompt == "better question"
 
 

@@ -118,7 +118,7 @@ def test_a_restarted_web_server_loses_nothing(worker, fake_api):
             f"{base}/", data={"csrfmiddlewaretoken": csrf, "prompt": "Survive a restart", "client_token": token}
         )
         conversation_url = response.url
-        assert "Queued" in response.text or "Thinking" in response.text
+        assert "Starting…" in response.text or "Thinking…" in response.text
         web.terminate()
         web.wait(10)
         web = _gunicorn(running.env, port)
