@@ -29,9 +29,9 @@ import time
 import uuid
 from pathlib import Path
 
+from .figures import pct, summary
 from .queue_figures import queue_figures, queue_report
 from .stack import fresh_postgres
-from .figures import pct, summary
 
 # The id a prompt carries back in its echoed answer (the app scrubs "bench", the stack's API key, from it).
 TAG = re.compile(r"-id=([\w.-]+)\]")

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from . import stack as stack_module
 from .cli import env_overrides, header, stop_on_sigterm
-from .queue_figures import queue_figures
 from .client import Browser, Browsing, Followed, NewTurn, TabState, Timing, signed_in_browsers
 from .figures import ms
 from .figures import summary as figures_summary
 from .machine import Sampler, description, proc_cpu_seconds, proc_status, wait_for_quiet
+from .queue_figures import queue_figures
 from .run_report import report
 from .stack import BENCH_PASSWORD, Stack, code_fingerprint, measure_parts
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .queue_figures import queue_report
 from .figures import ms, summary_table, verdict
+from .queue_figures import queue_report
 
 TARGETS = {
     "added_p50_ms": 250,
