@@ -8,6 +8,7 @@ import atexit
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
@@ -16,13 +17,21 @@ from ops import heartbeat
 
 from .generation import attempts, checks, worker
 from .history import importer
+from .notices import services as notices
 
 
 def _start(func: Callable[..., None], turn_id: str) -> None:
     if HUEY.immediate:  # tests, and HUEY_IMMEDIATE: run here and now
-        func(turn_id=turn_id)
+        _run_then_notify(func, turn_id=turn_id)
     else:
-        worker.pool.submit(func, turn_id=turn_id)
+        worker.pool.submit(partial(_run_then_notify, func), turn_id=turn_id)
+
+
+def _run_then_notify(func: Callable[..., None], *, turn_id: str) -> None:
+    try:
+        func(turn_id=turn_id)
+    finally:  # the answer is stored (or there was nothing to do): the emails it may bring (notices/)
+        turn_notices_task(turn_id)
 
 
 @db_task()
@@ -33,6 +42,11 @@ def turn_run_task(turn_id: str) -> None:
 @db_task()
 def turn_resume_task(turn_id: str) -> None:
     _start(worker.turn_resume, turn_id)
+
+
+@db_task()
+def turn_notices_task(turn_id: str) -> None:
+    notices.turn_ended_notify(turn_id=turn_id)
 
 
 @db_task()

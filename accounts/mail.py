@@ -1,0 +1,186 @@
+"""Email: every notice is written once as an `EmailNotice` (the outbox), then the worker hands it to the mail
+server (accounts/tasks.py `email_send_task`, retried with a delay while the server is down or refuses).
+
+Nothing here runs inside an answer's work: a notice is written by a task after the answer is stored, and
+sending it is another task, so a mail server that is down or slow never touches a turn.
+
+- Settings: EMAIL_URL (unset: off, except with DEBUG, where emails are printed), DEFAULT_FROM_EMAIL, and
+  SITE_URL for the links (`site_link`).
+- The text is plain (templates `<name>.txt`, rendered without HTML escaping), with an HTML alternative
+  (`<name>.html`, escaped by Django's templates as any page).
+- Headers: the subject is one line of printable text (`one_line`: control characters, CR and LF among them,
+  become spaces), so a conversation's title can never add a header; addresses come from validated fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from . import setup
+from .models import EmailNotice
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_CHARS = 150
+# Outcomes of email_send.
+SENT, RETRY, GIVEN_UP, SKIPPED = "sent", "retry", "given up", "skipped"
+# A mail server that is down or refuses: tried again after 1, 2, 4 ... minutes (at most an hour apart),
+# EMAIL_ATTEMPTS times in all (about nine hours), then left unsent (admin > Email notices shows why).
+EMAIL_ATTEMPTS = 12
+RETRY_FIRST_SECONDS = 60
+RETRY_MAX_SECONDS = 3600
+EMAIL_THREADS = 2
+
+
+def enabled() -> bool:
+    """Whether the site sends email: EMAIL_URL is set, or DEBUG (printed to the console)."""
+    return bool(settings.EMAIL_ENABLED)
+
+
+def site_link(path: str) -> str:
+    """An absolute link to a page of the site (SITE_URL, else the address the setup link uses)."""
+    return setup.site_url() + path
+
+
+def one_line(text: str, limit: int = SUBJECT_CHARS) -> str:
+    """`text` as one header-safe line: control and separator characters (CR, LF, NUL, tab, U+2028...)
+    become spaces, runs of spaces one, cut to `limit` characters."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    line = " ".join(cleaned.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def address_of(user: User) -> str:
+    """The user's address, or "" when email is off or they have none."""
+    return user.email.strip() if enabled() and user.email else ""
+
+
+def email_create(
+    *,
+    kind: str,
+    key: str,
+    to: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    user: User | None = None,
+    secret: bool = False,
+) -> EmailNotice | None:
+    """Write the email of one event, once: None if `(kind, key)` was written before (by any process), or
+    if there is no address or email is off. The caller queues it on commit (accounts/notices.py)."""
+    if not enabled() or not to:
+        return None
+    if EmailNotice.objects.filter(kind=kind, key=key).exists():
+        return None
+    context = {**context, "site_url": site_link(""), "account_url": site_link("/account/")}
+    try:
+        with transaction.atomic():
+            return EmailNotice.objects.create(
+                kind=kind,
+                key=key[:200],
+                user=user,
+                to=to,
+                subject=one_line(subject),
+                body=render_to_string(f"{template}.txt", context),
+                html=render_to_string(f"{template}.html", context),
+                secret=secret,
+            )
+    except IntegrityError:  # written meanwhile by another process
+        return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # SENT, RETRY, GIVEN_UP or SKIPPED
+    retry_in: int = 0  # RETRY: seconds before the next attempt
+
+
+def email_send(*, email_id: int) -> Outcome:
+    """Hand one email to the mail server. SENT; or RETRY (the server is down, slow or refused it: noted on
+    the row and logged; the caller sends it again in `retry_in` seconds); GIVEN_UP after EMAIL_ATTEMPTS; or
+    SKIPPED when it was sent already (or is gone).
+    """
+    email = EmailNotice.objects.filter(pk=email_id, sent_at__isnull=True).first()
+    if email is None:
+        return Outcome(SKIPPED)
+    message = EmailMultiAlternatives(
+        subject=one_line(email.subject),
+        body=email.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.to],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    if email.html:
+        message.attach_alternative(email.html, "text/html")
+    try:
+        message.send()
+    except Exception as exc:
+        attempts = email.attempts + 1
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        EmailNotice.objects.filter(pk=email.pk).update(attempts=attempts, error=error)
+        if attempts >= EMAIL_ATTEMPTS:
+            logger.error("email %s (%s, user %s): not sent after %s attempts, given up: %s", email.pk, email.kind,
+                         email.user_id, attempts, error)  # fmt: skip
+            return Outcome(GIVEN_UP)
+        logger.warning("email %s (%s, user %s): sending failed (attempt %s), again in %s s: %s", email.pk,
+                       email.kind, email.user_id, attempts, retry_delay(attempts), error)  # fmt: skip
+        return Outcome(RETRY, retry_delay(attempts))
+    cleared = {"body": "", "html": ""} if email.secret else {}
+    EmailNotice.objects.filter(pk=email.pk).update(
+        sent_at=timezone.now(), attempts=F("attempts") + 1, error="", **cleared
+    )
+    logger.info("email %s (%s, user %s) sent, %.1f s after it was written", email.pk, email.kind, email.user_id,
+                (timezone.now() - email.created_at).total_seconds())  # fmt: skip
+    return Outcome(SENT)
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next attempt after `attempts` failed ones: 1, 2, 4 ... minutes, at most an hour."""
+    return min(RETRY_FIRST_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
+
+
+class Sender:
+    """Threads that talk to the mail server (EMAIL_THREADS, started as needed), so a slow or stuck server
+    holds one of them, never one of the worker's consumer threads (which start answers)."""
+
+    def __init__(self, threads: int = EMAIL_THREADS) -> None:
+        self.threads = threads
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., object], tuple]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started: list[threading.Thread] = []
+
+    def submit(self, func: Callable[..., object], *args: Any) -> None:
+        self._jobs.put((func, args))
+        with self._lock:
+            self._started = [thread for thread in self._started if thread.is_alive()]
+            if len(self._started) < self.threads:
+                thread = threading.Thread(target=self._run, name=f"email-{len(self._started) + 1}", daemon=True)
+                self._started.append(thread)
+                thread.start()
+
+    def _run(self) -> None:
+        while True:
+            func, args = self._jobs.get()
+            try:
+                func(*args)
+            except Exception:
+                logger.exception("email job failed")
+            finally:
+                connection.close()
+
+
+sender = Sender()
