@@ -1,5 +1,7 @@
 """Email: every notice is written once as an `EmailNotice` (the outbox), then the worker hands it to the mail
-server (accounts/tasks.py `email_send_task`, retried with a delay while the server is down or refuses).
+server (accounts/tasks.py `email_send_task`: on a `Sender` thread of its own, so a slow server never holds
+the consumer threads that start answers; tried again after 1, 2, 4 ... minutes while the server is down or
+refuses, through Huey's schedule, which outlives a restart).
 
 Nothing here runs inside an answer's work: a notice is written by a task after the answer is stored, and
 sending it is another task, so a mail server that is down or slow never touches a turn.

@@ -168,5 +168,6 @@ def locked_out(
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "username": get_client_username(request, credentials) or "",
         "minutes": max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)),
+        "password_reset": mail.enabled(),
     }
     return _auth_page(request, "locked_out.html", context, status=429)

@@ -31,7 +31,8 @@ def _run_then_notify(func: Callable[..., None], *, turn_id: str) -> None:
     try:
         func(turn_id=turn_id)
     finally:  # the answer is stored (or there was nothing to do): the emails it may bring (notices/)
-        turn_notices_task(turn_id)
+        if notices.sending():
+            turn_notices_task(turn_id)
 
 
 @db_task()

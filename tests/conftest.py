@@ -6,8 +6,8 @@ import time_machine
 from conversations.models import Turn
 from tests import factories
 from tests.fake_aimlapi import FakeAimlApi
-from tests.mailbox import Mailbox
 from tests.helpers import Worker, deferred_tasks, free_port, gunicorn, subprocess_env, wait_for  # noqa: F401 (re-exported)
+from tests.mailbox import Mailbox
 
 
 @pytest.fixture

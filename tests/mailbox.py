@@ -73,8 +73,11 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
     def start(self) -> Mailbox:
+        import logging
+
         from aiosmtpd.controller import Controller
 
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's line per SMTP command
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self

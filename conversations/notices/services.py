@@ -106,6 +106,11 @@ def turn_seen_by_poll(*, turn_id: uuid.UUID | str) -> None:
 # --- When an answer ends ------------------------------------------------------------------
 
 
+def sending() -> bool:
+    """Whether the site sends email at all (else an answer's end has nothing to look at)."""
+    return mail.enabled()
+
+
 def turn_ended_notify(*, turn_id: uuid.UUID | str) -> None:
     """The emails an answer's end may bring (see the module docstring). Safe to call twice."""
     turn = Turn.objects.select_related("conversation__owner").filter(pk=turn_id).first()
