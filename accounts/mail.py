@@ -21,12 +21,13 @@ import queue
 import threading
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -45,7 +46,8 @@ SENT, RETRY, GIVEN_UP, SKIPPED = "sent", "retry", "given up", "skipped"
 EMAIL_ATTEMPTS = 12
 RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
-EMAIL_THREADS = 2
+EMAIL_THREADS = 4
+BATCH = 20  # emails at most over one connection to the mail server
 
 
 def enabled() -> bool:
@@ -71,35 +73,39 @@ def address_of(user: User) -> str:
     return user.email.strip() if enabled() and user.email else ""
 
 
-def email_create(
-    *,
-    kind: str,
-    key: str,
-    to: str,
-    subject: str,
-    template: str,
-    context: dict[str, Any],
-    user: User | None = None,
-    secret: bool = False,
-) -> EmailNotice | None:
-    """Write the email of one event, once: None if `(kind, key)` was written before (by any process), or
-    if there is no address or email is off. The caller queues it on commit (accounts/notices.py)."""
-    if not enabled() or not to:
+@dataclass(frozen=True)
+class Draft:
+    """The email of one event: `kind` + `key` make it once (a turn's attempt, a user's month...), its subject,
+    its templates (`<template>.txt`, `<template>.html`) and their context. `secret`: its text is emptied
+    once sent (a password reset link)."""
+
+    kind: str
+    key: str
+    subject: str
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    secret: bool = False
+
+
+def email_create(*, draft: Draft, user: User) -> EmailNotice | None:
+    """Write the email of one event to `user`, once: None if `(kind, key)` was written before (by any
+    process), or if the user has no address or email is off. The caller queues it on commit
+    (accounts/notices.py)."""
+    to = address_of(user)
+    if not to or EmailNotice.objects.filter(kind=draft.kind, key=draft.key).exists():
         return None
-    if EmailNotice.objects.filter(kind=kind, key=key).exists():
-        return None
-    context = {**context, "site_url": site_link(""), "account_url": site_link("/account/")}
+    context = {"user": user, **draft.context, "site_url": site_link(""), "account_url": site_link("/account/")}
     try:
         with transaction.atomic():
             return EmailNotice.objects.create(
-                kind=kind,
-                key=key[:200],
+                kind=draft.kind,
+                key=draft.key[:200],
                 user=user,
                 to=to,
-                subject=one_line(subject),
-                body=render_to_string(f"{template}.txt", context),
-                html=render_to_string(f"{template}.html", context),
-                secret=secret,
+                subject=one_line(draft.subject),
+                body=render_to_string(f"{draft.template}.txt", context),
+                html=render_to_string(f"{draft.template}.html", context),
+                secret=draft.secret,
             )
     except IntegrityError:  # written meanwhile by another process
         return None
@@ -111,10 +117,11 @@ class Outcome:
     retry_in: int = 0  # RETRY: seconds before the next attempt
 
 
-def email_send(*, email_id: int) -> Outcome:
-    """Hand one email to the mail server. SENT; or RETRY (the server is down, slow or refused it: noted on
-    the row and logged; the caller sends it again in `retry_in` seconds); GIVEN_UP after EMAIL_ATTEMPTS; or
-    SKIPPED when it was sent already (or is gone).
+def email_send(*, email_id: int, smtp: BaseEmailBackend | None = None) -> Outcome:
+    """Hand one email to the mail server (over `smtp`, a connection kept open for several, or a new one).
+    SENT; or RETRY (the server is down, slow or refused it: noted on the row and logged; the caller sends
+    it again in `retry_in` seconds); GIVEN_UP after EMAIL_ATTEMPTS; or SKIPPED when it was sent already (or
+    is gone).
     """
     email = EmailNotice.objects.filter(pk=email_id, sent_at__isnull=True).first()
     if email is None:
@@ -125,12 +132,15 @@ def email_send(*, email_id: int) -> Outcome:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
         headers={"Auto-Submitted": "auto-generated"},
+        connection=smtp,
     )
     if email.html:
         message.attach_alternative(email.html, "text/html")
     try:
         message.send()
     except Exception as exc:
+        if smtp is not None:
+            _close(smtp)  # the next email opens a fresh connection
         attempts = email.attempts + 1
         error = f"{type(exc).__name__}: {exc}"[:300]
         EmailNotice.objects.filter(pk=email.pk).update(attempts=attempts, error=error)
@@ -155,18 +165,43 @@ def retry_delay(attempts: int) -> int:
     return min(RETRY_FIRST_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
 
 
-class Sender:
-    """Threads that talk to the mail server (EMAIL_THREADS, started as needed), so a slow or stuck server
-    holds one of them, never one of the worker's consumer threads (which start answers)."""
+def emails_send(*, email_ids: list[int], on_retry: Callable[[int, int], object]) -> list[Outcome]:
+    """Hand these emails to the mail server over one connection; `on_retry(email_id, seconds)` for each to
+    send again later."""
+    smtp = get_connection()
+    outcomes = []
+    try:
+        for email_id in email_ids:
+            outcome = email_send(email_id=email_id, smtp=smtp)
+            if outcome.status == RETRY:
+                on_retry(email_id, outcome.retry_in)
+            outcomes.append(outcome)
+    finally:
+        _close(smtp)
+    return outcomes
 
-    def __init__(self, threads: int = EMAIL_THREADS) -> None:
+
+def _close(smtp: BaseEmailBackend) -> None:
+    try:
+        smtp.close()
+    except Exception:  # a connection that broke: nothing to keep
+        logger.debug("closing the mail server connection failed", exc_info=True)
+
+
+class Sender:
+    """Threads that hand emails to the mail server (EMAIL_THREADS, started as needed), so a slow or stuck
+    server holds one of them, never one of the worker's consumer threads (which start answers). Emails that
+    wait together go over one connection (up to BATCH: no new TLS handshake for each)."""
+
+    def __init__(self, on_retry: Callable[[int, int], object], threads: int = EMAIL_THREADS) -> None:
+        self.on_retry = on_retry
         self.threads = threads
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., object], tuple]] = queue.SimpleQueue()
+        self._ids: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started: list[threading.Thread] = []
 
-    def submit(self, func: Callable[..., object], *args: Any) -> None:
-        self._jobs.put((func, args))
+    def submit(self, email_id: int) -> None:
+        self._ids.put(email_id)
         with self._lock:
             self._started = [thread for thread in self._started if thread.is_alive()]
             if len(self._started) < self.threads:
@@ -176,13 +211,15 @@ class Sender:
 
     def _run(self) -> None:
         while True:
-            func, args = self._jobs.get()
+            batch = [self._ids.get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._ids.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                func(*args)
+                emails_send(email_ids=batch, on_retry=self.on_retry)
             except Exception:
-                logger.exception("email job failed")
+                logger.exception("sending emails %s failed", batch)
             finally:
                 connection.close()
-
-
-sender = Sender()

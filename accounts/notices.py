@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -24,30 +23,21 @@ from django.utils.http import urlsafe_base64_encode
 from . import mail, tasks
 from .models import EmailNotice, EmailPreference, PendingSignup
 
+TEMPLATE_PENDING = "accounts/email/signup_pending"
 # At most one password reset email per user in this time.
 RESET_EMAIL_EVERY = timedelta(minutes=5)
 
 
-def notice_queue(
-    *,
-    kind: str,
-    key: str,
-    user: User,
-    subject: str,
-    template: str,
-    context: dict[str, Any],
-    secret: bool = False,
-) -> EmailNotice | None:
-    """Write the email of one event for `user` (once per `kind` + `key`) and send it once committed.
+def notice_queue(*, draft: mail.Draft, user: User, in_worker: bool = False) -> EmailNotice | None:
+    """Write the email of one event for `user` (once per `kind` + `key`) and send it once committed: by the
+    worker's task, or `in_worker` (a task of the worker writes it) by its sender threads at once.
 
     None when it was written before, or the user has no address, or email is off.
     """
-    email = mail.email_create(
-        kind=kind, key=key, to=mail.address_of(user), subject=subject, template=template,
-        context={"user": user, **context}, user=user, secret=secret,
-    )  # fmt: skip
+    email = mail.email_create(draft=draft, user=user)
     if email is not None:
-        transaction.on_commit(lambda: tasks.email_send_task(email.pk))
+        send = tasks.email_send_soon if in_worker else tasks.email_send_task
+        transaction.on_commit(lambda: send(email.pk))
     return email
 
 
@@ -72,16 +62,12 @@ def signup_pending_notify(*, pending: PendingSignup) -> int:
     user = pending.user
     approve = mail.site_link(reverse("admin:accounts_pendingsignup_changelist"))
     written = 0
+    subject = f"New sign-up waiting for approval: {user.get_username()}"
+    context = {"applicant": user, "approve_url": approve}
     for admin in admins():
+        key = f"{pending.pk}:{admin.pk}"
         written += bool(
-            notice_queue(
-                kind="signup_pending",
-                key=f"{pending.pk}:{admin.pk}",
-                user=admin,
-                subject=f"New sign-up waiting for approval: {user.get_username()}",
-                template="accounts/email/signup_pending",
-                context={"admin": admin, "applicant": user, "approve_url": approve},
-            )  # fmt: skip
+            notice_queue(draft=mail.Draft("signup_pending", key, subject, TEMPLATE_PENDING, context), user=admin)
         )
     return written
 
@@ -89,17 +75,11 @@ def signup_pending_notify(*, pending: PendingSignup) -> int:
 def signup_approved_notify(*, users: Iterable[User]) -> int:
     """Tell each newly approved user that they can sign in."""
     written = 0
+    context = {"login_url": mail.site_link(reverse("login"))}
     for user in users:
-        written += bool(
-            notice_queue(
-                kind="signup_approved",
-                key=str(user.pk),
-                user=user,
-                subject="Your aimlweb account is approved",
-                template="accounts/email/signup_approved",
-                context={"login_url": mail.site_link(reverse("login"))},
-            )  # fmt: skip
-        )
+        draft = mail.Draft("signup_approved", str(user.pk), "Your aimlweb account is approved",
+                           "accounts/email/signup_approved", context)  # fmt: skip
+        written += bool(notice_queue(draft=draft, user=user))
     return written
 
 
@@ -112,10 +92,9 @@ def password_reset_notify(*, user: User) -> EmailNotice | None:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     link = mail.site_link(reverse("password_reset_confirm", args=[uid, token]))
-    return notice_queue(
-        kind="password_reset", key=f"{user.pk}:{token}", user=user, subject="Reset your aimlweb password",
-        template="accounts/email/password_reset", context={"reset_url": link}, secret=True,
-    )  # fmt: skip
+    draft = mail.Draft("password_reset", f"{user.pk}:{token}", "Reset your aimlweb password",
+                       "accounts/email/password_reset", {"reset_url": link}, secret=True)  # fmt: skip
+    return notice_queue(draft=draft, user=user)
 
 
 def notices_resend(*, emails: QuerySet[EmailNotice]) -> int:

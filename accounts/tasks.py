@@ -7,14 +7,21 @@ from . import mail
 
 @db_task()
 def email_send_task(email_id: int) -> None:
-    """Hand the email to a sender thread (mail.Sender): the consumer thread is free at once."""
-    if HUEY.immediate:  # tests, and HUEY_IMMEDIATE: here and now
-        _send(email_id)
+    email_send_soon(email_id)
+
+
+def email_send_soon(email_id: int) -> None:
+    """In the worker: hand the email to a sender thread (the caller is free at once). Tests, and
+    HUEY_IMMEDIATE: here and now."""
+    if HUEY.immediate:
+        mail.emails_send(email_ids=[email_id], on_retry=_retry_later)
     else:
-        mail.sender.submit(_send, email_id)
+        sender.submit(email_id)
 
 
-def _send(email_id: int) -> None:
-    outcome = mail.email_send(email_id=email_id)
-    if outcome.status == mail.RETRY:  # again later, through the queue (it outlives this process)
-        email_send_task.schedule(args=(email_id,), delay=outcome.retry_in)
+def _retry_later(email_id: int, seconds: int) -> None:
+    """Again later, through the queue's schedule (it outlives this process)."""
+    email_send_task.schedule(args=(email_id,), delay=seconds)
+
+
+sender = mail.Sender(on_retry=_retry_later)

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 from tests.fake_aimlapi import FakeAimlApi  # noqa: E402
 from tests.mailbox import Mailbox  # noqa: E402
 
-from .stack import load_average  # noqa: E402
+from .stack import background_cores, load_average  # noqa: E402
 
 TARGET_SECONDS = 10.0
 TURN_LINK = re.compile(r"\?turn=([0-9a-f-]{36})#turn-")
@@ -86,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="the longest wait for all emails")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (database, worker log)")
+    parser.add_argument("--quiet-wait", type=float, default=0.0, help="first wait up to this long for a quiet machine")
     args = parser.parse_args(argv)
 
+    deadline = time.time() + args.quiet_wait
+    while (busy := background_cores()) > 0.5 and time.time() < deadline:
+        print(f"machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-mail-"))
     fake = FakeAimlApi(latency=args.upstream_latency).start()
     box = SlowMailbox(args.smtp_delay).start()
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.contrib.auth.models import User
 
+    from accounts.models import EmailNotice
     from conversations.chat import services
     from conversations.models import Turn
 
@@ -131,41 +136,63 @@ def main(argv: list[str] | None = None) -> int:
         "smtp_delay_s": args.smtp_delay,
         "huey_workers": args.huey_workers,
         "load_before": load_average(),
+        "background_cores_before": round(busy, 2),
     }
 
-    def delays_of(turns: list, received_from: int) -> tuple[list[float], int]:
-        """Wait for every turn's email; each one's delay after its answer was stored."""
+    seen_links: dict[str, float] = {}  # turn id -> when the SMTP server took its email
+    read_upto = 0
+
+    def read_mailbox() -> None:
+        nonlocal read_upto
+        messages = box.messages[read_upto:]
+        read_upto += len(messages)
+        for message in messages:
+            if match := TURN_LINK.search(message.text):
+                seen_links.setdefault(match.group(1), message.at)
+
+    def delays_of(turns: list) -> tuple[dict[str, list[float]], int]:
+        """Wait for every turn's email; the delays after its answer was stored: in all, and in two stages
+        (answer stored -> email written by the notices task; written -> taken by the SMTP server)."""
         wanted = {str(turn.pk) for turn in turns}
         deadline = time.monotonic() + args.timeout
-        arrived: dict[str, float] = {}
-        while time.monotonic() < deadline and len(arrived) < len(wanted):
-            for message in box.messages[received_from:]:
-                match = TURN_LINK.search(message.text)
-                if match and match.group(1) in wanted:
-                    arrived.setdefault(match.group(1), message.at)
-            time.sleep(0.02)
-        stored = dict(Turn.objects.filter(pk__in=wanted).values_list("pk", "completed_at"))
-        delays = [arrived[key] - stored[pk].timestamp() for pk in stored if (key := str(pk)) in arrived]
-        return delays, len(wanted) - len(arrived)
+        while time.monotonic() < deadline and not wanted <= seen_links.keys():
+            read_mailbox()
+            time.sleep(0.05)
+        stored = {
+            str(pk): at.timestamp() for pk, at in Turn.objects.filter(pk__in=wanted).values_list("pk", "completed_at")
+        }
+        written = {
+            key.split(":")[0]: at.timestamp()
+            for key, at in EmailNotice.objects.filter(kind="answer_done").values_list("key", "created_at")
+        }
+        got = [key for key in wanted if key in seen_links]
+        stages = {
+            "total": [seen_links[key] - stored[key] for key in got],
+            "decided": [written[key] - stored[key] for key in got],
+            "sent": [seen_links[key] - written[key] for key in got],
+        }
+        return stages, len(wanted) - len(got)
 
     try:
         users = [User.objects.create_user(f"mail{i}", email=f"mail{i}@example.com") for i in range(args.users)]
-        sequential: list[float] = []
+        sequential: dict[str, list[float]] = {"total": [], "decided": [], "sent": []}
         for i in range(args.sequential):
             turn = services.conversation_create(owner=users[0], prompt=f"Sequential question {i}")
-            delays, missing = delays_of([turn], len(box.messages))
+            stages, missing = delays_of([turn])
             if missing:
                 raise SystemExit(f"no email for sequential answer {i} within {args.timeout:g} s (see {workdir})")
-            sequential += delays
-        results["sequential"] = summary(sequential)
+            for name, values in stages.items():
+                sequential[name] += values
+        results["sequential"] = summary(sequential["total"])
+        results["sequential"]["stages_p95_s"] = {name: summary(v)["p95_s"] for name, v in sequential.items()}
         if args.burst:
-            start = len(box.messages)
             burst = [
                 services.conversation_create(owner=users[i % len(users)], prompt=f"Burst question {i}")
                 for i in range(args.burst)
             ]
-            delays, missing = delays_of(burst, start)
-            results["burst"] = {**summary(delays), "answers": args.burst, "missing": missing}
+            stages, missing = delays_of(burst)
+            results["burst"] = {**summary(stages["total"]), "answers": args.burst, "missing": missing}
+            results["burst"]["stages_p95_s"] = {name: summary(v)["p95_s"] for name, v in stages.items()}
             ended = sorted(Turn.objects.filter(pk__in=[t.pk for t in burst]).values_list("completed_at", flat=True))
             results["burst"]["answers_ended_within_s"] = round((ended[-1] - ended[0]).total_seconds(), 2)
         results["load_after"] = load_average()

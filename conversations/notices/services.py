@@ -118,11 +118,10 @@ def turn_ended_notify(*, turn_id: uuid.UUID | str) -> None:
         return
     owner = turn.conversation.owner
     if account_notices.answer_emails_on(owner) and not selectors.turn_shown(turn=turn):
-        account_notices.notice_queue(
-            kind="answer_done", key=f"{turn.pk}:{turn.attempts}", user=owner,
-            subject=turn.conversation.title or "Untitled conversation",
-            template="notices/answer_done", context=_answer_context(turn),
-        )  # fmt: skip
+        subject = turn.conversation.title or "Untitled conversation"
+        draft = mail.Draft("answer_done", f"{turn.pk}:{turn.attempts}", subject, "notices/answer_done",
+                           _answer_context(turn))  # fmt: skip
+        account_notices.notice_queue(draft=draft, user=owner, in_worker=True)
     budget_notices_check(user=owner)
 
 
@@ -165,39 +164,29 @@ def budget_notices_check(*, user: User) -> int:
     instance passed 80 % of its own; each once per month. Returns how many emails were written."""
     today = timezone.localdate()
     month = f"{today:%Y-%m}"
-    written = 0
+    drafts: list[tuple[User, mail.Draft]] = []
     budget = budgets.budget_for(user)
     if budget is not None and budget > 0:
         spent = budgets.spend_this_month(user, today=today)
         reached = next((level for level in BUDGET_LEVELS if spent * 100 >= budget * level), None)
         if reached is not None:
-            written += bool(
-                account_notices.notice_queue(
-                    kind=f"budget_{reached}",
-                    key=f"{user.pk}:{month}",
-                    user=user,
-                    subject=f"You have used {reached} % of your aimlweb budget this month",
-                    template="notices/budget",
-                    context=_budget_context(reached, budget, spent, today),
-                )  # fmt: skip
+            subject = f"You have used {reached} % of your aimlweb budget this month"
+            context = _budget_context(reached, budget, spent, today)
+            drafts.append(
+                (user, mail.Draft(f"budget_{reached}", f"{user.pk}:{month}", subject, "notices/budget", context))
             )
     budget = budgets.instance_budget()
     if budget is not None and budget > 0:
         spent = budgets.spend_this_month(today=today)
         if spent * 100 >= budget * INSTANCE_LEVEL:
+            subject = f"aimlweb has used {INSTANCE_LEVEL} % of its monthly budget"
             context = _budget_context(INSTANCE_LEVEL, budget, spent, today)
-            for admin in account_notices.admins():
-                written += bool(
-                    account_notices.notice_queue(
-                        kind=f"instance_{INSTANCE_LEVEL}",
-                        key=f"{month}:{admin.pk}",
-                        user=admin,
-                        subject=f"aimlweb has used {INSTANCE_LEVEL} % of its monthly budget",
-                        template="notices/instance_budget",
-                        context=context,
-                    )  # fmt: skip
-                )
-    return written
+            kind, template = f"instance_{INSTANCE_LEVEL}", "notices/instance_budget"
+            drafts += [
+                (admin, mail.Draft(kind, f"{month}:{admin.pk}", subject, template, context))
+                for admin in account_notices.admins()
+            ]
+    return sum(bool(account_notices.notice_queue(draft=draft, user=to, in_worker=True)) for to, draft in drafts)
 
 
 def _budget_context(level: int, budget: Decimal, spent: Decimal, today: date) -> dict:
