@@ -22,7 +22,7 @@ class SignupForm(UserCreationForm):
 class AccountEmailForm(forms.Form):
     """The account page's email settings."""
 
-    email = forms.EmailField(label="Email", required=False, help_text=EMAIL_HELP)
+    email = forms.EmailField(label="Address", required=False, help_text=EMAIL_HELP)
     answer_done = forms.BooleanField(label="Email me when an answer is done", required=False)
 
     def __init__(self, *args, **kwargs):

@@ -78,6 +78,6 @@ def sessions_end_all(*, user: User, keep_session_key: str | None = None) -> int:
 def account_email_update(*, user: User, email: str, answer_done: bool) -> None:
     """The account page's email settings: the address (empty: none) and "Email me when an answer is done"."""
     with transaction.atomic():
-        user.email = email
+        user.email = get_user_model().objects.normalize_email(email)
         user.save(update_fields=["email"])
         EmailPreference.objects.update_or_create(user=user, defaults={"answer_done": answer_done})

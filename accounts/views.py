@@ -119,7 +119,7 @@ def account(request: SignedInRequest) -> HttpResponse:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
-    """ "Forgot password?": the link goes by email (a notice, sent by the worker); a 404 while email is off.
+    """Forgot password?: the link goes by email (a notice, sent by the worker); a 404 while email is off.
 
     The page says the same whether or not an account has the address (nobody learns who has an account).
     """
