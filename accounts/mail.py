@@ -22,7 +22,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -46,8 +46,7 @@ SENT, RETRY, GIVEN_UP, SKIPPED = "sent", "retry", "given up", "skipped"
 EMAIL_ATTEMPTS = 12
 RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
-EMAIL_THREADS = 4
-BATCH = 20  # emails at most over one connection to the mail server
+IDLE_SECONDS = 5.0  # a sender thread's connection to the mail server is closed after this long unused
 
 
 def enabled() -> bool:
@@ -190,36 +189,46 @@ def _close(smtp: BaseEmailBackend) -> None:
 
 class Sender:
     """Threads that hand emails to the mail server (EMAIL_THREADS, started as needed), so a slow or stuck
-    server holds one of them, never one of the worker's consumer threads (which start answers). Emails that
-    wait together go over one connection (up to BATCH: no new TLS handshake for each)."""
+    server holds one of them, never one of the worker's consumer threads (which start answers). Each thread
+    keeps its connection while emails keep coming (no new TLS handshake for each), and closes it after
+    IDLE_SECONDS without one."""
 
-    def __init__(self, on_retry: Callable[[int, int], object], threads: int = EMAIL_THREADS) -> None:
+    def __init__(self, on_retry: Callable[[int, int], object]) -> None:
         self.on_retry = on_retry
-        self.threads = threads
         self._ids: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started: list[threading.Thread] = []
+        self._idle = 0
 
     def submit(self, email_id: int) -> None:
-        self._ids.put(email_id)
         with self._lock:
+            self._ids.put(email_id)
             self._started = [thread for thread in self._started if thread.is_alive()]
-            if len(self._started) < self.threads:
+            if self._idle < self._ids.qsize() and len(self._started) < settings.EMAIL_THREADS:
                 thread = threading.Thread(target=self._run, name=f"email-{len(self._started) + 1}", daemon=True)
                 self._started.append(thread)
                 thread.start()
 
     def _run(self) -> None:
+        smtp: BaseEmailBackend | None = None
         while True:
-            batch = [self._ids.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._ids.get_nowait())
-                except queue.Empty:
-                    break
+            with self._lock:
+                self._idle += 1
             try:
-                emails_send(email_ids=batch, on_retry=self.on_retry)
+                email_id = self._ids.get(timeout=IDLE_SECONDS if smtp is not None else None)
+            except queue.Empty:
+                _close(cast(BaseEmailBackend, smtp))
+                smtp = None
+                continue
+            finally:
+                with self._lock:
+                    self._idle -= 1
+            smtp = smtp or get_connection()
+            try:
+                outcome = email_send(email_id=email_id, smtp=smtp)
+                if outcome.status == RETRY:
+                    self.on_retry(email_id, outcome.retry_in)
             except Exception:
-                logger.exception("sending emails %s failed", batch)
+                logger.exception("email %s: sending failed", email_id)
             finally:
                 connection.close()

@@ -404,6 +404,8 @@ if EMAIL_URL and not EMAIL_URL.startswith("consolemail:") and not SITE_URL:
     )
 # Seconds to wait on the mail server (connect, each reply): a stuck server fails the send, which is retried.
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10.0, float, minimum=0.1)
+# Connections to the mail server at once from the worker (its sender threads, started as needed).
+EMAIL_THREADS = env_number("EMAIL_THREADS", 8, minimum=1)
 DEFAULT_FROM_EMAIL = (
     env.str("DEFAULT_FROM_EMAIL", default="") or f"aimlweb <noreply@{urlsplit(SITE_URL).hostname or 'localhost'}>"
 )
