@@ -19,8 +19,6 @@ from .generation import attempts, checks, worker
 from .history import importer
 from .notices import services as notices
 
-NOTICES_RETRY_SECONDS = 30
-
 
 def _start(func: Callable[..., None], turn_id: str) -> None:
     if HUEY.immediate:  # tests, and HUEY_IMMEDIATE: run here and now
@@ -33,11 +31,8 @@ def _run_then_notify(func: Callable[..., None], *, turn_id: str) -> None:
     try:
         func(turn_id=turn_id)
     finally:  # the answer is stored (or there was nothing to do): the emails it may bring (notices/)
-        notices.turn_ended(turn_id=turn_id, later=_notices_later)
-
-
-def _notices_later(turn_id: str) -> None:
-    turn_notices_task.schedule(args=(turn_id,), delay=NOTICES_RETRY_SECONDS)
+        if notices.sending():
+            turn_notices_task(turn_id)
 
 
 @db_task()
@@ -50,9 +45,8 @@ def turn_resume_task(turn_id: str) -> None:
     _start(worker.turn_resume, turn_id)
 
 
-@db_task(retries=3, retry_delay=NOTICES_RETRY_SECONDS)
+@db_task()
 def turn_notices_task(turn_id: str) -> None:
-    """An answer's emails, when deciding them as its run returned failed (a busy database)."""
     notices.turn_ended_notify(turn_id=turn_id)
 
 

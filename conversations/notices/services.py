@@ -1,14 +1,14 @@
 """Notices by email when an answer ends, and budget notices: who gets what, once.
 
-`turn_ended` runs in the worker as a turn's run returns (tasks._run_then_notify: the answer and its charge
-are committed), after the answer's own work and never raising, so nothing here can fail or delay a turn:
+`turn_ended_notify` runs in the worker (tasks.turn_notices_task, queued as a turn's run returns: the
+answer and its charge are committed), never in the answer's own work, so nothing here can fail a turn:
 - the owner is emailed the answer's end (completed, failed or incomplete; a Stop is the user's own
   doing) unless a page of theirs showed it (selectors.py has the rule), if they have an address and
   keep "Email me when an answer is done" on;
 - the owner at 80 % and at 100 % of their monthly budget, and the administrators when the instance's
   monthly budget passes 80 %: each once per month (local time, TIME_ZONE).
-Every email is written once (accounts.models.EmailNotice: kind + key unique) and handed to the worker's
-sender threads, which try again later while the mail server is down (accounts/mail.py).
+Every email is written once (accounts.models.EmailNotice: kind + key unique) and sent by another task
+that retries while the mail server is down (accounts/mail.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
@@ -106,17 +106,9 @@ def turn_seen_by_poll(*, turn_id: uuid.UUID | str) -> None:
 # --- When an answer ends ------------------------------------------------------------------
 
 
-def turn_ended(*, turn_id: uuid.UUID | str, later: Callable[[str], object]) -> None:
-    """The worker, as a turn's run returns (its answer committed): its emails, decided at once in the same
-    thread (no queue to wait in behind a wave of answers), then written and handed to the sender threads.
-    Never raises: on an error it is logged and `later(turn_id)` queues the decision again."""
-    if not mail.enabled():
-        return
-    try:
-        turn_ended_notify(turn_id=turn_id)
-    except Exception:
-        logger.exception("turn %s: its emails could not be decided now; queued for later", turn_id)
-        later(str(turn_id))
+def sending() -> bool:
+    """Whether the site sends email at all (else an answer's end has nothing to look at)."""
+    return mail.enabled()
 
 
 def turn_ended_notify(*, turn_id: uuid.UUID | str) -> None:

@@ -20,7 +20,6 @@ from conversations.chat import services
 from conversations.live import changes as live
 from conversations.models import Conversation, Turn, TurnSeen
 from conversations.notices import selectors as rules
-from conversations.notices import services as notices
 from conversations.usage import budgets
 from tests import factories
 from tests.helpers import client_for, wait_for
@@ -288,12 +287,3 @@ def test_a_mail_server_that_is_down_never_fails_the_answer_and_the_email_is_retr
     notice.refresh_from_db()
     assert notice.sent_at is not None and notice.attempts == 3 and notice.error == ""
     assert not HUEY.scheduled()
-
-
-def test_deciding_an_answers_emails_never_raises_into_the_worker_and_queues_a_second_try(ann, mailbox):
-    later = []
-    notices.turn_ended(turn_id="not-a-turn-id", later=later.append)  # the lookup itself fails
-    assert later == ["not-a-turn-id"]
-    turn = factories.turn(factories.conversation(ann, title="Fine"), status=Turn.Status.COMPLETED, attempts=1)
-    notices.turn_ended(turn_id=turn.pk, later=later.append)
-    assert later == ["not-a-turn-id"] and [m["Subject"] for m in mailbox.wait_for(1)] == ["Fine"]
