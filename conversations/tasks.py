@@ -45,7 +45,7 @@ def turn_resume_task(turn_id: str) -> None:
     _start(worker.turn_resume, turn_id)
 
 
-@db_task()
+@db_task(retries=3, retry_delay=30)  # a busy database: decided again half a minute later
 def turn_notices_task(turn_id: str) -> None:
     notices.turn_ended_notify(turn_id=turn_id)
 
