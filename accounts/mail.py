@@ -188,41 +188,37 @@ def _close(smtp: BaseEmailBackend) -> None:
 
 
 class Sender:
-    """Threads that hand emails to the mail server (EMAIL_THREADS, started as needed), so a slow or stuck
-    server holds one of them, never one of the worker's consumer threads (which start answers). Each thread
-    keeps its connection while emails keep coming (no new TLS handshake for each), and closes it after
-    IDLE_SECONDS without one."""
+    """EMAIL_THREADS threads that hand emails to the mail server (started with the first email; idle, they
+    wait on the queue and cost nothing), so a slow or stuck server holds one of them, never one of the
+    worker's consumer threads (which start answers). Each keeps its connection while emails keep coming
+    (no new TLS handshake for each), and closes it after IDLE_SECONDS without one."""
 
     def __init__(self, on_retry: Callable[[int, int], object]) -> None:
         self.on_retry = on_retry
         self._ids: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._started: list[threading.Thread] = []
-        self._idle = 0
+        self._start = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def submit(self, email_id: int) -> None:
-        with self._lock:
-            self._ids.put(email_id)
-            self._started = [thread for thread in self._started if thread.is_alive()]
-            if self._idle < self._ids.qsize() and len(self._started) < settings.EMAIL_THREADS:
-                thread = threading.Thread(target=self._run, name=f"email-{len(self._started) + 1}", daemon=True)
-                self._started.append(thread)
-                thread.start()
+        self._ids.put(email_id)
+        with self._start:
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._run, name=f"email-{n + 1}", daemon=True)
+                    for n in range(settings.EMAIL_THREADS)
+                ]
+                for thread in self._threads:
+                    thread.start()
 
     def _run(self) -> None:
         smtp: BaseEmailBackend | None = None
         while True:
-            with self._lock:
-                self._idle += 1
             try:
                 email_id = self._ids.get(timeout=IDLE_SECONDS if smtp is not None else None)
             except queue.Empty:
                 _close(cast(BaseEmailBackend, smtp))
                 smtp = None
                 continue
-            finally:
-                with self._lock:
-                    self._idle -= 1
             smtp = smtp or get_connection()
             try:
                 outcome = email_send(email_id=email_id, smtp=smtp)
