@@ -303,6 +303,9 @@ AIMLAPI_DEMO = env_bool("AIMLAPI_DEMO", False)
 # default; the instance budget caps everyone together. Prompts that could pass one are refused.
 BUDGET_MONTHLY_USD = env_usd("BUDGET_MONTHLY_USD")
 INSTANCE_BUDGET_MONTHLY_USD = env_usd("INSTANCE_BUDGET_MONTHLY_USD")
+# What a prompt is held at while it runs (conversations/usage/holds.py): "typical", what answers of its
+# model really take here (an answer that takes more is charged in full), or "worst", its most.
+BUDGET_HOLD = env_choice("BUDGET_HOLD", "typical", ("typical", "worst"))
 MAX_PROMPT_CHARS = env_number("MAX_PROMPT_CHARS", 100_000, minimum=1)
 # A cheap catalogue model asked for a short title once a conversation's first answer is in
 # (conversations/titles.py), charged like any answer. Empty (the default): titles come from the
@@ -315,8 +318,9 @@ IMPORT_MAX_TURNS = env_number("IMPORT_MAX_TURNS", 10_000, minimum=1)
 IMPORT_MAX_ATTEMPTS = env_number("IMPORT_MAX_ATTEMPTS", 100, minimum=0)  # earlier attempts of one turn
 IMPORT_MAX_CONVERSATION_MB = env_number("IMPORT_MAX_CONVERSATION_MB", 32, float, minimum=1)
 MAX_INSTRUCTIONS_CHARS = env_number("MAX_INSTRUCTIONS_CHARS", 20_000, minimum=1)
-# Per user, across every web process (counted in the database): answers queued or running at
-# once, and prompts sent in the last hour (0: no hourly limit).
+# Per user, across every process (counted in the database): answers being generated at once
+# (past it a prompt is queued: conversations/generation/scheduler.py), and prompts sent in the
+# last hour (0: no hourly limit; past it a prompt is refused).
 MAX_ACTIVE_TURNS_PER_USER = env_number("MAX_ACTIVE_TURNS_PER_USER", 3, minimum=1)
 MAX_PROMPTS_PER_HOUR = env_number("MAX_PROMPTS_PER_HOUR", 60, minimum=0)
 # Bounded reads from the provider: a whole response body, one SSE line, and the raw JSON kept per turn.
@@ -332,7 +336,9 @@ AIMLAPI_BREAKER_COOLDOWN = env_number("AIMLAPI_BREAKER_COOLDOWN", 60.0, float, m
 # Consumer threads take tasks off the queue and hand turns to the generation pool,
 # whose threads (up to GENERATION_THREADS, started as needed) wait on the provider.
 HUEY_WORKERS = env_number("HUEY_WORKERS", 4, minimum=1)
-GENERATION_THREADS = env_number("GENERATION_THREADS", 256, minimum=1)
+# 1024: enough that only each user's own limit holds answers back (1,000 in flight: 161 MiB, about
+# 0.1-0.5 MiB each; docs/benchmarks.md, "The queue").
+GENERATION_THREADS = env_number("GENERATION_THREADS", 1024, minimum=1)
 # How long a running turn may go without a heartbeat before the sweeper takes it back.
 TURN_LEASE_SECONDS = env_number("TURN_LEASE_SECONDS", 90, minimum=5)
 # How often a running worker checks whether its turn was stopped.

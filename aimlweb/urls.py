@@ -7,3 +7,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("conversations.urls")),
 ]
+
+# The 500 page, with a bare fallback when even it cannot be drawn.
+handler500 = "aimlweb.errors.server_error"

@@ -25,14 +25,18 @@ What a page does (templates/base.html, conversations/_turn.html, htmx 2):
 from __future__ import annotations
 
 import http.client
+import math
+import multiprocessing
 import re
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
 
-ACTIVE = ("queued", "in_progress")
+ACTIVE = ("waiting", "queued", "in_progress")  # not finished: queued (waiting), starting, running
 EVERY = re.compile(r"every\s+(\d+(?:\.\d+)?)(ms|s)?")
 
 
@@ -200,6 +204,19 @@ class Browser:
         if resp.status_code != 302:
             raise RuntimeError(f"login of {username} failed: HTTP {resp.status_code}")
 
+    def send_from_home(
+        self, prompt: str | Callable[[], str], errors: list[str], label: str
+    ) -> tuple[NewTurn, Timing] | None:
+        """Load the home page and send `prompt` (or what `prompt()` says once the page is loaded) with its
+        composer, as someone opening a tab: the new turn and the home page's timing; None when that failed
+        (`label: why` added to `errors`)."""
+        try:
+            home, timing = self.get("/")
+            return self.send_prompt(prompt() if callable(prompt) else prompt, home.text), timing
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{label}: {exc}")
+            return None
+
     def send_prompt(self, prompt: str, form_html: str, path: str = "/") -> NewTurn:
         """Submit the composer of an already loaded page, then load the page it redirects to."""
         fields = parse(form_html).inputs
@@ -342,12 +359,21 @@ class TabState:
         self.wake.set()
 
 
-def browse(base_url: str, cookies: dict[str, str], stop, until: float, pause: float, results) -> None:
+def signed_in_browsers(base_url: str, users: int, password: str) -> list[Browser]:
+    """One browser per user of dbsetup (bench0, bench1, ...), each signed in."""
+    browsers = [Browser(base_url) for _ in range(users)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda ub: ub[1].login(f"bench{ub[0]}", password), enumerate(browsers)))
+    return browsers
+
+
+def browse(base_url: str, cookies: dict[str, str], stop, until: float, pause: float, results, go=None) -> None:
     """Someone using the app meanwhile: home page, then one of their conversations, and so on.
 
     Runs in its own process (multiprocessing), so its timings do not include
     waiting for the GIL behind hundreds of polling tabs. Puts a list of
-    (kind, Timing) on `results` when `stop` is set or at `until`.
+    (kind, Timing) on `results` when `stop` is set or at `until`. With `go`
+    (an event), loads pages only while it is set.
     """
     import random
 
@@ -356,6 +382,8 @@ def browse(base_url: str, cookies: dict[str, str], stop, until: float, pause: fl
     links: list[str] = []
     k = 0
     while not stop.is_set() and time.time() < until:
+        if go is not None and not go.wait(0.1):
+            continue
         path = "/" if k % 2 == 0 or not links else random.choice(links)
         kind = "/" if path == "/" else "/c/<id>/"
         try:
@@ -369,3 +397,42 @@ def browse(base_url: str, cookies: dict[str, str], stop, until: float, pause: fl
         k += 1
         stop.wait(pause)
     results.put(loads)
+
+
+class Browsing:
+    """Someone using the app meanwhile (`browse`) in a process of its own, from start() to loads().
+
+    `asked`: pages are loaded only while `go` is set (to measure windows with and without them).
+    """
+
+    def __init__(self, pause: float, asked: bool = False):
+        self._mp = multiprocessing.get_context("spawn")
+        self.pause = pause
+        self._stop, self._results = self._mp.Event(), self._mp.Queue()
+        self.go = self._mp.Event() if asked else None
+        self.process = None
+
+    def start(self, base_url: str, cookies: dict[str, str], until: float = math.inf) -> int:
+        """Start browsing as the owner of `cookies` (until `until` at the latest); the process id."""
+        self.process = self._mp.Process(
+            target=browse,
+            args=(base_url, cookies, self._stop, until, self.pause, self._results, self.go),
+            daemon=True,
+        )
+        self.process.start()
+        return self.process.pid
+
+    def loads(self) -> list[tuple[str, Timing]]:
+        """Stop browsing: every page load, as (kind, Timing)."""
+        self._stop.set()
+        loads = self._results.get(timeout=30)
+        self.process.join(timeout=10)
+        return loads
+
+    def end(self) -> None:
+        """Stopped for good, whatever happened (a run's `finally`)."""
+        self._stop.set()
+        if self.process is not None:
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.kill()

@@ -8,8 +8,8 @@ It starts the app as in production (benchmarks/stack.py: gunicorn with one
 uvicorn worker process, or `--server wsgi`: one gthread worker with 4 threads;
 a fresh SQLite database in a temp dir), seeds a user with `--conversations`
 conversations of `--turns` turns on average (with the history benchmark's
-`manage.py seed_history` when the app has it, else with `seed` below; answers
-of realistic length, Markdown of a few KB), and one with 100, signs in as each,
+`manage.py seed_history`: answers of realistic length, Markdown of a few KB),
+and one with 100, signs in as each,
 and downloads /transfer/export.json `--repeat` times, measuring the time (first
 byte, last byte), the bytes, and the gunicorn worker's resident memory sampled
 every 10 ms (peak, and growth over its size before the download). Each file is
@@ -24,185 +24,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import shutil
 import sys
-import tempfile
-import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import ijson
 import requests
 
-from .stack import APP_DIR, BENCH_PASSWORD, PYTHON, Stack, proc_children, proc_status
+from .cli import header, publish
+from .figures import median
+from .machine import RssSampler, proc_children
+from .stack import PYTHON, Stack, started_stack
 
 BIG, SMALL, IMPORTER = "bench0", "bench1", "bench2"
 
 
-# --- seeding (runs in a subprocess, with the app's settings) ------------------------------------
-
-WORDS = (
-    "the a migration plan database index query cache latency budget answer model token cost request "
-    "response stream worker queue retry timeout replica schema table column invoice customer report "
-    "deploy rollback feature flag metric alert threshold review risk owner step"
-).split()
-
-
-def _sentence(rng: random.Random) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(8, 22))]
-    return " ".join(words).capitalize() + "."
-
-
-def _answer(rng: random.Random, chars: tuple[int, int] = (1500, 4000)) -> str:
-    """A gpt-5-pro-like answer: a heading, paragraphs, a list, sometimes a table or code, 1.5 to 4 KB."""
-    parts = [f"## {_sentence(rng)[:-1]}"]
-    target = rng.randint(*chars)
-    while sum(len(p) for p in parts) < target:
-        kind = rng.random()
-        if kind < 0.5:
-            parts.append(" ".join(_sentence(rng) for _ in range(rng.randint(2, 5))))
-        elif kind < 0.75:
-            parts.append("\n".join(f"- **{rng.choice(WORDS)}**: {_sentence(rng)}" for _ in range(rng.randint(3, 6))))
-        elif kind < 0.9:
-            rows = "\n".join(f"| {rng.choice(WORDS)} | {rng.randint(1, 999)} | {rng.choice(WORDS)} |" for _ in range(4))
-            parts.append(f"| item | value | note |\n|---|---|---|\n{rows}")
-        else:
-            parts.append("```python\ndef step(x):\n    return x * 2  # " + rng.choice(WORDS) + "\n```")
-    return "\n\n".join(parts)
-
-
-def seed(
-    username: str, conversations: int, turns: int, seed_value: int, answer_chars: tuple[int, int] = (1500, 4000)
-) -> None:
-    import django
-
-    django.setup()
-    from decimal import Decimal
-
-    from django.contrib.auth.models import User
-    from django.db import transaction
-
-    from conversations.chat.rendering import markdown_to_html
-    from conversations.models import Conversation, Turn
-
-    rng = random.Random(seed_value)
-    # Rendering is slow on purpose (once per answer in the app): render a pool, vary each turn's text.
-    pool = [_answer(rng, answer_chars) for _ in range(150)]
-    pool_html = [markdown_to_html(text) for text in pool]
-    user = User.objects.get(username=username)
-    now = datetime.now(UTC)
-    start = now - timedelta(days=720)
-    step = (now - start) / max(conversations, 1)
-    made = 0
-    for first in range(0, conversations, 250):
-        with transaction.atomic():
-            batch = []
-            for index in range(first, min(first + 250, conversations)):
-                created = start + step * index
-                batch.append(
-                    Conversation(
-                        owner=user,
-                        title=_sentence(rng)[:70],
-                        model="openai/gpt-5-pro",
-                        created_at=created,
-                        updated_at=created + timedelta(minutes=turns * 3),
-                    )
-                )
-            Conversation.objects.bulk_create(batch)
-            rows = []
-            for conversation in batch:
-                for k in range(turns):
-                    at = conversation.created_at + timedelta(minutes=3 * k)
-                    choice = rng.randrange(len(pool))
-                    status = "completed" if rng.random() > 0.03 else rng.choice(["failed", "cancelled"])
-                    input_tokens, output_tokens = rng.randint(200, 20_000), rng.randint(300, 9_000)
-                    made += 1
-                    rows.append(
-                        Turn(
-                            conversation=conversation,
-                            prompt=" ".join(_sentence(rng) for _ in range(rng.randint(1, 4))),
-                            status=status,
-                            attempts=1 if rng.random() > 0.05 else 2,
-                            mode="stream",
-                            response_id=f"resp_{made:012d}",
-                            model="openai/gpt-5-pro-2025-10-06",
-                            output_text=f"{pool[choice]}\n\n(turn {made})",
-                            output_html=f"{pool_html[choice]}<p>(turn {made})</p>",
-                            input_tokens=input_tokens,
-                            cached_tokens=0,
-                            output_tokens=output_tokens,
-                            reasoning_tokens=output_tokens * 3 // 4,
-                            total_tokens=input_tokens + output_tokens,
-                            input_price=Decimal("20.631"),
-                            output_price=Decimal("165.048"),
-                            cost_usd=(Decimal(input_tokens) * Decimal("20.631") + output_tokens * Decimal("165.048"))
-                            / 1_000_000,
-                            error_code="" if status == "completed" else "interrupted",
-                            error_message="" if status == "completed" else "Stopped.",
-                            created_at=at,
-                            started_at=at + timedelta(seconds=1),
-                            completed_at=at + timedelta(seconds=rng.randint(30, 240)),
-                            updated_at=at + timedelta(seconds=240),
-                        )
-                    )
-                    if k:  # each turn follows the one before it
-                        rows[-1].parent_id = rows[-2].id
-            Turn.objects.bulk_create(rows, batch_size=1000)
-    print(json.dumps({"user": username, "conversations": conversations, "turns": made}))
-
-
-def seed_command(username: str, conversations: int, turns: int) -> list[str]:
-    """The history benchmark's seeder (`manage.py seed_history`) when the app has it, else ours."""
-    if (APP_DIR / "conversations" / "management" / "commands" / "seed_history.py").exists():
-        return [PYTHON, "manage.py", "seed_history", "--username", username,
-                "--conversations", str(conversations), "--turns", str(conversations * turns)]  # fmt: skip
-    return [PYTHON, "-m", "benchmarks.export", "--seed", username,
-            "--conversations", str(conversations), "--turns", str(turns)]  # fmt: skip
-
-
-# --- measuring -------------------------------------------------------------------------------------
-
-
-class RssSampler:
-    """Peak resident memory of one process, sampled every 10 ms from /proc."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.before = proc_status(pid).get("VmRSS", 0)
-        self.peak = self.before
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, proc_status(self.pid).get("VmRSS", 0))
-            self._stop.wait(0.01)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, proc_status(self.pid).get("VmRSS", 0))
-
-
 def signed_in(stack: Stack, username: str) -> requests.Session:
-    session = requests.Session()
-    session.get(f"{stack.base_url}/login/", timeout=30)
-    response = session.post(
-        f"{stack.base_url}/login/",
-        data={"username": username, "password": BENCH_PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{stack.base_url}/login/"},
-        timeout=30,
-    )
-    if "sessionid" not in session.cookies:
-        raise RuntimeError(f"could not sign in as {username}: {response.status_code}")
-    session.get(f"{stack.base_url}/transfer/", timeout=30).raise_for_status()  # warm the worker up
+    """A session of `username` whose worker has served the transfer page once (warmed up)."""
+    session = stack.signed_in(username)
+    session.get(f"{stack.base_url}/transfer/", timeout=30).raise_for_status()
     return session
 
 
@@ -240,17 +80,22 @@ def download(stack: Stack, session: requests.Session, worker: int, path: Path) -
     }
 
 
+def post_import(stack: Stack, session: requests.Session, name: str, content, timeout: float) -> requests.Response:
+    """A file (`content`: bytes or an open file) sent as the import page's form sends it; not redirected."""
+    return session.post(
+        f"{stack.base_url}/transfer/import/",
+        data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        files={"file": (name, content, "application/json")},
+        headers={"Referer": f"{stack.base_url}/transfer/"},
+        timeout=timeout,
+        allow_redirects=False,
+    )
+
+
 def upload(stack: Stack, session: requests.Session, worker: int, path: Path) -> dict:
     with RssSampler(worker) as rss, path.open("rb") as file:
         started = time.perf_counter()
-        response = session.post(
-            f"{stack.base_url}/transfer/import/",
-            data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            files={"file": ("export.json", file, "application/json")},
-            headers={"Referer": f"{stack.base_url}/transfer/"},
-            timeout=1800,
-            allow_redirects=False,
-        )
+        response = post_import(stack, session, "export.json", file, timeout=1800)
         total = time.perf_counter() - started
     if response.status_code != 302:
         raise RuntimeError(f"import failed: {response.status_code} {response.text[-2000:]}")
@@ -288,34 +133,23 @@ def slice_export(source: Path, target: Path, megabytes: float) -> tuple[int, int
     return conversations, turns
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def run(args) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-export-", dir=args.tmp))
-    static_root = workdir / "static"
-    stack = Stack(
-        workdir, static_root, upstream_latency=0, huey_workers=1, users=3, web_workers=1, web_threads=4,
-        server=args.server,
-    )  # fmt: skip
+def run(args, argv: list[str] | None) -> dict:
     results: dict = {
-        "command": "python -m benchmarks.export " + " ".join(sys.argv[1:]),
-        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **header("benchmarks.export", argv),
         "conversations": args.conversations,
         "turns_per_conversation": args.turns,
         "server": args.server,
     }
-    ok = False
-    try:
-        stack.collectstatic()
-        stack.start()
+    with started_stack(
+        args, "aimlweb-bench-export-", users=3, huey_workers=1, web_workers=1, web_threads=4, server=args.server
+    ) as stack:
+        workdir = stack.workdir
         seeded = {}
         for username, conversations in ((BIG, args.conversations), (SMALL, 100)):
             started = time.perf_counter()
-            out = stack._run(f"seed-{username}", seed_command(username, conversations, args.turns), timeout=3600)
+            command = [PYTHON, "manage.py", "seed_history", "--username", username,
+                       "--conversations", str(conversations), "--turns", str(conversations * args.turns)]  # fmt: skip
+            out = stack.run(f"seed-{username}", command, timeout=3600)
             seeded[username] = json.loads(out.strip().splitlines()[-1]) | {"seconds": time.perf_counter() - started}
             print(f"seeded {username}: {seeded[username]}", flush=True)
         results["seeded"] = seeded
@@ -354,13 +188,6 @@ def run(args) -> dict:
             again = upload(stack, importer, worker, sliced)
             results["import_big_again"] = again
             print(f"the same import again (all skipped): {again}", flush=True)
-        ok = True
-    finally:
-        stack.stop()
-        if args.keep or not ok:
-            print(f"logs and databases kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
@@ -416,23 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the results table here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     parser.add_argument("--tmp", type=Path, default=None)
-    parser.add_argument("--seed", metavar="USERNAME", help=argparse.SUPPRESS)  # internal: the seeding subprocess
-    parser.add_argument("--seed-value", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--answer-chars", default="1500-4000", help=argparse.SUPPRESS)  # with --seed: LOW-HIGH
     args = parser.parse_args(argv)
-    if args.seed:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
-        low, high = (int(n) for n in args.answer_chars.split("-"))
-        seed(args.seed, args.conversations, args.turns, args.seed_value, (low, high))
-        return 0
-    results = run(args)
-    text = report(results)
-    print()
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    results = run(args, argv)
+    publish(results, report(results), args.json, args.markdown)
     return 0
 
 

@@ -27,46 +27,22 @@ import argparse
 import json
 import os
 import re
-import shutil
-import signal
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
-from .stack import PYTHON, Sampler, Stack, proc_cpu_seconds
+from .cli import header, publish, stop_on_sigterm
+from .figures import pct
+from .machine import Sampler, proc_cpu_seconds, wait_for_quiet
+from .stack import PYTHON, Stack, started_stack
 
 BIG, SMALL = "history-big", "history-small"
 PASSWORD = "history-bench-password"  # noqa: S105 (throwaway accounts of a benchmark database)
 MORE = re.compile(r'href="(/conversations/\?after=[^"]+)"')
 TARGETS_MS = {"list": 100, "deep": 100, "fragment": 100, "common": 100, "rare": 100, "c20": 100, "c200": 150}
 MAX_BYTES = 300_000
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def signed_in(stack: Stack, username: str) -> requests.Session:
-    session = requests.Session()
-    session.headers["Accept-Encoding"] = "gzip"
-    session.get(f"{stack.base_url}/login/", timeout=30)
-    session.post(
-        f"{stack.base_url}/login/",
-        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{stack.base_url}/login/"},
-        timeout=30,
-    )
-    if "sessionid" not in session.cookies:
-        raise RuntimeError(f"could not sign in as {username}")
-    return session
 
 
 def deep_cursor(stack: Stack, session: requests.Session, pages: int) -> tuple[str, int]:
@@ -147,34 +123,10 @@ def content_checks(stack: Stack, session: requests.Session, paths: dict, seeded:
     }
 
 
-def wait_for_quiet(args, label: str) -> dict:
-    """Wait (up to --quiet-wait s) until other jobs leave the CPUs alone; say how busy it was."""
-    from .stack import background_cores
-
-    deadline = time.time() + args.quiet_wait
-    while True:
-        busy = background_cores()
-        if busy <= args.quiet_threshold or time.time() >= deadline:
-            break
-        print(f"[{label}] machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
-        time.sleep(5)
-    print(f"[{label}] other processes used {busy:.2f} cores before measuring", flush=True)
-    return {"background_cores_before": busy}
-
-
-def run(args) -> dict:
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="aimlweb-bench-history-", dir=args.tmp))
-    workdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(workdir, workdir / "static", upstream_latency=0, huey_workers=1, users=0)
-    results: dict = {
-        "nice": args.nice,
-        "command": "python -m benchmarks.history " + " ".join(sys.argv[1:]),
-        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    ok = False
-    try:
-        stack.collectstatic()  # also when reusing --workdir: the static files may have changed
-        stack.start()
+def run(args, argv: list[str] | None) -> dict:
+    results: dict = {"nice": args.nice, **header("benchmarks.history", argv)}
+    with started_stack(args, "aimlweb-bench-history-", args.workdir, huey_workers=1, users=0) as stack:
+        workdir = stack.workdir  # static files collected again when reusing --workdir: they may have changed
         marker = workdir / "seeded.json"
         if marker.exists():
             seeded = json.loads(marker.read_text())
@@ -184,7 +136,7 @@ def run(args) -> dict:
                 (BIG, args.conversations, args.turns),
                 (SMALL, 100, 2000),
             ):
-                out = stack._run(
+                out = stack.run(
                     f"seed-{username}",
                     [PYTHON, "manage.py", "seed_history", "--username", username, "--password", PASSWORD,
                      "--conversations", str(conversations), "--turns", str(turns)],
@@ -196,14 +148,15 @@ def run(args) -> dict:
         results["seeded"] = seeded
         results["database_mb"] = stack.db_path.stat().st_size / 1e6
         for username in (BIG, SMALL):
-            results.setdefault("quiet", {})[username] = wait_for_quiet(args, username)
+            results.setdefault("quiet", {})[username] = wait_for_quiet(args.quiet_wait, args.quiet_threshold, username)
             if args.nice:  # the measured processes ahead of other jobs on a shared machine
                 for pid in stack.web_pids() + [os.getpid()]:
                     os.setpriority(os.PRIO_PROCESS, pid, args.nice)
             idle = idle_cpu_rate(stack)
             sampler = Sampler({"web": stack.web_pids(), "bench client": [os.getpid()]}, interval=0.5).start()
             started = time.time()
-            session = signed_in(stack, username)
+            session = stack.signed_in(username, PASSWORD)
+            session.headers["Accept-Encoding"] = "gzip"
             info = seeded[username]
             deep, reached = deep_cursor(stack, session, args.deep)
             paths = {
@@ -231,13 +184,6 @@ def run(args) -> dict:
                 "cores": cores,
             }
             print(f"{username} checks: {results[username]['checks']}", flush=True)
-        ok = True
-    finally:
-        stack.stop()
-        if args.keep or args.workdir or not ok:
-            print(f"logs and database kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
@@ -329,16 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     parser.add_argument("--tmp", type=Path, default=None)
     args = parser.parse_args(argv)
-    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so every started process is stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
-    results = run(args)
+    stop_on_sigterm()
+    results = run(args, argv)
     text, passed = report(results)
-    print()
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    publish(results, text, args.json, args.markdown)
     return 0 if passed else 1
 
 

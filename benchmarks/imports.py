@@ -24,20 +24,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
+import random
 import sqlite3
 import sys
-import tempfile
-import threading
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
 
-from .export import PYTHON, RssSampler, count_export, download, signed_in, upload
-from .stack import Stack, load_average, machine_busy_seconds, proc_children
+from .cli import header, publish
+from .export import count_export, download, post_import, signed_in, upload
+from .machine import Periodic, RssSampler, machine_busy_seconds, proc_children, wait_for_quiet
+from .stack import PYTHON, Stack, started_stack
 
 SOURCE, BROWSER, IMPORTER = "bench0", "bench1", "bench2"
 NESTED_PREFIX = b'{"format": "aimlweb-export", "version": 2, "conversations": ['
@@ -50,61 +51,79 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def background_cores(seconds: float = 3.0) -> float:
-    """Cores busy on the whole machine over a short window (none of our processes is working)."""
-    before = machine_busy_seconds()
-    time.sleep(seconds)
-    return (machine_busy_seconds() - before) / seconds
+def seed(username: str, conversations: int, turns: int, seed_value: int, answer_chars: tuple[int, int]) -> None:
+    """`conversations` conversations of `turns` turns each for `username`, spread over two years, answers of
+    `answer_chars` characters: the rows `manage.py seed_history` makes (its functions), so that the file
+    has a size we choose. Runs in a subprocess, with the app's settings."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from conversations.chat.rendering import markdown_to_html
+    from conversations.management.commands.seed_history import answer, seeded_answer, seeded_turn, sentence
+    from conversations.models import Conversation, Turn
+
+    rng = random.Random(seed_value)
+    # Rendering is slow on purpose (once per answer in the app): render a pool, vary each turn's text.
+    pool = [answer(rng, answer_chars) for _ in range(150)]
+    pool_html = [markdown_to_html(text) for text in pool]
+    user = User.objects.get(username=username)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=720)
+    step = (now - start) / max(conversations, 1)
+    made = 0
+    for first in range(0, conversations, 250):
+        batch = [
+            Conversation(
+                owner=user,
+                title=sentence(rng)[:70],
+                model="openai/gpt-5-pro",
+                created_at=start + step * index,
+                updated_at=start + step * index + timedelta(minutes=turns * 3),
+            )
+            for index in range(first, min(first + 250, conversations))
+        ]
+        rows = []
+        for conversation in batch:
+            for k in range(turns):
+                rows.append(seeded_turn(rng, conversation, conversation.created_at + timedelta(minutes=3 * k), made))
+                rows[-1].output_text, rows[-1].output_html = seeded_answer(rng, pool, pool_html, made)
+                if k:  # each turn follows the one before it
+                    rows[-1].parent_id = rows[-2].id
+                made += 1
+        with transaction.atomic():
+            Conversation.objects.bulk_create(batch)
+            Turn.objects.bulk_create(rows, batch_size=1000)
+    print(json.dumps({"user": username, "conversations": conversations, "turns": made}))
 
 
-def wait_for_quiet(limit: float, threshold: float) -> dict:
-    """Wait up to `limit` s until other jobs use at most `threshold` cores; say how busy it was."""
-    deadline = time.time() + limit
-    while True:
-        busy = background_cores()
-        if busy <= threshold or time.time() >= deadline:
-            break
-        print(f"machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
-    print(f"background load before the import: {busy:.2f} cores, load average {load_average():.1f}", flush=True)
-    return {"background_cores_before": busy, "load_average_before": load_average()}
-
-
-class PageLoader:
+class PageLoader(Periodic):
     """Another user loading pages one after another (a list page, then a conversation), timing each."""
 
     def __init__(self, stack: Stack, session: requests.Session, paths: list[str], pause: float):
-        self.stack, self.session, self.paths, self.pause = stack, session, paths, pause
+        super().__init__(pause)
+        self.stack, self.session, self.paths = stack, session, paths
         self.samples: list[tuple[float, float]] = []  # (when it started, seconds)
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.index = 0
 
-    def _run(self):
-        index = 0
-        while not self._stop.is_set():
-            path = self.paths[index % len(self.paths)]
-            index += 1
-            started = time.perf_counter()
-            try:
-                ok = self.session.get(f"{self.stack.base_url}{path}", timeout=30).status_code == 200
-            except requests.RequestException:
-                ok = False
-            if ok:
-                self.samples.append((started, time.perf_counter() - started))
-            else:
-                self.errors += 1
-            self._stop.wait(self.pause)
+    def tick(self) -> None:
+        path = self.paths[self.index % len(self.paths)]
+        self.index += 1
+        started = time.perf_counter()
+        try:
+            ok = self.session.get(f"{self.stack.base_url}{path}", timeout=30).status_code == 200
+        except requests.RequestException:
+            ok = False
+        if ok:
+            self.samples.append((started, time.perf_counter() - started))
+        else:
+            self.errors += 1
 
     def between(self, start: float, end: float) -> list[float]:
         return [seconds for at, seconds in self.samples if start <= at < end]
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def unrendered(db_path: Path, username: str) -> int:
@@ -132,39 +151,33 @@ def nested_refusal(stack: Stack, session: requests.Session) -> dict:
     """The 1 MB file of issue 15: the envelope, then a million `[`."""
     body = NESTED_PREFIX + b"[" * (1024 * 1024 - len(NESTED_PREFIX))
     started = time.perf_counter()
-    response = session.post(
-        f"{stack.base_url}/transfer/import/",
-        data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        files={"file": ("nested.json", body, "application/json")},
-        headers={"Referer": f"{stack.base_url}/transfer/"},
-        timeout=120,
-    )
+    response = post_import(stack, session, "nested.json", body, timeout=120)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "status": response.status_code, "mb": len(body) / 1e6}
 
 
-def run(args) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-import-", dir=args.tmp))
-    stack = Stack(
-        workdir, workdir / "static", upstream_latency=0, huey_workers=args.huey_workers, users=3,
-        web_workers=args.web_workers, web_threads=args.web_threads, server=args.server,
-    )  # fmt: skip
+def run(args, argv: list[str] | None) -> dict:
     results: dict = {
-        "command": "python -m benchmarks.imports " + " ".join(sys.argv[1:]),
-        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        **header("benchmarks.imports", argv),
         "conversations": args.conversations,
         "turns_per_conversation": args.turns,
         "server": args.server,
         "web_workers": args.web_workers,
     }
-    ok = False
-    try:
-        stack.collectstatic()
-        stack.start()
+    with started_stack(
+        args,
+        "aimlweb-bench-import-",
+        users=3,
+        huey_workers=args.huey_workers,
+        web_workers=args.web_workers,
+        web_threads=args.web_threads,
+        server=args.server,
+    ) as stack:
+        workdir = stack.workdir
         for username, conversations in ((SOURCE, args.conversations), (BROWSER, 100)):
-            argv = [PYTHON, "-m", "benchmarks.export", "--seed", username, "--conversations", str(conversations),
-                    "--turns", str(args.turns), "--answer-chars", args.answer_chars]  # fmt: skip
-            out = stack._run(f"seed-{username}", argv, timeout=3600)
+            command = [PYTHON, "-m", "benchmarks.imports", "--seed", username, "--conversations", str(conversations),
+                       "--turns", str(args.turns), "--answer-chars", args.answer_chars]  # fmt: skip
+            out = stack.run(f"seed-{username}", command, timeout=3600)
             print(f"seeded {username}: {out.strip().splitlines()[-1]}", flush=True)
         export = workdir / "export.json"
         results["export"] = download(stack, signed_in(stack, SOURCE), stack.web.pid, export)
@@ -177,7 +190,7 @@ def run(args) -> dict:
         conversation_paths = sorted({line.split('"')[0] for line in home.text.split('href="/c/')[1:]})
         paths = ["/", f"/c/{conversation_paths[0]}"] if conversation_paths else ["/"]
         importer = signed_in(stack, IMPORTER)
-        results["quiet"] = wait_for_quiet(args.quiet_wait, args.quiet_threshold)
+        results["quiet"] = wait_for_quiet(args.quiet_wait, args.quiet_threshold, "import")
         workers = proc_children(stack.web.pid)
         busy_before = machine_busy_seconds()
         with PageLoader(stack, browser, paths, args.pause) as pages:
@@ -217,13 +230,6 @@ def run(args) -> dict:
         print(f"import: {results['import']}\nrender: {results['render']}", flush=True)
         results["nested"] = nested_refusal(stack, importer)
         print(f"nested file: {results['nested']}", flush=True)
-        ok = True
-    finally:
-        stack.stop()
-        if args.keep or not ok:
-            print(f"logs and databases kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
@@ -286,15 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the results table here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
     parser.add_argument("--tmp", type=Path, default=None)
+    parser.add_argument("--seed", metavar="USERNAME", help=argparse.SUPPRESS)  # internal: the seeding subprocess
+    parser.add_argument("--seed-value", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    results = run(args)
-    text = report(results)
-    print()
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    if args.seed:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+        low, high = (int(n) for n in args.answer_chars.split("-"))
+        seed(args.seed, args.conversations, args.turns, args.seed_value, (low, high))
+        return 0
+    results = run(args, argv)
+    publish(results, report(results), args.json, args.markdown)
     ok = results["import"]["seconds"] <= 30 and results["nested"]["status"] == 400
     return 0 if ok else 1
 

@@ -28,26 +28,22 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import random
 import re
-import shlex
-import shutil
-import signal
-import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from .client import Browser, NewTurn, TabState, Timing, is_finished, parse
-from .run import env_overrides, ms, pct
-from .stack import BENCH_PASSWORD, Sampler, Stack, code_fingerprint, load_average, proc_status
+from .cli import env_overrides, header, stop_on_sigterm
+from .client import Browser, Browsing, NewTurn, TabState, is_finished, parse, signed_in_browsers
+from .figures import summary
+from .machine import Sampler, load_average, proc_status
+from .push_report import report
+from .stack import BENCH_PASSWORD, Stack, code_fingerprint, measure_parts
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -57,7 +53,6 @@ LIVE_STATE = """async () => {
   const script = document.querySelector("script[data-events-url]");
   return script ? (await import(script.src)).state() : "none";
 }"""
-TARGETS = {"added_p50_ms": 50, "added_p95_ms": 150, "page_p95_ms": 300}
 
 # In the page, before any script of the app: when each finished turn entered the document and
 # was next painted, when each stream event came, all as Unix times in ms.
@@ -93,29 +88,6 @@ RECORDER = """
   }
 })();
 """
-
-
-def summary(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "p50": pct(values, 50),
-        "p95": pct(values, 95),
-        "max": max(values) if values else None,
-    }
-
-
-def db_completed(db_path: Path) -> dict[str, dict]:
-    """Each turn's status and save time (Turn.completed_at), by id without dashes."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = con.execute("select id, status, completed_at from conversations_turn").fetchall()
-    finally:
-        con.close()
-    out = {}
-    for turn_id, status, completed_at in rows:
-        saved = datetime.fromisoformat(completed_at).replace(tzinfo=UTC).timestamp() if completed_at else None
-        out[turn_id.replace("-", "")] = {"status": status, "saved": saved}
-    return out
 
 
 def new_stack(args, workdir: Path, static_root: Path, name: str, users: int, huey_workers: int) -> Stack:
@@ -187,21 +159,21 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
             elapsed = time.time() - started
             browser.close()
         sampler.stop()
-        saved = db_completed(stack.db_path)
+        saved = stack.turns()
         added, dom, to_event, fetch_to_dom = [], [], [], []
         failures = []
         for row in rows[args.warmup :]:
             db = saved.get(row["turn"].replace("-", ""))
             record = row["record"]
-            if not db or db["status"] != "completed" or record["status"] != "completed" or not db["saved"]:
+            if not db or db["status"] != "completed" or record["status"] != "completed" or not db["completed_at"]:
                 failures.append(f"turn {row['i']}: {record['status']} in the page, {db and db['status']} in the DB")
                 continue
-            added.append(record["painted"] / 1000 - db["saved"])
-            dom.append(record["dom"] / 1000 - db["saved"])
+            added.append(record["painted"] / 1000 - db["completed_at"])
+            dom.append(record["dom"] / 1000 - db["completed_at"])
             done_events = [e for e in row["events"] if e["type"] == "turn" and '"completed"' in e["data"]
                            and row["turn"] in e["data"]]  # fmt: skip
             if done_events:
-                to_event.append(done_events[0]["at"] / 1000 - db["saved"])
+                to_event.append(done_events[0]["at"] / 1000 - db["completed_at"])
             if row["fetches"]:
                 fetch_to_dom.append((record["dom"] - row["fetches"][-1]["start"]) / 1000)
         states = sorted({row["state"] for row in rows})
@@ -230,32 +202,6 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
 
 
 # --- many tabs, as the server sees them ---------------------------------------------------
-
-
-def browse_when_asked(base_url: str, cookies: dict, go, stop, pause: float, results) -> None:
-    """client.browse (someone loading pages back to back), only while `go` is set."""
-    import random
-
-    tab = Browser(base_url, cookies)
-    loads = []
-    links: list[str] = []
-    k = 0
-    while not stop.is_set():
-        if not go.wait(0.1):
-            continue
-        path = "/" if k % 2 == 0 or not links else random.choice(links)
-        kind = "/" if path == "/" else "/c/<id>/"
-        try:
-            resp, timing = tab.get(path)
-            if path == "/" and resp.status_code == 200:
-                links = parse(resp.text).conversation_links
-        except (OSError, http.client.HTTPException):
-            timing = Timing(time.time(), float("nan"), -1)
-            tab.close()
-        loads.append((kind, timing))
-        k += 1
-        stop.wait(pause)
-    results.put(loads)
 
 
 EVENTS_URL = re.compile(r'data-events-url="([^"]+)"')
@@ -358,30 +304,21 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
     total = stages[-1]
     stack = new_stack(args, workdir, static_root, "tabs", users=args.users, huey_workers=args.huey_workers or total + 4)
     stop = threading.Event()
-    mp = multiprocessing.get_context("spawn")
-    browse_stop, browse_go, browse_results = mp.Event(), mp.Event(), mp.Queue()
-    browser_process = None
+    browsing = Browsing(args.page_pause, asked=True)
     tabs: list[Tab] = []
     threads: list[threading.Thread] = []
     try:
         stack.start()
-        browsers = [Browser(stack.base_url) for _ in range(args.users)]
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda ub: ub[1].login(f"bench{ub[0]}", BENCH_PASSWORD), enumerate(browsers)))
+        browsers = signed_in_browsers(stack.base_url, args.users, BENCH_PASSWORD)
         # Every answer is held back until after the last stage's windows, then all arrive together.
         plan_s = (args.send_budget + 2 * args.window + 4) * len(stages) + 10
         answers_at = time.time() + plan_s
         finish_by = answers_at + args.grace
-        browser_process = mp.Process(
-            target=browse_when_asked,
-            args=(stack.base_url, browsers[0].cookies, browse_go, browse_stop, args.page_pause, browse_results),
-            daemon=True,
-        )
-        browser_process.start()
+        browsing_pid = browsing.start(stack.base_url, browsers[0].cookies)
         web_pids = stack.web_pids()
         sampler = Sampler(
             {"web": web_pids, "worker": [stack.worker.pid], "fake": [stack.fake.pid],
-             "bench client": [os.getpid(), browser_process.pid]},
+             "bench client": [os.getpid(), browsing_pid]},
             interval=0.5,
         ).start()  # fmt: skip
         lock = threading.Lock()
@@ -390,16 +327,15 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
         def open_tab(i: int) -> None:
             user = i % args.users
             tab_browser = browsers[user].tab()
-            try:
-                home, _ = tab_browser.get("/")
+
+            def prompt() -> str:  # once the page is loaded: the answer comes when all answers come
                 latency = max(1.0, answers_at - time.time())
-                prompt = f"Tab {i} of user {user} [bench-id=tab-{i}] [upstream-latency={latency:.3f}]"
-                new = tab_browser.send_prompt(prompt, home.text)
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    errors.append(f"tab {i}: {exc}")
+                return f"Tab {i} of user {user} [bench-id=tab-{i}] [upstream-latency={latency:.3f}]"
+
+            sent = tab_browser.send_from_home(prompt, errors, f"tab {i}")
+            if sent is None:
                 return
-            tab = Tab(tab_browser, new)
+            tab = Tab(tab_browser, sent[0])
             thread = threading.Thread(target=follow, args=(tab, finish_by, stop), name=f"tab-{i}", daemon=True)
             with lock:
                 tabs.append(tab)
@@ -420,12 +356,12 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
             # First the tabs alone (what waiting costs), then with someone loading pages meanwhile.
             idle = (time.time(), time.time() + args.window)
             time.sleep(args.window)
-            browse_go.set()
+            browsing.go.set()
             time.sleep(0.5)
             start = time.time()
             time.sleep(args.window)
             end = time.time()
-            browse_go.clear()
+            browsing.go.clear()
             waiting = sum(1 for tab in tabs if tab.visible_at is None)
             modes = {m: sum(1 for t in tabs if t.mode == m) for m in ("push", "poll", "")}
             windows.append(
@@ -441,13 +377,11 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
         for tab in tabs:
             if tab.stream is not None:
                 tab.stream.close()
-        browse_stop.set()
-        page_loads = browse_results.get(timeout=30)
-        browser_process.join(timeout=10)
+        page_loads = browsing.loads()
         sampler.stop()
         web_hwm_kb = sum(proc_status(pid).get("VmHWM", 0) for pid in web_pids)
 
-        saved = db_completed(stack.db_path)
+        saved = stack.turns()
         results_windows = []
         for w in windows:
             loads = [t.seconds for _, t in page_loads if t.status == 200 and w["start"] <= t.start < w["end"]]
@@ -459,8 +393,8 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
         added = []
         for tab in seen:
             db = saved.get(tab.new.turn_id.replace("-", ""))
-            if db and db["saved"]:
-                added.append(tab.visible_at - db["saved"])
+            if db and db["completed_at"]:
+                added.append(tab.visible_at - db["completed_at"])
         problems = list(errors)
         if len(tabs) != total:
             problems.append(f"{total - len(tabs)} tabs never opened")
@@ -488,88 +422,8 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
         }
     finally:
         stop.set()
-        browse_stop.set()
-        if browser_process is not None:
-            browser_process.join(timeout=10)
-            if browser_process.is_alive():
-                browser_process.kill()
+        browsing.end()
         stack.stop()
-
-
-# --- report ---------------------------------------------------------------------------------
-
-
-def verdict(value: float | None, target_ms: float) -> str:
-    if value is None:
-        return "n/a"
-    return "PASS" if value * 1000 <= target_ms else "MISS"
-
-
-def report(results: dict) -> str:
-    lines = [f"Run {results['started']}; command: `{results['command']}`; app code {results['code']}; load average "
-             f"before {results['load_before']:.2f}, after {results.get('load_after', 0):.2f}.", ""]  # fmt: skip
-    lat = results.get("latency")
-    if lat:
-        s = lat["settings"]
-        a = lat["added"]
-        lines += [
-            f"#### Added latency in a real browser ({lat['turns']} turns, {lat['warmup']} warm-up)",
-            "",
-            f"Server {lat['server']} x{lat['web_workers']}, LIVE_EVENTS={s.get('LIVE_EVENTS')}, "
-            f"LIVE_EVENTS_INTERVAL_MS={s.get('LIVE_EVENTS_INTERVAL_MS')}, LIVE_POLL_MS={s['LIVE_POLL_MS']}, "
-            f"upstream {lat['upstream']}; pages: {', '.join(lat['page_states'])}"
-            + (f"; overrides {lat['env_overrides']}" if lat["env_overrides"] else "")
-            + ".",
-            "",
-            "| metric | p50 | p95 | max | target | |",
-            "|---|---|---|---|---|---|",
-            f"| answer saved -> painted in the page | {ms(a['p50'])} | {ms(a['p95'])} | {ms(a['max'])} | "
-            f"p50 ≤ 50 ms, p95 ≤ 150 ms | {verdict(a['p50'], TARGETS['added_p50_ms'])} / "
-            f"{verdict(a['p95'], TARGETS['added_p95_ms'])} |",
-        ]
-        for name, part in lat["breakdown"].items():
-            lines.append(f"| {name} | {ms(part['p50'])} | {ms(part['p95'])} | {ms(part['max'])} | | |")
-        f = lat["fragment_requests_per_turn"]
-        lines += [
-            "",
-            f"Fragment requests per turn: p50 {f['p50']:.0f}, max {f['max']:.0f}. Failures: {len(lat['failures'])}. "
-            "CPU (cores): " + ", ".join(f"{k} {v:.2f}" for k, v in lat["cpu_cores"].items()) + ".",
-            "",
-        ]
-    tabs = results.get("tabs")
-    if tabs:
-        s = tabs["settings"]
-        lines += [
-            f"#### {tabs['tabs']} visible tabs waiting on running answers",
-            "",
-            f"Server {tabs['server']} x{tabs['web_workers']}, LIVE_EVENTS={s.get('LIVE_EVENTS')}, "
-            f"LIVE_EVENTS_INTERVAL_MS={s.get('LIVE_EVENTS_INTERVAL_MS')}, LIVE_POLL_MS={s['LIVE_POLL_MS']}, "
-            f"{tabs['users']} users" + (f"; overrides {tabs['env_overrides']}" if tabs["env_overrides"] else "") + ".",
-            "",
-            "| tabs waiting | pushed / polling | web CPU, tabs alone (cores) | page loads meanwhile p50 / p95 / max (n)"
-            " | target p95 | web CPU with the page loads | worker | other processes |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for w in tabs["windows"]:
-            p = w["page_loads"]
-            cpu = w["cpu_cores"]
-            lines.append(
-                f"| {w['waiting']} | {w['modes']['push']} / {w['modes']['poll']} | "
-                f"{w['idle_cpu_cores'].get('web', 0):.3f} | {ms(p['p50'])} / {ms(p['p95'])} / {ms(p['max'])} "
-                f"({p['n']}) | {verdict(p['p95'], TARGETS['page_p95_ms'])} | {cpu.get('web', 0):.3f} | "
-                f"{cpu.get('worker', 0):.3f} | {cpu.get('other processes', 0):.3f} |"
-            )
-        a = tabs["added_at_once"]
-        lines += [
-            "",
-            f"Then all {tabs['tabs']} answers arrived at once: {tabs['completed']} / {tabs['tabs']} shown; answer "
-            f"saved -> shown p50 {ms(a['p50'])}, p95 {ms(a['p95'])}, max {ms(a['max'])}. Events per tab p50 "
-            f"{tabs['events_per_tab']['p50']}, fragment requests per tab p50 "
-            f"{tabs['fragment_requests_per_tab']['p50']}. Web processes peak RSS {tabs['web_peak_rss_mib_sum']:.0f} "
-            f"MiB, {tabs['web_peak_threads']} threads. Problems: {tabs['problems'] or 'none'}.",
-            "",
-        ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -597,38 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args(argv)
     env_overrides(args.env)
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
-    workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-push-"))
-    results: dict = {
-        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m benchmarks.push" + ("" if not argv and len(sys.argv) < 2 else " " + shlex.join(
-            argv if argv is not None else sys.argv[1:])),
-        "code": code_fingerprint(),
-        "load_before": load_average(),
-    }  # fmt: skip
-    ok = False
-    try:
-        static_root = workdir / "static"
-        Stack(workdir / "collectstatic", static_root, upstream_latency=0, huey_workers=1).collectstatic()
-        if args.only in (None, "latency"):
-            results["latency"] = bench_latency(args, static_root, workdir)
-        if args.only in (None, "tabs"):
-            results["tabs"] = bench_tabs(args, static_root, workdir)
-        ok = True
-    finally:
-        results["load_after"] = load_average()
-        text = report(results) if ok else ""
-        if text:
-            print()
-            print(text)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2, default=str))
-        if args.markdown and text:
-            args.markdown.write_text(text)
-        if args.keep or not ok:
-            print(f"logs and databases kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    stop_on_sigterm()
+    results: dict = {**header("benchmarks.push", argv), "code": code_fingerprint(), "load_before": load_average()}
+    measure_parts({"latency": bench_latency, "tabs": bench_tabs}, results, report, args, "aimlweb-bench-push-")
     failed = bool(results.get("latency", {}).get("failures")) or bool(results.get("tabs", {}).get("problems"))
     return 1 if failed else 0
 

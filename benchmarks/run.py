@@ -16,133 +16,30 @@ every process it started. docs/benchmarks.md explains the method and figures.
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing
 import os
-import platform
 import random
-import shlex
-import shutil
-import signal
-import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import stack as stack_module
-from .client import Browser, Followed, NewTurn, TabState, Timing, browse
-from .stack import (
-    BENCH_PASSWORD,
-    Sampler,
-    Stack,
-    background_cores,
-    code_fingerprint,
-    load_average,
-    proc_cpu_seconds,
-    proc_status,
-)
-
-TARGETS = {
-    "added_p50_ms": 250,
-    "added_p95_ms": 1000,
-    "page_p95_ms": 300,
-}
-
+from .cli import env_overrides, header, stop_on_sigterm
+from .client import Browser, Browsing, Followed, NewTurn, TabState, Timing, signed_in_browsers
+from .figures import ms
+from .figures import summary as figures_summary
+from .machine import Sampler, description, proc_cpu_seconds, proc_status, wait_for_quiet
+from .queue_figures import queue_figures
+from .run_report import report
+from .stack import BENCH_PASSWORD, Stack, code_fingerprint, measure_parts
 
 # --- small helpers --------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """Percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
 def summary(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "p50": pct(values, 50),
-        "p95": pct(values, 95),
-        "max": max(values) if values else None,
-        "mean": sum(values) / len(values) if values else None,
-    }
-
-
-def db_time(value: str | None) -> float | None:
-    """A datetime column of Django's SQLite backend (naive UTC text) as a Unix time."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
-
-
-TURN_COLUMNS = (
-    "select id, conversation_id, status, attempts, response_id, output_text, error_code,"
-    " created_at, started_at, completed_at from conversations_turn"
-)
-
-
-def db_turns(stack: Stack) -> dict[str, dict]:
-    """Every turn in the stack's database (SQLite, or PostgreSQL given by --env DATABASE_URL), by id without dashes."""
-    url = stack.env.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-        from psycopg.rows import dict_row
-
-        with psycopg.connect(url, row_factory=dict_row) as con:
-            rows = con.execute(TURN_COLUMNS).fetchall()
-            conversations = con.execute("select count(*) as n from conversations_conversation").fetchone()["n"]
-        turns = {}
-        for turn in rows:
-            for key in ("id", "conversation_id"):
-                turn[key] = str(turn[key])
-            for key in ("created_at", "started_at", "completed_at"):
-                turn[key] = turn[key].timestamp() if turn[key] else None
-            turns[turn["id"].replace("-", "")] = turn
-        turns["__conversations__"] = conversations
-        return turns
-    con = sqlite3.connect(f"file:{stack.db_path}?mode=ro", uri=True, timeout=30)
-    try:
-        con.row_factory = sqlite3.Row
-        rows = con.execute(TURN_COLUMNS).fetchall()
-        conversations = con.execute("select count(*) from conversations_conversation").fetchone()[0]
-    finally:
-        con.close()
-    turns = {}
-    for row in rows:
-        turn = dict(row)
-        for key in ("created_at", "started_at", "completed_at"):
-            turn[key] = db_time(turn[key])
-        turns[turn["id"].replace("-", "")] = turn
-    turns["__conversations__"] = conversations
-    return turns
-
-
-def fresh_postgres(url: str) -> None:
-    """Drop and create the benchmark's PostgreSQL database (named in DATABASE_URL): every run starts empty."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        con.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    """figures.summary, and the mean."""
+    return {**figures_summary(values), "mean": sum(values) / len(values) if values else None}
 
 
 def peak_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -152,50 +49,6 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
         level += step
         peak = max(peak, level)
     return peak
-
-
-def machine() -> dict:
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    mem_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
-    cpu = "unknown"
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except StopIteration:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "memory_gib": round(mem_kb / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
-
-
-def env_overrides(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--env wants KEY=VALUE, not {pair!r}")
-        out[key] = value
-    return out
-
-
-def wait_for_quiet(args, label: str) -> dict:
-    """Wait (up to --quiet-wait s) until other jobs leave the CPUs alone; say how busy it was."""
-    deadline = time.time() + args.quiet_wait
-    while True:
-        busy = background_cores()
-        if busy <= args.quiet_threshold or time.time() >= deadline:
-            break
-        print(f"[{label}] machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
-        time.sleep(5)
-    print(f"[{label}] background load before start: {busy:.2f} cores, load average {load_average():.1f}", flush=True)
-    return {"background_cores_before": busy, "load_average_before": load_average()}
 
 
 # --- latency ------------------------------------------------------------------------
@@ -214,10 +67,8 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
         web_threads=args.web_threads,
     )
     try:
-        quiet = wait_for_quiet(args, "latency")
+        quiet = wait_for_quiet(args.quiet_wait, args.quiet_threshold, "latency")
         print(f"[latency] starting stack in {stack.workdir}", flush=True)
-        if stack.env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-            fresh_postgres(stack.env["DATABASE_URL"])
         stack.start()
         interval = stack.settings["LIVE_POLL_MS"] / 1000
         jitter = interval if args.upstream_jitter is None else args.upstream_jitter
@@ -254,7 +105,7 @@ def bench_latency(args, static_root: Path, workdir: Path) -> dict:
                 print(f"  turn {i:3d}: upstream {latency:.3f} s, added {ms(added)}, polls {len(followed.polls)}")
         elapsed = time.time() - started
         sampler.stop()
-        turns = db_turns(stack)
+        turns = stack.turns()
         measured = rows[args.warmup :]
         added, submit, pickup, overhead, visibility, polls = [], [], [], [], [], []
         failures = []
@@ -323,22 +174,17 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         env_overrides=env_overrides(args.env),
         web_workers=args.web_workers,
         web_threads=args.web_threads,
+        server=args.server,
     )
     stop = threading.Event()
     threads: list[threading.Thread] = []
-    mp = multiprocessing.get_context("spawn")
-    browse_stop, browse_results = mp.Event(), mp.Queue()
-    browser_process = None
+    browsing = Browsing(args.page_pause)
     try:
-        quiet = wait_for_quiet(args, "concurrency")
+        quiet = wait_for_quiet(args.quiet_wait, args.quiet_threshold, "concurrency")
         print(f"[concurrency] starting stack in {stack.workdir} ({huey_workers} worker threads)", flush=True)
-        if stack.env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-            fresh_postgres(stack.env["DATABASE_URL"])
         stack.start()
         web_pids = stack.web_pids()
-        browsers = [Browser(stack.base_url) for _ in range(args.users)]
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda ub: ub[1].login(f"bench{ub[0]}", BENCH_PASSWORD), enumerate(browsers)))
+        browsers = signed_in_browsers(stack.base_url, args.users, BENCH_PASSWORD)
 
         # The consumer's cost while idle: its few threads poll the queue file; generation threads block.
         idle_start = proc_cpu_seconds(stack.worker.pid)
@@ -349,18 +195,13 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         # Someone browsing meanwhile (user 0, in a process of its own), from the first prompt on.
         creation_deadline = time.time() + args.creation_timeout
         follow_deadline = creation_deadline + upstream + args.grace
-        browser_process = mp.Process(
-            target=browse,
-            args=(stack.base_url, browsers[0].cookies, browse_stop, follow_deadline, args.page_pause, browse_results),
-            daemon=True,
-        )
-        browser_process.start()
+        browsing_pid = browsing.start(stack.base_url, browsers[0].cookies, follow_deadline)
         sampler = Sampler(
             {
                 "worker": [stack.worker.pid],
                 "web": web_pids,
                 "fake": [stack.fake.pid],
-                "bench client": [os.getpid(), browser_process.pid],
+                "bench client": [os.getpid(), browsing_pid],
             }
         ).start()
         log_mark = len(stack.access_log())
@@ -392,14 +233,10 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
                 previous, last_tab[user] = last_tab.get(user), state
             if previous is not None and args.visible == "last":
                 previous.hide()  # the user moved on to a new tab
-            try:
-                home, home_timing = tab.get("/")
-                prompt = f"Concurrency turn {i} of user {user} [bench-id=conc-{i}]"
-                new = tab.send_prompt(prompt, home.text)
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    errors.append(f"turn {i}: {exc}")
+            sent = tab.send_from_home(f"Concurrency turn {i} of user {user} [bench-id=conc-{i}]", errors, f"turn {i}")
+            if sent is None:
                 return
+            new, home_timing = sent
             with lock:
                 created[i] = new
                 creation_pages.extend([home_timing, *new.timings])
@@ -416,9 +253,7 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
             thread.join(timeout=max(0.0, follow_deadline - time.time()))
         all_visible = time.time()
         stop.set()
-        browse_stop.set()
-        page_loads = browse_results.get(timeout=30)
-        browser_process.join(timeout=10)
+        page_loads = browsing.loads()
         sampler.stop()
 
         window = all_visible - start
@@ -437,7 +272,7 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
                 server[key].append(seconds)
 
         # --- none lost, none duplicated ------------------------------------------------
-        turns = db_turns(stack)
+        turns = stack.turns()
         conversations = turns.pop("__conversations__")
         fake = stack.fake_stats_after(time.time())
         problems = list(errors)
@@ -502,7 +337,15 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         for p in polls:
             poll_statuses[str(p.status)] = poll_statuses.get(str(p.status), 0) + 1
         posts_timing = [new.timings[0].seconds for new in created.values()]
+        # The queue (issue 17): send -> provider, a queued prompt's start after a slot frees, fairness.
+        by_bench = {f"conc-{i}": turn_id for i, turn_id in ids.items()}
+        provider = {by_bench[b]: t for t, b, _ in fake["starts"] if b in by_bench}
+        sends = {ids[i]: new.post_start for i, new in created.items()}
+        limit = int(stack.env["MAX_ACTIVE_TURNS_PER_USER"])
+        queue = queue_figures(list(turns.values()), sends, provider, limit, upstream)
         return {
+            "server": args.server,
+            "queue": queue,
             "settings": stack.settings,
             "env_overrides": env_overrides(args.env),
             "turns": n,
@@ -555,159 +398,8 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
         }
     finally:
         stop.set()
-        browse_stop.set()
-        if browser_process is not None:
-            browser_process.join(timeout=10)
-            if browser_process.is_alive():
-                browser_process.kill()
+        browsing.end()
         stack.stop()
-
-
-# --- report -------------------------------------------------------------------------
-
-
-def verdict(value: float | None, target_ms: float) -> str:
-    if value is None:
-        return "n/a"
-    return "PASS" if value * 1000 < target_ms else "MISS"
-
-
-def busy_warning(other_cores: float, nproc: int) -> list[str]:
-    if other_cores < 0.2:
-        return []
-    return [
-        "",
-        f"**Warning: other processes used {other_cores:.2f} of the {nproc} cores on average during this run**; "
-        "the figures above are skewed by them. Re-run on a quiet machine (see --quiet-wait).",
-    ]
-
-
-def report(results: dict) -> str:
-    """The results as Markdown: readable in a terminal, pasted into docs/benchmarks.md."""
-    lines = []
-    m = results["machine"]
-    lines.append(f"Run {results['started']} on {m['nproc']} CPU ({m['cpu']}), {m['memory_gib']} GiB RAM, "
-                 f"Linux {m['kernel']}, Python {m['python']}")  # fmt: skip
-    lines.append(f"Command: `{results['command']}`")
-    lines.append(
-        f"App code fingerprint {results['code']} (sha256 of the app's sources and config), from {results['app_dir']}"
-    )
-    lines.append("")
-    lat = results.get("latency")
-    if lat:
-        s = lat["settings"]
-        lines += [
-            f"### Added latency ({lat['turns']} sequential turns, {lat['warmup']} warm-up turns not counted)",
-            "",
-            f"Upstream latency {lat['upstream_latency']:g} s + uniform 0-{lat['upstream_jitter']:g} s per turn "
-            f"(subtracted per turn). LIVE_POLL_MS={s['LIVE_POLL_MS']}, HUEY_MAX_DELAY={s['HUEY_MAX_DELAY']}, "
-            f"Huey -w {lat['huey_workers']}, gunicorn gthread {lat['web_workers']}x{lat['web_threads']}, "
-            f"AIMLAPI_MODE={s['AIMLAPI_MODE']}"
-            + (f", overrides {lat['env_overrides']}" if lat["env_overrides"] else "")
-            + ".",
-            "",
-            "| metric | p50 | p95 | max | target | |",
-            "|---|---|---|---|---|---|",
-        ]
-        a = lat["added"]
-        lines.append(
-            f"| added latency | {ms(a['p50'])} | {ms(a['p95'])} | {ms(a['max'])} | p50 < 250 ms, p95 < 1 s | "
-            f"{verdict(a['p50'], TARGETS['added_p50_ms'])} / {verdict(a['p95'], TARGETS['added_p95_ms'])} |"
-        )
-        for name, part in lat["breakdown"].items():
-            lines.append(f"| {name} | {ms(part['p50'])} | {ms(part['p95'])} | {ms(part['max'])} | | |")
-        lines.append("")
-        lines.append(
-            f"Polls per turn: p50 {lat['polls_per_turn']['p50']:.0f}; failures: {len(lat['failures'])}"
-            f"{' ' + '; '.join(lat['failures'][:5]) if lat['failures'] else ''}; "
-            f"run took {lat['elapsed_s']:.0f} s. Average CPU use, in cores: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in lat["cpu_cores"].items())
-            + "."
-        )
-        lines += busy_warning(lat["cpu_cores"].get("other processes", 0), results["machine"]["nproc"])
-        lines.append("")
-    con = results.get("concurrency")
-    if con:
-        s = con["settings"]
-        lines += [
-            f"### Concurrency ({con['turns']} turns at once, upstream {con['upstream_latency']:g} s each)",
-            "",
-            f"{con['users']} users, {con['creators']} sending threads; every turn's tab polls, "
-            + (
-                "all of them in front"
-                if con.get("visible") == "all"
-                else "each user's newest tab in front and the others hidden"
-            )
-            + f"; one more tab loads pages back to back ({con['page_pause_s']:g} s pause). "
-            f"Huey -w {con['huey_workers']}, LIVE_POLL_MS={s['LIVE_POLL_MS']}, "
-            f"LIVE_POLL_HIDDEN_MS={s.get('LIVE_POLL_HIDDEN_MS')}, HUEY_MAX_DELAY={s['HUEY_MAX_DELAY']}, "
-            f"gunicorn gthread {con['web_workers']}x{con['web_threads']}"
-            + (f", overrides {con['env_overrides']}" if con["env_overrides"] else "")
-            + ".",
-            "",
-            "| metric | value | target | |",
-            "|---|---|---|---|",
-            f"| completed, as seen in the pages | {con['completed']} / {con['turns']} | all | "
-            f"{'PASS' if con['completed'] == con['turns'] else 'MISS'} |",
-            f"| lost or duplicated (DB + upstream checks) | {len(con['problems'])} problems | none | "
-            f"{'PASS' if not con['problems'] else 'MISS'} |",
-            f"| peak upstream calls in flight | {con['upstream_peak_in_flight']} | {con['turns']} | "
-            f"{'PASS' if con['upstream_peak_in_flight'] >= con['turns'] else 'MISS'} |",
-            f"| page loads meanwhile: p50 / p95 / max (n={con['page_loads']['n']}) | "
-            f"{ms(con['page_loads']['p50'])} / {ms(con['page_loads']['p95'])} / {ms(con['page_loads']['max'])} | "
-            f"p95 < 300 ms | {verdict(con['page_loads']['p95'], TARGETS['page_p95_ms'])} |",
-        ]
-        for phase, part in con["page_phases"].items():
-            lines.append(f"| &nbsp; page loads {phase}: p50 / p95 (n={part['n']}) | {ms(part['p50'])} / "
-                         f"{ms(part['p95'])} | | |")  # fmt: skip
-        for kind, part in con["page_kinds"].items():
-            lines.append(f"| &nbsp; GET {kind}: p50 / p95 (n={part['n']}) | {ms(part['p50'])} / "
-                         f"{ms(part['p95'])} | | |")  # fmt: skip
-        lines += [
-            f"| worker peak RSS (VmHWM) | {con['worker_peak_rss_mib']:.0f} MiB (idle {con['worker_idle_rss_mib']:.0f} "
-            f"MiB) | report | |",
-            f"| worker peak threads / open files | {con['worker_peak_threads']} / {con['worker_peak_fds']} | | |",
-            f"| worker CPU while idle (queue polling) | {con['worker_idle_cpu_cores'] * 100:.0f}% of a core | | |",
-            f"| gunicorn peak RSS (master + workers) | {con['web_peak_rss_mib_sum']:.0f} MiB | | |",
-            f"| time to send all prompts | {con['send_burst_s']:.1f} s | | |",
-            f"| POST -> 302: p50 / p95 | {ms(con['creation_posts']['p50'])} / {ms(con['creation_posts']['p95'])} | | |",
-            f"| queue wait (saved -> claimed): p50 / p95 / max | {ms(con['pickup']['p50'])} / "
-            f"{ms(con['pickup']['p95'])} / {ms(con['pickup']['max'])} | | |",
-            f"| answer visible after the upstream finished, p50 / p95 (fixed upstream latency: depends on the "
-            f"phase of the poll timers, indicative only) | {ms(con['added']['p50'])} / {ms(con['added']['p95'])} | | |",
-            f"| live polls: {con['polls']['n']} ({con['poll_rate_per_s']:.0f}/s), p50 / p95 | "
-            f"{ms(con['polls']['p50'])} / {ms(con['polls']['p95'])} | | |",
-        ]
-        for phase, part in con["poll_phases"].items():
-            lines.append(
-                f"| &nbsp; live polls {phase}: p50 / p95 (n={part['n']}) | {ms(part['p50'])} / {ms(part['p95'])} | | |"
-            )
-        lines += [
-            "",
-            "Time inside the server (gunicorn's %(D)s: from a thread taking the request to the last byte):",
-            "",
-        ]
-        lines += ["| request | n | p50 | p95 | max |", "|---|---|---|---|---|"]
-        for key, part in con["server_side"].items():
-            lines.append(f"| {key} | {part['n']} | {ms(part['p50'])} | {ms(part['p95'])} | {ms(part['max'])} |")
-        lines += [
-            "",
-            f"Poll answers: {con['poll_statuses']}. Average CPU use, in cores (of {results['machine']['nproc']}):",
-            "",
-        ]
-        lines += [
-            "| phase | " + " | ".join(con["cpu_cores"]["whole window"]) + " | total |",
-            "|---" * (len(con["cpu_cores"]["whole window"]) + 2) + "|",
-        ]
-        for phase, cores in con["cpu_cores"].items():
-            lines.append(
-                f"| {phase} | " + " | ".join(f"{v:.2f}" for v in cores.values()) + f" | {sum(cores.values()):.2f} |"
-            )
-        lines += busy_warning(con["cpu_cores"]["whole window"].get("other processes", 0), results["machine"]["nproc"])
-        if con["problems"]:
-            lines += ["", "Problems:", *[f"- {p}" for p in con["problems"]]]
-        lines.append("")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -748,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=60.0, help="concurrency: wait beyond the upstream latency")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn --workers (Procfile: 2)")
     parser.add_argument("--web-threads", type=int, default=16, help="gunicorn --threads (Procfile: 16)")
+    parser.add_argument(
+        "--server",
+        choices=("wsgi", "asgi"),
+        default="wsgi",
+        help="concurrency: gthread (pages poll) or uvicorn workers as `make run` (pushed updates)",
+    )
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="app setting, repeatable")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -771,41 +469,14 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.app_dir / "manage.py").exists():
             raise SystemExit(f"--app-dir {args.app_dir}: no manage.py there")
         stack_module.APP_DIR = args.app_dir.resolve()
-    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so every started process is stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
-
-    workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-", dir=args.tmp))
+    stop_on_sigterm()
     results: dict = {
-        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m benchmarks.run" + ("" if not argv and len(sys.argv) < 2 else " " + shlex.join(
-            argv if argv is not None else sys.argv[1:])),
-        "machine": machine(),
+        **header("benchmarks.run", argv),
+        "machine": description(),
         "app_dir": str(stack_module.APP_DIR),
         "code": code_fingerprint(),
-    }  # fmt: skip
-    ok = False
-    try:
-        static_root = workdir / "static"
-        # Collected once, into the temp dir (benchmarks.settings), for both stacks.
-        Stack(workdir / "collectstatic", static_root, upstream_latency=0, huey_workers=1).collectstatic()
-        if args.only in (None, "latency"):
-            results["latency"] = bench_latency(args, static_root, workdir)
-        if args.only in (None, "concurrency"):
-            results["concurrency"] = bench_concurrency(args, static_root, workdir)
-        ok = True
-    finally:
-        text = report(results) if ok else ""
-        if text:
-            print()
-            print(text)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2, default=str))
-        if args.markdown and text:
-            args.markdown.write_text(text)
-        if args.keep or not ok:
-            print(f"logs and databases kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    }
+    measure_parts({"latency": bench_latency, "concurrency": bench_concurrency}, results, report, args, "aimlweb-bench-")
     failed = bool(results.get("concurrency", {}).get("problems")) or bool(results.get("latency", {}).get("failures"))
     return 1 if failed else 0
 

@@ -13,23 +13,28 @@ import os
 import re
 import secrets
 import signal
-import socket
+import sqlite3
 import subprocess
 import sys
-import threading
-import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
+
+from tests.helpers import free_port, wait_for
+
+from .cli import reported, scratch
+from .machine import proc_children, proc_status
 
 ROOT = Path(__file__).resolve().parent.parent
 # The app under test: this checkout, or another one (--app-dir, e.g. a patched copy).
 APP_DIR = Path(os.environ.get("BENCH_APP_DIR", ROOT)).resolve()
 VENV_BIN = Path(sys.executable).parent
 PYTHON = sys.executable
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ACCESS_LINE = re.compile(r'\[([^\]]+)\] "(GET|POST|HEAD) (\S+) HTTP/[\d.]+" (\d{3}) \S+ ".*" ".*" (\d+)$')
 
 # Settings the benchmark decides itself; any other app variable inherited from
@@ -53,20 +58,12 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
+def wait_until(predicate, timeout: float, what: str):
+    """tests.helpers.wait_for (what `predicate` returns, once true), saying what it waited for if it times out."""
+    try:
+        return wait_for(predicate, timeout=timeout)
+    except AssertionError:
+        raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}") from None
 
 
 def base_env(extra: dict[str, str]) -> dict[str, str]:
@@ -77,115 +74,6 @@ def base_env(extra: dict[str, str]) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
-
-
-# --- /proc readings ---------------------------------------------------------------
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS, VmHWM (kB) and Threads of a process, from /proc (one process: all its threads)."""
-    out = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "Threads"):
-                out[key] = int(value.split()[0])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return out
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes on the machine have used (busy time of every core, from /proc/stat)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
-
-
-def background_cores(seconds: float = 3.0) -> float:
-    """Cores busy on the machine over a short window (call while none of our processes run)."""
-    before = machine_busy_seconds()
-    time.sleep(seconds)
-    return (machine_busy_seconds() - before) / seconds
-
-
-def load_average() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def proc_fds(pid: int) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except (FileNotFoundError, PermissionError):
-        return 0
-
-
-def proc_children(pid: int) -> list[int]:
-    children = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return children
-
-
-class Sampler:
-    """Samples RSS, threads and open files of the named processes every `interval` seconds."""
-
-    def __init__(self, pids: dict[str, list[int]], interval: float = 0.25):
-        self.pids = pids
-        self.interval = interval
-        self.peak: dict[str, dict[str, int]] = {name: {} for name in pids}
-        self.cpu: list[tuple[float, dict[str, float]]] = []  # (time, CPU seconds so far) per sample
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.sample()
-            self._stop.wait(self.interval)
-
-    def sample(self):
-        cpu = {name: sum(proc_cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
-        # Whatever else ran meanwhile (other jobs on a shared machine skew every figure).
-        cpu["other processes"] = machine_busy_seconds() - sum(cpu.values())
-        self.cpu.append((time.time(), cpu))
-        for name, pids in self.pids.items():
-            total = {"VmRSS": 0, "Threads": 0, "fds": 0}
-            for pid in pids:
-                status = proc_status(pid)
-                total["VmRSS"] += status.get("VmRSS", 0)
-                total["Threads"] += status.get("Threads", 0)
-                total["fds"] += proc_fds(pid)
-            peak = self.peak[name]
-            for key, value in total.items():
-                peak[key] = max(peak.get(key, 0), value)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def cores(self, start: float, end: float) -> dict[str, float]:
-        """Average CPU cores each process group used between two times."""
-        inside = [(t, cpu) for t, cpu in self.cpu if start <= t <= end]
-        if len(inside) < 2:
-            return {}
-        (t0, first), (t1, last) = inside[0], inside[-1]
-        return {name: (last[name] - first[name]) / (t1 - t0) for name in first}
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sample()
 
 
 # --- processes ----------------------------------------------------------------------
@@ -299,7 +187,8 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def _run(self, name: str, argv: list[str], timeout: float = 120) -> str:
+    def run(self, name: str, argv: list[str], timeout: float = 120) -> str:
+        """Run a command of the app (manage.py ..., a seeder) in this stack's environment; its output, logged."""
         result = subprocess.run(argv, cwd=APP_DIR, env=self.env, capture_output=True, text=True, timeout=timeout)
         (self.logs / f"{name}.log").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
@@ -307,9 +196,11 @@ class Stack:
         return result.stdout
 
     def collectstatic(self) -> None:
-        self._run("collectstatic", [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"])
+        self.run("collectstatic", [PYTHON, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"])
 
     def start(self) -> Stack:
+        if self.env["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
+            fresh_postgres(self.env["DATABASE_URL"])
         self.fake = self._spawn(
             "fake",
             [
@@ -317,8 +208,8 @@ class Stack:
                 "--latency", str(self.upstream_latency), "--stats", str(self.fake_stats),
             ],
         )  # fmt: skip
-        self._run("migrate", [PYTHON, "manage.py", "migrate", "--noinput"])
-        out = self._run("dbsetup", [PYTHON, "-m", "benchmarks.dbsetup", "--users", str(self.users),
+        self.run("migrate", [PYTHON, "manage.py", "migrate", "--noinput"])
+        out = self.run("dbsetup", [PYTHON, "-m", "benchmarks.dbsetup", "--users", str(self.users),
                                     "--password", BENCH_PASSWORD])  # fmt: skip
         self.settings = json.loads(out.strip().splitlines()[-1])
         if self.server == "asgi":
@@ -396,7 +287,117 @@ class Stack:
 
         return wait_until(fresh, timeout, "fresh fake upstream stats")
 
+    def signed_in(self, username: str, password: str = BENCH_PASSWORD) -> requests.Session:
+        """A `requests` session signed in as `username` (one of dbsetup's users, by default)."""
+        session = requests.Session()
+        session.get(f"{self.base_url}/login/", timeout=30)
+        response = session.post(
+            f"{self.base_url}/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            headers={"Referer": f"{self.base_url}/login/"},
+            timeout=30,
+        )
+        if "sessionid" not in session.cookies:
+            raise RuntimeError(f"could not sign in as {username}: {response.status_code}")
+        return session
+
+    def turns(self) -> dict[str, dict]:
+        """Every turn in the database (SQLite, or PostgreSQL given by --env DATABASE_URL), by id without dashes.
+
+        Times as Unix times; `__conversations__`: how many conversations there are.
+        """
+        url = self.env["DATABASE_URL"]
+        if url.startswith(("postgres://", "postgresql://")):
+            import psycopg
+            from psycopg.rows import dict_row
+
+            with psycopg.connect(url, row_factory=dict_row) as con:
+                rows = con.execute(TURN_COLUMNS).fetchall()
+                conversations = con.execute("select count(*) as n from conversations_conversation").fetchone()["n"]
+            for turn in rows:
+                for key in ("id", "conversation_id"):
+                    turn[key] = str(turn[key])
+                for key in ("created_at", "started_at", "completed_at"):
+                    turn[key] = turn[key].timestamp() if turn[key] else None
+        else:
+            con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+            try:
+                con.row_factory = sqlite3.Row
+                rows = [dict(row) for row in con.execute(TURN_COLUMNS).fetchall()]
+                conversations = con.execute("select count(*) from conversations_conversation").fetchone()[0]
+            finally:
+                con.close()
+            for turn in rows:
+                for key in ("created_at", "started_at", "completed_at"):
+                    turn[key] = db_time(turn[key])
+        turns: dict = {turn["id"].replace("-", ""): turn for turn in rows}
+        turns["__conversations__"] = conversations
+        return turns
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
         self.procs.clear()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def measure_parts(
+    parts: dict[str, Callable[[Any, Path, Path], dict]], results: dict, report, args, prefix: str
+) -> None:
+    """The parts of a run that --only asks for (all without it), each `part(args, static_root, workdir)` on stacks
+    of its own in the run's temp dir, with the static files collected once; their figures into `results`, then
+    `report(results)` published (see cli.reported)."""
+    with reported(results, report, args, prefix) as workdir:
+        static_root = workdir / "static"
+        Stack(workdir / "collectstatic", static_root, upstream_latency=0, huey_workers=1).collectstatic()
+        for name in [args.only] if args.only else parts:
+            results[name] = parts[name](args, static_root, workdir)
+
+
+@contextmanager
+def started_stack(args, prefix: str, path: Path | None = None, **options) -> Iterator[Stack]:
+    """A stack in the run's temp dir (cli.scratch, with --tmp and --keep; or `path`), its static files collected,
+    started; stopped at the end."""
+    with (
+        scratch(prefix, args.tmp, args.keep, path) as workdir,
+        Stack(workdir, workdir / "static", upstream_latency=0, **options) as stack,
+    ):
+        stack.collectstatic()
+        stack.start()
+        yield stack
+
+
+# --- the database, read beside the app --------------------------------------------------
+
+TURN_COLUMNS = (
+    "select t.id, t.conversation_id, c.owner_id, t.status, t.attempts, t.response_id, t.output_text, t.error_code,"
+    " t.created_at, t.started_at, t.completed_at"
+    " from conversations_turn t join conversations_conversation c on c.id = t.conversation_id"
+)
+
+
+def db_time(value: str | None) -> float | None:
+    """A datetime column of Django's SQLite backend (naive UTC text) as a Unix time."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop and create the PostgreSQL database named in `url`: every stack on it starts empty."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        con.execute(sql.SQL("create database {}").format(sql.Identifier(name)))

@@ -31,29 +31,16 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from .cli import header, publish
+from .figures import pct
+from .machine import RssSampler
 
 APP_DIR = Path(__file__).resolve().parent.parent
 TARGET_P95_S = 1.0
 PG_URL = "postgres://aimlweb:aimlweb@127.0.0.1:5432/{name}"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # --- the measuring subprocess (the app's settings, one database) ------------------------------------
@@ -135,40 +122,29 @@ def _get(client, url: str) -> int:
 
 
 def _export(client, url: str) -> dict:
-    """Download a CSV export while a thread samples this process's resident memory."""
+    """Download a CSV export while a thread samples this process's resident memory every 20 ms."""
     import gc
 
     gc.collect()
-    before = rss_mib()
-    peak = [before]
-    done = threading.Event()
-
-    def sample():
-        while not done.wait(0.02):
-            peak[0] = max(peak[0], rss_mib())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    response = client.get(url)
-    first = None
-    size = lines = 0
-    for chunk in response.streaming_content:
-        if first is None:
-            first = time.perf_counter() - started
-        size += len(chunk)
-        lines += chunk.count(b"\n")
-    total = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    with RssSampler(os.getpid(), interval=0.02) as rss:
+        started = time.perf_counter()
+        response = client.get(url)
+        first = None
+        size = lines = 0
+        for chunk in response.streaming_content:
+            if first is None:
+                first = time.perf_counter() - started
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+        total = time.perf_counter() - started
     return {
         "url": url,
         "rows": lines - 1,
         "mb": size / 1e6,
         "first_byte_s": first,
         "seconds": total,
-        "rss_before_mib": before,
-        "rss_peak_growth_mib": max(peak[0], rss_mib()) - before,
+        "rss_before_mib": rss.before / 1024,
+        "rss_peak_growth_mib": (rss.peak - rss.before) / 1024,
         "streaming": response.streaming,
     }
 
@@ -387,13 +363,9 @@ def main(argv: list[str] | None = None) -> int:
             check=True,
         )
         runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
-    command = "python -m benchmarks.usage" + (" " + " ".join(argv) if argv else "")
-    text = f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n\n" + report(runs, command)
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(runs, indent=2, default=str))
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    called = header("benchmarks.usage", argv)
+    text = f"{called['started']}\n\n" + report(runs, called["command"])
+    publish(runs, text, args.json, args.markdown)
     missed = [
         name for run in runs.values() for name, r in run["requests"].items() if r["p95"] >= TARGET_P95_S
     ]  # fmt: skip

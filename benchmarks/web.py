@@ -29,19 +29,14 @@ import sys
 import time
 from pathlib import Path
 
-from .stack import APP_DIR, PYTHON, VENV_BIN, Proc, base_env, free_port, proc_children, proc_cpu_seconds, wait_until
+from tests.helpers import free_port
+
+from .cli import header, publish
+from .figures import pct
+from .machine import proc_children, proc_cpu_seconds
+from .stack import APP_DIR, PYTHON, VENV_BIN, Proc, base_env, wait_until
 
 DEFAULT_PG = "postgres://aimlweb:aimlweb@127.0.0.1:5432/aimlweb_bench_web"
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 # --- a small HTTP/1.1 client: kept-alive connections, as cheap as possible per request -------
@@ -285,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args.endpoints = [e for e in args.endpoints.split(",") if e]
     args.dir.mkdir(parents=True, exist_ok=True)
     results = {
-        "command": "python -m benchmarks.web" + (" " + shlex.join(argv if argv is not None else sys.argv[1:])),
+        "command": header("benchmarks.web", argv)["command"],
         "clients": args.clients,
         "duration": args.duration,
         "warmup": args.warmup,
@@ -314,13 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                     {"database": database, "server": server, "workers": workers, "endpoints": endpoints}
                 )
     results["load_after"] = os.getloadavg()[0]
-    text = report(results)
-    print()
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
+    publish(results, report(results), args.json, args.markdown)
     return 0
 
 

@@ -64,6 +64,21 @@ class AIModel(models.Model):
         help_text="Comma list of the reasoning.effort values the model accepts. Empty: the field is never sent.",
     )
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Reasoning summaries (the model's thinking, shown under "Thinking…"): asked for, read and kept only
+    # when set (generation/aimlapi; README "The model's thinking").
+    reasoning_summaries = models.BooleanField(
+        "returns reasoning summaries",
+        default=False,
+        help_text="Ask for the model's reasoning summary (Responses: reasoning.summary “auto”; Chat Completions: "
+        "message.reasoning) and show it under “Thinking…”. Set it only for a model whose AI/ML API page documents "
+        "it; a provider that refuses the field is asked once more without it (the answer is not lost).",
+    )
+    # What a prompt is held at until 20 answers of the model were charged here (usage/holds.py).
+    typical_output_tokens = models.PositiveIntegerField(
+        default=16_000,
+        help_text="Output tokens a prompt is held at against budgets until 20 answers of this model were charged "
+        "here; from then on, what 95 % of its last 200 answers stayed within.",
+    )
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField("default", default=False)
     retires_on = models.DateField(null=True, blank=True)
@@ -135,6 +150,32 @@ class Conversation(models.Model):
         return reverse("conversation", args=[self.id])
 
 
+class ChargedAt(models.Model):
+    """What a call was charged at: the unit prices (USD per 1M tokens) and the provider's own figure
+    (meta.usage.usd_spent) beside our computed cost. A turn keeps its current attempt's; each charge its own."""
+
+    input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
+    output_price = models.DecimalField(**PRICE, null=True, blank=True)
+    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class TokenSums(models.Model):
+    """The five token figures (TOKEN_COLUMNS) as counts that add up: a charge's, a day's sums."""
+
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
 class TurnManager(models.Manager):
     def create(self, **kwargs):
         """Without `parent`, a new turn follows the conversation's newest turn.
@@ -150,7 +191,7 @@ class TurnManager(models.Manager):
         return super().create(**kwargs)
 
 
-class Turn(models.Model):
+class Turn(ChargedAt):
     """One prompt and its answer. A conversation is a tree of turns (see `parent`).
 
     Editing a prompt or regenerating an answer adds a sibling: another version of
@@ -158,14 +199,20 @@ class Turn(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
+        # Accepted, not allowed to start yet (the user's running limit, or the conversation's answer
+        # still running): shown as "Queued"; generation/scheduler.py starts it. Then handed to a worker.
+        WAITING = "waiting", "Queued"
+        QUEUED = "queued", "Starting"
         IN_PROGRESS = "in_progress", "In progress"
         COMPLETED = "completed", "Completed"
         INCOMPLETE = "incomplete", "Incomplete"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # Running: holds one of its user's slots, its conversation's one answer at a time, its budget hold.
     ACTIVE = (Status.QUEUED, Status.IN_PROGRESS)
+    # Not ended yet: the page follows it (live updates), Cancel or Stop is offered.
+    OPEN = (Status.WAITING, *ACTIVE)
     RETRYABLE = (Status.FAILED, Status.INCOMPLETE, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -182,19 +229,17 @@ class Turn(models.Model):
     model = models.CharField(max_length=100, blank=True)
     output_text = models.TextField(blank=True)
     output_html = models.TextField(blank=True)
+    # The model's reasoning summary as it sent it (plain text, shown escaped: rendering.thinking_to_html);
+    # saved as it streams, like output_text. Empty when its model's catalogue row does not ask for one.
+    thinking = models.TextField(blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     cached_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     total_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    # The unit prices (USD per 1M tokens) the current attempt was charged at, and the
-    # provider's own figure (meta.usage.usd_spent) beside our computed cost_usd.
-    input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    output_price = models.DecimalField(**PRICE, null=True, blank=True)
-    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
-    # The most this attempt may cost (whole input + output cap), reserved against budgets while it runs.
+    # The unit prices and the provider's own figure: ChargedAt (of the current attempt).
+    # What this attempt is held at against budgets while it runs (usage/budgets.py: whole input + the hold).
     estimate_usd = models.DecimalField(**USD, null=True, blank=True)
     response_json = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
@@ -230,6 +275,10 @@ class Turn(models.Model):
                 condition=Q(status__in=["queued", "in_progress"]),
                 name="one_active_turn_per_conversation",
             ),
+            # One prompt waits at a time per conversation: sending again while one waits edits it.
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(status="waiting"), name="one_waiting_turn_per_conversation"
+            ),
             models.UniqueConstraint(fields=["client_token"], name="unique_turn_client_token"),
         ]
         indexes = [
@@ -258,6 +307,14 @@ class Turn(models.Model):
         return self.status in self.ACTIVE
 
     @property
+    def is_waiting(self) -> bool:
+        return self.status == self.Status.WAITING
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
     def can_retry(self) -> bool:
         return self.status in self.RETRYABLE
 
@@ -273,7 +330,25 @@ class Turn(models.Model):
         return None
 
 
-class Charge(models.Model):
+class WaitingTurn(models.Model):
+    """The queue: one row per turn that waits to start (status `waiting`), ordered and filtered by
+    generation/scheduler.py with one indexed query per user. Deleted when the turn starts or is cancelled."""
+
+    turn = models.OneToOneField(Turn, primary_key=True, on_delete=models.CASCADE, related_name="waiting")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # A follow-up: sent once this answer is complete. Failed or stopped: it waits for the user (Send now).
+    follows = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Its place in its owner's queue (an edit keeps it).
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at", "turn"], name="waiting_owner_created")]
+
+    def __str__(self) -> str:
+        return f"waiting: {self.turn_id}"
+
+
+class Charge(ChargedAt, TokenSums):
     """One upstream attempt that reported usage: the ledger every total reads.
 
     Written once by the app and never edited. It outlives the deletion of its
@@ -296,16 +371,7 @@ class Charge(models.Model):
     model = models.CharField(max_length=100)
     response_id = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=16)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
-    input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    cached_input_price = models.DecimalField(**PRICE, null=True, blank=True)
-    output_price = models.DecimalField(**PRICE, null=True, blank=True)
     cost_usd = models.DecimalField(**USD, null=True, blank=True)
-    provider_cost_usd = models.DecimalField(**USD, null=True, blank=True)
     duration_ms = models.PositiveBigIntegerField(null=True, blank=True)
     # The provider sent usage the client could not read (negative, fractional, absurd): charged at the
     # turn's estimate instead of $0, so budgets count a paid answer; flagged in the dashboard.
@@ -329,13 +395,18 @@ class Charge(models.Model):
             models.Index(fields=["cost_usd", "created_at", "user", "model", "status"], name="charge_cost"),
             models.Index(fields=["status", "created_at"], name="charge_status_created"),
             models.Index(fields=["response_id"], name="charge_response_id"),
+            # A prompt's hold (usage/holds.py): the newest answers of a model, read from the index alone.
+            models.Index(
+                fields=["model", "purpose", "created_at", "status", "usage_unknown", "output_tokens"],
+                name="charge_model_answers",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.cost_usd} USD ({self.status})"
 
 
-class DailyUsage(models.Model):
+class DailyUsage(TokenSums):
     """Charges summed per day, user, model and status, kept in step where a charge is written.
 
     The dashboards read this instead of scanning a million charges; a test proves
@@ -347,11 +418,6 @@ class DailyUsage(models.Model):
     model = models.CharField(max_length=100)
     status = models.CharField(max_length=16)
     charges = models.PositiveBigIntegerField(default=0)
-    input_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
-    reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal(0))
     provider_cost_usd = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal(0))
     duration_ms = models.PositiveBigIntegerField(default=0)
@@ -390,6 +456,7 @@ class Share(models.Model):
     title = models.CharField(max_length=200)
     snapshot = models.JSONField(default=list)
     show_cost = models.BooleanField(default=False)
+    show_thinking = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     # Not a column: the absolute link, set for the conversation page's Share menu (chat/pages.share_links).

@@ -5,57 +5,34 @@ generation pool, so a few consumer threads serve any number of answers.
 """
 
 import atexit
+import resource
 import threading
-from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 
+from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from ops import heartbeat
 
-from .generation import attempts, checks, worker
+from .generation import attempts, checks, scheduler, worker
 from .history import importer
-from .notices import services as notices
-
-
-def _start(func: Callable[..., None], turn_id: str) -> None:
-    if HUEY.immediate:  # tests, and HUEY_IMMEDIATE: run here and now
-        _run_then_notify(func, turn_id=turn_id)
-    else:
-        worker.pool.submit(partial(_run_then_notify, func), turn_id=turn_id)
-
-
-def _run_then_notify(func: Callable[..., None], *, turn_id: str) -> None:
-    try:
-        func(turn_id=turn_id)
-    finally:  # the answer is stored (or there was nothing to do): the emails it may bring (notices/)
-        if notices.sending():
-            turn_notices_task(turn_id)
 
 
 @db_task()
 def turn_run_task(turn_id: str) -> None:
-    _start(worker.turn_run, turn_id)
+    worker.pool.start(worker.turn_run, turn_id=turn_id)
 
 
 @db_task()
 def turn_resume_task(turn_id: str) -> None:
-    _start(worker.turn_resume, turn_id)
-
-
-@db_task(retries=3, retry_delay=30)  # a busy database: decided again half a minute later
-def turn_notices_task(turn_id: str) -> None:
-    notices.turn_ended_notify(turn_id=turn_id)
+    worker.pool.start(worker.turn_resume, turn_id=turn_id)
 
 
 @db_task()
 def model_check_task(model_id: int, user_id: int | None) -> None:
-    if HUEY.immediate:
-        checks.model_check(model_id=model_id, user_id=user_id)
-    else:  # a pro model may take a minute even for "OK": not on a consumer thread
-        worker.pool.submit(checks.model_check, model_id=model_id, user_id=user_id)
+    # A pro model may take a minute even for "OK": not on a consumer thread.
+    worker.pool.start(checks.model_check, model_id=model_id, user_id=user_id)
 
 
 @db_task()
@@ -70,18 +47,27 @@ def imported_answers_render_task(owner_id: int) -> None:
 
 
 def turns_recover(now: datetime | None = None) -> dict[str, int]:
-    """Sweep once and queue what the sweep found; returns the counts."""
+    """Sweep once and queue what the sweep found, then start the waiting turns that may start (the
+    queue's safety net: a restart, a lost hand-over); returns the counts."""
     found = worker.turns_recover(now=now)
     for turn_id in found.resume:
         turn_resume_task(turn_id)
     for turn_id in found.requeue:
         turn_run_task(turn_id)
-    return found.counts
+    return {**found.counts, "started": len(scheduler.turns_start_all(run=turn_run_task))}
 
 
 @db_periodic_task(crontab(minute="*"))
 def turns_recover_task() -> None:
     turns_recover()
+
+
+def _open_files_allow(needed: int) -> None:
+    """Raise this process's soft limit of open files to `needed`, as far as the hard limit lets it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 _once = threading.Lock()
@@ -100,6 +86,9 @@ def on_startup() -> None:
             return
         _started = True
     heartbeat.start("worker", also=turns_recover)
+    # Each answer in flight holds an open file or two (its socket); a full pool must not meet the
+    # common soft limit of 1024 (benchmarks/queue.py pool).
+    _open_files_allow(3 * settings.GENERATION_THREADS + 100)
     # The generation threads die with the process: hand their turns to the next sweep
     # as it exits. atexit runs in the main thread on every clean exit (SIGTERM or
     # SIGINT), before daemon threads are stopped; a shutdown hook would run in a

@@ -40,6 +40,7 @@ urlpatterns = [
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),
     path("t/<uuid:turn_id>/retry/", views.turn_retry, name="turn_retry"),
+    path("t/<uuid:turn_id>/send/", views.turn_send, name="turn_send"),
     path("t/<uuid:turn_id>/regenerate/", views.turn_regenerate, name="turn_regenerate"),
     path("t/<uuid:turn_id>/show/", views.turn_show, name="turn_show"),
 ]

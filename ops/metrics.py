@@ -61,10 +61,16 @@ def render() -> str:
     counts = dict(Turn.objects.order_by().values_list("status").annotate(n=Count("id")))
     out += ["# HELP aimlweb_turns Turns by status.", "# TYPE aimlweb_turns gauge"]
     out += [_line("aimlweb_turns", counts.get(status, 0), status=status) for status in Turn.Status.values]
-    out += ["# HELP aimlweb_queue_depth Turns queued and not yet started.", "# TYPE aimlweb_queue_depth gauge"]
+    out += ["# HELP aimlweb_queue_depth Turns handed to a worker and not yet started.",
+            "# TYPE aimlweb_queue_depth gauge"]  # fmt: skip
     out.append(_line("aimlweb_queue_depth", counts.get(Turn.Status.QUEUED, 0)))
     out += ["# HELP aimlweb_answers_in_flight Answers being generated.", "# TYPE aimlweb_answers_in_flight gauge"]
     out.append(_line("aimlweb_answers_in_flight", counts.get(Turn.Status.IN_PROGRESS, 0)))
+    # The queue (generation/scheduler.py): prompts accepted past their user's running limit, or
+    # follow-ups waiting for their answer; each starts when its user's slot frees.
+    out += ["# HELP aimlweb_prompts_waiting Prompts queued: accepted, waiting for their user's slot or answer.",
+            "# TYPE aimlweb_prompts_waiting gauge"]  # fmt: skip
+    out.append(_line("aimlweb_prompts_waiting", counts.get(Turn.Status.WAITING, 0)))
 
     buckets = Charge.objects.filter(duration_ms__isnull=False).aggregate(
         count=Count("id"),

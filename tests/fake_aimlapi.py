@@ -15,6 +15,15 @@ The same fault queue serves both endpoints; on chat, "failed" is a
 A model in ``fake.retired_models`` is answered 404 "Model is deprecated" (as AI/ML
 API answers a retired model); one in ``fake.unknown_models`` 404 "Model ... not found".
 
+Reasoning summaries (``fake.thinking``, paragraphs apart): on ``/v1/responses`` only when the
+body asks (``reasoning.summary``), as summary parts of the ``reasoning`` output item, streamed as
+``response.reasoning_summary_part.added`` / ``response.reasoning_summary_text.delta`` / ``.done``
+events before the answer's text (``fake.thinking_latency`` spread over their deltas), and in a
+running background response once it is in progress. With ``fake.refuse_reasoning_summary`` such a
+body is refused: 400 "Unsupported parameter: 'reasoning.summary' ...". On ``/v1/chat/completions``
+(where nothing asks) ``message.reasoning`` / ``delta.reasoning`` carry it whenever the model
+reasons (``reasoning_tokens``), as AI/ML API documents for gpt-5.6-sol-pro.
+
 Use it in tests::
 
     with FakeAimlApi(latency=0.2) as fake:
@@ -90,6 +99,11 @@ NO_CREDITS_MESSAGE = (
 QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
 BODY_VALIDATION_MESSAGE = "Body validation error!"
 UNSUPPORTED_PARAMETER_MESSAGE = "Unsupported parameter: '{param}' is not supported with this model."
+# The reasoning summary a model gives (two paragraphs, each with its heading, as OpenAI's models write them).
+DEFAULT_THINKING = (
+    "**Reading the question**\n\nI looked at what was asked and what the earlier turns said.\n\n"
+    "**Planning the answer**\n\nI settled on a short reply with a list."
+)
 STREAM_ERROR_MESSAGE = "The server had an error while processing your request."
 # AI/ML API's answer for a retired model (its docs page "404 Model is deprecated").
 DEPRECATED_MESSAGE = "Model is deprecated"
@@ -278,6 +292,25 @@ def chat_usage_fields(
     }
 
 
+def asked_summary(body: dict) -> str:
+    """The reasoning summary a Responses body asks for ("auto", "concise", "detailed"), or ""."""
+    reasoning = body.get("reasoning")
+    return str(reasoning.get("summary") or "") if isinstance(reasoning, dict) else ""
+
+
+def thinking_parts(thinking: str) -> list[str]:
+    """A summary's parts: its paragraphs (as the models send each heading and its text apart)."""
+    parts = [part.strip() for part in thinking.split("\n\n") if part.strip()]
+    # A heading and the paragraph after it are one part.
+    joined: list[str] = []
+    for part in parts:
+        if joined and joined[-1].startswith("**") and joined[-1].endswith("**"):
+            joined[-1] += "\n\n" + part
+        else:
+            joined.append(part)
+    return joined
+
+
 def split_text(text: str, pieces: int) -> list[str]:
     """Split ``text`` into at most ``pieces`` consecutive, non-empty chunks."""
     pieces = max(1, min(pieces, len(text)))
@@ -359,6 +392,8 @@ class FakeAimlApi:
         stream_empty_final_output: bool = False,
         reasoning_tokens: int = 64,
         cached_tokens: int = 0,
+        thinking: str = DEFAULT_THINKING,
+        thinking_latency: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -376,6 +411,12 @@ class FakeAimlApi:
         self.reasoning_tokens = reasoning_tokens
         # Input tokens reported as served from the provider's cache.
         self.cached_tokens = cached_tokens
+        # The reasoning summary (see the module docstring): sent when asked; "" for none.
+        self.thinking = thinking
+        # Seconds a stream spends on the summary's deltas, before the answer's.
+        self.thinking_latency = thinking_latency
+        # Refuse a body asking for reasoning.summary with a 400 (as a model without the field may).
+        self.refuse_reasoning_summary = False
         # Models answered 404 "Model is deprecated" / "Model ... not found", on either endpoint.
         self.retired_models: set[str] = set()
         self.unknown_models: set[str] = set()
@@ -537,7 +578,7 @@ class FakeAimlApi:
             # AI/ML API defaults store to false, unlike OpenAI.
             "store": bool(body.get("store")),
             "metadata": body.get("metadata") or {},
-            "reasoning": {"effort": "high", "summary": None},
+            "reasoning": {"effort": "high", "summary": asked_summary(body) or None},
             "text": body.get("text") or {"format": {"type": "text"}},
             "truncation": body.get("truncation", "disabled"),
             "tool_choice": "auto",
@@ -561,7 +602,12 @@ class FakeAimlApi:
             text = text[: max(1, len(text) // 2)]
             message_status = "incomplete"
             response["incomplete_details"] = {"reason": "max_output_tokens"}
-        reasoning_item = {"type": "reasoning", "id": _hex_id("rs_"), "summary": []}
+        summary = thinking_parts(self.thinking) if asked_summary(body) else []
+        reasoning_item = {
+            "type": "reasoning",
+            "id": _hex_id("rs_"),
+            "summary": [{"type": "summary_text", "text": part} for part in summary],
+        }
         message_item = {
             "type": "message",
             "id": _hex_id("msg_"),
@@ -588,7 +634,7 @@ class FakeAimlApi:
             text, finish = text[: max(1, len(text) // 2)], "length"
         elif outcome == "failed":
             text, finish = "", "content_filter"
-        reasoning = "I considered the question before answering." if self.reasoning_tokens else None
+        reasoning = self.thinking if self.reasoning_tokens and self.thinking else None
         return {
             "id": _hex_id("gen-"),
             "object": "chat.completion",
@@ -623,7 +669,10 @@ class FakeAimlApi:
         if elapsed < stored.latency * QUEUED_FRACTION:
             return _pending_view(stored.final, "queued")
         if elapsed < stored.latency:
-            return _pending_view(stored.final, "in_progress")
+            view = _pending_view(stored.final, "in_progress")
+            # Its reasoning summary (if asked) is there before its answer.
+            view["output"] = [item for item in _copy(stored.final.get("output") or []) if item.get("summary")]
+            return view
         view = _copy(stored.final)
         if view["status"] == "completed":
             view["completed_at"] = int(stored.started + stored.latency)
@@ -639,6 +688,16 @@ class FakeAimlApi:
             if self._current_view(stored)["status"] in ACTIVE_STATUSES:
                 stored.cancelled = True
             return self._current_view(stored)
+
+    def _summary_events(self, reasoning: dict) -> Iterator[dict]:
+        """A reasoning item's summary as events: each part added, its text in deltas, then done (section 7)."""
+        for index, part in enumerate(reasoning["summary"]):
+            where = {"item_id": reasoning["id"], "output_index": 0, "summary_index": index}
+            yield {"type": "response.reasoning_summary_part.added", **where, "part": {**part, "text": ""}}
+            for chunk in split_text(part["text"], self.stream_chunks):
+                yield {"type": "response.reasoning_summary_text.delta", **where, "delta": chunk}
+            yield {"type": "response.reasoning_summary_text.done", **where, "text": part["text"]}
+            yield {"type": "response.reasoning_summary_part.done", **where, "part": part}
 
     def _stream_events(self, response: dict, chunks: list[str]) -> Iterator[dict]:
         """SSE events for ``response``, its text split into ``chunks`` (section 7).
@@ -659,8 +718,9 @@ class FakeAimlApi:
             yield {
                 "type": "response.output_item.added",
                 "output_index": 0,
-                "item": reasoning,
+                "item": {**reasoning, "summary": []},
             }
+            yield from self._summary_events(reasoning)
             yield {
                 "type": "response.output_item.done",
                 "output_index": 0,
@@ -863,8 +923,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         self._start_event_stream()
         self._send_data(chunk({"role": "assistant", "content": ""}))
-        if choice["message"].get("reasoning"):
-            self._send_data(chunk({"reasoning": choice["message"]["reasoning"]}))
+        reasoning = split_text(choice["message"].get("reasoning") or "", fake.stream_chunks)
+        for piece in reasoning:
+            fake._sleep(fake.thinking_latency / len(reasoning))
+            self._send_data(chunk({"reasoning": piece}))
         if not chunks:
             fake._sleep(fake.latency)
         for sent, text in enumerate(chunks, start=1):
@@ -913,6 +975,10 @@ class _Handler(BaseHTTPRequestHandler):
                 message = UNSUPPORTED_PARAMETER_MESSAGE.format(param=param)
                 self._send_json(400, openai_error_body(message, "invalid_request_error", param))
                 return False
+        if self.server.fake.refuse_reasoning_summary and asked_summary(body):
+            message = UNSUPPORTED_PARAMETER_MESSAGE.format(param="reasoning.summary")
+            self._send_json(400, openai_error_body(message, "invalid_request_error", "reasoning.summary"))
+            return False
         if not body.get("model") or body.get(field) in (None, "", []):
             self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
             return False
@@ -953,6 +1019,9 @@ class _Handler(BaseHTTPRequestHandler):
         chunks = [] if failed else split_text(response["output_text"], fake.stream_chunks)
         pause = fake.latency / max(1, len(chunks))
         fault_after = max(1, len(chunks) // 2)
+        summary = [] if failed else response["output"][0]["summary"]
+        summary_deltas = sum(len(split_text(part["text"], fake.stream_chunks)) for part in summary)
+        thinking_pause = fake.thinking_latency / max(1, summary_deltas)
 
         self._start_event_stream()
         sent_deltas = 0
@@ -960,6 +1029,8 @@ class _Handler(BaseHTTPRequestHandler):
             # A failed response has no deltas: all its wait is before response.failed.
             if event["type"] == ("response.failed" if failed else "response.output_text.delta"):
                 fake._sleep(pause)
+            elif event["type"] == "response.reasoning_summary_text.delta":
+                fake._sleep(thinking_pause)
             self._send_event({**event, "sequence_number": sequence_number})
             if event["type"] != "response.output_text.delta":
                 continue

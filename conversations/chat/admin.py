@@ -30,6 +30,7 @@ from conversations.usage.admin_lists import (
     OWN_INDEX_FILTERS,
     TURN_HEAVY,
     USAGE_CSV_COLUMNS,
+    IdSearchMixin,
     SummedChangeList,
     UsageListMixin,
     pretty_json,
@@ -80,7 +81,7 @@ def _parent_short(self, turn):
 
 
 @admin.register(Turn)
-class TurnAdmin(UsageListMixin, admin.ModelAdmin):
+class TurnAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "owner",
@@ -103,17 +104,9 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
     inlines = [ChargeInline]
     csv_name = "turns"
     csv_columns = [
-        ("created_at", "created_at"),
-        ("turn_id", "id"),
-        ("conversation_id", "conversation_id"),
-        ("user", "conversation__owner__username"),
-        ("status", "status"),
-        ("model", "model"),
-        ("attempts", "attempts"),
-        ("response_id", "response_id"),
-        *USAGE_CSV_COLUMNS,
-        ("error_code", "error_code"),
-    ]
+        "created_at", ("turn_id", "id"), "conversation_id", ("user", "conversation__owner__username"), "status",
+        "model", "attempts", "response_id", *USAGE_CSV_COLUMNS, "error_code",
+    ]  # fmt: skip
     fieldsets = (
         (
             None,
@@ -148,7 +141,7 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
                 ),
             },
         ),
-        ("Prompt and answer", {"fields": ("prompt", "output_text")}),
+        ("Prompt, thinking and answer", {"fields": ("prompt", "thinking", "output_text")}),
         ("Stored response (JSON) and earlier attempts", {"fields": ("response_json_pretty", "history_pretty")}),
     )
     readonly_fields = (
@@ -164,16 +157,9 @@ class TurnAdmin(UsageListMixin, admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return TurnChangeList
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if " " not in term:
-            # An id is looked up on its index, not searched for in every prompt.
-            ids = Turn.objects.filter(Q(response_id=term) | _uuid_q(term, "id", "conversation_id"))
-            if ids.exists():
-                return queryset.filter(Q(response_id=term) | _uuid_q(term, "id", "conversation_id")), False
-        return super().get_search_results(request, queryset, search_term)
+    def id_match(self, queryset, term):
+        by_id = Q(response_id=term) | _uuid_q(term, "id", "conversation_id")
+        return queryset.filter(by_id) if Turn.objects.filter(by_id).exists() else None
 
     def usage_sums(self, request, changelist):
         # Imported turns are listed and counted, but their usage was not spent here.
@@ -323,9 +309,10 @@ class ConversationChangeList(ChangeList):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(IdSearchMixin, admin.ModelAdmin):
     list_display = ("title_or_untitled", "owner", "model", "turn_count", "tokens", "cost", "updated_at")
     list_filter = (UpdatedDayFilter, ModelFilter, ConversationOwnerFilter)
+    # Titles and owners only: no join to turns, which would repeat a conversation once per turn.
     search_fields = ("title", "owner__username")
     search_help_text = (
         "Titles and user names; a response id or conversation id finds its conversation. "
@@ -354,19 +341,12 @@ class ConversationAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return ConversationChangeList
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if " " not in term:
-            by_id = Turn.objects.filter(response_id=term).values("conversation_id")
-            if by_id.exists():
-                return queryset.filter(pk__in=by_id), False
-            by_uuid = _uuid_q(term, "pk")
-            if queryset.filter(by_uuid).exists():
-                return queryset.filter(by_uuid), False
-        # Titles and owners only: no join to turns, which would repeat a conversation once per turn.
-        return super().get_search_results(request, queryset, search_term)
+    def id_match(self, queryset, term):
+        by_id = Turn.objects.filter(response_id=term).values("conversation_id")
+        if by_id.exists():
+            return queryset.filter(pk__in=by_id)
+        by_uuid = _uuid_q(term, "pk")
+        return queryset.filter(by_uuid) if queryset.filter(by_uuid).exists() else None
 
     def _turns_url(self, conversation):
         return reverse("admin:conversations_turn_changelist") + f"?conversation={conversation.pk}"

@@ -72,17 +72,53 @@ class NewChatForm(PromptForm):
         error_messages={"invalid_choice": "That model is no longer offered here. Choose another one, then send."},
     )
 
+    # The new conversation's settings (its settings popover changes them later). Posted with the
+    # composer (form="composer"); static/js/new-chat.js offers only the efforts the chosen model takes.
+    max_output_tokens = forms.IntegerField(
+        min_value=16,
+        max_value=272_000,
+        required=False,
+        widget=forms.NumberInput(attrs={"form": "composer", "placeholder": "No cap", "step": 1}),
+        help_text="Caps the answer plus its reasoning, and what the prompt is held at against your budget. "
+        "Too low, and the model may spend it all on reasoning. Empty: no cap.",
+    )
+    reasoning_effort = forms.ChoiceField(
+        choices=(), required=False, label="Effort", widget=forms.Select(attrs={"form": "composer"})
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.models = list(catalog.models_enabled())
         self.fields["model"].choices = [(m.provider_id, str(m)) for m in self.models]
         self.fields["model"].initial = catalog.default_model_id()
+        # Every effort some enabled model takes; clean() checks the chosen model takes it.
+        efforts = list(dict.fromkeys(effort for m in self.models for effort in m.efforts))
+        cast(forms.ChoiceField, self.fields["reasoning_effort"]).choices = [("", "Model default")] + [
+            (e, e.capitalize()) for e in efforts
+        ]
+        self.efforts_offered = bool(efforts)
 
     @property
     def model_label(self) -> str:
         """The label of the model the form shows selected (the composer's placeholder names it)."""
         chosen = self["model"].value() or self.fields["model"].initial
         return next((str(m) for m in self.models if m.provider_id == chosen), chosen or "the model")
+
+    def clean(self):
+        data = super().clean()
+        chosen = data.get("model") or self.fields["model"].initial
+        row = next((m for m in self.models if m.provider_id == chosen), None)
+        if row is None:
+            return data  # the model's own error says why
+        effort = data.get("reasoning_effort")
+        if effort and effort not in row.efforts:
+            takes = f"takes these efforts: {', '.join(row.efforts)}" if row.efforts else "takes no effort setting"
+            self.add_error("reasoning_effort", f"{row} {takes}. Choose another, or Model default, then send.")
+        cap = data.get("max_output_tokens")
+        if cap and row.max_output_tokens and cap > row.max_output_tokens:
+            most = f"{row} writes at most {row.max_output_tokens:,} output tokens: enter that or less."
+            self.add_error("max_output_tokens", most)
+        return data
 
 
 class ConversationSettingsForm(forms.Form):

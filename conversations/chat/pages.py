@@ -4,14 +4,18 @@ form, and a conversation's share links (chat, history and usage views use them).
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from aimlweb.http import SignedInRequest
 from conversations.history import sharing
@@ -29,6 +33,27 @@ def or_404(read: Callable[..., T], **lookup: Any) -> T:
         return read(**lookup)
     except ObjectDoesNotExist:
         raise Http404 from None
+
+
+def with_conversation(
+    view: Callable[[SignedInRequest, Conversation], HttpResponse],
+) -> Callable[[SignedInRequest, uuid.UUID], HttpResponse]:
+    """A view of one of the user's conversations: it gets the row for the URL's `conversation_id`
+    (a 404 for another user's or none). Goes under `login_required`."""
+
+    @functools.wraps(view)
+    def wrapped(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
+        conversation = or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+        return view(request, conversation)
+
+    return wrapped
+
+
+def conversation_action(
+    view: Callable[[SignedInRequest, Conversation], HttpResponse],
+) -> Callable[[SignedInRequest, uuid.UUID], HttpResponse]:
+    """A form posted about one of the signed-in user's conversations (settings, rename, switch model)."""
+    return login_required(require_POST(with_conversation(view)))
 
 
 def sidebar(request: SignedInRequest) -> dict[str, Any]:

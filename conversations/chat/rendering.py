@@ -7,6 +7,7 @@ to a remote server the moment the page loads. Rendered once when a turn
 finishes and stored, so showing a long conversation does no Markdown work.
 """
 
+import re
 from functools import lru_cache
 from html import escape
 
@@ -103,4 +104,21 @@ def markdown_to_html(text: str) -> str:
         url_schemes=ALLOWED_URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
+    )
+
+
+# A reasoning summary's headings, as the models write them ("**Weighing the options**").
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_PARAGRAPHS = re.compile(r"\n\s*\n")
+
+
+def thinking_to_html(text: str) -> str:
+    """A reasoning summary (model output, untrusted) as HTML: escaped whole, then only its **bold** runs
+    and its paragraphs and line breaks made into tags. No Markdown renderer: it is drawn again at every
+    progress save while it streams, and nothing of it is ever passed through as markup."""
+    paragraphs = (part.strip() for part in _PARAGRAPHS.split(text or ""))
+    return "".join(
+        "<p>" + _BOLD.sub(r"<strong>\1</strong>", escape(part)).replace("\n", "<br>") + "</p>"
+        for part in paragraphs
+        if part
     )

@@ -138,6 +138,17 @@ def turn_get(*, user: User, turn_id: uuid.UUID | str) -> Turn:
     return Turn.objects.select_related("conversation").get(pk=turn_id, conversation__owner=user)
 
 
+def conversation_open_turns(*, conversation: Conversation | None) -> tuple[uuid.UUID | None, Turn | None]:
+    """The conversation's running turn (its id) and its waiting turn, each at most one: one query."""
+    busy, waiting = None, None
+    for turn in conversation.turns.filter(status__in=Turn.OPEN) if conversation is not None else ():
+        if turn.is_waiting:
+            waiting = turn
+        else:
+            busy = turn.pk
+    return busy, waiting
+
+
 def turn_version(*, user: User, turn_id: uuid.UUID | str) -> datetime:
     """The turn's last change time: a single indexed lookup for the live poll; Turn.DoesNotExist otherwise."""
     return Turn.objects.values_list("updated_at", flat=True).get(pk=turn_id, conversation__owner=user)
@@ -150,7 +161,7 @@ TURNS_PAGE = 20
 TURN_FIELDS = (
     "id", "conversation_id", "prompt", "status", "output_text", "output_html", "input_tokens", "cached_tokens",
     "output_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "error_code", "error_message", "attempts",
-    "model", "parent_id", "created_at", "started_at", "completed_at", "updated_at", "notice",
+    "model", "parent_id", "created_at", "started_at", "completed_at", "updated_at", "notice", "thinking",
 )  # fmt: skip
 
 

@@ -2,8 +2,9 @@
 edit, settings, delete, pin and archive (import and share: history/services.py).
 
 Generating an answer is the worker's side (`worker.py`); charges are written by
-`ledger.py`. Rules that keep prompts safe and answers single:
-- A turn is committed (status `queued`) before anything talks to the provider.
+`ledger.py`; prompts that wait to start: `waiting.py` (here) and `generation/scheduler.py`. Rules that keep prompts safe
+and answers single:
+- A turn is committed (status `queued`, or `waiting` in the queue) before anything talks to the provider.
 - The provider is never called from a web request, nor inside a transaction.
 - Each state change is a conditional UPDATE (`status=..., attempts=n`), so a
   late worker never overwrites a cancel, a retry or another worker's result.
@@ -18,16 +19,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import tasks
+from conversations.generation import scheduler
 from conversations.models import Conversation, Turn
 from conversations.usage import budgets, catalog, continuity
 
 from . import selectors, titles
+from . import waiting as waiting_writes
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,12 @@ class TurnInFlight(Exception):
     """The conversation already has a turn that is queued or being generated."""
 
     message = "An answer is still being generated in this conversation. Wait for it or press Stop, then send again."
+
+
+class TurnWaiting(TurnInFlight):
+    """The conversation already has a prompt waiting to start (one at a time)."""
+
+    message = "A prompt is already queued in this conversation: edit or cancel it, then try again."
 
 
 class TurnNotRetryable(Exception):
@@ -49,7 +57,7 @@ class FormTokenTaken(TurnInFlight):
 
 
 class UserLimitReached(Exception):
-    """Too many answers running, or too many prompts this hour, for this user (HTTP 429)."""
+    """Too many prompts this hour for this user (HTTP 429). Past the running limit, a prompt waits."""
 
     status = 429
 
@@ -67,66 +75,88 @@ def _turn_by_token(owner: User, client_token: uuid.UUID | None) -> Turn | None:
     return Turn.objects.filter(client_token=client_token, conversation__owner=owner).first()
 
 
-def _enqueue(turn: Turn) -> None:
-    turn_id = turn.id
-    transaction.on_commit(lambda: tasks.turn_run_task(str(turn_id)))
+def user_limits_check(*, owner: User, hourly: bool = True) -> int:
+    """Raise UserLimitReached past the hourly prompt limit; else return how many answers `owner` runs.
 
-
-def user_limits_check(*, owner: User, hourly: bool = True) -> None:
-    """Raise UserLimitReached when `owner` may not start another answer now.
-
-    Call inside the transaction that queues the answer: the user's row is locked
-    first (PostgreSQL; SQLite's write transaction is exclusive anyway), so two web
-    processes cannot both pass the count. One user's prompts can then fill at most
-    MAX_ACTIVE_TURNS_PER_USER workers: the rest stay free for everyone else.
+    Call inside the transaction that accepts the prompt: the user's row is locked first (PostgreSQL;
+    SQLite's write transaction is exclusive anyway), so two web processes, or a web process and a
+    worker starting a queued prompt, cannot both pass the count. Past MAX_ACTIVE_TURNS_PER_USER a
+    prompt waits (generation/scheduler.py), so one user's prompts fill at most that many workers.
     """
-    # FOR NO KEY UPDATE: serialises these checks, yet lets rows that merely reference the user
-    # (a worker writing a charge) go on; FOR UPDATE blocked those and could deadlock with them.
-    list(get_user_model().objects.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk"))
-    mine = Turn.objects.filter(conversation__owner=owner)
-    active = mine.filter(status__in=Turn.ACTIVE).count()
-    if active >= settings.MAX_ACTIVE_TURNS_PER_USER:
-        raise UserLimitReached(
-            f"You already have {active} answers being generated (the limit is "
-            f"{settings.MAX_ACTIVE_TURNS_PER_USER}). Wait for one to finish, or stop one, then send again."
-        )
+    scheduler.owner_lock(owner.pk)
+    if hourly:
+        _hourly_check(owner)
+    return scheduler.running_count(owner.pk)
+
+
+def _hourly_check(owner: User) -> None:
     limit = settings.MAX_PROMPTS_PER_HOUR
-    if hourly and limit:
-        since = timezone.now() - timedelta(hours=1)
-        recent = list(
-            mine.filter(created_at__gte=since).order_by("-created_at").values_list("created_at", flat=True)[:limit]
+    if not limit:
+        return
+    since = timezone.now() - timedelta(hours=1)
+    mine = Turn.objects.filter(conversation__owner=owner, created_at__gte=since)
+    recent = list(mine.order_by("-created_at").values_list("created_at", flat=True)[:limit])
+    if len(recent) >= limit:
+        again = timezone.localtime(recent[-1] + timedelta(hours=1))
+        raise UserLimitReached(
+            f"You sent {limit} prompts in the last hour, the limit here. "
+            f"You can send again at {again:%H:%M} ({again.tzname()})."
         )
-        if len(recent) >= limit:
-            again = timezone.localtime(recent[-1] + timedelta(hours=1))
-            raise UserLimitReached(
-                f"You sent {limit} prompts in the last hour, the limit here. "
-                f"You can send again at {again:%H:%M} ({again.tzname()})."
-            )
 
 
-def _create_once(*, owner: User, client_token: uuid.UUID | None, create: Callable[[], Turn]) -> Turn:
-    """Run `create()` (which makes and returns a turn) once per form token, then queue the turn.
+def _running_in(conversation_id: uuid.UUID) -> Turn | None:
+    return Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.ACTIVE).first()
 
-    A repeated token returns the turn it made (double click, resubmitted form,
-    two tabs). Raises TurnInFlight when the conversation already has a running
-    turn: the partial unique constraint makes that hold across processes.
+
+# A new prompt, from `Turn.Status` (QUEUED: it starts now, or WAITING: it is queued), or the
+# waiting prompt it replaces: (the waiting turn, whether it may start now, the running turn).
+Create = Callable[[str], Turn]
+Replace = Callable[[Turn, bool, "uuid.UUID | None"], Turn]
+
+
+def _create_once(
+    *,
+    owner: User,
+    client_token: uuid.UUID | None,
+    create: Create,
+    conversation: Conversation | None = None,
+    replace: Replace | None = None,
+) -> Turn:
+    """Run `create(status)` (which makes and returns a turn) once per form token, started or queued.
+
+    A repeated token returns the turn it made (double click, resubmitted form, two tabs). The turn
+    waits past the user's running limit, or while `conversation`'s answer runs when `replace` is
+    given (a new prompt: then it is a follow-up, sent right after that answer); `replace` takes the
+    prompt instead while one of the conversation waits. Otherwise a running answer refuses it
+    (TurnInFlight) and a waiting prompt too (TurnWaiting): the partial unique constraints make both
+    hold across processes.
     """
     existing = _turn_by_token(owner, client_token)
     if existing:
         return existing
     try:
         with transaction.atomic():
-            user_limits_check(owner=owner)  # UserLimitReached: nothing is created
-            turn = create()
+            running = user_limits_check(owner=owner, hourly=False)
+            busy, waiting = selectors.conversation_open_turns(conversation=conversation)
+            free = running < settings.MAX_ACTIVE_TURNS_PER_USER
+            if busy is not None and replace is None:
+                raise TurnInFlight
+            if waiting is not None:
+                if replace is None:
+                    raise TurnWaiting
+                return replace(waiting, busy is None and free, busy)  # an edit: not one more prompt this hour
+            _hourly_check(owner)  # UserLimitReached: nothing is created
+            start = busy is None and free
+            turn = create(Turn.Status.QUEUED if start else Turn.Status.WAITING)
             # A retired model hands the conversation to its successor before the prompt is priced.
             continuity.turn_continue(turn=turn)
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
             budgets.turn_reserve(turn=turn)
             # The new turn is the version on screen from now on.
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at, current_turn=turn)
-            _enqueue(turn)
+            waiting_writes.turn_start_or_wait(turn=turn, start=start, busy=busy)
     except IntegrityError:
-        # Another request with the same token, or another running turn, won.
+        # Another request with the same token, or another running or waiting turn, won.
         existing = _turn_by_token(owner, client_token)
         if existing:
             return existing
@@ -143,17 +173,23 @@ def conversation_create(
     client_token: uuid.UUID | None = None,
     model: str = "",
     instructions: str = "",
+    max_output_tokens: int | None = None,
+    reasoning_effort: str = "",
 ) -> Turn:
-    """Start a conversation with its first turn."""
+    """Start a conversation with its first turn (and its settings: model, output cap, effort)."""
 
-    def create() -> Turn:
+    def create(status: str) -> Turn:
         conversation = Conversation.objects.create(
             owner=owner,
             title=titles.title_from(prompt),
             model=model or catalog.default_model_id(),
             instructions=instructions,
+            max_output_tokens=max_output_tokens,
+            reasoning_effort=reasoning_effort,
         )
-        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent=None)
+        return Turn.objects.create(
+            conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=status
+        )
 
     return _create_once(owner=owner, client_token=client_token, create=create)
 
@@ -167,17 +203,30 @@ def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
 def turn_create(
     *, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None, parent: Turn | None = None
 ) -> Turn:
-    """Add a prompt after `parent` (default: the last turn on screen) and queue its generation.
+    """Add a prompt after `parent` (default: the last turn on screen): started now, or queued.
 
     The page posts the last turn it shows as `parent`, so a prompt continues the version the
-    user reads even when another tab switched to another one meanwhile.
+    user reads even when another tab switched to another one meanwhile. While the conversation's
+    answer runs, the prompt is a follow-up: it waits and is sent right after that answer (which it
+    follows). While a prompt of the conversation waits, sending again replaces its text.
     """
 
-    def create() -> Turn:
-        after = parent.pk if parent is not None else _leaf_on_screen(conversation)
-        return Turn.objects.create(conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after)
+    def after() -> uuid.UUID | None:
+        return parent.pk if parent is not None else _leaf_on_screen(conversation)
 
-    return _create_once(owner=conversation.owner, client_token=client_token, create=create)
+    def create(status: str) -> Turn:
+        return Turn.objects.create(
+            conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after(), status=status
+        )
+
+    def replace(waiting: Turn, start: bool, busy: uuid.UUID | None) -> Turn:
+        return waiting_writes.turn_waiting_replace(
+            waiting=waiting, prompt=prompt, client_token=client_token, after=after(), start=start, busy=busy
+        )
+
+    return _create_once(
+        owner=conversation.owner, client_token=client_token, create=create, conversation=conversation, replace=replace
+    )
 
 
 def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
@@ -188,15 +237,16 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     """
     conversation = turn.conversation
 
-    def create() -> Turn:
+    def create(status: str) -> Turn:
         return Turn.objects.create(
             conversation=conversation,
             prompt=turn.prompt if prompt is None else prompt,
             client_token=client_token,
             parent_id=turn.parent_id,
+            status=status,
         )
 
-    return _create_once(owner=conversation.owner, client_token=client_token, create=create)
+    return _create_once(owner=conversation.owner, client_token=client_token, create=create, conversation=conversation)
 
 
 def turn_show(*, turn: Turn) -> uuid.UUID | None:
@@ -214,20 +264,25 @@ def turn_show(*, turn: Turn) -> uuid.UUID | None:
 
 
 def turn_cancel(*, turn: Turn) -> bool:
-    """Stop a queued or running turn at once; the worker notices and stops its call."""
+    """Stop a running turn at once (the worker notices and stops its call), or take a waiting one out
+    of the queue. What waited for the freed slot starts."""
     now = timezone.now()
-    done = Turn.objects.filter(id=turn.id, status__in=Turn.ACTIVE).update(
-        status=Turn.Status.CANCELLED,
-        completed_at=now,
-        updated_at=now,
-        error_code="cancelled",
-        error_message="Stopped by the user.",
-    )
+    fields: dict[str, Any] = {"status": Turn.Status.CANCELLED, "completed_at": now, "updated_at": now}
+    with transaction.atomic():
+        running = Turn.objects.filter(id=turn.id, status__in=Turn.ACTIVE).update(
+            **fields, error_code="cancelled", error_message="Stopped by the user."
+        )
+        waiting = not running and Turn.objects.filter(id=turn.id, status=Turn.Status.WAITING).update(
+            **fields, error_code="cancelled", error_message="Cancelled before it was sent. Retry sends it."
+        )
+        scheduler.turn_unwait(turn=turn)
     turn.refresh_from_db()
-    if done and turn.mode == "background" and turn.response_id:
+    if running and turn.mode == "background" and turn.response_id:
         # The worker cancels upstream too, but it may be gone; never from the web request.
         tasks.response_cancel_task(turn.response_id)
-    return bool(done)
+    if running:
+        scheduler.turn_ended(turn=turn, run=tasks.turn_run_task)
+    return bool(running or waiting)
 
 
 def _history_entry(turn: Turn) -> dict[str, Any]:
@@ -246,14 +301,18 @@ def _history_entry(turn: Turn) -> dict[str, Any]:
 
 
 def turn_retry(*, turn: Turn) -> Turn:
-    """Queue the same prompt again on the same turn; the earlier outcome moves to `history`."""
+    """Send the same prompt again on the same turn, or queue it past the user's running limit;
+    the earlier outcome moves to `history`."""
     if not turn.can_retry:
         raise TurnNotRetryable
     try:
         with transaction.atomic():
-            user_limits_check(owner=turn.conversation.owner, hourly=False)
+            running = user_limits_check(owner=turn.conversation.owner, hourly=False)
+            if _running_in(turn.conversation_id) is not None:
+                raise TurnInFlight
+            start = running < settings.MAX_ACTIVE_TURNS_PER_USER
             updated = Turn.objects.filter(id=turn.id, status=turn.status, attempts=turn.attempts).update(
-                status=Turn.Status.QUEUED,
+                status=Turn.Status.QUEUED if start else Turn.Status.WAITING,
                 history=[*turn.history, _history_entry(turn)],
                 updated_at=timezone.now(),
                 completed_at=None,
@@ -263,9 +322,9 @@ def turn_retry(*, turn: Turn) -> Turn:
             if updated:
                 continuity.turn_continue(turn=turn)
                 budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
-                _enqueue(turn)
+                waiting_writes.turn_start_or_wait(turn=turn, start=start, busy=None)
     except IntegrityError:
-        raise TurnInFlight from None
+        raise TurnWaiting from None
     turn.refresh_from_db()
     return turn
 
@@ -298,7 +357,8 @@ def conversation_switch_model(*, conversation: Conversation) -> Conversation:
 
 
 def conversation_delete(*, conversation: Conversation) -> None:
-    for turn in conversation.turns.filter(status__in=Turn.ACTIVE):
+    # Waiting turns first, so the slots the running ones free go to other conversations.
+    for turn in sorted(conversation.turns.filter(status__in=Turn.OPEN), key=lambda turn: not turn.is_waiting):
         turn_cancel(turn=turn)
     conversation.delete()
 

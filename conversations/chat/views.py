@@ -13,12 +13,13 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aimlweb.http import SignedInRequest
+from conversations.generation import scheduler
 from conversations.models import Conversation
 from conversations.notices import services as notices
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
 
-from . import fragments, pages, selectors, services
+from . import fragments, pages, selectors, services, waiting
 from .forms import ConversationSettingsForm, NewChatForm, PromptForm, RegenerateForm, RenameForm
 
 F = TypeVar("F", bound=PromptForm)
@@ -43,10 +44,12 @@ def _retype(form: F, message: str) -> F:
 def home(request: SignedInRequest) -> HttpResponse:
     if request.method == "GET" and "q" in request.GET:  # the search box of earlier versions
         return redirect(f"{reverse('search')}?{request.GET.urlencode()}")
-    form = NewChatForm(initial={"client_token": uuid.uuid4()})
     status = 200
+    # One form per request: each reads the catalogue (benchmarks.queue post: POST / built two).
+    form = (
+        NewChatForm(request.POST) if request.method == "POST" else NewChatForm(initial={"client_token": uuid.uuid4()})
+    )
     if request.method == "POST":
-        form = NewChatForm(request.POST)
         if form.is_valid():
             try:
                 turn = services.conversation_create(
@@ -54,6 +57,8 @@ def home(request: SignedInRequest) -> HttpResponse:
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
                     model=form.cleaned_data["model"],
+                    max_output_tokens=form.cleaned_data["max_output_tokens"],
+                    reasoning_effort=form.cleaned_data["reasoning_effort"] or "",
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
@@ -62,7 +67,9 @@ def home(request: SignedInRequest) -> HttpResponse:
                 status = 402
             else:
                 return redirect(turn.conversation)
-    return render(request, "conversations/home.html", {"form": form, **pages.sidebar(request)}, status=status)
+    cost = budgets.composer_cost(models=form.models, model=form["model"].value() or form.fields["model"].initial)
+    context = {"form": form, "composer_cost": cost, **pages.sidebar(request)}
+    return render(request, "conversations/home.html", context, status=status)
 
 
 def _shown_turn(request: SignedInRequest) -> uuid.UUID | None:
@@ -88,6 +95,7 @@ def _conversation_page(
     page = selectors.conversation_turns_page(conversation=conversation, before=before, show=show)
     turns = page.turns
     active_turn = next((turn for turn in turns if turn.is_active), None)
+    queued = next((turn for turn in turns if turn.is_waiting), None)  # one per conversation at most
     context = {
         "conversation": conversation,
         "turns": turns,
@@ -96,6 +104,7 @@ def _conversation_page(
         "leaf": page.leaf,
         "running_elsewhere": page.running_elsewhere,
         "active_turn": active_turn,
+        "place": scheduler.waiting_place(turn=queued) if queued is not None else None,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
         "usage": selectors.conversation_usage(conversation=conversation),
@@ -103,6 +112,7 @@ def _conversation_page(
         "share_open": "shared" in request.GET,
         "new_share": request.GET.get("shared", ""),
         "form": form,
+        "composer_cost": budgets.composer_cost(conversation=conversation, leaf=page.leaf),
         "settings_form": ConversationSettingsForm(
             model=conversation.model,
             initial={
@@ -173,6 +183,17 @@ def turn_cancel(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
+def turn_send(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
+    """Send now a follow-up held after the answer it follows failed or was stopped."""
+    turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
+    if str(turn.id) not in waiting.turn_waiting_send(turn=turn):
+        # Its place in the queue now depends on the user's running answers only (the page says).
+        messages.info(request, "Queued: it is sent as soon as one of your running answers ends.")
+    return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
+
+
+@login_required
+@require_POST
 def turn_retry(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
     try:
@@ -216,10 +237,8 @@ def turn_show(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     return redirect(f"{turn.conversation.get_absolute_url()}?turn={turn.id}#turn-{turn.id}")
 
 
-@login_required
-@require_POST
-def conversation_settings(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+@pages.conversation_action
+def conversation_settings(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     form = ConversationSettingsForm(request.POST, model=conversation.model)
     if form.is_valid():
         data = form.cleaned_data
@@ -238,11 +257,9 @@ def conversation_settings(request: SignedInRequest, conversation_id: uuid.UUID) 
     return redirect(conversation)
 
 
-@login_required
-@require_POST
-def conversation_switch_model(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
+@pages.conversation_action
+def conversation_switch_model(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     """One click from a retired model to its successor."""
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     old = conversation.model
     try:
         services.conversation_switch_model(conversation=conversation)
@@ -253,10 +270,8 @@ def conversation_switch_model(request: SignedInRequest, conversation_id: uuid.UU
     return redirect(conversation)
 
 
-@login_required
-@require_POST
-def conversation_rename(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+@pages.conversation_action
+def conversation_rename(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     form = RenameForm(request.POST)
     if form.is_valid():
         services.conversation_update(conversation=conversation, title=form.cleaned_data["title"])
@@ -267,8 +282,8 @@ def conversation_rename(request: SignedInRequest, conversation_id: uuid.UUID) ->
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def conversation_delete(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
+@pages.with_conversation
+def conversation_delete(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     if request.method == "GET":  # the confirmation, for a browser without JavaScript
         context = {"conversation": conversation, "usage": selectors.conversation_usage(conversation=conversation)}
         return render(request, "conversations/delete_confirm.html", {**context, **pages.sidebar(request)})
@@ -280,13 +295,13 @@ def conversation_delete(request: SignedInRequest, conversation_id: uuid.UUID) ->
 @login_required
 @require_GET
 @gzip_page
-def conversation_turns(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
+@pages.with_conversation
+def conversation_turns(request: SignedInRequest, conversation: Conversation) -> HttpResponse:
     """Earlier turns of a long conversation: a fragment for app.js, the page itself without JavaScript.
 
     The turns above the cursor's turn on its path. `through=<turn id>` loads everything from that
     turn on (a search result's link to an early turn).
     """
-    conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
     before = request.GET.get("before", "")
     try:
         through = conversation.turns.filter(id=uuid.UUID(request.GET.get("through", ""))).first()
@@ -309,11 +324,31 @@ def conversation_turns(request: SignedInRequest, conversation_id: uuid.UUID) -> 
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
-    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript)."""
+    """The editor of a sent prompt, fetched when opened (a page of its own without JavaScript).
+
+    POST: a queued prompt (not sent yet) edited in place; a sent one is edited as another version
+    (`turn_regenerate`)."""
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)
-    context = {"turn": turn, "conversation": turn.conversation}
+    context: dict[str, Any] = {"turn": turn, "conversation": turn.conversation}
+    if request.method == "POST":
+        form = PromptForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                if waiting.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
+                    return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
+                turn.refresh_from_db()
+                status = 409  # the editor now sends the edit as another version (_edit_form.html)
+                form.add_error(None, "This prompt was sent before your edit arrived. Send the edit as another version.")
+            except budgets.BudgetExceeded as exc:
+                form.add_error(None, exc.message)
+                status = 402
+        # The edit stays typed in the editor's own page, with the reason.
+        errors = " ".join(str(e) for e in form.non_field_errors() + form["prompt"].errors)
+        context.update(edit_turn_id=turn.id, edit_prompt=request.POST.get("prompt", ""), edit_error=errors)
+        return render(request, "conversations/turn_edit.html", {**context, **pages.sidebar(request)}, status=status)
     if request.htmx:
         response = render(request, "conversations/_edit_form.html", context)
     else:

@@ -1,4 +1,5 @@
-"""A worker's hold on the turns it is generating: leases, Stop, progress saves.
+"""A worker's hold on the turns it is generating: leases, Stop, progress saves (of the answer's text and
+of the model's reasoning summary, `Turn.thinking`).
 
 One watcher thread per worker process checks every running attempt of that
 process with a single query per interval (and renews their leases in one
@@ -47,6 +48,11 @@ class Attempt:
         self._last_save = 0.0
         self._interval = PROGRESS_SAVE_SECONDS
         self._saved_text = ""
+        # Whether this attempt keeps the model's reasoning summary: its catalogue row says so when it is
+        # sent (worker._call_provider); a resumed one asked for it, or not, when it was sent.
+        self.wants_thinking = True
+        self.thinking = ""
+        self._saved_thinking = ""
 
     def mine(self):
         """This attempt's row, only while it is still ours to write."""
@@ -70,21 +76,40 @@ class Attempt:
     def sleep(self, seconds: float) -> None:
         self.cancelled.wait(seconds)
 
-    def save_progress(self, text: str, response_id: str) -> None:
-        """Save streamed text, rendered, at most every `progress_interval`.
+    def note_thinking(self, thinking: str) -> None:
+        """The reasoning summary so far (a stream's `on_thinking`): saved with the next progress save."""
+        self.thinking = thinking
+
+    def thinking_of(self, thinking: str) -> str:
+        """What this attempt keeps of a reasoning summary (else of the last one seen, e.g. a cancelled
+        response comes back without it): nothing if its model's catalogue row says no."""
+        return (thinking or self.thinking) if self.wants_thinking else ""
+
+    def save_progress(self, text: str, response_id: str, thinking: str | None = None) -> None:
+        """Save streamed text, rendered, and the reasoning summary so far, at most every `progress_interval`.
 
         Rendered here, once per save, with the renderer of finished answers: every page
         then shows the partial answer as the same safe Markdown (an open code fence as an
-        open code block) and the page's poll renders nothing.
+        open code block) and the page's poll renders nothing. The summary is plain text
+        (shown escaped). `thinking`: the summary of a polled response (a stream's comes
+        through `note_thinking`).
         """
-        if time.monotonic() - self._last_save < self._interval or text == self._saved_text:
+        if thinking is not None:
+            self.thinking = thinking
+        thinking = self.thinking_of(self.thinking)
+        if time.monotonic() - self._last_save < self._interval or (
+            text == self._saved_text and thinking == self._saved_thinking
+        ):
             return
-        started = time.thread_time()
-        html = rendering.markdown_to_html(text)
-        self._interval = progress_interval(time.thread_time() - started)
+        fields: dict[str, object] = {"updated_at": timezone.now()}
+        if text != self._saved_text:
+            started = time.thread_time()
+            fields.update(output_text=text, output_html=rendering.markdown_to_html(text))
+            self._interval = progress_interval(time.thread_time() - started)
+            self._saved_text = text
+        if thinking != self._saved_thinking:
+            fields["thinking"] = self._saved_thinking = thinking
         self._last_save = time.monotonic()
-        self._saved_text = text
-        fields = {"output_text": text, "output_html": html, "updated_at": timezone.now()}
         if response_id:
             fields["response_id"] = response_id
         try:

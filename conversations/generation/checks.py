@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from conversations.models import AIModel, Turn
+from conversations.models import AIModel, Charge
 from conversations.usage import ledger
 
 from . import aimlapi
@@ -60,11 +60,10 @@ def model_check(*, model_id: int, user_id: int | None) -> bool | None:
         return False
     elapsed = int((time.monotonic() - started) * 1000)
     usage = ledger.usage_fields(row.provider_id, aimlapi.usage_checked(response.usage))
-    status = response.status if response.status in Turn.Status.values else Turn.Status.FAILED
     if user is not None:
-        ledger.charge_check(
-            user=user, model=row.provider_id, response_id=response.id, status=status, fields=usage,
-            duration_ms=elapsed,
+        ledger.charge_call(
+            purpose=Charge.Purpose.CHECK, owner=user, model=row.provider_id, response_id=response.id,
+            status=response.status, fields=usage, duration_ms=elapsed,
         )  # fmt: skip
     ok = response.status in ("completed", "incomplete")
     if ok:

@@ -4,7 +4,7 @@ Every conversation gets a title from its first prompt at once (`chat/titles.py`)
 With TITLE_MODEL set to a model of the catalogue, the worker then asks that model for a
 short title once the conversation's first answer is in, and replaces the first one,
 unless the user renamed the conversation meanwhile. The call is charged like any other
-(`ledger.charge_extra`: a charge of the conversation, with no turn), so it counts in the
+(`ledger.charge_call`: a charge of the conversation, with no turn), so it counts in the
 user's spend and budget; it is skipped when the budget could not take it. It runs in the
 worker, never in a web request or a transaction, and a failure only keeps the first title.
 """
@@ -114,11 +114,13 @@ def title_after_answer(*, turn_id) -> str | None:
         logger.info("conversation %s: no title from %s: %s", conversation.id, model, exc.message)
         return None
     usage = aimlapi.usage_checked(response.usage)
-    ledger.charge_extra(
+    ledger.charge_call(
+        purpose=Charge.Purpose.TITLE,
+        owner=conversation.owner,
         conversation=conversation,
         model=model,
         response_id=response.id,
-        status=response.status if response.status in Turn.Status.values else Turn.Status.FAILED,
+        status=response.status,
         fields=ledger.usage_fields(model, usage),
         duration_ms=int((time.monotonic() - started) * 1000),
     )

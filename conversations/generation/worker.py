@@ -24,14 +24,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from huey.contrib.djhuey import HUEY
 
 from conversations.chat import rendering
 from conversations.models import Conversation, Turn
+from conversations.notices import services as notices
 from conversations.usage import catalog, continuity, ledger
 from ops import metrics
 from ops.logs import turn_context
 
-from . import aimlapi
+from . import aimlapi, scheduler
 from . import title_model as titles
 from .attempts import Attempt, release_connection
 from .breaker import guard as provider_guard
@@ -58,6 +60,7 @@ def turn_run(*, turn_id: uuid.UUID | str) -> None:
         response_id="",
         output_text="",
         output_html="",
+        thinking="",
         error_code="",
         error_message="",
     )
@@ -90,11 +93,13 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
             )
         else:
             _finish(attempt, response)
+    scheduler.turn_ended(turn=turn, run=lambda turn_id: pool.start(turn_run, turn_id=turn_id))  # its slot frees
     # A short title from TITLE_MODEL once the first answer is in (off by default; titles.py).
     try:
         titles.title_after_answer(turn_id=turn.id)
     except Exception:
         logger.exception("turn %s: asking for a title failed", turn.id)
+    notices.turn_ended(turn_id=turn.id)  # the emails it brings (notices/services.py; never raises)
 
 
 def _generate(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:
@@ -127,6 +132,8 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             attempt.mine().update(mode=mode)
             turn.mode = mode
         effort = conversation.reasoning_effort
+        # The model's thinking: asked for (and kept) only where its catalogue row says it returns it.
+        attempt.wants_thinking = row is not None and row.reasoning_summaries
         body = aimlapi.build_body(
             api=api,
             model=conversation.model,
@@ -135,10 +142,13 @@ def _call_provider(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Res
             max_output_tokens=conversation.max_output_tokens,
             # Only a value the catalogue says the model accepts is sent.
             reasoning_effort=effort if row is not None and effort in row.efforts else "",
+            reasoning_summary=attempt.wants_thinking,
         )
     release_connection()  # the answer takes minutes: hold no database connection meanwhile
     if turn.mode == "stream":
-        return aimlapi.stream_response(body, api=api, on_event=attempt.save_progress, abort=attempt.abort)
+        return aimlapi.stream_response(
+            body, api=api, on_event=attempt.save_progress, on_thinking=attempt.note_thinking, abort=attempt.abort
+        )
     if turn.mode == "background":
         if resume:
             response = aimlapi.retrieve_response(turn.response_id, abort=attempt.abort)
@@ -164,6 +174,7 @@ def _poll(response: aimlapi.Response, attempt: Attempt) -> aimlapi.Response:
             continue
         try:
             response = aimlapi.retrieve_response(response.id, abort=attempt.abort)
+            attempt.save_progress("", response.id, response.thinking)  # its summary may come before its text
             failures = 0
         except aimlapi.AimlApiError as exc:
             if attempt.should_stop():
@@ -216,6 +227,7 @@ def _finish_fallback(attempt: Attempt, response: aimlapi.Response) -> None:
         "model": response.model[:100],
         "output_text": text,
         "output_html": html,
+        "thinking": attempt.thinking_of(response.thinking).replace("\x00", ""),
         "response_json": {"note": "The provider's response could not be stored as sent; see the worker log."},
         "updated_at": now,
     }
@@ -266,6 +278,7 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         "model": response.model,
         "output_text": response.text,
         "output_html": rendering.markdown_to_html(response.text),
+        "thinking": attempt.thinking_of(response.thinking),
         "response_json": response.raw or None,
         "updated_at": now,
         **usage,
@@ -338,6 +351,8 @@ def _finish_error(attempt: Attempt, exc: aimlapi.AimlApiError) -> None:
     if exc.partial_text:
         fields["output_text"] = exc.partial_text
         fields["output_html"] = rendering.markdown_to_html(exc.partial_text)
+    if thinking := attempt.thinking_of(exc.partial_thinking):
+        fields["thinking"] = thinking
     if isinstance(exc.raw, dict):
         fields["response_json"] = exc.raw
     if not attempt.mine().update(
@@ -421,40 +436,56 @@ class Pool:
     """Threads that generate answers, so the queue needs only a few consumer threads.
 
     A Huey task hands its turn over and returns at once. Idle threads block on
-    an in-process queue (no polling: an idle worker costs no CPU); a thread is
-    started whenever none is idle, up to GENERATION_THREADS. A turn handed over
-    stays `queued` until a thread claims it, so if this process dies first the
-    sweeper queues it again.
+    an in-process queue (no polling: an idle worker costs no CPU). Each job is
+    promised to an idle thread, or else a thread is started for it, up to
+    GENERATION_THREADS; past that it waits for the first thread to finish. (Counting
+    idle threads as they wait let a job sit unclaimed behind a thread that had just
+    taken another one: benchmarks/queue.py pool.) A turn handed over stays
+    `queued` until a thread claims it, so if this process dies first the sweeper
+    queues it again.
     """
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[..., object], dict[str, Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._idle = 0  # threads waiting for a job that no job was promised to
+        self._backlog = 0  # jobs queued while every thread was busy, at the cap
+
+    def start(self, func: Callable[..., object], **kwargs: Any) -> None:
+        """Run `func` on a pool thread; here and now in Huey's immediate mode (tests, HUEY_IMMEDIATE)."""
+        if HUEY.immediate:
+            func(**kwargs)
+        else:
+            self.submit(func, **kwargs)
 
     def submit(self, func: Callable[..., object], **kwargs: Any) -> None:
         with self._lock:
             self._jobs.put((func, kwargs))
             self._threads = [thread for thread in self._threads if thread.is_alive()]
-            if self._idle < self._jobs.qsize() and len(self._threads) < settings.GENERATION_THREADS:
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < settings.GENERATION_THREADS:
                 thread = threading.Thread(target=self._run, name=f"generate-{len(self._threads) + 1}", daemon=True)
                 self._threads.append(thread)
                 thread.start()
+            else:
+                self._backlog += 1
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             func, kwargs = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
             try:
                 func(**kwargs)
             except Exception:
                 logger.exception("generation job %s failed", getattr(func, "__name__", func))
             finally:
                 connection.close()
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1
+                else:
+                    self._idle += 1
 
     @property
     def size(self) -> int:

@@ -1,4 +1,4 @@
-"""The export format ("aimlweb-export", version 2): its names, its fields in order, and how it writes
+"""The export format ("aimlweb-export", version 3): its names, its fields in order, and how it writes
 a time and an amount. docs/export-format.md describes it field by field.
 
 The writers (export_json.py, export_markdown.py), the reader (import_reader.py, import_checks.py)
@@ -13,10 +13,11 @@ from decimal import Decimal
 from conversations.models import USAGE_COLUMNS
 
 FORMAT = "aimlweb-export"
-VERSION = 2
+VERSION = 3
 # Versions this app can read (it refuses newer ones: it could not know what they mean).
-# Version 1 marked a replaced turn `superseded_by` the newer one; version 2 has each turn's `parent`.
-READABLE_VERSIONS = (1, 2)
+# Version 1 marked a replaced turn `superseded_by` the newer one; version 2 has each turn's `parent`;
+# version 3 adds each turn's `thinking` (the model's reasoning summary).
+READABLE_VERSIONS = (1, 2, 3)
 
 # A turn's usage, as the file writes it: the token counts of models.USAGE_COLUMNS, the prices it
 # was charged at, then the cost columns of USAGE_COLUMNS.
@@ -28,6 +29,7 @@ TURN_FIELDS = (
     "id",
     "prompt",
     "answer",
+    "thinking",
     "status",
     "model",
     "response_id",
@@ -45,7 +47,8 @@ TURN_FIELDS = (
     "completed_at",
     "updated_at",
 )
-TURN_FIELDS_V1 = tuple("superseded_by" if name == "parent" else name for name in TURN_FIELDS)
+TURN_FIELDS_V2 = tuple(name for name in TURN_FIELDS if name != "thinking")
+TURN_FIELDS_V1 = tuple("superseded_by" if name == "parent" else name for name in TURN_FIELDS_V2)
 CONVERSATION_FIELDS = (
     "id",
     "origin_id",

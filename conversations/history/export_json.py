@@ -23,6 +23,7 @@ def turn_data(turn: Turn) -> dict:
         "id": str(turn.id),
         "prompt": turn.prompt,
         "answer": turn.output_text,
+        "thinking": turn.thinking,
         "status": turn.status,
         "model": turn.model,
         "response_id": turn.response_id,

@@ -37,6 +37,9 @@ def _turn_markdown(number: int, turn: Turn, ids: dict, tree: selectors.Tree) -> 
         )
     if notes:
         lines += [f"*{' '.join(notes)}*", ""]
+    if turn.thinking:
+        # Quoted: the model's reasoning summary, set apart from its answer (a heading in it stays its text).
+        lines += ["### Thinking (summary)", "", _quote(turn.thinking), ""]
     lines += [f"### Answer ({turn.get_status_display().lower()})", ""]
     if turn.output_text:
         lines += [turn.output_text, ""]

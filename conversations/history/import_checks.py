@@ -27,6 +27,7 @@ from .export_format import (
     TOKEN_FIELDS,
     TURN_FIELDS,
     TURN_FIELDS_V1,
+    TURN_FIELDS_V2,
 )
 
 # Bounds on what one file may hold, so a hostile file cannot exhaust memory or the database.
@@ -167,7 +168,7 @@ def _earlier_attempts(value, where: str) -> list[dict]:
 
 
 def _turn(data, where: str, version: int) -> dict:
-    check = Checker(data, where, TURN_FIELDS if version >= 2 else TURN_FIELDS_V1)
+    check = Checker(data, where, {1: TURN_FIELDS_V1, 2: TURN_FIELDS_V2}.get(version, TURN_FIELDS))
     status = check.text("status", 16)
     if status not in Turn.Status.values:
         check.fail(f"field 'status' must be one of {', '.join(Turn.Status.values)}")
@@ -175,6 +176,7 @@ def _turn(data, where: str, version: int) -> dict:
         "id": check.identifier("id"),
         "prompt": check.text("prompt", settings.MAX_PROMPT_CHARS, blank=False),
         "output_text": check.text("answer", MAX_ANSWER_CHARS),
+        "thinking": check.text("thinking", MAX_ANSWER_CHARS) if version >= 3 else "",
         "status": status,
         "model": check.text("model", 100),
         "response_id": check.text("response_id", 255),
@@ -197,7 +199,7 @@ def _turn(data, where: str, version: int) -> dict:
         "completed_at": check.time("completed_at"),
         "updated_at": check.time("updated_at", null=False),
     }
-    turn["was_active"] = status in Turn.ACTIVE
+    turn["was_active"] = status in Turn.OPEN
     if turn["was_active"]:
         # Arrives in a final state: importing never generates anything.
         turn.update(status=Turn.Status.FAILED, error_code=INTERRUPTED_CODE, error_message=INTERRUPTED_MESSAGE)

@@ -124,9 +124,10 @@ def _share_title(conversation: Conversation, snapshot: list[dict[str, Any]]) -> 
     return titles.title_from(snapshot[0]["prompt"]) or "Untitled"
 
 
-def share_create(*, conversation: Conversation, show_cost: bool = False) -> Share:
-    """A read-only link to a snapshot of the conversation as it is now (the version on screen)."""
-    snapshot = sharing.share_snapshot(conversation=conversation, show_cost=show_cost)
+def share_create(*, conversation: Conversation, show_cost: bool = False, show_thinking: bool = False) -> Share:
+    """A read-only link to a snapshot of the conversation as it is now (the version on screen); the
+    tokens and cost, and the model's thinking, only if the owner chose to show them."""
+    snapshot = sharing.share_snapshot(conversation=conversation, show_cost=show_cost, show_thinking=show_thinking)
     return Share.objects.create(
         token=secrets.token_urlsafe(24),
         conversation=conversation,
@@ -134,6 +135,7 @@ def share_create(*, conversation: Conversation, show_cost: bool = False) -> Shar
         title=_share_title(conversation, snapshot),
         snapshot=snapshot,
         show_cost=show_cost,
+        show_thinking=show_thinking,
     )
 
 

@@ -17,8 +17,9 @@ from conversations.models import Conversation, Share, Turn
 from .export_format import TOKEN_FIELDS, iso_time, money_text
 
 
-def share_snapshot(*, conversation: Conversation, show_cost: bool) -> list[dict]:
-    """The turns a share shows, frozen now: prompt, rendered answer, status (and usage if chosen).
+def share_snapshot(*, conversation: Conversation, show_cost: bool, show_thinking: bool = False) -> list[dict]:
+    """The turns a share shows, frozen now: prompt, rendered answer, status (and usage, and the model's
+    thinking, if the owner chose to show them).
 
     The version on screen only (the path the owner reads); turns still being generated are
     left out. The rendered answer is the turn's own output_html, produced by rendering.py
@@ -30,7 +31,7 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool) -> list[dict]
     turns = {turn.pk: turn for turn in conversation.turns.filter(pk__in=path).defer("response_json", "history")}
     snapshot = []
     for turn in (turns[turn_id] for turn_id in path if turn_id in turns):
-        if turn.status in Turn.ACTIVE:
+        if turn.status in Turn.OPEN:
             continue
         html = turn.output_html or (rendering.markdown_to_html(turn.output_text) if turn.output_text else "")
         item = {
@@ -43,6 +44,8 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool) -> list[dict]
             "created_at": iso_time(turn.created_at),
             "completed_at": iso_time(turn.completed_at),
         }
+        if show_thinking and turn.thinking:
+            item["thinking"] = turn.thinking  # plain text, shown escaped (rendering.thinking_to_html)
         if show_cost:
             item.update({name: getattr(turn, name) for name in TOKEN_FIELDS})
             item["cost_usd"] = money_text(turn.cost_usd)

@@ -151,7 +151,11 @@ def _import_upload(request: SignedInRequest, handler: _ImportUpload) -> HttpResp
 @require_POST
 def share_create(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpResponse:
     conversation = pages.or_404(selectors.conversation_get, user=request.user, conversation_id=conversation_id)
-    share = history_services.share_create(conversation=conversation, show_cost=request.POST.get("show_cost") == "on")
+    share = history_services.share_create(
+        conversation=conversation,
+        show_cost=request.POST.get("show_cost") == "on",
+        show_thinking=request.POST.get("show_thinking") == "on",
+    )
     messages.success(request, "Link created. Anyone signed in here who has it can read this snapshot.")
     return redirect(f"{conversation.get_absolute_url()}?shared={share.token}")
 

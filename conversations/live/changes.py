@@ -3,7 +3,7 @@
 A page (static/js/live.js) opens `GET /events/` listing the turns it shows running. The stream
 tells it what changed:
 
-- `turn`: one of its running turns changed (text arrived, it started, it ended), with the turn's
+- `turn`: one of its running (or queued) turns changed (text arrived, it started, it ended), with the turn's
   fragment, drawn by the renderer of `/t/<id>/live/` (chat/fragments.py) with the stream's own request (the page's user
   and session, as a fetch would be). Without it (it could not be drawn) the page fetches
   `/t/<id>/live/` itself, as the polling fallback does.
@@ -174,8 +174,8 @@ def read_changes(plan: Plan) -> Changes:
     """
     turns = []
     if plan.user_ids:
-        known = Q(pk__in=plan.turn_ids) & (Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.ACTIVE))
-        new = Q(status__in=Turn.ACTIVE, conversation__owner_id__in=plan.user_ids) & ~Q(pk__in=plan.turn_ids)
+        known = Q(pk__in=plan.turn_ids) & (Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.OPEN))
+        new = Q(status__in=Turn.OPEN, conversation__owner_id__in=plan.user_ids) & ~Q(pk__in=plan.turn_ids)
         turns = list(
             Turn.objects.filter(known | new)
             .order_by()
@@ -185,7 +185,7 @@ def read_changes(plan: Plan) -> Changes:
     changed = {
         conversation_id
         for turn_id, conversation_id, status, _, _ in turns
-        if status not in Turn.ACTIVE or turn_id not in known_ids
+        if status not in Turn.OPEN or turn_id not in known_ids
     }
     rows = []
     if plan.user_ids:
@@ -200,7 +200,7 @@ def read_changes(plan: Plan) -> Changes:
 def read_catch_up(*, user_id: int, turn_ids: list[uuid.UUID], since: datetime) -> tuple[dict, list, list]:
     """For a page that (re)connects: the user's running turns, the page's turns, rows changed since."""
     running = dict(
-        Turn.objects.filter(conversation__owner_id=user_id, status__in=Turn.ACTIVE).values_list("id", "conversation_id")
+        Turn.objects.filter(conversation__owner_id=user_id, status__in=Turn.OPEN).values_list("id", "conversation_id")
     )
     turns = list(
         Turn.objects.filter(pk__in=turn_ids, conversation__owner_id=user_id).values_list(
@@ -371,7 +371,7 @@ class Watcher:
             if user not in self.running:
                 continue
             turn_id, conversation_id, status, _ = turn
-            if status in Turn.ACTIVE:
+            if status in Turn.OPEN:
                 self.running[user][turn_id] = conversation_id
             else:
                 self.running[user].pop(turn_id, None)
@@ -400,7 +400,7 @@ class Watcher:
         if known is None:
             return
         version = stamp(updated_at)
-        ended = status not in Turn.ACTIVE
+        ended = status not in Turn.OPEN
         if version > known or (force and (ended or version != known)):
             subscriber.turns[turn_id] = version
             data = {"id": str(turn_id), "v": version, "status": status, "conversation": str(conversation_id)}

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0014_turn_imported'),
+        ('conversations', '0017_thinking'),
     ]
 
     operations = [

@@ -1,14 +1,16 @@
 """Notices by email when an answer ends, and budget notices: who gets what, once.
 
-`turn_ended_notify` runs in the worker (tasks.turn_notices_task, queued as a turn's run returns: the
-answer and its charge are committed), never in the answer's own work, so nothing here can fail a turn:
+`turn_ended` runs in the worker where a turn's attempt ends (generation/worker.py's one-line hook, once the
+answer and its charge are committed), after the answer's own work and never raising, so nothing here can
+fail or delay a turn:
 - the owner is emailed the answer's end (completed, failed or incomplete; a Stop is the user's own
   doing) unless a page of theirs showed it (selectors.py has the rule), if they have an address and
   keep "Email me when an answer is done" on;
 - the owner at 80 % and at 100 % of their monthly budget, and the administrators when the instance's
   monthly budget passes 80 %: each once per month (local time, TIME_ZONE).
-Every email is written once (accounts.models.EmailNotice: kind + key unique) and sent by another task
-that retries while the mail server is down (accounts/mail.py).
+Every email is written once (accounts.models.EmailNotice: kind + key unique) and handed to the worker's
+sender threads, which try again later (through Huey's schedule) while the mail server is down
+(accounts/mail.py).
 """
 
 from __future__ import annotations
@@ -106,9 +108,16 @@ def turn_seen_by_poll(*, turn_id: uuid.UUID | str) -> None:
 # --- When an answer ends ------------------------------------------------------------------
 
 
-def sending() -> bool:
-    """Whether the site sends email at all (else an answer's end has nothing to look at)."""
-    return mail.enabled()
+def turn_ended(*, turn_id: uuid.UUID | str) -> None:
+    """The worker's hook where a turn's attempt ends (generation/worker.py, after its answer and charge are
+    committed and its title asked for): its emails, decided at once in that thread, written once and handed
+    to the sender threads. Never raises: an error is logged, the answer is untouched."""
+    if not mail.enabled():
+        return
+    try:
+        turn_ended_notify(turn_id=turn_id)
+    except Exception:
+        logger.exception("turn %s: its emails could not be decided", turn_id)
 
 
 def turn_ended_notify(*, turn_id: uuid.UUID | str) -> None:

@@ -24,6 +24,12 @@ def answer_html(turn) -> str:
     return mark_safe(html)  # noqa: S308
 
 
+@register.filter
+def thinking_html(text: str) -> str:
+    # Escaped whole by rendering.thinking_to_html before its only tags (<p>, <br>, <strong>) are added.
+    return mark_safe(rendering.thinking_to_html(text))  # noqa: S308
+
+
 def _labels(conversation) -> dict[str, str]:
     """The catalogue's model labels, read once per conversation object (so once per page)."""
     if not hasattr(conversation, "_model_labels"):

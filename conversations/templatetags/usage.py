@@ -6,6 +6,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from conversations.usage import budgets
 from conversations.usage.charts import usd as chart_usd
 
 register = template.Library()
@@ -17,6 +18,22 @@ def usd(value) -> str:
     if value is None or value == "":
         return "-"
     return chart_usd(value)
+
+
+@register.filter
+def about_usd(value) -> str:
+    """An estimate in dollars and cents ("$0.42", "less than $0.01"), as the composer shows it."""
+    if value is None or value == "":
+        return "-"
+    return budgets.about_usd(Decimal(value))
+
+
+@register.filter
+def over_by(spent, budget) -> Decimal:
+    """How far `spent` passed `budget` (an answer that cost more than it was held at); 0 within it or without one."""
+    if budget is None or spent is None:
+        return Decimal(0)
+    return max(Decimal(spent) - Decimal(budget), Decimal(0))
 
 
 @register.filter
@@ -107,3 +124,15 @@ def figures_table(rows, first: str, table_id: str, tall: bool = False):
         head,
         mark_safe("".join(body)),  # noqa: S308 (each row built by format_html)
     )
+
+
+@register.inclusion_tag("conversations/usage/_figures_panel.html", takes_context=True)
+def figures_panel(context, rows, title: str, first: str, key: str, csv: str = "", tall: bool = False, hint: str = ""):
+    """A panel of the usage pages: its heading (`<key>-title`), a CSV link where the page has one
+    (the page's `csv_url` + `csv`), and the figures table of `rows` (id `table-<csv>`, else `<key>`)."""
+    csv_url = context.get("csv_url")
+    return {
+        "rows": rows, "title": title, "first": first, "key": key, "tall": tall, "hint": hint,
+        "table_id": f"table-{csv}" if csv else key,
+        "csv": f"{csv_url}{csv}" if csv and csv_url else "",
+    }  # fmt: skip

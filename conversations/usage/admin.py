@@ -13,13 +13,13 @@ from conversations.models import USAGE_COLUMNS, Charge, Turn
 
 from . import admin_catalog, admin_users, periods, reports  # noqa: F401 (admin_catalog, admin_users register their admins)
 from .admin_filters import DayRangeFilter, ModelFilter, StatusFilter, UserFilter
-from .admin_lists import USAGE_CSV_COLUMNS, UsageListMixin, usage_sums_of
+from .admin_lists import USAGE_CSV_COLUMNS, IdSearchMixin, UsageListMixin, usage_sums_of
 
 # --- The ledger -----------------------------------------------------------------------------
 
 
 @admin.register(Charge)
-class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
+class ChargeAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
     """The ledger, read-only: one row per upstream attempt that reported usage."""
 
     list_display = (
@@ -39,29 +39,15 @@ class ChargeAdmin(UsageListMixin, admin.ModelAdmin):
     sortable_by = ("created_at", "cost_usd")
     csv_name = "charges"
     csv_columns = [
-        ("created_at", "created_at"),
-        ("charge_id", "id"),
-        ("user_id", "user_id"),
-        ("user", "username"),
-        ("conversation_id", "conversation_id"),
-        ("turn_id", "turn_id"),
-        ("attempt", "attempt"),
-        ("model", "model"),
-        ("status", "status"),
-        ("response_id", "response_id"),
-        *USAGE_CSV_COLUMNS,
-        ("duration_ms", "duration_ms"),
-    ]
+        "created_at", ("charge_id", "id"), "user_id", ("user", "username"), "conversation_id", "turn_id", "attempt",
+        "model", "status", "response_id", *USAGE_CSV_COLUMNS, "duration_ms",
+    ]  # fmt: skip
 
-    def get_search_results(self, request, queryset, search_term):
+    def id_match(self, queryset, term):
         # Each on its own index: `response_id = x OR username = x` would read the whole ledger.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
         if Charge.objects.filter(response_id=term).exists():
-            return queryset.filter(response_id=term), False
-        users = get_user_model().objects.filter(username=term).values("pk")
-        return queryset.filter(user_id__in=users), False
+            return queryset.filter(response_id=term)
+        return queryset.filter(user_id__in=get_user_model().objects.filter(username=term).values("pk"))
 
     def usage_sums(self, request, changelist):
         if changelist.query:

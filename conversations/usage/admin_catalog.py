@@ -11,6 +11,7 @@ from conversations import tasks
 from conversations.generation import aimlapi, checks
 from conversations.models import AIModel, Conversation
 
+from . import holds
 from .admin_moves import move_action
 
 
@@ -19,7 +20,8 @@ class AIModelForm(forms.ModelForm):
         model = AIModel
         fields = (
             "provider_id", "label", "api", "enabled", "is_default", "input_price", "cached_input_price",
-            "output_price", "reasoning_efforts", "max_output_tokens", "retires_on", "successor",
+            "output_price", "reasoning_efforts", "max_output_tokens", "reasoning_summaries", "typical_output_tokens",
+            "retires_on", "successor",
         )  # fmt: skip
 
     def _get_validation_exclusions(self):
@@ -55,7 +57,7 @@ class AIModelAdmin(admin.ModelAdmin):
     search_fields = ("provider_id", "label")
     list_select_related = ("successor",)
     actions = ["make_default", "check_models", "move_conversations"]
-    readonly_fields = ("last_check",)
+    readonly_fields = ("last_check", "budget_hold")
     fieldsets = (
         (None, {"fields": ("provider_id", "label", "enabled", "is_default")}),
         (
@@ -74,7 +76,25 @@ class AIModelAdmin(admin.ModelAdmin):
                 "charged at.",
             },
         ),
-        ("Parameters", {"fields": ("reasoning_efforts", "max_output_tokens")}),
+        (
+            "Parameters",
+            {
+                "fields": ("reasoning_efforts", "max_output_tokens", "reasoning_summaries"),
+                "description": "“Returns reasoning summaries”: the model's thinking is asked for and shown under "
+                "“Thinking…” while it works. Off for a model whose documentation shows no reasoning field (e.g. "
+                "gpt-5-pro): switch it on to try. If the provider refuses the field (400), each prompt is sent "
+                "once more without it and the worker log says so: then switch it off again.",
+            },
+        ),
+        (
+            "Budgets",
+            {
+                "fields": ("typical_output_tokens", "budget_hold"),
+                "description": "A prompt is held against budgets at its input plus this many output tokens while "
+                "it runs (BUDGET_HOLD=typical); an answer that takes more is charged in full. With BUDGET_HOLD=worst, "
+                "at the model's maximum output tokens.",
+            },
+        ),
         (
             "Retirement",
             {
@@ -107,6 +127,14 @@ class AIModelAdmin(admin.ModelAdmin):
             note = " (streams: no background mode)" if settings.AIMLAPI_MODE == "background" else ""
             return f"Chat Completions{note}"
         return "Responses"
+
+    @admin.display(description="held now")
+    def budget_hold(self, model: AIModel) -> str:
+        """What a prompt to this model is held at now (no conversation cap), and why."""
+        if model.pk is None:
+            return "-"
+        hold = holds.output_hold(model=model.provider_id, row=model, cap=None)
+        return f"{hold.output_tokens:,} output tokens: {holds.hold_reason(hold, str(model))}"
 
     @admin.display(description="last check")
     def last_check(self, model: AIModel) -> str:

@@ -27,7 +27,7 @@ from . import exports, periods, reports
 # Filters with an index of their own in time order (models.py), used rather than the time index.
 OWN_INDEX_FILTERS = {"status", "model", "error", "conversation"}
 # Big columns a list never shows: never read them for one.
-TURN_HEAVY = ("prompt", "output_text", "output_html", "response_json", "history", "error_message")
+TURN_HEAVY = ("prompt", "output_text", "output_html", "thinking", "response_json", "history", "error_message")
 
 
 def pretty_json(value):
@@ -45,11 +45,30 @@ USAGE_CSV_COLUMNS = [
 ]
 
 
+class IdSearchMixin:
+    """The search box looks one word up as an id first, on an index (`id_match`: the rows, or None),
+    before the search fields scan every row."""
+
+    def id_match(self, queryset, term):
+        return None
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if " " not in term:
+            found = self.id_match(queryset, term)
+            if found is not None:
+                return found, False
+        return super().get_search_results(request, queryset, search_term)
+
+
 class UsageListMixin:
     """Count and sums of the filtered rows above the list; the rows as a streamed CSV (action and link)."""
 
     opts: Options[Any]  # the ModelAdmin's it is mixed into
-    csv_columns: list[tuple[str, str]] = []
+    # Each column a field name (its own header) or (header, field).
+    csv_columns: list[str | tuple[str, str]] = []
     csv_name = "rows"
     show_full_result_count = False  # one COUNT per page is enough
     show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table once per choice
@@ -116,8 +135,11 @@ class UsageListMixin:
 
     def _csv(self, request, queryset):
         return exports.queryset_csv(
-            request, f"{self.csv_name}.csv", queryset.order_by(*self.ordering), self.csv_columns
+            request, f"{self.csv_name}.csv", queryset.order_by(*self.ordering), self.csv_pairs()
         )
+
+    def csv_pairs(self) -> list[tuple[str, str]]:
+        return [(column, column) if isinstance(column, str) else column for column in self.csv_columns]
 
 
 class SummedChangeList(ChangeList):

@@ -2,19 +2,23 @@
 
 Spend is read from the ledger's daily rollup (`DailyUsage`, kept in step with every
 `Charge` in the same transaction), so it always equals the sum of this month's charges.
-A prompt is refused *before* it is queued when this month's spend, plus the estimates
-of answers still running, plus its own estimate would pass a budget. The estimate is
-the most the answer can cost: the whole input at the input price plus the output cap
-at the output price; running turns keep theirs in `Turn.estimate_usd`.
+A prompt is refused *before* it is queued when this month's spend, plus the holds of
+answers still running, plus its own hold would pass a budget. The hold is the whole input
+at the input price plus the output tokens of holds.py (what answers of the model really
+take, or with BUDGET_HOLD=worst the most they can) at the output price; running turns keep
+theirs in `Turn.estimate_usd`. An answer that costs more is charged in full, so a month can
+pass its budget by that one answer (`BudgetStatus.over_by`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -24,18 +28,15 @@ from django.utils import timezone
 
 from conversations.chat import selectors
 from conversations.generation.request import conversation_input
-from conversations.models import DailyUsage, Turn, UserBudget
+from conversations.models import AIModel, Conversation, DailyUsage, Turn, UserBudget
 
-from . import catalog, pricing
+from . import catalog, holds, pricing
 
 ZERO = Decimal(0)
 WARNING_PERCENT = 80
 # Characters per token for text never sent yet. English averages about 4; fewer
 # counts more tokens, so a budget errs on the safe side.
 CHARS_PER_TOKEN = 3
-# Output cap when neither the conversation nor the catalogue gives one: the largest
-# cap the conversation settings accept.
-FALLBACK_OUTPUT_CAP = 272_000
 
 
 class BudgetExceeded(Exception):
@@ -57,12 +58,19 @@ class BudgetStatus:
     over: bool  # spent has reached the budget
     whose: str = "your"  # "your" (the user's budget) or "the shared" (the instance's)
 
+    @property
+    def over_by(self) -> Decimal:
+        """How far spend passed the budget (an answer that cost more than it was held at); 0 within it."""
+        return max(self.spent - self.budget, ZERO) if self.budget is not None else ZERO
+
 
 @dataclass(frozen=True)
 class Estimate:
     input_tokens: int
     output_tokens: int
     usd: Decimal | None  # None: the catalogue has no price for the model
+    reason: str = ""  # why so many output tokens (holds.hold_reason)
+    capped: bool = True  # the output tokens are a cap the answer cannot pass (else: what it usually takes)
 
 
 # --- Budgets --------------------------------------------------------------------
@@ -164,14 +172,9 @@ def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def estimate(turn: Turn) -> Estimate:
-    """The most this turn's next attempt can cost.
-
-    Input: the previous answered turn on its path: its actual input + output tokens plus this
-    prompt, or (first turn, or no usage known) a character count of everything sent.
-    Output: the conversation's max output tokens, else the model's maximum.
-    """
-    conversation = turn.conversation
+def _input_tokens(turn: Turn) -> int:
+    """What sending `turn` takes in: the previous answered turn on its path (its actual input + output
+    tokens) plus this prompt, or (a first turn, or no usage known) a character count of everything sent."""
     path = selectors.turn_path(turn)  # only the versions on screen are sent
     answered = Turn.objects.filter(
         pk__in=path, status=Turn.Status.COMPLETED, input_tokens__isnull=False, output_tokens__isnull=False
@@ -182,17 +185,25 @@ def estimate(turn: Turn) -> Estimate:
     }
     previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
-        input_tokens = previous[0] + previous[1] + _tokens(turn.prompt)
-    else:
-        sent = [conversation.instructions, *(item["content"] for item in conversation_input(turn))]
-        input_tokens = sum(_tokens(text) for text in sent)
+        return previous[0] + previous[1] + _tokens(turn.prompt)
+    sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn))]
+    return sum(_tokens(text) for text in sent)
+
+
+def estimate(turn: Turn) -> Estimate:
+    """What this turn's next attempt is held at: its whole input (`_input_tokens`), uncached, plus the
+    output tokens of the hold rule (holds.py), at the model's prices."""
+    conversation = turn.conversation
+    input_tokens = _input_tokens(turn)
     row = catalog.model_get(conversation.model)
-    output_tokens = conversation.max_output_tokens or (row.max_output_tokens if row else None) or FALLBACK_OUTPUT_CAP
+    hold = holds.output_hold(model=conversation.model, row=row, cap=conversation.max_output_tokens)
     prices = catalog.prices_of(row)
     return Estimate(
         input_tokens,
-        output_tokens,
-        pricing.estimate(prices=prices, input_tokens=input_tokens, output_tokens=output_tokens),
+        hold.output_tokens,
+        pricing.estimate(prices=prices, input_tokens=input_tokens, output_tokens=hold.output_tokens),
+        holds.hold_reason(hold, str(row) if row else conversation.model),
+        capped=hold.basis in ("cap", "maximum"),
     )
 
 
@@ -241,15 +252,91 @@ def _hint(turn: Turn) -> str:
     if Turn.objects.filter(conversation_id=turn.conversation_id).exclude(pk=turn.pk).exists():
         return "Lower this conversation's max output tokens in its settings, or ask an admin to raise the budget."
     return (
-        "A new conversation may use the model's whole output cap. Ask an admin to raise the budget, or continue "
-        "a conversation with a lower max output tokens."
+        "Set a lower max output tokens for the new chat (Answer settings, under the prompt), or ask an admin to "
+        "raise the budget."
     )
 
 
 def _refusal(name: str, budget: Decimal, spent: Decimal, held: Decimal, found: Estimate, hint: str) -> str:
     running = f", plus {usd(held)} reserved by answers still running" if held else ""
+    tokens = f"about {found.input_tokens:,} input tokens and {'up to ' if found.capped else ''}"
+    tokens += f"{found.output_tokens:,} output tokens{', ' + found.reason if found.reason else ''}"
+    cost = f"could cost up to {usd(found.usd)}" if found.capped else f"is held at {usd(found.usd)} while it runs"
     return (
-        f"Not sent: this prompt could cost up to {usd(found.usd)} (about {found.input_tokens:,} input tokens "
-        f"and up to {found.output_tokens:,} output tokens), and {usd(spent)} of {name} of {usd(budget)} "
+        f"Not sent: this prompt {cost} ({tokens}), and {usd(spent)} of {name} of {usd(budget)} "
         f"is spent this month{running}. {hint}"
     )
+
+
+# --- The composer's estimate of the next prompt -------------------------------------
+
+
+@dataclass(frozen=True)
+class ComposerCost:
+    """What the next prompt may cost, as the composer shows it; static/js/cost.js recomputes it as the
+    user types, from these figures: input tokens sent besides the prompt, plus the typed characters /
+    `chars_per_token`, at the input price, plus the model's hold at the output price (what
+    `turn_reserve` holds)."""
+
+    model: str  # the model the next prompt goes to (a new chat: the default one)
+    input_tokens: int
+    models: dict[str, dict[str, Any]]  # per model: "input" and "output" price (USD / 1M), "hold", "why"
+    chars_per_token: int = CHARS_PER_TOKEN
+
+    @property
+    def usd(self) -> Decimal | None:
+        """With nothing typed yet."""
+        shown = self.models.get(self.model)
+        if shown is None or shown["input"] is None or shown["output"] is None:
+            return None
+        prices = pricing.Prices(Decimal(shown["input"]), None, Decimal(shown["output"]))
+        return pricing.estimate(prices=prices, input_tokens=self.input_tokens, output_tokens=shown["hold"])
+
+    @property
+    def models_json(self) -> str:
+        return json.dumps(self.models, separators=(",", ":"))
+
+
+def _model_cost(model: str, row: AIModel | None, cap: int | None) -> dict[str, Any]:
+    hold = holds.output_hold(model=model, row=row, cap=cap)
+    prices = catalog.prices_of(row)
+    return {
+        "input": str(prices.input) if prices.known else None,
+        "output": str(prices.output) if prices.known else None,
+        "hold": hold.output_tokens,
+        "why": holds.hold_reason(hold, str(row) if row else model),
+    }
+
+
+def composer_cost(
+    *,
+    conversation: Conversation | None = None,
+    leaf: uuid.UUID | None = None,
+    models: Sequence[AIModel] = (),
+    model: str = "",
+) -> ComposerCost:
+    """The composer's figures: of a conversation's next prompt after `leaf` (the last turn on screen),
+    or of a new chat's first one on any of `models` (the model picker's; `model` the one it shows)."""
+    if conversation is None:
+        return ComposerCost(
+            model=model or catalog.default_model_id(),
+            input_tokens=0,  # a new chat has no instructions yet
+            models={row.provider_id: _model_cost(row.provider_id, row, None) for row in models},
+        )
+    row = catalog.model_get(conversation.model)
+    # A retired model hands over at the next prompt: that prompt is priced at the successor's prices.
+    successor = catalog.continuation(conversation.model, row=row)
+    model, row = (successor.provider_id, successor) if successor is not None else (conversation.model, row)
+    following = Turn(conversation=conversation, prompt="", parent_id=leaf)  # not saved: the prompt to come
+    return ComposerCost(
+        model=model,
+        input_tokens=_input_tokens(following),
+        models={model: _model_cost(model, row, conversation.max_output_tokens)},
+    )
+
+
+def about_usd(value: Decimal) -> str:
+    """An estimate in dollars and cents, as the composer shows it (static/js/cost.js writes the same)."""
+    if value < Decimal("0.005"):
+        return "less than $0.01"
+    return f"${value:,.2f}"

@@ -30,6 +30,8 @@ KNOWN_MODELS = {
         "output_price": Decimal("165.048"),
         "reasoning_efforts": "",  # always high; the field is never sent
         "max_output_tokens": 272_000,
+        # AI/ML API documents no `reasoning` request field for it: off (one switch in the admin to try it).
+        "reasoning_summaries": False,
         "retires_on": date(2026, 12, 11),
         "successor": "openai/gpt-5.6-sol-pro",
     },
@@ -42,6 +44,7 @@ KNOWN_MODELS = {
         "output_price": Decimal("27.508"),
         "reasoning_efforts": "none,low,medium,high",
         "max_output_tokens": 272_000,
+        "reasoning_summaries": True,  # its page's example answer carries `message.reasoning`
     },
 }
 

@@ -96,9 +96,11 @@ def charge_record(
         return None  # this attempt was already charged
 
 
-def charge_extra(
+def charge_call(
     *,
-    conversation: Conversation,
+    purpose: str,
+    owner: User,
+    conversation: Conversation | None = None,
     model: str,
     response_id: str,
     status: str,
@@ -106,33 +108,16 @@ def charge_extra(
     duration_ms: int | None = None,
     now: datetime | None = None,
 ) -> Charge | None:
-    """Write the ledger entry of a call made for a conversation but not for one of its turns.
+    """Write the ledger entry of a call that is no turn's answer, counted in spend and budgets like one.
 
-    A conversation's title asked of TITLE_MODEL (titles.py): charged to the conversation's
-    owner like any answer, counted in spend and budgets, with no turn.
+    A conversation's title asked of TITLE_MODEL (title_model.py): charged to the conversation's
+    owner, with no turn. An admin's model check (checks.py): charged to that admin, with no
+    conversation. A status the ledger does not know is recorded as failed.
     """
     return _write(
-        owner=conversation.owner, conversation_id=conversation.pk, turn=None, attempt=1, model=model,
-        response_id=response_id, status=status, fields=fields, duration_ms=duration_ms, now=now or timezone.now(),
-        purpose=Charge.Purpose.TITLE,
-    )  # fmt: skip
-
-
-def charge_check(
-    *,
-    user: User,
-    model: str,
-    response_id: str,
-    status: str,
-    fields: dict[str, Any],
-    duration_ms: int | None = None,
-    now: datetime | None = None,
-) -> Charge | None:
-    """Write the ledger entry of an admin's model check (checks.py): charged to that admin, with no
-    conversation, so the money it cost is in the dashboard and the ledger like any other."""
-    return _write(
-        owner=user, conversation_id=None, turn=None, attempt=1, model=model, response_id=response_id,
-        status=status, fields=fields, duration_ms=duration_ms, now=now or timezone.now(), purpose=Charge.Purpose.CHECK,
+        owner=owner, conversation_id=conversation.pk if conversation else None, turn=None, attempt=1, model=model,
+        response_id=response_id, status=status if status in Turn.Status.values else Turn.Status.FAILED,
+        fields=fields, duration_ms=duration_ms, now=now or timezone.now(), purpose=purpose,
     )  # fmt: skip
 
 

@@ -10,13 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cache
-from typing import Any, TypeVar
-from urllib.parse import urlencode
+from typing import TypeVar
 
 from django.db import connection
 from django.db.models import Model, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 DELETED = "none"  # the user filter's value for charges of deleted users
@@ -128,25 +125,6 @@ class Filters:
         if self.status:
             rows = rows.filter(status=self.status)
         return rows
-
-
-def charges_url(period: Period, filters: Filters = Filters(), **narrower: Any) -> str:  # noqa: B008 (frozen)
-    """The admin's charge list filtered to exactly the charges behind a figure.
-
-    `narrower` adds or overrides filters: user=, model=, status=, day= (one day).
-    """
-    params = {**period.query(), **filters.query()}
-    day = narrower.pop("day", None)
-    if day is not None:
-        params.update({"from": day.isoformat(), "to": day.isoformat()})
-    for name, value in narrower.items():
-        params[name] = DELETED if name == "user" and value is None else value
-    return _charge_list_path() + "?" + urlencode(params)
-
-
-@cache
-def _charge_list_path() -> str:
-    return reverse("admin:conversations_charge_changelist")
 
 
 @contextmanager

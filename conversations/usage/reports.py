@@ -1,21 +1,19 @@
 """Reads of the ledger for the usage dashboard, the Usage page and their CSV files.
 
-Sums come from `DailyUsage` (one row per local day, user, model and status, written
-with each `Charge` by `ledger.charge_record`; tests prove the two agree). `Charge`
-is read only for what a rollup cannot give: generation-time percentiles, the most
-expensive attempts and spend per conversation. Days are local days of
+Sums come from `DailyUsage` (one row per local day, user, model and status, written with each `Charge` by
+`ledger.charge_record`; tests prove the two agree). `Charge` is read only for what a rollup cannot give:
+generation-time percentiles, the most expensive attempts and spend per conversation. Days are local days of
 settings.TIME_ZONE, as the rollup counts them.
 
-Every figure counts *charged attempts*: an upstream attempt that reported usage.
-A retried turn counts once per attempt; an attempt that failed before reporting
-usage cost nothing and is not in the ledger.
+Every figure counts *charged attempts*: an upstream attempt that reported usage. A retried turn counts once
+per attempt; an attempt that failed before reporting usage cost nothing and is not in the ledger.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -25,12 +23,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet, Sum
-from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import ROLLUP_COLUMNS, Charge, Conversation, DailyUsage, Turn, UserBudget
 
-from .periods import Filters, Period, charges_url, local_midnight, month_bounds, period_for, sqlite_index
+from .periods import Filters, Period, local_midnight, month_bounds, period_for, sqlite_index
 
 ZERO = Decimal(0)
 K = TypeVar("K")
@@ -48,7 +45,7 @@ READ_WHOLE = 150_000
 # --- Figures ------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # added to thousands of times per page: slots make that cheaper
 class Figures:
     """Sums over charged attempts."""
 
@@ -120,6 +117,14 @@ class Row(Generic[K]):
     figures: Figures = field(default_factory=Figures)
 
 
+# Builds the link from a figure to the charges behind it (links.charges_url): given by the view.
+Link = Callable[..., str]
+
+
+def _to(link: Link | None, period: Period, filters: Filters, **narrower: Any) -> str:
+    return link(period, filters, **narrower) if link else ""
+
+
 @dataclass
 class Report:
     period: Period
@@ -137,8 +142,8 @@ class Report:
     top: list[Charge]
 
 
-def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B008 (frozen)
-    """Every figure of the dashboard: two reads of the rollup, three of the ledger."""
+def report(period: Period, filters: Filters = Filters(), *, link: Link | None = None) -> Report:  # noqa: B008
+    """Every figure of the dashboard (two reads of the rollup, three of the ledger), each row with its `link`."""
     grouped = _daily(period, filters).values("user_id", "model", "status").annotate(**_sums()).order_by()
     # A long period reads the whole (user, model, status)-ordered index rather than sort a year of rows.
     with sqlite_index(DailyUsage._meta.db_table, "daily_by_user" if period.days > 92 else ""):
@@ -162,17 +167,17 @@ def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B00
     def by_cost(index: dict[K, Figures]) -> list[tuple[K, Figures]]:
         return sorted(index.items(), key=lambda item: (-item[1].cost_usd, str(item[0])))
 
-    statuses = [Row(s, s, charges_url(period, filters, status=s), f) for s, f in by_status.items()]
+    statuses = [Row(s, s, _to(link, period, filters, status=s), f) for s, f in by_status.items()]
     statuses.sort(key=lambda row: -row.figures.charges)
-    users = [Row(u, user_label(u), charges_url(period, filters, user=u), f) for u, f in by_cost(by_user)]
+    users = [Row(u, user_label(u), _to(link, period, filters, user=u), f) for u, f in by_cost(by_user)]
     model_costs = by_cost(by_model)
-    models = [Row(m, m, charges_url(period, filters, model=m), f) for m, f in model_costs]
+    models = [Row(m, m, _to(link, period, filters, model=m), f) for m, f in model_costs]
     matrix_models = [m for m, _ in model_costs]
     matrix: list[tuple[Row[int | None], list[tuple[Decimal | None, str]]]] = [
         (
             row,
             [
-                (cells[(row.key, m)].cost_usd, charges_url(period, filters, user=row.key, model=m))
+                (cells[(row.key, m)].cost_usd, _to(link, period, filters, user=row.key, model=m))
                 if (row.key, m) in cells
                 else (None, "")
                 for m in matrix_models
@@ -180,7 +185,7 @@ def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B00
         )
         for row in users
     ]
-    days, chart_days = _days(period, filters, matrix_models)
+    days, chart_days = _days(period, filters, matrix_models, link)
     p50, p95 = duration_percentiles(period, filters, count=totals.charges)
     return Report(
         period=period,
@@ -200,7 +205,7 @@ def report(period: Period, filters: Filters = Filters()) -> Report:  # noqa: B00
 
 
 def _days(
-    period: Period, filters: Filters, models: list[str]
+    period: Period, filters: Filters, models: list[str], link: Link | None
 ) -> tuple[list[Row[date]], list[tuple[str, str, dict[str, Decimal]]]]:
     """Per-day rows (every day of the period, newest first) and the chart's bars (per month when long)."""
     per_day: defaultdict[date, Figures] = defaultdict(Figures)
@@ -209,12 +214,12 @@ def _days(
         per_day[row["day"]].add(row)
         stacks[row["day"]][row["model"]] += row["cost_usd"] or ZERO
     every_day = [period.start + timedelta(days=i) for i in range(period.days)]
-    days = [Row(d, d.isoformat(), charges_url(period, filters, day=d), per_day.get(d, Figures())) for d in every_day]
+    days = [Row(d, d.isoformat(), _to(link, period, filters, day=d), per_day.get(d, Figures())) for d in every_day]
     days.reverse()
     chart: list[tuple[str, str, dict[str, Decimal]]] = []
     if period.days <= CHART_DAYS_MAX:
         for d in every_day:
-            chart.append((d.strftime("%d %b"), charges_url(period, filters, day=d), dict(stacks.get(d, {}))))
+            chart.append((d.strftime("%d %b"), _to(link, period, filters, day=d), dict(stacks.get(d, {}))))
     else:
         months: defaultdict[date, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
         for d, costs in stacks.items():
@@ -224,7 +229,7 @@ def _days(
         while month <= period.end:
             first, last = month_bounds(month)
             narrowed = Period("custom", max(first, period.start), min(last, period.end))
-            chart.append((month.strftime("%b %Y"), charges_url(narrowed, filters), dict(months.get(month, {}))))
+            chart.append((month.strftime("%b %Y"), _to(link, narrowed, filters), dict(months.get(month, {}))))
             month = last + timedelta(days=1)
     return days, chart
 
@@ -380,7 +385,7 @@ class BudgetLine:
         return max(self.budget - self.spent - self.reserved, ZERO)
 
 
-def users_near_budget(*, warning_percent: int, today: date | None = None) -> list[BudgetLine]:
+def users_near_budget(*, warning_percent: int, today: date | None = None, link: Link | None = None) -> list[BudgetLine]:
     """Users at or above `warning_percent` of their monthly budget, most used first.
 
     Three queries for every user at once; the budget rule is the one of
@@ -430,7 +435,7 @@ def users_near_budget(*, warning_percent: int, today: date | None = None) -> lis
             used,
             held.get(uid) or ZERO,
             percent,
-            charges_url(month, Filters(user=str(uid))),
+            _to(link, month, Filters(user=str(uid))),
         )
         for uid, budget, used, percent in lines
     ]
@@ -474,18 +479,13 @@ def user_usage(user: User, period: Period) -> UserUsage:
         .order_by(),
         key=lambda row: -(row["cost_usd"] or ZERO),
     )
-    titles = dict(
-        Conversation.objects.filter(
-            owner=user, pk__in=[r["conversation_id"] for r in grouped if r["conversation_id"]]
-        ).values_list("pk", "title")
-    )
+    titles = Conversation.objects.filter(owner=user).only("title").in_bulk([r["conversation_id"] for r in grouped])
     for row in grouped:
         figures = Figures()
         figures.add(row)
         conversation_id = row["conversation_id"]
         if conversation_id in titles:
-            label = titles[conversation_id] or "Untitled"
-            url = reverse("conversation", args=[conversation_id])
+            label, url = titles[conversation_id].title or "Untitled", titles[conversation_id].get_absolute_url()
         else:
             label, url = "(deleted conversation)", ""
         conversations.append(Row(conversation_id, label, url, figures))

@@ -26,7 +26,7 @@ from aimlweb.http import SignedInRequest
 from conversations.chat import pages
 from conversations.models import Charge, Turn
 
-from . import budgets, charts, exports, periods, report_csv, reports
+from . import budgets, charts, exports, links, periods, report_csv, reports
 from .admin_filters import distinct_values
 
 DASHBOARD_TABLES = ("days", "users", "models", "matrix", "statuses", "top")
@@ -104,14 +104,14 @@ def _budget_for_pace(filters: periods.Filters) -> Decimal | None:
 def dashboard(request: SignedInRequest) -> HttpResponse:
     form = UsageFilterForm(request.GET or None)
     period, filters = form.selection()
-    data = reports.report(period, filters)
+    data = reports.report(period, filters, link=links.charges_url)
     series = data.matrix_models
     query = request.GET.urlencode()
     context = {
         "form": form,
         "report": data,
         "pace": reports.month_pace(filters, budget=_budget_for_pace(filters)),
-        "near_budget": reports.users_near_budget(warning_percent=budgets.WARNING_PERCENT),
+        "near_budget": reports.users_near_budget(warning_percent=budgets.WARNING_PERCENT, link=links.charges_url),
         "warning_percent": budgets.WARNING_PERCENT,
         "day_chart": charts.stacked_bars(data.chart_days, series, title="Cost per day, stacked by model"),
         "legend": charts.legend(series),
@@ -119,11 +119,11 @@ def dashboard(request: SignedInRequest) -> HttpResponse:
             [(row.label, row.url, row.figures.cost_usd) for row in data.users[:10]], title="Top users by cost"
         ),
         "csv_url": reverse("usage_dashboard_csv") + "?" + (query + "&" if query else "") + "table=",
-        "charges_url": periods.charges_url(period, filters),
+        "charges_url": links.charges_url(period, filters),
         "unknown_usage": reports.unknown_usage(period),
-        "unknown_url": periods.charges_url(period, usage_unknown__exact=1),
-        "failed_url": periods.charges_url(period, filters, status=Turn.Status.FAILED),
-        "month_url": periods.charges_url(periods.period_for("month"), filters),
+        "unknown_url": links.charges_url(period, usage_unknown__exact=1),
+        "failed_url": links.charges_url(period, filters, status=Turn.Status.FAILED),
+        "month_url": links.charges_url(periods.period_for("month"), filters),
         "time_zone": settings.TIME_ZONE,
         **pages.sidebar(request),
     }

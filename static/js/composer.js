@@ -1,6 +1,7 @@
 // The composer (a new chat's and a conversation's): Enter sends, Shift+Enter adds a line, the box grows
 // with the text, the draft is kept per conversation until a page shows it sent, and near the length
-// limit it counts characters as the server does.
+// limit it counts characters as the server does. While an answer runs it stays usable: the server
+// queues what is sent and sends it right after that answer (a follow-up); Esc stops the answer.
 import { stopRunning } from "./shortcuts.js";
 import { activeTurns, announce, fitHeight, session, store } from "./util.js";
 
@@ -72,7 +73,7 @@ function setupComposer(form, textarea) {
       const send = document.getElementById("send-button");
       if (!textarea.value.trim()) return;
       if (send && send.disabled) {
-        announce(activeTurns().length ? "Wait for the current answer, or press Escape to stop it." : "Sending…");
+        announce("Sending…"); // disabled only while this page's send is on its way
         return;
       }
       if (counter.over()) {

@@ -1,9 +1,8 @@
 // The sidebar's list of conversations: more rows load as it scrolls (without JavaScript the "More
 // conversations" link opens the next page), and one menu serves every row: pin or unpin, rename in
-// place, archive, delete (without JavaScript they are on each conversation's page).
+// place, archive, delete (without JavaScript they are on each conversation's page). The menu is
+// row-menu.js, fetched at the first click on a row's menu button.
 import { fetchInPlace, loadWhenNear, parseFragment } from "./util.js";
-
-const ZERO = "00000000-0000-0000-0000-000000000000";
 
 // A "More conversations" link is replaced by the next page when it nears the visible part of its list.
 function loadMore(link) {
@@ -26,135 +25,12 @@ function observeMore(link) {
   loadWhenNear(link, link.closest(".conversation-list"), "0px 0px 600px 0px", loadMore);
 }
 
-// --- The row menu: pin or unpin, rename, archive, delete --------------------------------------
-let openFor = null;
-function rowUrl(id, action) {
-  const list = document.getElementById("conversation-list");
-  return list.dataset.rowUrl.replace(ZERO, id) + action + "/";
-}
-function closeMenu(returnFocus) {
-  const menu = document.getElementById("row-menu");
-  if (!menu || menu.hidden) return false;
-  menu.hidden = true;
-  if (openFor) {
-    openFor.setAttribute("aria-expanded", "false");
-    openFor.closest(".conversation-row").classList.remove("menu-open");
-    if (returnFocus) openFor.focus();
-  }
-  openFor = null;
-  return true;
-}
-function openMenu(button) {
-  const menu = document.getElementById("row-menu");
-  const row = button.closest(".conversation-row");
-  if (!menu || !row) return;
-  if (openFor === button) { closeMenu(true); return; }
-  closeMenu(false);
-  openFor = button;
-  const pinned = !!row.dataset.pinned;
-  menu.querySelectorAll("[data-action]").forEach(function (item) {
-    const action = item.dataset.action;
-    item.hidden = (action === "pin" && pinned) || (action === "unpin" && !pinned);
-    if (item.type === "submit") item.formAction = rowUrl(row.dataset.id, action);
-  });
-  menu.dataset.id = row.dataset.id;
-  menu.dataset.title = row.dataset.title;
-  button.setAttribute("aria-expanded", "true");
-  row.classList.add("menu-open");
-  menu.hidden = false;
-  // Below the button, kept inside the window.
-  const box = button.getBoundingClientRect();
-  const top = Math.min(box.bottom + 4, window.innerHeight - menu.offsetHeight - 8);
-  menu.style.top = Math.max(8, top) + "px";
-  menu.style.left = Math.max(8, Math.min(box.right - menu.offsetWidth, window.innerWidth - menu.offsetWidth - 8)) + "px";
-  const first = menu.querySelector("[data-action]:not([hidden])");
-  if (first) first.focus();
-}
-function renameInline(id, title) {
-  const row = document.querySelector('#conversation-list .conversation-row[data-id="' + id + '"]');
-  const token = document.querySelector("#row-action-form [name=csrfmiddlewaretoken]");
-  if (!row || !token) return;
-  const link = row.querySelector(".conversation-link");
-  const form = document.createElement("form");
-  form.method = "post";
-  form.action = rowUrl(id, "rename");
-  form.className = "row-rename";
-  const fields = { csrfmiddlewaretoken: token.value, next: window.location.pathname + window.location.search };
-  Object.keys(fields).forEach(function (name) {
-    const hidden = document.createElement("input");
-    hidden.type = "hidden";
-    hidden.name = name;
-    hidden.value = fields[name];
-    form.appendChild(hidden);
-  });
-  const input = document.createElement("input");
-  input.type = "text";
-  input.name = "title";
-  input.value = title;
-  input.maxLength = 200;
-  input.required = true;
-  input.setAttribute("aria-label", "New title");
-  form.appendChild(input);
-  link.hidden = true;
-  row.insertBefore(form, link);
-  let done = false;
-  function cancel() {
-    if (done) return; // removing the form blurs the field, which cancels again
-    done = true;
-    form.remove();
-    link.hidden = false;
-    link.focus();
-  }
-  input.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
-  });
-  input.addEventListener("blur", function () {
-    if (!form.dataset.sending) cancel();
-  });
-  form.addEventListener("submit", function (event) {
-    if (!input.value.trim()) { event.preventDefault(); cancel(); return; }
-    form.dataset.sending = "1";
-  });
-  input.focus();
-  input.select();
-}
-function setupMenu() {
-  const menu = document.getElementById("row-menu");
-  if (!menu) return;
-  document.addEventListener("click", function (event) {
-    const button = event.target.closest && event.target.closest(".row-menu-button");
-    if (button) { openMenu(button); return; }
-    if (!menu.contains(event.target)) closeMenu(false);
-  });
-  menu.addEventListener("click", function (event) {
-    const item = event.target.closest("[data-action]");
-    if (!item) return;
-    const id = menu.dataset.id;
-    const title = menu.dataset.title;
-    if (item.dataset.action === "rename") {
-      closeMenu(false);
-      renameInline(id, title);
-    } else if (item.dataset.action === "delete") {
-      const ok = window.confirm("Delete “" + title + "”? Its prompts and answers will be deleted for good. " +
-        "What they cost stays in the usage ledger and your usage totals.");
-      if (!ok) { event.preventDefault(); closeMenu(true); }
-    }
-  });
-  menu.addEventListener("keydown", function (event) {
-    const items = Array.prototype.filter.call(menu.querySelectorAll("[data-action]"), function (i) { return !i.hidden; });
-    const index = items.indexOf(document.activeElement);
-    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); closeMenu(true); }
-    else if (event.key === "ArrowDown") { event.preventDefault(); items[(index + 1) % items.length].focus(); }
-    else if (event.key === "ArrowUp") { event.preventDefault(); items[(index - 1 + items.length) % items.length].focus(); }
-    else if (event.key === "Tab") closeMenu(false);
-  });
-  const list = document.getElementById("conversation-list");
-  if (list) list.addEventListener("scroll", function () { closeMenu(false); }, { passive: true });
-  window.addEventListener("resize", function () { closeMenu(false); });
-}
-
 document.querySelectorAll("[data-list-more]").forEach(observeMore);
-setupMenu();
+// A row's menu button (rows added later too): the menu opens below it, or closes.
+document.addEventListener("click", function (event) {
+  const button = event.target.closest && event.target.closest(".row-menu-button");
+  if (button) import("./row-menu.js").then(function (menu) { menu.toggleMenu(button); });
+});
 // The current conversation, when it is in the list, is scrolled into view in the sidebar.
 const current = document.querySelector("#conversation-list .conversation-link.current");
 if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });

@@ -1,6 +1,7 @@
 // A long conversation opens at its newest turns: earlier ones load as the reader scrolls up (without
 // JavaScript: "Show earlier messages"), and a link to a turn not loaded yet (#turn-<id>, from search)
-// loads through to it.
+// loads through to it. conversation.js fetches this module when it is first needed: the link nears
+// what is shown (or is clicked), or the address names a turn.
 import { enhanceTurns } from "./turns.js";
 import { fetchInPlace, loadWhenNear, parseFragment } from "./util.js";
 
@@ -21,7 +22,7 @@ function insertEarlier(link, html) {
   enhanceTurns(turns);
   links.forEach(observeEarlier);
 }
-function loadEarlier(link, through) {
+export function loadEarlier(link, through) {
   const url = link.href + (through ? "&through=" + encodeURIComponent(through) : "");
   return fetchInPlace(link, url, "Loading earlier messages…", function (html) { insertEarlier(link, html); });
 }
@@ -29,7 +30,7 @@ export function observeEarlier(link) {
   loadWhenNear(link, document.getElementById("main"), "800px 0px 0px 0px", loadEarlier);
 }
 // A link to a turn (#turn-<id>, from search) that is not among the loaded ones loads through to it.
-function showLinkedTurn() {
+function loadLinkedTurn() {
   const match = /^#turn-([0-9a-f-]{36})$/.exec(window.location.hash);
   if (!match) return Promise.resolve();
   const target = document.getElementById("turn-" + match[1]);
@@ -50,11 +51,9 @@ function showLinkedTurn() {
     turn.scrollIntoView({ block: "start" });
   });
 }
-
-// After turns.js has scrolled to the newest turn (its frame callback was asked for first), so the
-// top of the conversation is not "in view" for a moment and fetched for nothing.
-window.requestAnimationFrame(function () {
-  showLinkedTurn().then(function () {
+// The page's address names a turn: it is shown, then earlier turns load as the reader scrolls up.
+export function showLinkedTurn() {
+  loadLinkedTurn().then(function () {
     document.querySelectorAll("[data-turns-earlier]").forEach(observeEarlier);
   });
-});
+}

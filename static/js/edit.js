@@ -1,6 +1,7 @@
 // "Edit prompt" under a prompt: the editor is fetched when it is first opened (not drawn for every turn
 // of a long conversation), grows with the text, Ctrl+Enter sends it, Cancel or Esc closes it. Without
-// JavaScript its link opens the editor as a page.
+// JavaScript its link opens the editor as a page. This module is itself fetched then, by conversation.js
+// (or with the page when the page shows an editor: an edit it refused, with the prompt as typed).
 import { fetchFragment, fitHeight, parseFragment } from "./util.js";
 
 function openEditor(details) {
@@ -41,9 +42,8 @@ export function setupEditPrompts(scope) {
   });
 }
 
-document.addEventListener("toggle", function (event) {
-  const details = event.target;
-  if (!details.classList || !details.classList.contains("edit-prompt") || !details.open) return;
+// An "Edit prompt" opened whose editor is not fetched yet (a link in its `.edit-slot`): fetched and shown.
+export function openEditPrompt(details) {
   const slot = details.querySelector(".edit-slot");
   if (!slot || slot.dataset.loading) return;
   slot.dataset.loading = "1";
@@ -54,6 +54,4 @@ document.addEventListener("toggle", function (event) {
   }).catch(function () {
     delete slot.dataset.loading; // the link in the slot still opens the editor as a page
   });
-}, true);
-
-setupEditPrompts(document);
+}

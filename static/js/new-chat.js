@@ -1,5 +1,5 @@
-// A new chat (the home page): the model picker, whose choice the placeholder and heading name, and the
-// suggested prompts.
+// A new chat (the home page): the model picker, whose choice the placeholder and heading name (and which
+// efforts the settings offer), and the suggested prompts.
 import { focusComposer } from "./shortcuts.js";
 import { store } from "./util.js";
 
@@ -17,12 +17,27 @@ function setupModelPicker(select, textarea) {
     const label = (option && option.dataset.label) || select.value;
     textarea.placeholder = "Ask " + label + " anything…";
     if (heading) heading.textContent = label;
+    syncEffort(option);
   }
   select.addEventListener("change", function () {
     store.set("new-chat-model", select.value);
     sync();
   });
   sync();
+}
+
+// The effort field offers only the efforts the chosen model takes (its option's data-efforts), and
+// hides for a model that takes none (the server refuses the others too).
+function syncEffort(option) {
+  const field = document.getElementById("new-chat-effort");
+  const effort = field && field.querySelector("select");
+  if (!effort) return;
+  const takes = ((option && option.dataset.efforts) || "").split(",").filter(Boolean);
+  field.hidden = !takes.length;
+  Array.prototype.forEach.call(effort.options, function (o) {
+    if (o.value) o.hidden = o.disabled = takes.indexOf(o.value) < 0;
+  });
+  if (effort.value && takes.indexOf(effort.value) < 0) effort.value = "";
 }
 
 function setupSuggestions(list, textarea) {

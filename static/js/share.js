@@ -1,6 +1,7 @@
 // A conversation's Share menu: one popover open at a time (it and the settings close each other),
-// closed by Escape or a click outside, and a Copy button beside each link. Without JavaScript it is a
-// plain <details> with forms.
+// closed by a click outside (Escape too: shortcuts.js), and a Copy button beside each link. Without
+// JavaScript it is a plain <details> with forms. conversation.js fetches this module when the menu is
+// first opened.
 import { copyText } from "./util.js";
 
 function addCopyButton(input) {
@@ -23,11 +24,14 @@ function addCopyButton(input) {
   input.addEventListener("focus", function () { input.select(); });
 }
 
-function setupShareMenu(menu) {
+// Set up when the menu is first opened (the toggle that opened it is over: its part is done here too).
+export function setupShareMenu(menu) {
   const settings = document.getElementById("conversation-settings");
-  menu.addEventListener("toggle", function () {
+  function closeSettings() {
     if (menu.open && settings) settings.open = false;
-  });
+  }
+  menu.addEventListener("toggle", closeSettings);
+  closeSettings();
   if (settings) {
     settings.addEventListener("toggle", function () {
       if (settings.open) menu.open = false;
@@ -36,17 +40,7 @@ function setupShareMenu(menu) {
   document.addEventListener("click", function (event) {
     if (menu.open && !menu.contains(event.target) && document.contains(event.target)) menu.open = false;
   });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && menu.open && !event.defaultPrevented) {
-      event.preventDefault();
-      menu.open = false;
-      menu.querySelector("summary").focus();
-    }
-  });
   menu.querySelectorAll(".share-url").forEach(addCopyButton);
   const fresh = menu.querySelector(".share-new .share-url");
   if (menu.open && fresh) fresh.focus();
 }
-
-const menu = document.getElementById("share-menu");
-if (menu) setupShareMenu(menu);

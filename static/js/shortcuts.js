@@ -1,8 +1,9 @@
-// Keyboard: the global shortcuts, the "?" dialog that lists them, and strong focus rings for keyboard users.
-// Loaded on every page (templates/base.html); a shortcut whose target is not on the page does nothing.
+// Keyboard: the global shortcuts, the "?" dialog that lists them (shortcuts-dialog.js, fetched when first
+// opened), and strong focus rings for keyboard users. Loaded on every page (templates/base.html); a
+// shortcut whose target is not on the page does nothing.
 import { closeDrawer, toggleSidebar } from "./sidebar.js";
 import { toggleTheme } from "./theme-toggle.js";
-import { announce, isMac, macTitles } from "./util.js";
+import { announce, macTitles } from "./util.js";
 
 const root = document.documentElement;
 
@@ -44,53 +45,24 @@ export function stopRunning() {
   return true;
 }
 
-// --- The shortcuts dialog -------------------------------------------------------------------
-let dialogOpener = null;
-function shortcutsDialog() {
-  return document.getElementById("shortcuts-dialog");
-}
+// --- The shortcuts dialog (pages with the sidebar) -------------------------------------------------
+const dialog = document.getElementById("shortcuts-dialog");
+const canShowDialog = !!dialog && typeof dialog.showModal === "function";
 function openShortcuts(opener) {
-  const dialog = shortcutsDialog();
-  if (!dialog || dialog.open || typeof dialog.showModal !== "function") return;
-  dialogOpener = opener || document.activeElement;
-  closeDrawer(false);
-  const details = document.getElementById("conversation-settings");
-  if (details) details.open = false;
-  dialog.showModal();
-  const close = dialog.querySelector("[data-close-dialog]");
-  if (close) close.focus();
+  if (canShowDialog) import("./shortcuts-dialog.js").then(function (module) { module.openShortcuts(opener); });
 }
-function setupDialog() {
-  const dialog = shortcutsDialog();
-  if (!dialog) return;
-  const button = document.getElementById("shortcuts-button");
-  if (button && typeof dialog.showModal === "function") {
-    button.hidden = false;
-    button.addEventListener("click", function () { openShortcuts(button); });
-  }
-  dialog.addEventListener("close", function () {
-    const opener = dialogOpener;
-    dialogOpener = null;
-    if (opener && opener !== document.body && document.contains(opener) && opener.focus) opener.focus();
-  });
-  dialog.querySelectorAll("[data-close-dialog]").forEach(function (el) {
-    el.addEventListener("click", function () { dialog.close(); });
-  });
-  // A click on the backdrop (outside the dialog box) closes it.
-  dialog.addEventListener("click", function (event) {
-    if (event.target !== dialog) return;
-    const r = dialog.getBoundingClientRect();
-    const inside = event.clientX >= r.left && event.clientX <= r.right && event.clientY >= r.top && event.clientY <= r.bottom;
-    if (!inside) dialog.close();
-  });
-  if (isMac) dialog.querySelectorAll(".kbd-mod").forEach(function (k) { k.textContent = "⌘"; k.title = "Command"; });
+const dialogButton = document.getElementById("shortcuts-button");
+if (dialogButton && canShowDialog) {
+  dialogButton.hidden = false;
+  dialogButton.addEventListener("click", function () { openShortcuts(dialogButton); });
 }
 
 // --- The shortcuts ----------------------------------------------------------------------------
 function closeOpenPanel() {
   const settings = document.getElementById("conversation-settings");
   const edit = document.activeElement && document.activeElement.closest && document.activeElement.closest(".edit-prompt[open]");
-  const panel = settings && settings.open ? settings : edit;
+  const share = document.getElementById("share-menu");
+  const panel = settings && settings.open ? settings : edit || (share && share.open ? share : null);
   if (!panel) return false;
   panel.open = false;
   panel.querySelector("summary").focus();
@@ -98,7 +70,6 @@ function closeOpenPanel() {
 }
 function onKeydown(event) {
   if (event.defaultPrevented || event.isComposing || event.keyCode === 229) return;
-  const dialog = shortcutsDialog();
   if (dialog && dialog.open) return; // the modal dialog handles Escape itself
   const mod = event.ctrlKey || event.metaKey;
   const key = (event.key || "").toLowerCase();
@@ -123,7 +94,7 @@ function onKeydown(event) {
       if (focusComposer()) event.preventDefault();
       return;
     }
-    // The drawer, else the settings popover, else the prompt editor being typed in.
+    // The drawer, else the settings popover, else the prompt editor being typed in, else the Share menu.
     if (closeDrawer() || closeOpenPanel()) event.preventDefault();
     return;
   }
@@ -137,5 +108,4 @@ function onKeydown(event) {
 }
 
 document.addEventListener("keydown", onKeydown);
-setupDialog();
 macTitles(document);

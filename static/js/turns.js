@@ -1,10 +1,9 @@
 // A conversation's turns as they live: elapsed timers ("Thinking… 2:41"), the answer being written
 // followed as it grows, Send enabled again when no answer is running, "Answer ready" announced (and in
-// a hidden tab, in the title and a notification). While live.js receives pushed updates it swaps the
+// a hidden tab, in the title and a notification), a queued prompt's start announced. While live.js receives pushed updates it swaps the
 // turns in; when it cannot, each running turn is polled here (htmx does the request and the swap:
 // hx-trigger="live" on the turn; this module only decides when).
 import { enhance } from "./answers.js";
-import { setupEditPrompts } from "./edit.js";
 import { pushing, whenPushChanges } from "./live.js";
 import { activeTurns, announce } from "./util.js";
 
@@ -58,12 +57,14 @@ function syncIdleState() {
   }
   document.querySelectorAll(".conversation-link.current .badge-working").forEach(function (badge) { badge.remove(); });
 }
-function onTurnSwapped(turn) {
+function onTurnSwapped(turn, before) {
   enhance(turn);
   if (followTurn) {
     const main = document.getElementById("main");
     if (main) main.scrollTop = main.scrollHeight;
   }
+  // A queued prompt (status "waiting") was sent: its slot freed, or the answer it follows ended.
+  if (before === "waiting" && turn.dataset.active && turn.dataset.status !== "waiting") announce("Queued prompt sent.");
   if (turn.dataset.active) return;
   syncIdleState();
   const status = turn.dataset.status || "";
@@ -102,10 +103,10 @@ function schedulePoll(delay) {
 // The stream was blocked or lost (poll now), or is back (the timer stops).
 whenPushChanges(function () { schedulePoll(0); });
 
-// Turns added after the page loaded (earlier ones, another version): copy buttons, editors, live polls.
+// Turns added after the page loaded (earlier ones, another version): copy buttons, timers, live polls.
+// (Their "Edit prompt" needs nothing here: conversation.js fetches the editor when one is opened.)
 export function enhanceTurns(scope) {
   enhance(scope);
-  setupEditPrompts(scope);
   tick();
   if (window.htmx) window.htmx.process(scope);
   schedulePoll();
@@ -116,11 +117,13 @@ document.addEventListener("visibilitychange", function () {
   // Back on the tab: ask at once rather than after a slow hidden-tab interval.
   schedulePoll(document.hidden ? undefined : 0);
 });
+let statusBefore = "";
 document.body.addEventListener("htmx:beforeSwap", function (event) {
   const target = event.detail.target;
   if (target && target.classList && target.classList.contains("turn")) {
     const main = document.getElementById("main");
     followTurn = !!main && main.scrollHeight - main.scrollTop - main.clientHeight < 120;
+    statusBefore = target.dataset.status || "";
   }
 });
 document.body.addEventListener("htmx:afterSwap", function (event) {
@@ -131,9 +134,9 @@ document.body.addEventListener("htmx:afterSwap", function (event) {
   }
   if (turn && turn.classList.contains("turn")) {
     tick();
-    setupEditPrompts(turn);
-    onTurnSwapped(turn);
+    onTurnSwapped(turn, statusBefore);
     followTurn = false;
+    statusBefore = "";
   }
 });
 

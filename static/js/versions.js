@@ -4,7 +4,8 @@
 // /t/<id>/show/, answered with the page at that version. Here the same post is sent with fetch,
 // and the path it answers with replaces the messages: the reader stays where they were, and
 // keyboard focus stays on the switcher. A path with an answer still being written is opened as
-// a page (its live updates start with the page).
+// a page (its live updates start with the page). conversation.js fetches this module at the first
+// click on a ‹ › button, and calls showVersion() for that click and each later one.
 import { observeEarlier } from "./earlier.js";
 import { enhanceTurns } from "./turns.js";
 import { announce } from "./util.js";
@@ -44,10 +45,8 @@ function swap(button, html, url) {
   announce(group.getAttribute("aria-label") + " shown.");
 }
 
-document.addEventListener("click", function (event) {
-  const button = event.target.closest && event.target.closest(".version-button");
-  if (!button || button.disabled || button.dataset.plain || !button.form || !window.fetch) return;
-  event.preventDefault();
+// The version `button` names, fetched in place of the page's turns.
+export function showVersion(button) {
   const group = button.closest(".versions");
   if (group.getAttribute("aria-busy") === "true") return;
   group.setAttribute("aria-busy", "true");
@@ -61,4 +60,4 @@ document.addEventListener("click", function (event) {
       group.removeAttribute("aria-busy");
       plainPost(button); // the page at that version, the way it works without this script
     });
-});
+}

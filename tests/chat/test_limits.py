@@ -32,39 +32,41 @@ def test_the_defaults(settings):
     assert 'env_number("MAX_ACTIVE_TURNS_PER_USER", 3' in source
 
 
-def test_a_fourth_running_answer_is_refused_with_the_prompt_kept(alice_client, alice, limits):
+def test_a_fourth_running_answer_waits_instead_of_being_refused(alice_client, alice, limits):
+    limits.MAX_PROMPTS_PER_HOUR = 0
     for i in range(3):
         services.conversation_create(owner=alice, prompt=f"slow {i}")  # queued (the test db never commits)
     response = alice_client.post("/", {"prompt": "my fourth idea", "client_token": str(uuid.uuid4())})
-    assert response.status_code == 429
-    page = response.content.decode()
-    assert "3 answers being generated" in page
-    assert "my fourth idea" in page  # still in the box
-    assert Turn.objects.count() == 3
+    assert response.status_code == 302
+    fourth = Turn.objects.get(prompt="my fourth idea")
+    assert fourth.status == "waiting"
+    page = alice_client.get(response.url).content.decode()
+    assert "Starts when one of your 3 running answers ends" in page
     # In an existing conversation too.
-    conversation = Conversation.objects.first()
+    conversation = Conversation.objects.filter(turns__prompt="slow 0").get()
     Turn.objects.filter(conversation=conversation).update(status="completed")
     services.conversation_create(owner=alice, prompt="slow again")
     response = alice_client.post(
         conversation.get_absolute_url(), {"prompt": "follow-up", "client_token": str(uuid.uuid4())}
     )
-    assert response.status_code == 429 and "follow-up" in response.content.decode()
+    assert response.status_code == 302
+    assert Turn.objects.get(prompt="follow-up").status == "waiting"
+    assert Turn.objects.filter(conversation__owner=alice, status__in=Turn.ACTIVE).count() == 3
 
 
 def test_one_users_prompts_do_not_take_another_users_slots(alice, bob, limits):
     for i in range(3):
         services.conversation_create(owner=alice, prompt=f"a{i}")
-    with pytest.raises(services.UserLimitReached):
-        services.conversation_create(owner=alice, prompt="a3")
+    assert services.conversation_create(owner=alice, prompt="a3").status == "waiting"
     for i in range(3):
-        services.conversation_create(owner=bob, prompt=f"b{i}")
-    assert Turn.objects.filter(conversation__owner=bob).count() == 3
+        assert services.conversation_create(owner=bob, prompt=f"b{i}").status == "queued"
+    assert Turn.objects.filter(conversation__owner=bob, status="queued").count() == 3
 
 
 def test_a_finished_answer_frees_a_slot(alice, limits):
     turns = [services.conversation_create(owner=alice, prompt=f"a{i}") for i in range(3)]
     Turn.objects.filter(id=turns[0].id).update(status="completed")
-    services.conversation_create(owner=alice, prompt="now fine")
+    assert services.conversation_create(owner=alice, prompt="now fine").status == "queued"
 
 
 def test_retry_counts_as_a_running_answer(alice, limits):
@@ -72,13 +74,13 @@ def test_retry_counts_as_a_running_answer(alice, limits):
     Turn.objects.filter(id=first.id).update(status="failed")
     for i in range(3):
         services.conversation_create(owner=alice, prompt=f"a{i}")
-    with pytest.raises(services.UserLimitReached):
-        services.turn_retry(turn=Turn.objects.get(id=first.id))
-    assert Turn.objects.get(id=first.id).status == "failed"
+    retried = services.turn_retry(turn=Turn.objects.get(id=first.id))
+    assert retried.status == "waiting"  # past the running limit it waits too
+    assert Turn.objects.filter(conversation__owner=alice, status__in=Turn.ACTIVE).count() == 3
 
 
 def test_prompts_per_hour(alice_client, alice, limits):
-    limits.MAX_ACTIVE_TURNS_PER_USER = 100
+    # Waiting prompts count too: only the running limit queues, the hourly one refuses.
     for i in range(5):
         services.conversation_create(owner=alice, prompt=f"p{i}")
     response = alice_client.post("/", {"prompt": "one too many", "client_token": str(uuid.uuid4())})
@@ -97,16 +99,15 @@ def test_the_limit_holds_across_processes(transactional_db, limits, settings, hu
 
     user = User.objects.create_user("racer", password="x-pass-1234")
     limits.MAX_ACTIVE_TURNS_PER_USER = 2
+    limits.MAX_PROMPTS_PER_HOUR = 0
     barrier = threading.Barrier(6)
     outcomes = []
 
     def send(i):
         try:
             barrier.wait(timeout=10)
-            services.conversation_create(owner=user, prompt=f"p{i}", client_token=uuid.uuid4())
-            outcomes.append("ok")
-        except services.UserLimitReached:
-            outcomes.append("limited")
+            turn = services.conversation_create(owner=user, prompt=f"p{i}", client_token=uuid.uuid4())
+            outcomes.append("ok" if turn.status == "queued" else turn.status)
         finally:
             connection.close()
 
@@ -115,7 +116,7 @@ def test_the_limit_holds_across_processes(transactional_db, limits, settings, hu
         t.start()
     for t in threads:
         t.join(60)
-    assert outcomes.count("ok") == 2 and outcomes.count("limited") == 4, outcomes
+    assert outcomes.count("ok") == 2 and outcomes.count("waiting") == 4, outcomes
     assert Turn.objects.filter(conversation__owner=user, status__in=Turn.ACTIVE).count() == 2
 
 

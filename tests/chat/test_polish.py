@@ -29,6 +29,7 @@ urlpatterns = [
     path("polish-test/broken/", _broken),
     path("", include("aimlweb.urls")),
 ]
+handler500 = "aimlweb.errors.server_error"  # as aimlweb/urls.py has it
 
 
 # --- Titles ------------------------------------------------------------------------------------
@@ -219,8 +220,9 @@ def test_the_new_chat_offers_the_enabled_models_and_names_the_default(alice_clie
     AIModel.objects.create(provider_id="openai/disabled-one", label="Disabled One", enabled=False)
     page = alice_client.get("/").content.decode()
     assert '<select name="model" id="new-chat-model" form="composer">' in page
-    assert '<option value="openai/gpt-5-pro" data-label="GPT-5 Pro" selected>' in page
-    assert '<option value="openai/gpt-5.6-sol-pro" data-label="GPT-5.6 Sol Pro">' in page
+    assert '<option value="openai/gpt-5-pro" data-label="GPT-5 Pro" data-efforts="" selected>' in page
+    sol = '<option value="openai/gpt-5.6-sol-pro" data-label="GPT-5.6 Sol Pro" data-efforts="none,low,medium,high">'
+    assert sol in page
     assert "Disabled One" not in page
     assert 'placeholder="Ask GPT-5 Pro anything…"' in page
 
@@ -292,6 +294,23 @@ def test_500_page(alice_client, no_debug):
     page = _error_page(alice_client.get("/polish-test/broken/"), 500)
     assert "Something went wrong on our side" in page
     assert "{%" not in page and "{{" not in page
+
+
+@pytest.mark.urls(__name__)
+def test_500_page_when_the_page_itself_cannot_be_drawn(alice_client, no_debug, tmp_path):
+    """A deployment without its static manifest: {% static %} raises while drawing the 500 page."""
+    alice_client.raise_request_exception = False
+    storages = {
+        **no_debug.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+    no_debug.STORAGES = storages
+    no_debug.STATIC_ROOT = str(tmp_path)  # empty: no manifest
+    response = alice_client.get("/polish-test/broken/")
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert '<p class="error-code">500</p>' in page and "Something went wrong on our side" in page
+    assert "/static/" not in page and "{%" not in page
 
 
 # --- Titles from a cheap model (TITLE_MODEL, off by default) ----------------------------------

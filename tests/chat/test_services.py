@@ -69,9 +69,13 @@ def test_failed_turns_are_left_out_of_later_input(alice, fake_api, run_now):
 
 def test_one_active_turn_per_conversation(alice, django_capture_on_commit_callbacks):
     turn = services.conversation_create(owner=alice, prompt="Slow one")
+    # A follow-up waits for it (tests/chat/test_queue.py); another version of an answer is refused.
+    follow_up = services.turn_create(conversation=turn.conversation, prompt="Impatient")
+    assert follow_up.status == "waiting"
     with pytest.raises(services.TurnInFlight):
-        services.turn_create(conversation=turn.conversation, prompt="Impatient")
-    assert turn.conversation.turns.count() == 1
+        services.turn_regenerate(turn=turn)
+    assert turn.conversation.turns.count() == 2
+    assert turn.conversation.turns.filter(status__in=Turn.ACTIVE).count() == 1
 
 
 def test_the_same_form_token_lands_on_the_first_turn(alice):

@@ -25,6 +25,7 @@ def _spend(user, usd: str) -> None:
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_a_prompt_over_budget_is_refused_in_the_page_and_kept(app, theme, tmp_path):
     app.settings.BUDGET_MONTHLY_USD = Decimal("50")
+    app.settings.BUDGET_HOLD = "worst"  # the hard wall: a prompt is held at the most it can cost
     alice = app.user("alice")
     _spend(alice, "41.20")
     page = app.new_page("/", user=alice, color_scheme=theme)

@@ -91,6 +91,24 @@ def test_cost_is_shown_when_the_owner_chose_it(alice, bob, conversation):
     assert "$0.9626" in page and "6,912 total" in page
 
 
+def test_the_models_thinking_is_shared_only_when_the_owner_chose_it(alice, bob, conversation):
+    Turn.objects.filter(prompt__endswith="What next?").update(thinking="**Weighing it** <b>ship</b> or wait")
+    alice_client = client_for(alice)
+    menu = alice_client.get(f"/c/{conversation.id}/").content.decode()
+    assert '<input type="checkbox" name="show_thinking" id="share-show-thinking">' in menu  # offered, off
+    without = create_share(alice_client, conversation)
+    assert not without.show_thinking and "thinking" not in without.snapshot[0]
+    page = client_for(bob).get(f"/s/{without.token}/").content.decode()
+    assert "Weighing it" not in page and 'class="thinking"' not in page
+    chosen = create_share(alice_client, conversation, show_thinking="on")
+    assert chosen.show_thinking and chosen.snapshot[0]["thinking"] == "**Weighing it** <b>ship</b> or wait"
+    page = client_for(bob).get(f"/s/{chosen.token}/").content.decode()
+    # Collapsed, as text (never markup), beside the answer.
+    assert '<details class="thinking">' in page
+    assert "<strong>Weighing it</strong> &lt;b&gt;ship&lt;/b&gt; or wait" in page and "<b>ship" not in page
+    assert "shows thinking" in alice_client.get(f"/c/{conversation.id}/?shared={chosen.token}").content.decode()
+
+
 def test_the_snapshot_does_not_change_with_the_conversation(alice, bob, conversation):
     share = create_share(client_for(alice), conversation)
     Turn.objects.filter(conversation=conversation, status="in_progress").update(

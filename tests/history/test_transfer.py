@@ -24,6 +24,8 @@ from tests.helpers import client_for
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+# The model's reasoning summary on the first turn (export format version 3).
+THINKING = "**Weighing the steps**\n\nFive steps, or three? Three <b>fit</b> a page."
 
 
 def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
@@ -60,6 +62,7 @@ def rich_conversation(owner, title="Quarterly plan", at=T0) -> Conversation:
         model="openai/gpt-5-pro-2025-10-06",
         output_text="# Plan\n\n| step | owner |\n|---|---|\n| 1 | Ann |\n\n```python\nprint('hi')\n```",
         output_html="<p>stale</p>",
+        thinking=THINKING,
         history=[
             {
                 "attempt": 1,
@@ -213,7 +216,7 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     assert response["Content-Type"] == "application/json"
     assert response["Content-Disposition"] == 'attachment; filename="quarterly-plan.json"'
     data = json.loads(response.content)
-    assert (data["format"], data["version"]) == ("aimlweb-export", 2)
+    assert (data["format"], data["version"]) == ("aimlweb-export", 3)
     [exported] = data["conversations"]
     assert exported["id"] == str(conversation.id)
     assert exported["instructions"] == "Answer in British English."
@@ -221,6 +224,7 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     first, newer, cancelled = exported["turns"]
     assert list(first) == list(export_format.TURN_FIELDS)
     assert first["answer"].startswith("# Plan")
+    assert first["thinking"] == THINKING and newer["thinking"] == ""
     assert first["status"] == "completed"
     assert (first["input_tokens"], first["cached_tokens"], first["output_tokens"]) == (1200, 200, 3400)
     assert (first["reasoning_tokens"], first["total_tokens"]) == (2900, 4600)
@@ -253,6 +257,10 @@ def test_markdown_export_is_a_readable_transcript_with_the_figures(alice_client,
     assert "> Draft the plan.\n> Keep it short." in text
     assert "| step | owner |" in text  # the answer's own Markdown, as is
     assert "### Answer (completed)" in text and "### Answer (cancelled)" in text
+    # The model's thinking, quoted under its own heading before the answer; only where there is one.
+    assert "### Thinking (summary)\n\n> **Weighing the steps**\n>\n> Five steps, or three?" in text
+    assert text.count("### Thinking (summary)") == 1
+    assert text.index("### Thinking (summary)") < text.index("### Answer (completed)")
     assert "Tokens: 1200 in (200 cached), 3400 out (2900 reasoning), 4600 total" in text
     assert "Cost: $0.58592 (provider's figure: $0.59)" in text
     assert "input 20.631000, cached input –, output 165.048000" in text
@@ -312,7 +320,7 @@ def test_export_all_streams_under_asgi_too(alice):
 
 def test_export_of_nothing_is_a_valid_empty_file(alice):
     data = json.loads(export_all(client_for(alice)))
-    assert data["conversations"] == [] and data["version"] == 2
+    assert data["conversations"] == [] and data["version"] == 3
 
 
 # --- Import ----------------------------------------------------------------------------------
@@ -334,6 +342,31 @@ def test_round_trip_export_then_import_equals(alice, bob):
         assert not conversation.turns.filter(id__in=Turn.objects.filter(conversation__owner=alice)).exists()
         follows = conversation.turns.get(parent__isnull=False)
         assert follows.parent.conversation_id == conversation.id and follows.parent.prompt.endswith("five steps.")
+
+
+def test_the_thinking_round_trips_and_a_version_2_file_has_none(alice, bob):
+    rich_conversation(alice)
+    upload(client_for(bob), export_all(client_for(alice)))
+    imported = Turn.objects.get(conversation__owner=bob, response_id="resp_first")
+    assert imported.thinking == THINKING
+    # Version 2 had no `thinking`: its turns come in without one, and a version 3 file must have it.
+    upload(client_for(bob), as_file(envelope(valid_conversation(title="Older file"))))
+    assert Turn.objects.get(conversation__title="Older file").thinking == ""
+    response = upload(client_for(bob), as_file(envelope(valid_conversation(title="Cut"), version=3)))
+    assert "lacks field(s) 'thinking'" in html.unescape(response.content.decode())
+    assert not Conversation.objects.filter(title="Cut").exists()
+
+
+def test_imported_thinking_is_shown_as_text_never_as_markup(alice_client, alice):
+    thinking = '**Plan** <script>alert(1)</script> <img src="https://evil.example/x"> [x](javascript:alert(1))'
+    conversation = valid_conversation()
+    conversation["turns"][0]["thinking"] = thinking
+    upload(alice_client, as_file(envelope(conversation, version=3)))
+    turn = Turn.objects.get(conversation__owner=alice)
+    assert turn.thinking == thinking  # kept as the model wrote it
+    page = alice_client.get(turn.conversation.get_absolute_url()).content.decode()
+    assert "<script>alert(1)" not in page and "<img" not in page
+    assert "<strong>Plan</strong> &lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 def test_imported_answers_are_rendered_here(alice, bob):
@@ -465,7 +498,7 @@ MALFORMED = {
     "a list": (b"[]", "not an aimlweb export (it is not a JSON object)"),
     "another format": (as_file(envelope(format="chatgpt-export")), "its 'format' is not \"aimlweb-export\""),
     "no format": (b'{"version": 1, "conversations": []}', "its 'format' is not"),
-    "newer version": (as_file(envelope(version=3)), "This export is version 3; this app reads version 2 and older"),
+    "newer version": (as_file(envelope(version=4)), "This export is version 4; this app reads version 3 and older"),
     "version as text": (as_file(envelope(version="1")), "'version' must be a whole number"),
     "version after the data": (
         b'{"format": "aimlweb-export", "conversations": [], "version": 1}',

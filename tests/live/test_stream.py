@@ -420,21 +420,40 @@ def test_a_reconnect_resumes_from_its_last_event_id(alice):
     assert rows[0]["running"] is False
 
 
-def test_a_page_drawn_before_its_answer_ended_is_told_at_once(alice):
-    """The answer ended between the page load and its stream: the first events say so."""
-    turn = running_turn(alice)
+def ended_before_the_stream(user) -> list:
+    """The first events of a page of `user` drawn while its turn ran, whose answer ended before its stream opened."""
+    turn = running_turn(user)
     version = live.stamp(turn.updated_at)
     loaded = int(timezone.now().timestamp()) - 1
     finish(turn)
 
     async def scenario():
         client = AsyncClient()
-        await client.aforce_login(alice)
+        await client.aforce_login(user)
         response = await client.get(f"/events/?t={turn.pk}.{version}&since={loaded}")
         return await read_stream(response, until=lambda text: "event: hello" in text and text.endswith("\n\n"))
 
-    events = events_of(asyncio.run(scenario()))
+    return events_of(asyncio.run(scenario()))
+
+
+def test_a_page_drawn_before_its_answer_ended_is_told_at_once(alice):
+    """The answer ended between the page load and its stream: the first events say so."""
+    events = ended_before_the_stream(alice)
     assert ("turn", "completed") in [(kind, data.get("status")) for kind, data, _ in events]
+
+
+def test_an_ended_turn_pushed_brings_the_budget_line_drawn_for_its_user(alice, bob, settings, clock):
+    """The fragment of an ended turn carries the composer's money line (out of band): what is left this month."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    clock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
+    settings.BUDGET_MONTHLY_USD = Decimal("50")
+    factories.charge(alice, when=timezone.now() - timedelta(hours=1), cost=Decimal("12.5"))
+    factories.charge(bob, when=timezone.now() - timedelta(hours=1), cost=Decimal("40"))
+    ended = next(data for kind, data, _ in ended_before_the_stream(alice) if kind == "turn")
+    assert '<div class="composer-money" id="composer-money" hx-swap-oob="true"' in ended["html"]
+    assert "$37.50 left of your $50.00 monthly budget" in ended["html"]  # Alice's, not Bob's
 
 
 @pytest.mark.parametrize("value", ["", "x", "-5", "99999999999999999999999", "0b7e3c9a-4f1d-4c2e-9a6b-1d2e3f4a5b6c"])

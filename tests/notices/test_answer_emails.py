@@ -20,6 +20,7 @@ from conversations.chat import services
 from conversations.live import changes as live
 from conversations.models import Conversation, Turn, TurnSeen
 from conversations.notices import selectors as rules
+from conversations.notices import services as notices
 from conversations.usage import budgets
 from tests import factories
 from tests.helpers import client_for, wait_for
@@ -130,9 +131,9 @@ def test_no_email_without_an_address_or_with_the_setting_off_or_email_off(run_no
 def test_a_stopped_answer_sends_nothing(ann, mailbox):
     turn = factories.turn(factories.conversation(ann, title="Stopped"), status=Turn.Status.CANCELLED, attempts=1)
     Turn.objects.filter(pk=turn.pk).update(completed_at=timezone.now())
-    tasks.turn_notices_task(str(turn.pk))
+    notices.turn_ended(turn_id=str(turn.pk))
     done = factories.turn(factories.conversation(ann, title="Done"), status=Turn.Status.COMPLETED, attempts=1)
-    tasks.turn_notices_task(str(done.pk))
+    notices.turn_ended(turn_id=str(done.pk))
     assert [m["Subject"] for m in mailbox.wait_for(1)] == ["Done"]
 
 
@@ -241,18 +242,18 @@ def test_a_page_closed_well_before_the_end_did_not_show_it(ann, mailbox, clock):
     client_for(ann).get(f"/t/{turn.pk}/live/")  # the page polled it, then the tab was closed
     clock(WHEN + rules.shown_window() - timedelta(seconds=1))
     Turn.objects.filter(pk=turn.pk).update(status=Turn.Status.COMPLETED, completed_at=timezone.now(), attempts=1)
-    tasks.turn_notices_task(str(turn.pk))
+    notices.turn_ended(turn_id=str(turn.pk))
     assert not EmailNotice.objects.exists()  # it ended within the window: a page showed it
     clock(WHEN + rules.shown_window() + timedelta(seconds=1))
     Turn.objects.filter(pk=turn.pk).update(completed_at=timezone.now(), attempts=2)  # a Retry, ended later
-    tasks.turn_notices_task(str(turn.pk))
+    notices.turn_ended(turn_id=str(turn.pk))
     assert [m["Subject"] for m in mailbox.wait_for(1)] == ["Walked away"]
 
 
 def test_the_notice_of_an_attempt_is_written_once_whoever_runs_it_again(ann, mailbox):
     turn = factories.turn(factories.conversation(ann, title="Once"), status=Turn.Status.COMPLETED, attempts=1)
     for _ in range(3):
-        tasks.turn_notices_task(str(turn.pk))
+        notices.turn_ended(turn_id=str(turn.pk))
     mailbox.wait_for(1)
     assert EmailNotice.objects.filter(kind="answer_done").count() == 1
     assert len(mailbox.messages) == 1
@@ -287,3 +288,11 @@ def test_a_mail_server_that_is_down_never_fails_the_answer_and_the_email_is_retr
     notice.refresh_from_db()
     assert notice.sent_at is not None and notice.attempts == 3 and notice.error == ""
     assert not HUEY.scheduled()
+
+
+def test_deciding_an_answers_emails_never_raises_into_the_worker(ann, mailbox, caplog):
+    notices.turn_ended(turn_id="not-a-turn-id")  # the lookup itself fails: logged, nothing raised
+    assert "its emails could not be decided" in caplog.text
+    turn = factories.turn(factories.conversation(ann, title="Fine"), status=Turn.Status.COMPLETED, attempts=1)
+    notices.turn_ended(turn_id=turn.pk)
+    assert [m["Subject"] for m in mailbox.wait_for(1)] == ["Fine"]

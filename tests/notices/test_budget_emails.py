@@ -12,7 +12,6 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import EmailNotice, EmailPreference
-from conversations import tasks
 from conversations.models import Turn
 from conversations.notices import services as notices
 from tests import factories
@@ -38,9 +37,9 @@ def cleo(transactional_db, settings):
 
 
 def answer(user, usd: str) -> Turn:
-    """An answer of `user` charged `usd` now (the ledger's own writer), then its end's notices task."""
+    """An answer of `user` charged `usd` now (the ledger's own writer), then the worker's hook at its end."""
     charge = factories.charge(user, when=timezone.now(), cost=D(usd))
-    tasks.turn_notices_task(str(charge.turn_id))
+    notices.turn_ended(turn_id=str(charge.turn_id))
     return charge.turn
 
 
@@ -61,7 +60,7 @@ def test_a_user_is_told_at_80_and_at_100_percent_once_each(cleo, mailbox, clock)
     assert "New prompts are refused" in second.text
     for _ in range(3):
         answer(cleo, "0.50")
-    tasks.turn_notices_task(str(answer(cleo, "0.01").pk))  # the same answer's task again
+    notices.turn_ended(turn_id=answer(cleo, "0.01").pk)  # the same answer's end again
     assert len(mailbox.messages) == 2
     assert sorted(EmailNotice.objects.values_list("kind", flat=True)) == ["budget_100", "budget_80"]
 

@@ -62,7 +62,7 @@ def test_metrics_need_the_bearer_token(client, db, settings):
 
 def _metric(text: str, name: str, **labels) -> float:
     label = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = re.escape(f"{name}{{{label}}}" if labels else name) + r" (\S+)$"
+    pattern = "^" + re.escape(f"{name}{{{label}}}" if labels else name) + r" (\S+)$"
     match = re.search(pattern, text, re.MULTILINE)
     assert match, f"{name} {labels} not in metrics"
     return float(match.group(1))
@@ -87,6 +87,18 @@ def test_metrics_report_tokens_cost_statuses_histogram_and_errors(client, alice,
     )
     assert "aimlweb_queue_depth" in text and "aimlweb_answers_in_flight" in text
     assert "Count me" not in text
+
+
+def test_metrics_show_the_queue_beside_the_running_answers(client, alice, settings):
+    settings.METRICS_TOKEN = "t"
+    settings.MAX_ACTIVE_TURNS_PER_USER = 1
+    running = services.conversation_create(owner=alice, prompt="running")
+    services.turn_create(conversation=running.conversation, prompt="follow-up")
+    services.conversation_create(owner=alice, prompt="past the limit")
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content.decode()
+    assert _metric(text, "aimlweb_prompts_waiting") == 2
+    assert _metric(text, "aimlweb_turns", status="waiting") == 2
+    assert _metric(text, "aimlweb_queue_depth") == 1  # handed to a worker (the test database never commits)
 
 
 def test_json_logs_carry_the_request_id_and_never_the_key(settings):

@@ -133,7 +133,8 @@ def test_a_first_turn_is_estimated_from_its_characters_and_the_output_cap(alice)
     assert found.usd == _usd(111, 2000)
 
 
-def test_a_later_turn_is_estimated_from_the_previous_turns_actual_usage(alice):
+def test_a_later_turn_is_estimated_from_the_previous_turns_actual_usage(alice, settings):
+    settings.BUDGET_HOLD = "worst"  # the output: the most the model can write (holds: tests/usage/test_holds.py)
     conversation = _conversation(alice, max_output_tokens=None)
     previous = _answered(conversation, input_tokens=1200, output_tokens=800)
     turn = Turn(conversation=conversation, prompt="z" * 30, created_at=timezone.now(), parent=previous)
@@ -160,6 +161,7 @@ def test_a_first_prompt_over_budget_is_refused_with_the_figures_and_kept(
     alice_client, alice, fake_api, transactional_db, settings
 ):
     settings.BUDGET_MONTHLY_USD = D("50")
+    settings.BUDGET_HOLD = "worst"  # a hard wall: the model's whole output cap
     _spend(alice, "10")
     prompt = "Write a long essay <about> budgets"
     response = alice_client.post("/", {"prompt": prompt, "client_token": str(uuid.uuid4())})
@@ -167,7 +169,8 @@ def test_a_first_prompt_over_budget_is_refused_with_the_figures_and_kept(
     page = response.content.decode()
     estimate = budgets.usd(_usd(-(-len(prompt) // 3), 272_000))
     assert "Not sent" in page and estimate in page and "$10.00" in page and "$50.00" in page
-    assert "A new conversation may use the model&#x27;s whole output cap" in page
+    assert "could cost up to" in page and "up to 272,000 output tokens, the most GPT-5 Pro can write" in page
+    assert "Set a lower max output tokens for the new chat" in page
     assert "Write a long essay &lt;about&gt; budgets</textarea>" in page
     assert fake_api.post_count == 0
     assert not Conversation.objects.filter(title__startswith="Write").exists()

@@ -62,6 +62,7 @@ def _model_form(model: AIModel, **changes) -> dict:
         "output_price": model.output_price or "",
         "reasoning_efforts": model.reasoning_efforts,
         "max_output_tokens": model.max_output_tokens or "",
+        "typical_output_tokens": model.typical_output_tokens,
         "retires_on": model.retires_on or "",
         "successor": model.successor_id or "",
     }

@@ -14,14 +14,15 @@ exception (`AimlApiError`) from either, under the same retry rules (`transport`)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from . import chat, responses
 from .errors import AimlApiError, bounded_raw, scrub
 from .responses import parse_response, parse_usage
-from .results import TERMINAL_STATUSES, Response, Usage, usage_checked
-from .transport import MODEL_GONE_CODES, OUTAGE_CODES, Abort
+from .results import TERMINAL_STATUSES, Ask, Response, Usage, usage_checked
+from .transport import MODEL_GONE_CODES, OUTAGE_CODES, Abort, Watch
 
 __all__ = [
     "API_CHAT",
@@ -46,6 +47,8 @@ __all__ = [
     "usage_checked",
 ]
 
+logger = logging.getLogger(__name__)
+
 API_RESPONSES = "responses"
 API_CHAT = "chat"
 
@@ -64,16 +67,39 @@ def build_body(
     instructions: str = "",
     max_output_tokens: int | None = None,
     reasoning_effort: str = "",
+    reasoning_summary: bool = False,
 ) -> dict[str, Any]:
-    """The request body for `api`: `input` is the path as user/assistant messages (or one prompt)."""
-    endpoint = chat if api == API_CHAT else responses
-    return endpoint.build_body(
-        model=model,
-        messages=input,
-        instructions=instructions,
-        max_output_tokens=max_output_tokens,
-        reasoning_effort=reasoning_effort,
-    )
+    """The request body for `api`: `input` is the path as user/assistant messages (or one prompt).
+
+    `reasoning_summary` asks for the model's reasoning summary on /responses; Chat Completions
+    has no field for it (`message.reasoning` comes where the provider sends it).
+    """
+    ask = Ask(model, input, instructions, max_output_tokens, reasoning_effort, reasoning_summary)
+    return (chat if api == API_CHAT else responses).build_body(ask)
+
+
+def _summary_refused(error: AimlApiError, body: dict[str, Any]) -> bool:
+    """The provider refused a body that asks for a reasoning summary (400): maybe for that field.
+
+    A 400 comes before anything is generated (or charged), so sending the body once more without
+    the field repeats nothing; if the field was not the reason, the second answer says what is.
+    """
+    return error.status_code == 400 and error.code == "bad_request" and responses.asks_summary(body)
+
+
+def _without_refused_summary(send: Callable[[dict[str, Any]], Response], body: dict[str, Any]) -> Response:
+    try:
+        return send(body)
+    except AimlApiError as error:
+        if not _summary_refused(error, body):
+            raise
+        logger.warning(
+            "the AI/ML API refused a request asking for reasoning.summary (model %s: %s); sent again without it. "
+            "If this repeats, switch off the model's “Returns reasoning summaries” in the admin.",
+            body.get("model"),
+            error.message,
+        )
+        return send(responses.without_summary(body))
 
 
 def create_response(
@@ -84,7 +110,7 @@ def create_response(
         if background:
             raise ValueError("Chat Completions has no background mode (see effective_mode)")
         return chat.create(body, abort=abort)
-    return responses.create(body, background=background, abort=abort)
+    return _without_refused_summary(lambda sent: responses.create(sent, background=background, abort=abort), body)
 
 
 def stream_response(
@@ -92,11 +118,15 @@ def stream_response(
     *,
     api: str = API_RESPONSES,
     on_event: Callable[[str, str], None] | None = None,
+    on_thinking: Callable[[str], None] | None = None,
     abort: Abort | None = None,
 ) -> Response:
-    """Send `body` as a stream; `on_event(text_so_far, response_id)` as it grows. Returns the final answer."""
-    endpoint = chat if api == API_CHAT else responses
-    return endpoint.stream(body, on_event=on_event, abort=abort)
+    """Send `body` as a stream; `on_event(text_so_far, response_id)` as it grows, and before it
+    `on_thinking(summary_so_far)` when the reasoning summary grew. Returns the final answer."""
+    watch = Watch(on_event, on_thinking, abort)
+    if api == API_CHAT:
+        return chat.stream(body, watch)
+    return _without_refused_summary(lambda sent: responses.stream(sent, watch), body)
 
 
 def retrieve_response(response_id: str, *, abort: Abort | None = None) -> Response:

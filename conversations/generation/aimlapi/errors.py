@@ -22,7 +22,7 @@ class AimlApiError(Exception):
     """Any failure talking to the provider, with a message a user can read.
 
     `retryable` says whether pressing Retry later may help; `partial_text` and
-    `usage` carry what arrived before a stream broke.
+    `partial_thinking` carry what arrived before a stream broke.
     """
 
     def __init__(
@@ -34,6 +34,7 @@ class AimlApiError(Exception):
         retryable: bool = True,
         retry_after: float | None = None,
         partial_text: str = "",
+        partial_thinking: str = "",
         raw: Any = None,
     ):
         message = clean(message)
@@ -44,6 +45,7 @@ class AimlApiError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.partial_text = partial_text
+        self.partial_thinking = partial_thinking
         self.raw = bounded_raw(raw) if raw is not None else None
 
 

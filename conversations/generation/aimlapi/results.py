@@ -23,6 +23,22 @@ MODEL_CHARS = 100
 
 
 @dataclass(frozen=True)
+class Ask:
+    """What one request asks, whichever endpoint it goes to (each endpoint's `build_body` spells it).
+
+    The caller passes only parameters the model accepts (the catalogue knows which): an empty
+    `reasoning_effort` leaves the field out; `reasoning_summary` asks for the reasoning summary.
+    """
+
+    model: str
+    messages: list[dict[str, Any]] | str
+    instructions: str = ""
+    max_output_tokens: int | None = None
+    reasoning_effort: str = ""
+    reasoning_summary: bool = False
+
+
+@dataclass(frozen=True)
 class Usage:
     input_tokens: int | None = None
     cached_tokens: int | None = None
@@ -38,6 +54,8 @@ class Response:
     status: str
     model: str = ""
     text: str = ""
+    # The model's reasoning summary (plain text, scrubbed like the text): "" when none came.
+    thinking: str = ""
     usage: Usage | None = None
     error_code: str = ""
     error_message: str = ""

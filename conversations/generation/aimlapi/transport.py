@@ -16,6 +16,8 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -73,50 +75,38 @@ def _retry_after(resp: requests.Response) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def _status_meaning(status: int, detail: str) -> tuple[str, str, bool]:
+    """What an error status means to a user: (message, code, whether a retry may help)."""
+    if status == 401:
+        return "The AI/ML API rejected the API key (401). An admin must set a valid AIMLAPI_KEY", "auth_error", False
+    if status == 403:
+        return "The AI/ML API refused the request (403); the account may have run out of credits", "forbidden", False
+    if status in (400, 404, 410) and "deprecat" in detail.lower():
+        # AI/ML API answers a retired model with 404 "Model is deprecated" (docs: 404-model-is-deprecated).
+        return f"The AI/ML API no longer serves this model ({status})", "model_deprecated", False
+    if status in (400, 404, 410) and _UNKNOWN_MODEL.search(detail):
+        return f"The AI/ML API does not know this model ({status})", "model_unknown", False
+    if status == 429 and "quota" in detail.lower():
+        return "The AI/ML API quota is exhausted (429)", "quota_exceeded", False
+    if status == 429:
+        return "The AI/ML API is rate-limiting requests (429)", "rate_limited", True
+    if status >= 500:
+        return f"The AI/ML API had a server error ({status})", "server_error", True
+    return f"The AI/ML API refused the request ({status})", "bad_request", False
+
+
 def error_for_status(resp: requests.Response) -> AimlApiError:
     status = resp.status_code
     detail, body = _error_detail(resp)
-    suffix = f": {detail}" if detail else "."
-    if status == 401:
-        return AimlApiError(
-            "The AI/ML API rejected the API key (401). An admin must set a valid AIMLAPI_KEY" + suffix,
-            code="auth_error", status_code=status, retryable=False, raw=body,
-        )  # fmt: skip
-    if status == 403:
-        return AimlApiError(
-            "The AI/ML API refused the request (403); the account may have run out of credits" + suffix,
-            code="forbidden", status_code=status, retryable=False, raw=body,
-        )  # fmt: skip
-    if status in (400, 404, 410) and "deprecat" in detail.lower():
-        # AI/ML API answers a retired model with 404 "Model is deprecated" (docs: 404-model-is-deprecated).
-        return AimlApiError(
-            f"The AI/ML API no longer serves this model ({status})" + suffix,
-            code="model_deprecated", status_code=status, retryable=False, raw=body,
-        )  # fmt: skip
-    if status in (400, 404, 410) and _UNKNOWN_MODEL.search(detail):
-        return AimlApiError(
-            f"The AI/ML API does not know this model ({status})" + suffix,
-            code="model_unknown", status_code=status, retryable=False, raw=body,
-        )  # fmt: skip
-    if status == 429 and "quota" in detail.lower():
-        return AimlApiError(
-            "The AI/ML API quota is exhausted (429)" + suffix,
-            code="quota_exceeded", status_code=status, retryable=False, raw=body,
-        )  # fmt: skip
-    if status == 429:
-        return AimlApiError(
-            "The AI/ML API is rate-limiting requests (429)" + suffix,
-            code="rate_limited", status_code=status, retry_after=_retry_after(resp), raw=body,
-        )  # fmt: skip
-    if status >= 500:
-        return AimlApiError(
-            f"The AI/ML API had a server error ({status})" + suffix,
-            code="server_error", status_code=status, retry_after=_retry_after(resp), raw=body,
-        )  # fmt: skip
+    message, code, retryable = _status_meaning(status, detail)
     return AimlApiError(
-        f"The AI/ML API refused the request ({status})" + suffix,
-        code="bad_request", status_code=status, retryable=False, raw=body,
-    )  # fmt: skip
+        message + (f": {detail}" if detail else "."),
+        code=code,
+        status_code=status,
+        retryable=retryable,
+        retry_after=_retry_after(resp) if retryable else None,
+        raw=body,
+    )
 
 
 _local = threading.local()
@@ -153,6 +143,16 @@ class Abort:
             self._event.set()
             for sock in self._sockets:
                 _shutdown(sock)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Who follows a stream: `on_event(text_so_far, response_id)` after each event, and before it
+    `on_thinking(summary_so_far)` whenever the reasoning summary grew; `abort` closes it (Stop)."""
+
+    on_event: Callable[[str, str], None] | None = None
+    on_thinking: Callable[[str], None] | None = None
+    abort: Abort | None = None
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -9,7 +9,8 @@ sentences. Conversations are spread over the last two years, turns three minutes
 first conversation has 200 turns and the second 20 (the benchmark opens both); the rest share
 the remaining turns at random. The prompts of three turns hold the rare word `RARE_WORD`.
 Rows are written with bulk_create in batches; the search index is built once at the end.
-Prints one JSON line: what was made and where to look.
+Prints one JSON line: what was made and where to look. The import benchmark (benchmarks/imports.py)
+makes its rows with the functions here (`answer`, `seeded_turn`, `seeded_answer`, `sentence`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import timedelta
+from collections.abc import Container
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -52,29 +54,30 @@ def _words(rng: random.Random, count: int) -> list[str]:
     return rng.choices(WORDS, WEIGHTS, k=count)
 
 
-def _sentence(rng: random.Random, low: int = 8, high: int = 22) -> str:
+def sentence(rng: random.Random, low: int = 8, high: int = 22) -> str:
     return " ".join(_words(rng, rng.randint(low, high))).capitalize() + "."
 
 
-def _answer(rng: random.Random) -> str:
-    """A gpt-5-pro-like answer: a heading, paragraphs, lists, sometimes a table or code; 1 to 6 KB."""
-    parts = [f"## {_sentence(rng, 4, 9)[:-1]}"]
-    target = rng.choice([1000, 2000, 3000, 3000, 4000, 6000])
+def answer(rng: random.Random, chars: tuple[int, int] | None = None) -> str:
+    """A gpt-5-pro-like answer: a heading, paragraphs, lists, sometimes a table or code; 1 to 6 KB, or about
+    `chars` (low, high) characters."""
+    parts = [f"## {sentence(rng, 4, 9)[:-1]}"]
+    target = rng.randint(*chars) if chars else rng.choice([1000, 2000, 3000, 3000, 4000, 6000])
     while sum(len(p) for p in parts) < target:
         kind = rng.random()
         if kind < 0.5:
-            parts.append(" ".join(_sentence(rng) for _ in range(rng.randint(2, 5))))
+            parts.append(" ".join(sentence(rng) for _ in range(rng.randint(2, 5))))
         elif kind < 0.72:
-            parts.append("\n".join(f"- **{w}**: {_sentence(rng)}" for w in _words(rng, rng.randint(3, 6))))
+            parts.append("\n".join(f"- **{w}**: {sentence(rng)}" for w in _words(rng, rng.randint(3, 6))))
         elif kind < 0.82:
-            parts.append(f"### {_sentence(rng, 3, 7)[:-1]}")
+            parts.append(f"### {sentence(rng, 3, 7)[:-1]}")
         elif kind < 0.92:
             pairs = zip(_words(rng, 4), _words(rng, 4), strict=True)
             rows = "\n".join(f"| {a} | {rng.randint(1, 999)} | {b} |" for a, b in pairs)
             parts.append(f"| item | value | note |\n|---|---|---|\n{rows}")
         else:
             name = rng.choice(WORDS)
-            parts.append(f"```python\ndef {name}_step(x):\n    # {_sentence(rng, 4, 8)}\n    return x * 2\n```")
+            parts.append(f"```python\ndef {name}_step(x):\n    # {sentence(rng, 4, 8)}\n    return x * 2\n```")
     return "\n\n".join(parts)
 
 
@@ -84,6 +87,50 @@ def _split(rng: random.Random, total: int, parts: int) -> list[int]:
     for index in rng.choices(range(parts), k=max(total - parts, 0)):
         counts[index] += 1
     return counts
+
+
+def seeded_turn(
+    rng: random.Random, conversation: Conversation, at: datetime, index: int, rare: Container[int] = ()
+) -> Turn:
+    """The `index`-th turn seeded, at `at`, its prompt with the rare word if `index` is in `rare` (no answer yet)."""
+    status = "completed" if rng.random() > 0.04 else rng.choice(["failed", "cancelled", "incomplete"])
+    input_tokens, output_tokens = rng.randint(200, 20_000), rng.randint(300, 9_000)
+    prompt = " ".join(sentence(rng) for _ in range(rng.randint(1, 4)))
+    if index in rare:
+        prompt += f" What does {RARE_WORD} mean here?"
+    return Turn(
+        conversation=conversation,
+        prompt=prompt,
+        status=status,
+        attempts=1,
+        mode="stream",
+        response_id=f"resp_seed_{index:09d}",
+        model="openai/gpt-5-pro-2025-10-06",
+        input_tokens=input_tokens,
+        cached_tokens=0,
+        output_tokens=output_tokens,
+        reasoning_tokens=output_tokens * 3 // 4,
+        total_tokens=input_tokens + output_tokens,
+        input_price=Decimal("20.631"),
+        output_price=Decimal("165.048"),
+        cost_usd=(Decimal(input_tokens) * Decimal("20.631") + Decimal(output_tokens) * Decimal("165.048")) / 1_000_000,
+        error_code="" if status == "completed" else status,
+        error_message="" if status == "completed" else "The answer did not complete. Press Retry.",
+        created_at=at,
+        started_at=at + timedelta(seconds=1),
+        completed_at=at + timedelta(seconds=rng.randint(30, 240)),
+        updated_at=at + timedelta(seconds=240),
+    )
+
+
+def seeded_answer(rng: random.Random, answers: list[str], answers_html: list[str], index: int) -> tuple[str, str]:
+    """The `index`-th turn's answer (text, HTML): one of the pool, with a few words of its own."""
+    choice = rng.randrange(len(answers))
+    # A few words of its own, so no two answers are the same text.
+    own = " ".join(_words(rng, 6))
+    return f"{answers[choice]}\n\n{own.capitalize()} (answer {index}).", (
+        f"{answers_html[choice]}<p>{own.capitalize()} (answer {index}).</p>"
+    )
 
 
 class Command(BaseCommand):
@@ -107,7 +154,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No user {username!r}: give --password to create one.")
             user = User.objects.create_user(username, password=password)
         rng = random.Random(seed)
-        answers = [_answer(rng) for _ in range(pool)]
+        answers = [answer(rng) for _ in range(pool)]
         answers_html = [markdown_to_html(text) for text in answers]
         counts = [200, 20, *_split(rng, turns - 220, conversations - 2)]
         rare = set(rng.sample(range(220, turns), 3))
@@ -128,17 +175,17 @@ class Command(BaseCommand):
                     created = last - timedelta(minutes=3 * (count - 1))
                     conversation = Conversation(
                         owner=user,
-                        title=_sentence(rng, 3, 8)[:-1],
+                        title=sentence(rng, 3, 8)[:-1],
                         model="openai/gpt-5-pro",
                         created_at=created,
                         updated_at=last,
                     )
                     batch.append(conversation)
                     for k in range(count):
-                        rows.append(self._turn(rng, conversation, created + timedelta(minutes=3 * k), index, rare))
+                        rows.append(seeded_turn(rng, conversation, created + timedelta(minutes=3 * k), index, rare))
                         if k:  # each turn follows the one before it (one version of each)
                             rows[-1].parent_id = rows[-2].id
-                        rows[-1].output_text, rows[-1].output_html = self._text(rng, answers, answers_html, index)
+                        rows[-1].output_text, rows[-1].output_html = seeded_answer(rng, answers, answers_html, index)
                         index += 1
                 with transaction.atomic():
                     Conversation.objects.bulk_create(batch)
@@ -161,44 +208,3 @@ class Command(BaseCommand):
             "seconds_total": round(time.monotonic() - started, 1),
         }
         self.stdout.write(json.dumps(report))
-
-    @staticmethod
-    def _turn(rng, conversation, at, index: int, rare: set) -> Turn:
-        status = "completed" if rng.random() > 0.04 else rng.choice(["failed", "cancelled", "incomplete"])
-        input_tokens, output_tokens = rng.randint(200, 20_000), rng.randint(300, 9_000)
-        prompt = " ".join(_sentence(rng) for _ in range(rng.randint(1, 4)))
-        if index in rare:
-            prompt += f" What does {RARE_WORD} mean here?"
-        return Turn(
-            conversation=conversation,
-            prompt=prompt,
-            status=status,
-            attempts=1,
-            mode="stream",
-            response_id=f"resp_seed_{index:09d}",
-            model="openai/gpt-5-pro-2025-10-06",
-            input_tokens=input_tokens,
-            cached_tokens=0,
-            output_tokens=output_tokens,
-            reasoning_tokens=output_tokens * 3 // 4,
-            total_tokens=input_tokens + output_tokens,
-            input_price=Decimal("20.631"),
-            output_price=Decimal("165.048"),
-            cost_usd=(Decimal(input_tokens) * Decimal("20.631") + Decimal(output_tokens) * Decimal("165.048"))
-            / 1_000_000,
-            error_code="" if status == "completed" else status,
-            error_message="" if status == "completed" else "The answer did not complete. Press Retry.",
-            created_at=at,
-            started_at=at + timedelta(seconds=1),
-            completed_at=at + timedelta(seconds=rng.randint(30, 240)),
-            updated_at=at + timedelta(seconds=240),
-        )
-
-    @staticmethod
-    def _text(rng, answers, answers_html, index: int) -> tuple[str, str]:
-        choice = rng.randrange(len(answers))
-        # A few words of its own, so no two answers are the same text.
-        own = " ".join(_words(rng, 6))
-        return f"{answers[choice]}\n\n{own.capitalize()} (answer {index}).", (
-            f"{answers_html[choice]}<p>{own.capitalize()} (answer {index}).</p>"
-        )
