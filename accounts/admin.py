@@ -6,8 +6,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import services, setup
-from .models import FirstAdminSetup, Invite, PendingSignup
+from . import notices, services, setup
+from .models import EmailNotice, FirstAdminSetup, Invite, PendingSignup
 
 User = get_user_model()
 
@@ -94,3 +94,24 @@ class FirstAdminSetupAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(EmailNotice)
+class EmailNoticeAdmin(admin.ModelAdmin):
+    """The emails the site wrote (accounts/mail.py): sent, or waiting for the mail server, with its last error."""
+
+    list_display = ("created_at", "kind", "to", "subject", "sent_at", "attempts", "error")
+    list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("to", "subject")
+    actions = ["resend"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send the selected unsent emails again")
+    def resend(self, request, queryset):
+        queued = notices.notices_resend(emails=queryset)
+        self.message_user(request, f"Queued {queued} email(s).", messages.SUCCESS)

@@ -73,3 +73,51 @@ class PendingSignup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} (waiting since {self.created_at:%Y-%m-%d %H:%M})"
+
+
+class EmailPreference(models.Model):
+    """A user's choices about email; no row: the defaults (an answer's notice on, once an address is set)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="email_preference"
+    )
+    answer_done = models.BooleanField(
+        "Email me when an answer is done",
+        default=True,
+        help_text="When an answer ends and none of your pages shows it.",
+    )
+
+    def __str__(self) -> str:
+        return f"email preference of {self.user}"
+
+
+class EmailNotice(models.Model):
+    """One email to send, written once (accounts/mail.py): `kind` + `key` are unique, so the notice of an
+    event (a turn's answer, a user's 80 % of this month) is never written twice, by any process or retry.
+    The worker hands it to the mail server (accounts/tasks.py), retrying until it is taken.
+    """
+
+    kind = models.CharField(max_length=40)
+    # What makes it once: the turn and its attempt, the user and the month, the admin and the sign-up...
+    key = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )  # who it is for
+    to = models.CharField(max_length=254)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    html = models.TextField(blank=True)
+    # A password reset link: the text is emptied once sent (the database keeps no working link).
+    secret = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="email_notice_once")]
+        indexes = [models.Index(fields=["sent_at", "created_at"], name="email_notice_unsent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to}"

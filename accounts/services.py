@@ -12,8 +12,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import notices
 from .forms import SignupForm
-from .models import Invite, PendingSignup
+from .models import EmailPreference, Invite, PendingSignup
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def user_signup(*, form: SignupForm, invite_token: str = "") -> User:
         else:
             user.is_active = False
             user.save()
-            PendingSignup.objects.create(user=user)
+            notices.signup_pending_notify(pending=PendingSignup.objects.create(user=user))
     logger.info("sign-up %r (%s)", user.get_username(), "invite" if invite_token else settings.SIGNUP)
     return user
 
@@ -55,6 +56,7 @@ def users_approve(*, users: QuerySet[User]) -> int:
         ids = list(PendingSignup.objects.filter(user__in=users).values_list("user_id", flat=True))
         approved = get_user_model().objects.filter(id__in=ids).update(is_active=True)
         PendingSignup.objects.filter(user_id__in=ids).delete()
+        notices.signup_approved_notify(users=get_user_model().objects.filter(id__in=ids))
     return approved
 
 
@@ -71,3 +73,11 @@ def sessions_end_all(*, user: User, keep_session_key: str | None = None) -> int:
             ended.append(session.session_key)
     Session.objects.filter(session_key__in=ended).delete()
     return len(ended)
+
+
+def account_email_update(*, user: User, email: str, answer_done: bool) -> None:
+    """The account page's email settings: the address (empty: none) and "Email me when an answer is done"."""
+    with transaction.atomic():
+        user.email = get_user_model().objects.normalize_email(email)
+        user.save(update_fields=["email"])
+        EmailPreference.objects.update_or_create(user=user, defaults={"answer_done": answer_done})

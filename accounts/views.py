@@ -7,16 +7,17 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from aimlweb.http import SignedInRequest
 
-from . import services, setup
-from .forms import SignupForm
+from . import mail, notices, services, setup
+from .forms import AccountEmailForm, LoginForm, SignupForm
 from .models import Invite
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -78,6 +79,16 @@ def first_admin_setup(request: HttpRequest, token: str) -> HttpResponse:
     return _auth_page(request, "signup.html", context)
 
 
+class LoginView(auth_views.LoginView):
+    """Django's sign-in, with "Forgot password?" while the site sends email."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "password_reset": mail.enabled()}
+
+
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("account")
@@ -90,7 +101,52 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 @login_required
 def account(request: SignedInRequest) -> HttpResponse:
-    return _auth_page(request, "account.html", {"session_age_days": settings.SESSION_COOKIE_AGE / 86400})
+    """The account page; its email form posts here."""
+    user = request.user
+    initial = {"email": user.email, "answer_done": notices.answer_emails_wanted(user)}
+    form = AccountEmailForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.account_email_update(user=user, email=data["email"], answer_done=data["answer_done"])
+        messages.success(request, "Email settings saved." if data["email"] else "Email settings saved (no address).")
+        return redirect("account")
+    context = {
+        "session_age_days": settings.SESSION_COOKIE_AGE / 86400,
+        "email_form": form,
+        "email_enabled": mail.enabled(),
+    }
+    return _auth_page(request, "account.html", context, status=400 if form.errors else 200)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Forgot password?: the link goes by email (a notice, sent by the worker); a 404 while email is off.
+
+    The page says the same whether or not an account has the address (nobody learns who has an account).
+    """
+
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("password_reset_done")
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not mail.enabled():
+            raise Http404("This site sends no email.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        for user in form.get_users(form.cleaned_data["email"]):
+            notices.password_reset_notify(user=user)
+        return redirect(self.success_url)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("password_reset_complete")
+    post_reset_login = False
+
+    def form_valid(self, form: SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        services.sessions_end_all(user=form.user)  # a stolen session ends with the old password
+        return response
 
 
 @login_required
@@ -112,5 +168,6 @@ def locked_out(
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "username": get_client_username(request, credentials) or "",
         "minutes": max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)),
+        "password_reset": mail.enabled(),
     }
     return _auth_page(request, "locked_out.html", context, status=429)

@@ -122,3 +122,61 @@ def env_usd(name: str):
     if value is None or not value.is_finite() or value < 0:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an amount in USD (e.g. 50 or 12.5); empty for none.")
     return value
+
+
+EMAIL_SCHEMES = {"smtp": 25, "smtps": 587, "smtp+tls": 587, "smtp+ssl": 465, "consolemail": None}
+
+
+def email_config(raw: str) -> dict:
+    """EMAIL_URL (django-environ's email_url) as Django's EMAIL_* settings.
+
+    smtp:// (plain, port 25), smtp+tls:// or smtps:// (STARTTLS, 587), smtp+ssl:// (TLS from the start, 465),
+    consolemail:// (printed by the process that sends). A user name or password with @ or : is percent-encoded.
+    No message names the password.
+    """
+    scheme = urlsplit(raw).scheme.lower()
+    if scheme not in EMAIL_SCHEMES:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must start with smtp://, smtp+tls://, smtp+ssl:// or consolemail:// (not {scheme or 'nothing'}://)."
+        )
+    config = environ.Env.email_url_config(raw)
+    if scheme != "consolemail" and not config.get("EMAIL_HOST"):
+        raise ImproperlyConfigured(
+            "EMAIL_URL names no mail server, e.g. smtp+tls://user:password@mail.example.com:587."
+        )
+    config["EMAIL_PORT"] = config.get("EMAIL_PORT") or EMAIL_SCHEMES[scheme] or 25
+    config["EMAIL_HOST"] = config.get("EMAIL_HOST") or "localhost"
+    config["EMAIL_HOST_USER"] = config.get("EMAIL_HOST_USER") or ""
+    config["EMAIL_HOST_PASSWORD"] = config.get("EMAIL_HOST_PASSWORD") or ""
+    config.pop("EMAIL_FILE_PATH", None)
+    return config
+
+
+def site_url_problem(url: str, https_only: bool) -> str:
+    """SITE_URL (the base of the links in emails and invitations): an http(s) origin, nothing else."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL like https://chat.example.com"
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
+        return "must be the site's origin only (scheme, host and port: no path, query or user name)"
+    if https_only and parts.scheme != "https":
+        return "must be https:// with HTTPS_ONLY=true"
+    return ""
+
+
+def from_address_problem(value: str) -> str:
+    """DEFAULT_FROM_EMAIL: one address, optionally with a name ("aimlweb <chat@example.com>"), on one line."""
+    from email.utils import getaddresses, parseaddr
+
+    from django.core.validators import validate_email
+
+    if any(ch in value for ch in "\r\n\x00"):
+        return "must be on one line"
+    if len(getaddresses([value])) != 1:
+        return "must be one address"
+    name, address = parseaddr(value)
+    try:
+        validate_email(address)
+    except Exception:
+        return 'is not an email address (e.g. chat@example.com or "aimlweb <chat@example.com>")'
+    return ""

@@ -17,14 +17,17 @@ from django.core.exceptions import ImproperlyConfigured
 
 from aimlweb.environment import (
     base_url_problem,
+    email_config,
     env,
     env_bool,
     env_choice,
     env_list,
     env_number,
     env_usd,
+    from_address_problem,
     parse_proxies,
     private_file,
+    site_url_problem,
     weak_secret_key,
 )
 
@@ -85,8 +88,10 @@ SIGNUP = env_choice(
     "SIGNUP", "approval" if env_bool("SIGNUP_ENABLED", True) else "closed", ("open", "approval", "closed")
 )
 SIGNUP_ENABLED = SIGNUP != "closed"
-# Base URL printed in the setup link and invites (default: from ALLOWED_HOSTS and PORT).
+# Base URL of the setup link, invitations and the links in emails (default: from ALLOWED_HOSTS and PORT).
 SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+if SITE_URL and (problem := site_url_problem(SITE_URL, HTTPS_ONLY)):
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} {problem}.")
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto, set SECURE_COOKIES=true.
 SECURE_COOKIES = env_bool("SECURE_COOKIES", False)
 
@@ -388,6 +393,32 @@ LIVE_EVENTS_MAX_SECONDS = env_number("LIVE_EVENTS_MAX_SECONDS", 600.0, float, mi
 # How often an open stream looks whether its session still holds (sign-out, "Sign out everywhere", a
 # password change, a deactivated account end it within this long).
 LIVE_EVENTS_SESSION_CHECK_SECONDS = env_number("LIVE_EVENTS_SESSION_CHECK_SECONDS", 5.0, float, minimum=0.01)
+
+# --- Email (accounts/mail.py) ---------------------------------------------------
+# EMAIL_URL: smtp://, smtp+tls://, smtp+ssl:// or consolemail:// (django-environ's email_url). Unset: email
+# is off, except with DEBUG=true, where emails are printed by the process that sends them (the worker).
+EMAIL_URL = env.str("EMAIL_URL", default="").strip()
+EMAIL_ENABLED = bool(EMAIL_URL) or DEBUG
+_email = email_config(EMAIL_URL or "consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS, EMAIL_USE_SSL = _email.get("EMAIL_USE_TLS", False), _email.get("EMAIL_USE_SSL", False)
+if EMAIL_URL and not EMAIL_URL.startswith("consolemail:") and not SITE_URL:
+    raise ImproperlyConfigured(
+        "EMAIL_URL needs SITE_URL (the links in emails), e.g. SITE_URL=https://chat.example.com."
+    )
+# Seconds to wait on the mail server (connect, each reply): a stuck server fails the send, which is retried.
+EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10.0, float, minimum=0.1)
+# Connections to the mail server at once from the worker (its sender threads, started as needed).
+EMAIL_THREADS = env_number("EMAIL_THREADS", 8, minimum=1)
+DEFAULT_FROM_EMAIL = (
+    env.str("DEFAULT_FROM_EMAIL", default="") or f"aimlweb <noreply@{urlsplit(SITE_URL).hostname or 'localhost'}>"
+)
+if problem := from_address_problem(DEFAULT_FROM_EMAIL):
+    raise ImproperlyConfigured(f"DEFAULT_FROM_EMAIL={DEFAULT_FROM_EMAIL!r} {problem}.")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+PASSWORD_RESET_TIMEOUT = 3600 * 3  # a reset link works for three hours
 
 # Prometheus metrics at /metrics need "Authorization: Bearer <METRICS_TOKEN>"; unset: /metrics is off (404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

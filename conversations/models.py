@@ -483,3 +483,14 @@ class ProviderCircuit(models.Model):
 
     def __str__(self) -> str:
         return f"provider circuit ({self.consecutive_failures} failures in a row)"
+
+
+class TurnSeen(models.Model):
+    """When a page of its owner last showed the turn: its open stream or its poll (conversations/notices/seen.py).
+    An answer that ends while a page shows it sends no email."""
+
+    turn = models.OneToOneField(Turn, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"turn {self.turn_id} seen at {self.seen_at:%H:%M:%S}"

@@ -7,6 +7,7 @@ from conversations.models import Turn
 from tests import factories
 from tests.fake_aimlapi import FakeAimlApi
 from tests.helpers import Worker, deferred_tasks, free_port, gunicorn, subprocess_env, wait_for  # noqa: F401 (re-exported)
+from tests.mailbox import Mailbox
 
 
 @pytest.fixture
@@ -15,6 +16,20 @@ def fake_api(settings):
     with FakeAimlApi(latency=0) as fake:
         settings.AIMLAPI_BASE_URL = fake.base_url
         yield fake
+
+
+@pytest.fixture
+def mailbox(settings):
+    """A real SMTP server on loopback (tests/mailbox.py), with the app's email pointed at it, links to SITE_URL."""
+    with Mailbox() as box:
+        settings.EMAIL_ENABLED = True
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.SITE_URL = "https://chat.example.com"
+        settings.DEFAULT_FROM_EMAIL = "aimlweb <chat@example.com>"
+        yield box
 
 
 @pytest.fixture

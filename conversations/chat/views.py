@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aimlweb.http import SignedInRequest
 from conversations.generation import scheduler
 from conversations.models import Conversation
+from conversations.notices import services as notices
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
 
@@ -164,6 +165,7 @@ def conversation(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpRe
 def turn_live(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     """The live fragment of one turn; 204 while nothing changed since version `v`."""
     version = pages.or_404(selectors.turn_version, user=request.user, turn_id=turn_id)
+    notices.turn_seen_by_poll(turn_id=turn_id)  # a page shows it: its end needs no email
     if request.GET.get("v") == version_stamp(version):
         return HttpResponse(status=204)
     turn = pages.or_404(selectors.turn_get, user=request.user, turn_id=turn_id)

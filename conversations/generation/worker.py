@@ -28,6 +28,7 @@ from huey.contrib.djhuey import HUEY
 
 from conversations.chat import rendering
 from conversations.models import Conversation, Turn
+from conversations.notices import services as notices
 from conversations.usage import catalog, continuity, ledger
 from ops import metrics
 from ops.logs import turn_context
@@ -98,6 +99,7 @@ def _run_attempt(turn: Turn, *, resume: bool) -> None:
         titles.title_after_answer(turn_id=turn.id)
     except Exception:
         logger.exception("turn %s: asking for a title failed", turn.id)
+    notices.turn_ended(turn_id=turn.id)  # the emails it brings (notices/services.py; never raises)
 
 
 def _generate(turn: Turn, attempt: Attempt, *, resume: bool) -> aimlapi.Response:

@@ -46,6 +46,8 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from conversations.models import Conversation, Turn
+from conversations.notices import selectors as notice_rules
+from conversations.notices import services as notices
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ CATCH_UP_ROWS = 100
 IDLE_READ_SECONDS = 1.0
 # Turn fragments the streams of one process draw at once (each in its request's thread).
 DRAW_AT_ONCE = 4
+# Longest wait (s) for SQLite's write lock when noting which turns the pages show (notices/selectors.py).
+SEEN_LOCK_WAIT = 0.2
 
 
 def stamp(when: datetime | None) -> int:
@@ -251,6 +255,7 @@ class Watcher:
         # Last version of each sidebar row told (so the overlapping window repeats nothing).
         self.rows_told: dict[uuid.UUID, tuple] = {}
         self.checked_at = timezone.now()
+        self.seen_due = 0.0  # when the turns the pages show are next noted (loop time; notices/selectors.py)
         self.task: asyncio.Task | None = None
         self.checks = 0
         self.probes = 0  # ticks that found nothing committed, so read nothing
@@ -285,6 +290,7 @@ class Watcher:
         if subscriber not in self.subscribers:  # gone while we read
             return event_id
         self.running[subscriber.user_id].update(running)
+        await self.note_shown([t for t in subscriber.turns if t in running])
         for turn in turns:
             self._tell_turn(subscriber, turn, event_id, force=True)
         for row in rows:
@@ -313,6 +319,9 @@ class Watcher:
                     return
                 continue
             try:
+                if self.loop.time() >= self.seen_due:
+                    self.seen_due = self.loop.time() + notice_rules.SEEN_TOUCH_SECONDS
+                    await self.note_shown(self.shown_turns())
                 # Nothing committed since the last read: nothing to read (but look at least every
                 # second, in case a write escaped the probe).
                 seen = await self._read(commits_seen)
@@ -327,6 +336,19 @@ class Watcher:
                 commits = None
                 logger.warning("live watcher: reading changes failed (%s in a row)", failures, exc_info=True)
                 await self._read(release_connections)
+
+    def shown_turns(self) -> list[uuid.UUID]:
+        """The running turns the open pages show (each its owner's: `running` is read from the database)."""
+        return [t for s in self.subscribers for t in s.turns if t in self.running.get(s.user_id, {})]
+
+    async def note_shown(self, turn_ids: list[uuid.UUID]) -> None:
+        """Note that pages show these turns (their end then sends no email); never fails a stream."""
+        if not turn_ids:
+            return
+        try:
+            await self._read(notices.turns_seen_record, turn_ids=turn_ids, lock_wait=SEEN_LOCK_WAIT)
+        except Exception:
+            logger.warning("live: could not note the turns pages show", exc_info=True)
 
     def plan(self) -> Plan:
         turn_ids = sorted({turn for turns in self.running.values() for turn in turns})

@@ -15,8 +15,10 @@ from conversations.models import Conversation, Share, Turn
 from tests.helpers import client_for
 
 METHODS = ("get", "post", "put", "patch", "delete")
-# Reachable without signing in (sign-in itself, health probes, the one-time links).
+# Reachable without signing in (sign-in itself, health probes, the one-time links, "Forgot password?" and
+# its emailed link: tests/accounts/test_emails.py).
 PUBLIC = {"healthz", "readyz", "metrics", "signup", "login", "logout", "invite", "first_admin_setup"}
+PUBLIC |= {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
 # Not pages but an EventSource stream: anonymous gets 401 (or 204, "stop reconnecting"), no data.
 STREAMS = {"events": (204, 401)}
 # Meant for other signed-in users who have the link: a conversation snapshot shared on purpose.
