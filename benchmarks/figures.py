@@ -55,3 +55,13 @@ def summary_table(first: tuple[str, dict, str, str], rest: dict[str, dict]) -> l
         "|---|---|---|---|---|---|",
         *(table_row(name, ms(p["p50"]), ms(p["p95"]), ms(p["max"]), target, ok) for name, p, target, ok in rows),
     ]
+
+
+def peak(spans: list[tuple[float, float]]) -> int:
+    """The most spans (start, end) open at one instant."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    level = top = 0
+    for _, step in events:
+        level += step
+        top = max(top, level)
+    return top

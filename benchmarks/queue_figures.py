@@ -6,17 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .figures import summary
-
-
-def peak(spans: list[tuple[float, float]]) -> int:
-    """The most spans open at one instant."""
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    level = top = 0
-    for _, step in events:
-        level += step
-        top = max(top, level)
-    return top
+from .figures import peak, summary
 
 
 def start_after_slot(turns: list[dict], limit: int) -> list[float]:

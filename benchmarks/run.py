@@ -27,7 +27,7 @@ from pathlib import Path
 from . import stack as stack_module
 from .cli import env_overrides, header, stop_on_sigterm
 from .client import Browser, Browsing, Followed, NewTurn, TabState, Timing, signed_in_browsers
-from .figures import ms
+from .figures import ms, peak
 from .figures import summary as figures_summary
 from .machine import Sampler, description, proc_cpu_seconds, proc_status, wait_for_quiet
 from .queue_figures import queue_figures
@@ -40,15 +40,6 @@ from .stack import BENCH_PASSWORD, Stack, code_fingerprint, measure_parts
 def summary(values: list[float]) -> dict:
     """figures.summary, and the mean."""
     return {**figures_summary(values), "mean": sum(values) / len(values) if values else None}
-
-
-def peak_overlap(intervals: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    level = peak = 0
-    for _, step in events:
-        level += step
-        peak = max(peak, level)
-    return peak
 
 
 # --- latency ------------------------------------------------------------------------
@@ -361,8 +352,8 @@ def bench_concurrency(args, static_root: Path, workdir: Path) -> dict:
             "completed": len(seen),
             "send_burst_s": burst_end - start,
             "window_s": window,
-            "upstream_peak_in_flight": peak_overlap(upstream_intervals),
-            "db_peak_in_progress": peak_overlap(db_intervals),
+            "upstream_peak_in_flight": peak(upstream_intervals),
+            "db_peak_in_progress": peak(db_intervals),
             "upstream_first_to_last_start_s": first_to_last_start,
             "pickup": summary(pickup),
             "added": summary(added),
@@ -440,12 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=60.0, help="concurrency: wait beyond the upstream latency")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn --workers (Procfile: 2)")
     parser.add_argument("--web-threads", type=int, default=16, help="gunicorn --threads (Procfile: 16)")
-    parser.add_argument(
-        "--server",
-        choices=("wsgi", "asgi"),
-        default="wsgi",
-        help="concurrency: gthread (pages poll) or uvicorn workers as `make run` (pushed updates)",
-    )
+    parser.add_argument("--server", choices=("wsgi", "asgi"), default="wsgi", help="concurrency: as `make run`: asgi")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="app setting, repeatable")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
