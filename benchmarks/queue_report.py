@@ -28,7 +28,7 @@ def report(results: dict) -> str:
             f"### POST / in-process ({vendor}; {post['posts']} POSTs, one at a time)",
             "",
             f"Wall time per POST: p50 {w['p50'] * 1000:.1f} ms, p95 {w['p95'] * 1000:.1f} ms; "
-            f"{post['queries']} SQL statements (BEGIN and COMMIT included). Under the profiler "
+            f"{post['queries']} SQL statements (COMMIT not counted; SQLite's BEGIN IMMEDIATE is). Under the profiler "
             f"(slower, the shares are what counts): {post['profiled_mean'] * 1000:.1f} ms per POST.",
             "",
             "| part | ms per POST (profiled) | share |",
