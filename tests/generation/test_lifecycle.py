@@ -163,7 +163,7 @@ def test_a_live_lease_is_left_alone(alice):
     Turn.objects.filter(id=turn.id).update(
         status="in_progress", attempts=1, mode="sync", lease_expires_at=timezone.now() + timedelta(seconds=60)
     )
-    assert tasks.turns_recover() == {"resumed": 0, "interrupted": 0, "requeued": 0}
+    assert tasks.turns_recover() == {"resumed": 0, "interrupted": 0, "requeued": 0, "started": 0}
     assert _fresh(turn).status == "in_progress"
 
 
