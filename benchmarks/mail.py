@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:
 from tests.fake_aimlapi import FakeAimlApi  # noqa: E402
 from tests.mailbox import Mailbox  # noqa: E402
 
-from .stack import background_cores, load_average  # noqa: E402
+from .figures import summary as figures  # noqa: E402
+from .machine import load_average, wait_for_quiet  # noqa: E402
 
 TARGET_SECONDS = 10.0
 TURN_LINK = re.compile(r"\?turn=([0-9a-f-]{36})#turn-")
@@ -58,19 +59,11 @@ class SlowMailbox(Mailbox):
         return await super().handle_DATA(server, session, envelope)
 
 
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
 def summary(delays: list[float]) -> dict:
+    found = figures(delays)
     return {
-        "emails": len(delays),
-        "p50_s": round(pct(delays, 50) or 0, 3),
-        "p95_s": round(pct(delays, 95) or 0, 3),
-        "max_s": round(max(delays, default=0), 3),
+        "emails": found["n"],
+        **{f"{key}_s": round(found[key] or 0, 3) for key in ("p50", "p95", "max")},
         "within_target": all(d <= TARGET_SECONDS for d in delays),
     }
 
@@ -89,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=0.0, help="first wait up to this long for a quiet machine")
     args = parser.parse_args(argv)
 
-    deadline = time.time() + args.quiet_wait
-    while (busy := background_cores()) > 0.5 and time.time() < deadline:
-        print(f"machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
+    machine = wait_for_quiet(args.quiet_wait, 0.5, "mail")
     workdir = Path(tempfile.mkdtemp(prefix="aimlweb-bench-mail-"))
     fake = FakeAimlApi(latency=args.upstream_latency).start()
     box = SlowMailbox(args.smtp_delay).start()
@@ -136,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "smtp_delay_s": args.smtp_delay,
         "huey_workers": args.huey_workers,
         "load_before": load_average(),
-        "background_cores_before": round(busy, 2),
+        "background_cores_before": round(machine["background_cores_before"], 2),
     }
 
     seen_links: dict[str, float] = {}  # turn id -> when the SMTP server took its email
