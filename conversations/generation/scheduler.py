@@ -237,8 +237,3 @@ def waiting_place(*, turn: Turn) -> Place | None:
         running=running_count(owner_id),
         limit=settings.MAX_ACTIVE_TURNS_PER_USER,
     )
-
-
-def queue_length() -> int:
-    """Prompts waiting to start, every user's (ops metrics)."""
-    return Turn.objects.filter(status=Turn.Status.WAITING).count()
