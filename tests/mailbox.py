@@ -57,7 +57,8 @@ class Mailbox:
         self.received: list[Received] = []
         self.refuse = False
         self.refused = 0
-        self._lock = threading.Lock()
+        # A condition, not a plain lock: wait_for wakes when a message arrives instead of polling.
+        self._lock = threading.Condition()
         self._controller = None
 
     # --- aiosmtpd's handler ---
@@ -70,6 +71,7 @@ class Mailbox:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), message, time.time(), envelope.original_content)
             )
+            self._lock.notify_all()
         return "250 Message accepted for delivery"
 
     def start(self) -> Mailbox:
@@ -103,9 +105,7 @@ class Mailbox:
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
         """The messages once at least `count` arrived (polled with a deadline), else fail."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.received) >= count:
-                return self.messages
-            time.sleep(0.02)
+        with self._lock:
+            if self._lock.wait_for(lambda: len(self.received) >= count, timeout):
+                return list(self.received)
         raise AssertionError(f"{count} message(s) expected, {len(self.received)} arrived within {timeout} s")
