@@ -20,6 +20,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def manage_check(data_dir, **env) -> subprocess.CompletedProcess:
+    """`manage.py check` in a fresh process with `env` over this one's (the app's own settings, none of the
+    tests'), as a deployment starts: what start-up says of bad configuration."""
+    full = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY"))},
+        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
+        "DATA_DIR": str(data_dir),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
+    )
+
+
 def wait_for(predicate, timeout=20.0, interval=0.05):
     """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

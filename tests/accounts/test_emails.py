@@ -3,10 +3,7 @@ administrators, an approval to the user, "Forgot password?" end to end; the addr
 setting on sign-up, invites and the account page; the email settings read at start-up.
 """
 
-import os
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from django.utils import timezone
 from accounts import notices
 from accounts.models import EmailNotice, EmailPreference, Invite, PendingSignup
 from aimlweb.environment import email_config, from_address_problem, site_url_problem
-from tests.helpers import client_for
+from tests.helpers import client_for, manage_check
 
 PASSWORD = "a-Long-pass-77"
 NEW_PASSWORD = "an-Other-pass-88"
@@ -210,18 +207,6 @@ def test_email_url_takes_smtp_with_tls_or_ssl_and_the_console():
     assert from_address_problem("a@example.com, b@example.com")
 
 
-def _start(tmp_path, **env):
-    full = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY"))},
-        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
-        "DATA_DIR": str(tmp_path),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
-    )
-
-
 @pytest.mark.parametrize(
     ("env", "says"),
     [
@@ -232,12 +217,14 @@ def _start(tmp_path, **env):
     ],
 )
 def test_bad_email_settings_stop_start_up_naming_the_variable_never_the_password(tmp_path, env, says):
-    result = _start(tmp_path, **env)
+    result = manage_check(tmp_path, **env)
     assert result.returncode != 0 and "ImproperlyConfigured" in result.stderr
     assert says in result.stderr
     assert "s3cret-pw" not in result.stderr
 
 
-def test_good_email_settings_start(tmp_path):
-    result = _start(tmp_path, EMAIL_URL="smtp+tls://u:p@mail.example.com:587", SITE_URL="https://chat.example.com")
+def test_good_email_settingsmanage_check(tmp_path):
+    result = manage_check(
+        tmp_path, EMAIL_URL="smtp+tls://u:p@mail.example.com:587", SITE_URL="https://chat.example.com"
+    )
     assert result.returncode == 0, result.stderr

@@ -8,19 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import manage_check
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _check(tmp_path, **env):
-    full = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "HUEY_", "DEBUG", "SECRET_KEY"))},
-        "DJANGO_SETTINGS_MODULE": "aimlweb.settings",
-        "DATA_DIR": str(tmp_path),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
-    )
 
 
 @pytest.mark.parametrize(
@@ -36,19 +26,19 @@ def _check(tmp_path, **env):
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
-    result = _check(tmp_path, **{name: value})
+    result = manage_check(tmp_path, **{name: value})
     assert result.returncode != 0
     assert name in result.stderr
     assert "ImproperlyConfigured" in result.stderr
 
 
 def test_a_secret_key_is_generated_once_and_kept_private(tmp_path):
-    assert _check(tmp_path).returncode == 0
+    assert manage_check(tmp_path).returncode == 0
     key_file = tmp_path / "secret_key"
     key = key_file.read_text()
     assert len(key) >= 50
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert _check(tmp_path).returncode == 0
+    assert manage_check(tmp_path).returncode == 0
     assert key_file.read_text() == key
 
 
@@ -86,5 +76,5 @@ def test_redis_url_switches_the_queue_to_blocking_redis(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["RedisHuey", "True", "6390"], result.stderr
     assert not (tmp_path / "huey.sqlite3").exists()
-    bad = _check(tmp_path, REDIS_URL="http://127.0.0.1:6379")
+    bad = manage_check(tmp_path, REDIS_URL="http://127.0.0.1:6379")
     assert bad.returncode != 0 and "REDIS_URL" in bad.stderr
