@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Turn
-from tests.e2e.conftest import ANSWER_TIMEOUT_MS
+from tests.e2e.conftest import ANSWER_TIMEOUT_MS, screenshot
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.browser
@@ -21,7 +21,7 @@ def _same_document(page) -> bool:
     return page.evaluate("window.__e2eDocument") == "same"
 
 
-def test_a_follow_up_and_a_prompt_past_the_limit_wait_then_start_by_themselves(app):
+def test_a_follow_up_and_a_prompt_past_the_limit_wait_then_start_by_themselves(app, tmp_path):
     app.settings.MAX_ACTIVE_TURNS_PER_USER = 1
     # The first answer runs until the test lets it end (background mode: the fake finishes it then).
     app.fake_api.latency = 600
@@ -44,6 +44,7 @@ def test_a_follow_up_and_a_prompt_past_the_limit_wait_then_start_by_themselves(a
     app.send(page, "Where do quokkas live?")
     expect(page.locator("#turns > article.turn")).to_have_count(2)
     expect(app.last_turn(page).locator(".prompt-text")).to_have_text("Where do quokkas live?")
+    screenshot(page, "queue-follow-up", tmp_path)
 
     # Another conversation, past the running limit of 1: queued with its place.
     other = app.new_page("/", user=user)
@@ -51,6 +52,7 @@ def test_a_follow_up_and_a_prompt_past_the_limit_wait_then_start_by_themselves(a
     waiting = app.last_turn(other)
     expect(waiting.locator(".badge")).to_have_text("Queued")
     expect(waiting.locator(".queue-place")).to_contain_text("Starts when your running answer ends")
+    screenshot(other, "queue-past-the-limit", tmp_path)
     # Edited while it waits: the editor saves it in place.
     waiting.locator(".edit-prompt summary").click()
     editor = waiting.locator(".edit-prompt textarea")
