@@ -386,11 +386,11 @@ class Recovery:
 
     resume: list[str] = field(default_factory=list)
     requeue: list[str] = field(default_factory=list)
-    interrupted: int = 0
+    interrupted: list[str] = field(default_factory=list)  # failed as interrupted: their end is told (emails)
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"resumed": len(self.resume), "interrupted": self.interrupted, "requeued": len(self.requeue)}
+        return {"resumed": len(self.resume), "interrupted": len(self.interrupted), "requeued": len(self.requeue)}
 
 
 def turns_recover(*, now: datetime | None = None) -> Recovery:
@@ -418,7 +418,7 @@ def turns_recover(*, now: datetime | None = None) -> Recovery:
             error_code="interrupted",
             error_message="The answer was interrupted because the worker stopped. Press Retry to send it again.",
         ):
-            found.interrupted += 1
+            found.interrupted.append(str(turn.id))
     lost = Turn.objects.filter(status=Turn.Status.QUEUED, updated_at__lt=now - QUEUED_STALE_AFTER)
     for turn_id in lost.values_list("id", flat=True):
         # A duplicate task is harmless: only one run can claim a queued turn.

@@ -1,8 +1,8 @@
 """Notices by email when an answer ends, and budget notices: who gets what, once.
 
 `turn_ended` runs in the worker where a turn's attempt ends (generation/worker.py's one-line hook, once the
-answer and its charge are committed), after the answer's own work and never raising, so nothing here can
-fail or delay a turn:
+answer and its charge are committed; and the recovery sweep's, tasks.turns_recover, for the turns it fails as
+interrupted), after the answer's own work and never raising, so nothing here can fail or delay a turn:
 - the owner is emailed the answer's end (completed, failed or incomplete; a Stop is the user's own
   doing) unless a page of theirs showed it (selectors.py has the rule), if they have an address and
   keep "Email me when an answer is done" on;
