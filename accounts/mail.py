@@ -22,6 +22,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
@@ -47,6 +48,7 @@ EMAIL_ATTEMPTS = 12
 RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
 IDLE_SECONDS = 5.0  # a sender thread's connection to the mail server is closed after this long unused
+PRUNE_BATCH = 1000  # sent emails deleted at most per sweep (emails_prune)
 
 
 def enabled() -> bool:
@@ -157,6 +159,24 @@ def email_send(*, email_id: int, smtp: BaseEmailBackend | None = None) -> Outcom
     logger.info("email %s (%s, user %s) sent, %.1f s after it was written", email.pk, email.kind, email.user_id,
                 (timezone.now() - email.created_at).total_seconds())  # fmt: skip
     return Outcome(SENT)
+
+
+def emails_prune(*, now: datetime | None = None) -> int:
+    """Delete sent emails older than OUTBOX_KEEP_DAYS (by when they were sent), at most PRUNE_BATCH at a time
+    (a backlog goes over the next sweeps, never in one long write); returns how many. Unsent ones stay
+    (retrying, or given up: the admin sees why). So does anything written this month (local time): an
+    email's row is what makes it once (`email_create`), and a budget notice is once per month.
+    """
+    now = now or timezone.now()
+    month = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    old = EmailNotice.objects.filter(
+        sent_at__lt=now - timedelta(days=settings.OUTBOX_KEEP_DAYS), created_at__lt=month
+    ).order_by("sent_at")
+    ids = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
+    deleted = EmailNotice.objects.filter(pk__in=ids).delete()[0] if ids else 0
+    if deleted:
+        logger.info("outbox: %s sent email(s) older than %s days deleted", deleted, settings.OUTBOX_KEEP_DAYS)
+    return deleted
 
 
 def retry_delay(attempts: int) -> int:

@@ -13,6 +13,7 @@ from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
+from accounts import mail
 from ops import heartbeat
 
 from .generation import attempts, checks, scheduler, worker
@@ -65,6 +66,7 @@ def turns_recover(now: datetime | None = None) -> dict[str, int]:
 @db_periodic_task(crontab(minute="*"))
 def turns_recover_task() -> None:
     turns_recover()
+    mail.emails_prune()  # the outbox's sent emails past OUTBOX_KEEP_DAYS
 
 
 def _open_files_allow(needed: int) -> None:
