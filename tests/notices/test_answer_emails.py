@@ -315,7 +315,7 @@ def test_an_answer_the_sweep_marks_interrupted_is_emailed_unless_a_page_showed_i
     assert message["Subject"] == "Left alone" and message.rcpt_tos == ["ann@example.com"]
     assert "failed" in message.text and "interrupted because the worker stopped" in message.text
     assert f"{SITE}/c/{left.conversation_id}/?turn={left.pk}#turn-{left.pk}" in message.text
-    assert list(EmailNotice.objects.values_list("key", flat=True)) == [f"{left.pk}:1"]
+    assert list(EmailNotice.objects.values_list("key", flat=True)) == [f"{left.pk}:1:interrupted"]
     # A second sweep finds nothing more: no second email.
     assert tasks.turns_recover()["interrupted"] == 0
     assert EmailNotice.objects.count() == 1 and len(mailbox.messages) == 1
