@@ -47,7 +47,9 @@ def _send_on_commit(email: EmailNotice | None, in_worker: bool) -> EmailNotice |
     if email is not None:
         send = tasks.email_send_soon if in_worker else tasks.email_send_task
         email_id = email.pk
-        transaction.on_commit(lambda: send(email_id))
+        # Robust: a failure to hand it over is logged, never raised into the committed work (an answer's
+        # transaction: worker._finish would take it for a failure to store the answer). It stays unsent.
+        transaction.on_commit(lambda: send(email_id), robust=True)
     return email
 
 
