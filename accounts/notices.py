@@ -34,10 +34,22 @@ def notice_queue(*, draft: mail.Draft, user: User, in_worker: bool = False) -> E
 
     None when it was written before, or the user has no address, or email is off.
     """
-    email = mail.email_create(draft=draft, user=user)
+    return _send_on_commit(mail.email_create(draft=draft, user=user), in_worker)
+
+
+def notice_write(*, email: EmailNotice, in_worker: bool = False) -> EmailNotice | None:
+    """`notice_queue` for an email drawn already (mail.email_draw, outside the transaction): written once,
+    sent once committed. None when it was written before."""
+    return _send_on_commit(mail.email_write(email=email), in_worker)
+
+
+def _send_on_commit(email: EmailNotice | None, in_worker: bool) -> EmailNotice | None:
     if email is not None:
         send = tasks.email_send_soon if in_worker else tasks.email_send_task
-        transaction.on_commit(lambda: send(email.pk))
+        email_id = email.pk
+        # Robust: a failure to hand it over is logged, never raised into the committed work (an answer's
+        # transaction: worker._finish would take it for a failure to store the answer). It stays unsent.
+        transaction.on_commit(lambda: send(email_id), robust=True)
     return email
 
 

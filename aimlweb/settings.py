@@ -412,6 +412,8 @@ if EMAIL_URL and not EMAIL_URL.startswith("consolemail:") and not SITE_URL:
 EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10.0, float, minimum=0.1)
 # Connections to the mail server at once from the worker (its sender threads, started as needed).
 EMAIL_THREADS = env_number("EMAIL_THREADS", 8, minimum=1)
+# Days a sent email stays in the outbox (admin > Email notices) before the worker deletes it; unsent ones stay.
+OUTBOX_KEEP_DAYS = env_number("OUTBOX_KEEP_DAYS", 30, minimum=1)
 DEFAULT_FROM_EMAIL = (
     env.str("DEFAULT_FROM_EMAIL", default="") or f"aimlweb <noreply@{urlsplit(SITE_URL).hostname or 'localhost'}>"
 )

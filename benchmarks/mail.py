@@ -12,10 +12,10 @@ temp dir) answers prompts from the fake AI/ML API of the tests, and sends throug
 real SMTP server on loopback (aiosmtpd: tests/mailbox.py), as a deployment with EMAIL_URL=smtp://... does. The
 prompts are sent by this process through the app's own service (as the web process does), by users with an
 address and no page open, so every answer is emailed. For each answer: the time from its commit (the turn's
-`completed_at`, written in the transaction that stores it) to the moment the SMTP server took the message (end
-of DATA), on the same machine clock. `--sequential` answers are sent one after the other's email arrived (the
-path alone); `--burst` answers are sent at once and end together (the queue, the sender threads and the SMTP
-server under a wave). docs/benchmarks.md has the figures.
+`completed_at`, stamped in the transaction that stores it, once that holds the write lock) to the moment the
+SMTP server took the message (end of DATA), on the same machine clock. `--sequential` answers are sent one
+after the other's email arrived (the path alone); `--burst` answers are sent at once and end together (the
+queue, the sender threads and the SMTP server under a wave). docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations

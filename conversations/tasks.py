@@ -13,10 +13,12 @@ from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
+from accounts import mail
 from ops import heartbeat
 
 from .generation import attempts, checks, scheduler, worker
 from .history import importer
+from .notices import services as notices
 
 
 @db_task()
@@ -48,18 +50,23 @@ def imported_answers_render_task(owner_id: int) -> None:
 
 def turns_recover(now: datetime | None = None) -> dict[str, int]:
     """Sweep once and queue what the sweep found, then start the waiting turns that may start (the
-    queue's safety net: a restart, a lost hand-over); returns the counts."""
+    queue's safety net: a restart, a lost hand-over); returns the counts. Turns it failed as
+    interrupted ended: they bring their emails (notices/services.py) as any other end."""
     found = worker.turns_recover(now=now)
     for turn_id in found.resume:
         turn_resume_task(turn_id)
     for turn_id in found.requeue:
         turn_run_task(turn_id)
-    return {**found.counts, "started": len(scheduler.turns_start_all(run=turn_run_task))}
+    started = scheduler.turns_start_all(run=turn_run_task)
+    for turn_id in found.interrupted:  # they ended: their emails, as at any other end (never raises)
+        notices.turn_ended(turn_id=turn_id)
+    return {**found.counts, "started": len(started)}
 
 
 @db_periodic_task(crontab(minute="*"))
 def turns_recover_task() -> None:
     turns_recover()
+    mail.emails_prune()  # the outbox's sent emails past OUTBOX_KEEP_DAYS
 
 
 def _open_files_allow(needed: int) -> None:

@@ -36,6 +36,7 @@ class Received:
     message: EmailMessage
     at: float
     raw: bytes = field(repr=False, default=b"")
+    peer: tuple = ()  # the client's (address, port): one per SMTP connection
 
     def __getitem__(self, header: str):
         return self.message[header]
@@ -69,7 +70,14 @@ class Mailbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self._lock:
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), message, time.time(), envelope.original_content)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    message,
+                    time.time(),
+                    envelope.original_content,
+                    tuple(session.peer),
+                )
             )
             self._lock.notify_all()
         return "250 Message accepted for delivery"
@@ -99,6 +107,11 @@ class Mailbox:
     def messages(self) -> list[Received]:
         with self._lock:
             return list(self.received)
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections the messages came over."""
+        return len({m.peer for m in self.messages})
 
     def to(self, address: str) -> list[Received]:
         return [m for m in self.messages if address in m.rcpt_tos]

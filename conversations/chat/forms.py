@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 
+from conversations.models import AIModel
 from conversations.usage import catalog
 
 
@@ -104,10 +105,15 @@ class NewChatForm(PromptForm):
         chosen = self["model"].value() or self.fields["model"].initial
         return next((str(m) for m in self.models if m.provider_id == chosen), chosen or "the model")
 
+    @property
+    def chosen_row(self) -> AIModel | None:
+        """The catalogue row of the model chosen (read with the others: the service need not read it again)."""
+        chosen = self.cleaned_data.get("model") or self.fields["model"].initial
+        return next((m for m in self.models if m.provider_id == chosen), None)
+
     def clean(self):
         data = super().clean()
-        chosen = data.get("model") or self.fields["model"].initial
-        row = next((m for m in self.models if m.provider_id == chosen), None)
+        row = self.chosen_row
         if row is None:
             return data  # the model's own error says why
         effort = data.get("reasoning_effort")

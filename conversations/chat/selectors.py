@@ -129,8 +129,11 @@ def conversation_list(
 
 def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
     """The user's conversation; Conversation.DoesNotExist for another user's as for a missing one
-    (the views answer 404 to both, never 403: that it exists is not revealed)."""
-    return Conversation.objects.get(pk=conversation_id, owner=user)
+    (the views answer 404 to both, never 403: that it exists is not revealed). Its `owner` is `user`
+    (no query to read it again: a prompt sent checks the owner's limits and budget)."""
+    conversation = Conversation.objects.get(pk=conversation_id, owner=user)
+    conversation.owner = user
+    return conversation
 
 
 def turn_get(*, user: User, turn_id: uuid.UUID | str) -> Turn:

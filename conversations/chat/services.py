@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from conversations import tasks
 from conversations.generation import scheduler
-from conversations.models import Conversation, Turn
+from conversations.models import AIModel, Conversation, Turn
 from conversations.usage import budgets, catalog, continuity
 
 from . import selectors, titles
@@ -109,9 +109,10 @@ def _running_in(conversation_id: uuid.UUID) -> Turn | None:
 
 
 # A new prompt, from `Turn.Status` (QUEUED: it starts now, or WAITING: it is queued), or the
-# waiting prompt it replaces: (the waiting turn, whether it may start now, the running turn).
+# waiting prompt it replaces: (the waiting turn, whether it may start now, the running turn, the new
+# prompt's hold as priced before the transaction).
 Create = Callable[[str], Turn]
-Replace = Callable[[Turn, bool, "uuid.UUID | None"], Turn]
+Replace = Callable[[Turn, bool, "uuid.UUID | None", budgets.Quote], Turn]
 
 
 def _create_once(
@@ -119,6 +120,8 @@ def _create_once(
     owner: User,
     client_token: uuid.UUID | None,
     create: Create,
+    draft: Turn,
+    row: AIModel | None,
     conversation: Conversation | None = None,
     replace: Replace | None = None,
 ) -> Turn:
@@ -130,10 +133,15 @@ def _create_once(
     prompt instead while one of the conversation waits. Otherwise a running answer refuses it
     (TurnInFlight) and a waiting prompt too (TurnWaiting): the partial unique constraints make both
     hold across processes.
+
+    `draft`: the turn `create` makes, not saved (its conversation, prompt and parent), priced before the
+    transaction (budgets.turn_quote) with `row`, its model's catalogue row, read once per request: the
+    transaction, which locks the user's running count and budget, only compares and writes.
     """
     existing = _turn_by_token(owner, client_token)
     if existing:
         return existing
+    quote = budgets.turn_quote(turn=draft, row=row)
     try:
         with transaction.atomic():
             running = user_limits_check(owner=owner, hourly=False)
@@ -144,14 +152,15 @@ def _create_once(
             if waiting is not None:
                 if replace is None:
                     raise TurnWaiting
-                return replace(waiting, busy is None and free, busy)  # an edit: not one more prompt this hour
+                # An edit: not one more prompt this hour.
+                return replace(waiting, busy is None and free, busy, quote)
             _hourly_check(owner)  # UserLimitReached: nothing is created
             start = busy is None and free
             turn = create(Turn.Status.QUEUED if start else Turn.Status.WAITING)
             # A retired model hands the conversation to its successor before the prompt is priced.
-            continuity.turn_continue(turn=turn)
+            continuity.turn_continue(turn=turn, row=row)
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
-            budgets.turn_reserve(turn=turn)
+            budgets.turn_reserve(turn=turn, quote=quote)
             # The new turn is the version on screen from now on.
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=turn.created_at, current_turn=turn)
             waiting_writes.turn_start_or_wait(turn=turn, start=start, busy=busy)
@@ -166,6 +175,11 @@ def _create_once(
     return turn
 
 
+def _model_row(model: str, row: AIModel | None) -> AIModel | None:
+    """The catalogue row of `model`: `row` when the caller read it already (the new-chat form), else read."""
+    return row if row is not None and row.provider_id == model else catalog.model_get(model)
+
+
 def conversation_create(
     *,
     owner: User,
@@ -175,23 +189,29 @@ def conversation_create(
     instructions: str = "",
     max_output_tokens: int | None = None,
     reasoning_effort: str = "",
+    row: AIModel | None = None,
 ) -> Turn:
-    """Start a conversation with its first turn (and its settings: model, output cap, effort)."""
+    """Start a conversation with its first turn (and its settings: model, output cap, effort).
+
+    `row`: the model's catalogue row, when the caller has read it (the new-chat form reads them all)."""
+    model = model or catalog.default_model_id()
+    fields = {
+        "owner": owner,
+        "title": titles.title_from(prompt),
+        "model": model,
+        "instructions": instructions,
+        "max_output_tokens": max_output_tokens,
+        "reasoning_effort": reasoning_effort,
+    }
 
     def create(status: str) -> Turn:
-        conversation = Conversation.objects.create(
-            owner=owner,
-            title=titles.title_from(prompt),
-            model=model or catalog.default_model_id(),
-            instructions=instructions,
-            max_output_tokens=max_output_tokens,
-            reasoning_effort=reasoning_effort,
-        )
+        conversation = Conversation.objects.create(**fields)
         return Turn.objects.create(
             conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=status
         )
 
-    return _create_once(owner=owner, client_token=client_token, create=create)
+    draft = Turn(conversation=Conversation(**fields), prompt=prompt)
+    return _create_once(owner=owner, client_token=client_token, create=create, draft=draft, row=_model_row(model, row))
 
 
 def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
@@ -210,22 +230,28 @@ def turn_create(
     answer runs, the prompt is a follow-up: it waits and is sent right after that answer (which it
     follows). While a prompt of the conversation waits, sending again replaces its text.
     """
-
-    def after() -> uuid.UUID | None:
-        return parent.pk if parent is not None else _leaf_on_screen(conversation)
+    after = parent.pk if parent is not None else _leaf_on_screen(conversation)
 
     def create(status: str) -> Turn:
         return Turn.objects.create(
-            conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after(), status=status
+            conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after, status=status
         )
 
-    def replace(waiting: Turn, start: bool, busy: uuid.UUID | None) -> Turn:
+    def replace(waiting: Turn, start: bool, busy: uuid.UUID | None, quote: budgets.Quote) -> Turn:
+        # The waiting turn follows `after` from now on, as the draft priced did (unless `after` is itself).
+        priced = quote if after is not None and after != waiting.pk else None
         return waiting_writes.turn_waiting_replace(
-            waiting=waiting, prompt=prompt, client_token=client_token, after=after(), start=start, busy=busy
+            waiting=waiting, prompt=prompt, client_token=client_token, after=after, start=start, busy=busy, quote=priced
         )
 
     return _create_once(
-        owner=conversation.owner, client_token=client_token, create=create, conversation=conversation, replace=replace
+        owner=conversation.owner,
+        client_token=client_token,
+        create=create,
+        draft=Turn(conversation=conversation, prompt=prompt, parent_id=after),
+        row=catalog.model_get(conversation.model),
+        conversation=conversation,
+        replace=replace,
     )
 
 
@@ -236,17 +262,21 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     earlier exchanges; `turn` and everything after it stay as they are, one switch away.
     """
     conversation = turn.conversation
+    text = turn.prompt if prompt is None else prompt
 
     def create(status: str) -> Turn:
         return Turn.objects.create(
-            conversation=conversation,
-            prompt=turn.prompt if prompt is None else prompt,
-            client_token=client_token,
-            parent_id=turn.parent_id,
-            status=status,
+            conversation=conversation, prompt=text, client_token=client_token, parent_id=turn.parent_id, status=status
         )
 
-    return _create_once(owner=conversation.owner, client_token=client_token, create=create, conversation=conversation)
+    return _create_once(
+        owner=conversation.owner,
+        client_token=client_token,
+        create=create,
+        draft=Turn(conversation=conversation, prompt=text, parent_id=turn.parent_id),
+        row=catalog.model_get(conversation.model),
+        conversation=conversation,
+    )
 
 
 def turn_show(*, turn: Turn) -> uuid.UUID | None:
@@ -305,6 +335,8 @@ def turn_retry(*, turn: Turn) -> Turn:
     the earlier outcome moves to `history`."""
     if not turn.can_retry:
         raise TurnNotRetryable
+    row = catalog.model_get(turn.conversation.model)
+    quote = budgets.turn_quote(turn=turn, row=row)  # before the transaction that locks the budget
     try:
         with transaction.atomic():
             running = user_limits_check(owner=turn.conversation.owner, hourly=False)
@@ -320,8 +352,8 @@ def turn_retry(*, turn: Turn) -> Turn:
                 error_message="",
             )
             if updated:
-                continuity.turn_continue(turn=turn)
-                budgets.turn_reserve(turn=turn)  # BudgetExceeded rolls the retry back
+                continuity.turn_continue(turn=turn, row=row)
+                budgets.turn_reserve(turn=turn, quote=quote)  # BudgetExceeded rolls the retry back
                 waiting_writes.turn_start_or_wait(turn=turn, start=start, busy=None)
     except IntegrityError:
         raise TurnWaiting from None

@@ -59,6 +59,7 @@ def home(request: SignedInRequest) -> HttpResponse:
                     model=form.cleaned_data["model"],
                     max_output_tokens=form.cleaned_data["max_output_tokens"],
                     reasoning_effort=form.cleaned_data["reasoning_effort"] or "",
+                    row=form.chosen_row,
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)

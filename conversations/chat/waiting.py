@@ -42,11 +42,13 @@ def turn_waiting_replace(
     after: uuid.UUID | None,
     start: bool,
     busy: uuid.UUID | None,
+    quote: budgets.Quote | None = None,
 ) -> Turn:
     """Sent again while a prompt of the conversation waits: the new text replaces the waiting one's, which
     now follows the turn the page shows last (unless that is itself), and starts if it now may.
 
-    Call in the transaction that accepts the prompt (services._create_once).
+    Call in the transaction that accepts the prompt (services._create_once); `quote`: the new text's
+    hold as priced before it (budgets.turn_quote), else priced here.
     """
     fields: dict[str, Any] = {"prompt": prompt, "updated_at": timezone.now()}
     if client_token:
@@ -58,7 +60,7 @@ def turn_waiting_replace(
         scheduler.turn_unwait(turn=waiting)
     Turn.objects.filter(pk=waiting.pk).update(**fields)
     waiting.refresh_from_db()
-    budgets.turn_reserve(turn=waiting)  # the new text may cost more: refused at once (BudgetExceeded)
+    budgets.turn_reserve(turn=waiting, quote=quote)  # the new text may cost more: refused at once (BudgetExceeded)
     Conversation.objects.filter(pk=waiting.conversation_id).update(current_turn=waiting)
     turn_start_or_wait(turn=waiting, start=start, busy=busy)
     return waiting

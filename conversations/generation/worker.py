@@ -268,7 +268,6 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
     if status not in Turn.Status.values or status in Turn.ACTIVE:
         status = Turn.Status.FAILED
     error_code, error_message = _result_message(response)
-    now = timezone.now()
     # Priced as the conversation's model: the catalogue's id, while the provider
     # may echo another spelling (e.g. without the "openai/" prefix).
     model = turn.conversation.model
@@ -280,18 +279,20 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         "output_html": rendering.markdown_to_html(response.text),
         "thinking": attempt.thinking_of(response.thinking),
         "response_json": response.raw or None,
-        "updated_at": now,
         **usage,
     }
     charged = usage
     if ledger.usage_unreadable(response.usage):
         # Paid, but the figures are unreadable: charge the estimate rather than $0 (flagged).
         charged = ledger.usage_unknown_fields(model, turn.estimate_usd)
-    charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": charged, "now": now}
-    outcome = {"status": status, "completed_at": now, "error_code": error_code, "error_message": error_message}
+    charge = {"turn": turn, "model": model, "response_id": fields["response_id"], "fields": charged}
+    outcome: dict[str, Any] = {"status": status, "error_code": error_code, "error_message": error_message}
+    email = notices.answer_email_prepare(turn=turn, ended={**fields, **outcome})  # drawn outside the lock
     # The answer and its charge are written together: nobody sees one without the other,
     # and a process that dies here loses neither.
     with transaction.atomic():
+        # Stored now: stamped once the transaction holds the write lock (SQLite: BEGIN IMMEDIATE waited for it).
+        now = fields["updated_at"] = outcome["completed_at"] = charge["now"] = timezone.now()
         # Ours as planned; or the sweeper gave up on this worker (it stalled past its lease)
         # and the paid answer arrived after all: show it, as long as nobody retried meanwhile.
         interrupted = Turn.objects.filter(
@@ -308,6 +309,7 @@ def _finish_save(attempt: Attempt, response: aimlapi.Response) -> None:
         ):
             ledger.charge_record(status=status, **charge)
             Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+            notices.answer_email_write(prepared=email)  # handed to the sender threads as this commits
             return
         # Stopped meanwhile: keep the stop, but store what the provider sent and charged.
         if Turn.objects.filter(id=turn.id, status=Turn.Status.CANCELLED, attempts=turn.attempts).update(**fields):
@@ -386,11 +388,11 @@ class Recovery:
 
     resume: list[str] = field(default_factory=list)
     requeue: list[str] = field(default_factory=list)
-    interrupted: int = 0
+    interrupted: list[str] = field(default_factory=list)  # failed as interrupted: their end is told (emails)
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"resumed": len(self.resume), "interrupted": self.interrupted, "requeued": len(self.requeue)}
+        return {"resumed": len(self.resume), "interrupted": len(self.interrupted), "requeued": len(self.requeue)}
 
 
 def turns_recover(*, now: datetime | None = None) -> Recovery:
@@ -418,7 +420,7 @@ def turns_recover(*, now: datetime | None = None) -> Recovery:
             error_code="interrupted",
             error_message="The answer was interrupted because the worker stopped. Press Retry to send it again.",
         ):
-            found.interrupted += 1
+            found.interrupted.append(str(turn.id))
     lost = Turn.objects.filter(status=Turn.Status.QUEUED, updated_at__lt=now - QUEUED_STALE_AFTER)
     for turn_id in lost.values_list("id", flat=True):
         # A duplicate task is harmless: only one run can claim a queued turn.

@@ -45,6 +45,7 @@ from django.db import connection, connections
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from conversations.chat.fragments import Shared
 from conversations.models import Conversation, Turn
 from conversations.notices import selectors as notice_rules
 from conversations.notices import services as notices
@@ -101,10 +102,15 @@ class Subscriber:
 
 @dataclass
 class TurnEvent:
-    """A running turn of the page changed. The stream draws its fragment for the page's user."""
+    """A running turn of the page changed. The stream draws its fragment for the page's user.
+
+    `shared`: what the fragments of this change have in common for every page of that user (the
+    budget line, the next prompt's estimate: chat/fragments.py), drawn once for all of them.
+    """
 
     data: dict
     event_id: int
+    shared: Shared | None = None
 
 
 @dataclass
@@ -367,6 +373,8 @@ class Watcher:
         by_user: dict[int, list[Subscriber]] = {}
         for subscriber in self.subscribers:
             by_user.setdefault(subscriber.user_id, []).append(subscriber)
+        # One Shared per user and check: N open pages of a user draw its budget and estimate once.
+        shared: dict[int, Shared] = {}
         for *turn, user in changes.turns:
             if user not in self.running:
                 continue
@@ -376,7 +384,7 @@ class Watcher:
             else:
                 self.running[user].pop(turn_id, None)
             for subscriber in by_user.get(user, ()):
-                self._tell_turn(subscriber, tuple(turn), event_id)
+                self._tell_turn(subscriber, tuple(turn), event_id, shared=shared.setdefault(user, Shared(user)))
         for row in changes.rows:
             user = row["owner"]
             if user not in self.running:
@@ -394,7 +402,9 @@ class Watcher:
             self.rows_told.clear()
 
     @staticmethod
-    def _tell_turn(subscriber: Subscriber, turn: tuple, event_id: int, force: bool = False) -> None:
+    def _tell_turn(
+        subscriber: Subscriber, turn: tuple, event_id: int, force: bool = False, shared: Shared | None = None
+    ) -> None:
         turn_id, conversation_id, status, updated_at = turn
         known = subscriber.turns.get(turn_id)
         if known is None:
@@ -404,7 +414,7 @@ class Watcher:
         if version > known or (force and (ended or version != known)):
             subscriber.turns[turn_id] = version
             data = {"id": str(turn_id), "v": version, "status": status, "conversation": str(conversation_id)}
-            subscriber.put(TurnEvent(data, event_id))
+            subscriber.put(TurnEvent(data, event_id, shared))
         if ended:
             subscriber.turns.pop(turn_id, None)
 

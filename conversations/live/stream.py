@@ -83,15 +83,15 @@ async def stream(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
-def draw_turn(request: SignedInRequest, turn_id: str) -> str:
+def draw_turn(request: SignedInRequest, turn_id: str, shared: fragments.Shared | None = None) -> str:
     """The turn's fragment exactly as the page would fetch it (/t/<id>/live/), for this request's user.
 
     Drawn with the stream's own request (the page's user, session and cookies), so it is the
     fragment a fetch would get, never another user's. "" when it cannot be drawn (the page then
-    fetches it).
+    fetches it). `shared`: the parts other pages of the user drew for the same change (their budget).
     """
     try:
-        return fragments.turn_html(request, selectors.turn_get(user=request.user, turn_id=turn_id))
+        return fragments.turn_html(request, selectors.turn_get(user=request.user, turn_id=turn_id), shared)
     except ObjectDoesNotExist:  # not this user's (any more): the page fetches it, and gets a 404
         return ""
     except Exception:  # the page can still fetch it; the stream must not die of it
@@ -104,7 +104,7 @@ def draw_turn(request: SignedInRequest, turn_id: str) -> str:
 async def _with_fragment(request: SignedInRequest, event: TurnEvent) -> str:
     """The turn event as SSE text, with the turn's fragment when it could be drawn."""
     async with watcher().drawing:
-        html = await sync_to_async(draw_turn)(request, event.data["id"])
+        html = await sync_to_async(draw_turn)(request, event.data["id"], event.shared)
     return sse("turn", {**event.data, "html": html} if html else event.data, event.event_id)
 
 

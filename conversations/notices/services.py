@@ -1,11 +1,14 @@
 """Notices by email when an answer ends, and budget notices: who gets what, once.
 
 `turn_ended` runs in the worker where a turn's attempt ends (generation/worker.py's one-line hook, once the
-answer and its charge are committed), after the answer's own work and never raising, so nothing here can
-fail or delay a turn:
+answer and its charge are committed; and the recovery sweep's, tasks.turns_recover, for the turns it fails as
+interrupted), after the answer's own work and never raising, so nothing here can fail or delay a turn:
 - the owner is emailed the answer's end (completed, failed or incomplete; a Stop is the user's own
   doing) unless a page of theirs showed it (selectors.py has the rule), if they have an address and
-  keep "Email me when an answer is done" on;
+  keep "Email me when an answer is done" on. For an answer the worker stores, that email is drawn just
+  before the transaction that stores it and written in it (`answer_email_prepare`, `answer_email_write`):
+  the sender threads get it as the answer commits, not after the answer's hooks and a write of its own
+  (benchmarks/mail.py); `turn_ended` writes it otherwise;
 - the owner at 80 % and at 100 % of their monthly budget, and the administrators when the instance's
   monthly budget passes 80 %: each once per month (local time, TIME_ZONE).
 Every email is written once (accounts.models.EmailNotice: kind + key unique) and handed to the worker's
@@ -15,14 +18,18 @@ sender threads, which try again later (through Huey's schedule) while the mail s
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.urls import reverse
@@ -30,6 +37,7 @@ from django.utils import timezone
 
 from accounts import mail
 from accounts import notices as account_notices
+from accounts.models import EmailNotice
 from conversations.models import Turn, TurnSeen
 from conversations.usage import budgets, catalog
 
@@ -38,6 +46,7 @@ from . import selectors
 logger = logging.getLogger(__name__)
 
 NOTIFIED = (Turn.Status.COMPLETED, Turn.Status.FAILED, Turn.Status.INCOMPLETE)
+ANSWER_EMAIL = "answer_done"  # the kind of an answer's email
 # How much of the answer the email quotes.
 EXCERPT_CHARS = 600
 PROMPT_CHARS = 200
@@ -121,17 +130,79 @@ def turn_ended(*, turn_id: uuid.UUID | str) -> None:
 
 
 def turn_ended_notify(*, turn_id: uuid.UUID | str) -> None:
-    """The emails an answer's end may bring (see the module docstring). Safe to call twice."""
+    """The emails an answer's end may bring (see the module docstring). Safe to call twice. The answer's
+    own email is usually written with the answer already (`answer_email_write`): then only the budgets'."""
     turn = Turn.objects.select_related("conversation__owner").filter(pk=turn_id).first()
     if turn is None or turn.status not in NOTIFIED or turn.imported:
         return
     owner = turn.conversation.owner
-    if account_notices.answer_emails_on(owner) and not selectors.turn_shown(turn=turn):
-        subject = turn.conversation.title or "Untitled conversation"
-        draft = mail.Draft("answer_done", f"{turn.pk}:{turn.attempts}", subject, "notices/answer_done",
-                           _answer_context(turn))  # fmt: skip
-        account_notices.notice_queue(draft=draft, user=owner, in_worker=True)
+    if (
+        not mail.email_written(kind=ANSWER_EMAIL, key=_answer_key(turn))
+        and account_notices.answer_emails_on(owner)
+        and not selectors.turn_shown(turn=turn)
+    ):
+        account_notices.notice_queue(draft=_answer_draft(turn), user=owner, in_worker=True)
     budget_notices_check(user=owner)
+
+
+@dataclass(frozen=True)
+class AnswerEmail:
+    """An answer's email drawn before the transaction that stores the answer, written in it."""
+
+    turn: Turn  # as that transaction stores it
+    email: EmailNotice  # drawn, not saved
+
+
+def answer_email_prepare(*, turn: Turn, ended: dict[str, Any]) -> AnswerEmail | None:
+    """The worker, before the transaction that stores an answer (`ended`: the turn's fields as it writes
+    them): the email that end brings under the module's rule, drawn now, outside the database's write
+    lock, so writing it costs that transaction one insert and the sender threads get it as the answer
+    commits, not after the answer's hooks and a write of its own. None when none is due. Never raises
+    (the hook after the answer, `turn_ended`, then decides as it always did)."""
+    if not mail.enabled() or (settings.TITLE_MODEL and turn.parent_id is None):
+        # A first answer's title is asked after it is stored (generation/title_model.py): the hook after
+        # the answer writes its email, with that title for a subject.
+        return None
+    try:
+        stored = copy.copy(turn)
+        for name, value in ended.items():
+            setattr(stored, name, value)
+        stored.completed_at = None  # "shown" is judged when it is stored: now (selectors.turn_shown)
+        owner = turn.conversation.owner
+        if stored.status not in NOTIFIED or stored.imported or not account_notices.answer_emails_on(owner):
+            return None
+        if selectors.turn_shown(turn=stored):
+            return None
+        email = mail.email_draw(draft=_answer_draft(stored), user=owner)
+        return AnswerEmail(stored, email) if email is not None else None
+    except Exception:
+        logger.exception("turn %s: its email could not be drawn before the answer was stored", turn.pk)
+        return None
+
+
+def answer_email_write(*, prepared: AnswerEmail | None) -> None:
+    """In the transaction that stores the answer: write its email (handed to the sender threads as that
+    commits) unless a page showed the turn meanwhile. In a savepoint and never raising: the answer is
+    stored whatever happens here (and the hook after it writes the email if this could not)."""
+    if prepared is None:
+        return
+    try:
+        with transaction.atomic():
+            if not selectors.turn_shown(turn=prepared.turn):
+                account_notices.notice_write(email=prepared.email, in_worker=True)
+    except Exception:
+        logger.exception("turn %s: its email could not be written with the answer", prepared.turn.pk)
+
+
+def _answer_key(turn: Turn) -> str:
+    """Once per attempt; an attempt the sweep failed as interrupted has its own, so a paid answer that
+    arrives after all (worker._finish_save stores it) is emailed too."""
+    return f"{turn.pk}:{turn.attempts}" + (":interrupted" if turn.error_code == "interrupted" else "")
+
+
+def _answer_draft(turn: Turn) -> mail.Draft:
+    subject = turn.conversation.title or "Untitled conversation"
+    return mail.Draft(ANSWER_EMAIL, _answer_key(turn), subject, "notices/answer_done", _answer_context(turn))
 
 
 def _excerpt(text: str, limit: int) -> str:

@@ -30,7 +30,7 @@ from conversations.chat import selectors
 from conversations.generation.request import conversation_input
 from conversations.models import AIModel, Conversation, DailyUsage, Turn, UserBudget
 
-from . import catalog, holds, pricing
+from . import catalog, continuity, holds, pricing
 
 ZERO = Decimal(0)
 WARNING_PERCENT = 80
@@ -174,7 +174,12 @@ def _tokens(text: str) -> int:
 
 def _input_tokens(turn: Turn) -> int:
     """What sending `turn` takes in: the previous answered turn on its path (its actual input + output
-    tokens) plus this prompt, or (a first turn, or no usage known) a character count of everything sent."""
+    tokens) plus this prompt, or (a first turn, or no usage known) a character count of everything sent.
+
+    `turn` may be a draft not saved yet (its conversation, prompt and parent): a prompt priced before
+    the transaction that accepts it (`turn_quote`)."""
+    if turn.parent_id is None:  # a first turn: the instructions and its prompt are all that is sent
+        return _tokens(turn.conversation.instructions) + _tokens(turn.prompt)
     path = selectors.turn_path(turn)  # only the versions on screen are sent
     answered = Turn.objects.filter(
         pk__in=path, status=Turn.Status.COMPLETED, input_tokens__isnull=False, output_tokens__isnull=False
@@ -186,25 +191,51 @@ def _input_tokens(turn: Turn) -> int:
     previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
         return previous[0] + previous[1] + _tokens(turn.prompt)
-    sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn))]
+    sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn, path=path))]
     return sum(_tokens(text) for text in sent)
+
+
+def _priced(model: str, row: AIModel | None, cap: int | None, input_tokens: int) -> Estimate:
+    """`input_tokens`, uncached, plus the output tokens of the hold rule (holds.py), at `row`'s prices."""
+    hold = holds.output_hold(model=model, row=row, cap=cap)
+    return Estimate(
+        input_tokens,
+        hold.output_tokens,
+        pricing.estimate(prices=catalog.prices_of(row), input_tokens=input_tokens, output_tokens=hold.output_tokens),
+        holds.hold_reason(hold, str(row) if row else model),
+        capped=hold.basis in ("cap", "maximum"),
+    )
 
 
 def estimate(turn: Turn) -> Estimate:
     """What this turn's next attempt is held at: its whole input (`_input_tokens`), uncached, plus the
     output tokens of the hold rule (holds.py), at the model's prices."""
     conversation = turn.conversation
-    input_tokens = _input_tokens(turn)
     row = catalog.model_get(conversation.model)
-    hold = holds.output_hold(model=conversation.model, row=row, cap=conversation.max_output_tokens)
-    prices = catalog.prices_of(row)
-    return Estimate(
-        input_tokens,
-        hold.output_tokens,
-        pricing.estimate(prices=prices, input_tokens=input_tokens, output_tokens=hold.output_tokens),
-        holds.hold_reason(hold, str(row) if row else conversation.model),
-        capped=hold.basis in ("cap", "maximum"),
-    )
+    return _priced(conversation.model, row, conversation.max_output_tokens, _input_tokens(turn))
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A prompt's hold and the user's budget, read before the transaction that reserves it (`turn_quote`),
+    so that transaction, which locks the user's budget, only compares and writes (`turn_reserve`)."""
+
+    found: Estimate
+    budget: Decimal | None  # the owner's (budget_for)
+
+
+def turn_quote(*, turn: Turn, row: AIModel | None) -> Quote:
+    """What `turn` (saved, or a draft: its conversation, prompt and parent) will be held at, read outside
+    any transaction. `row`: the conversation's model's catalogue row, read once by the caller. A retired
+    model is priced as its successor, since the prompt goes there (continuity.turn_continue, called
+    with the same row where it is accepted)."""
+    conversation = turn.conversation
+    model, cap = conversation.model, conversation.max_output_tokens
+    successor = catalog.continuation(model, row=row) if row is not None else None
+    if successor is not None:
+        cap = continuity.switch_fields(conversation, successor).get("max_output_tokens", cap)
+        model, row = successor.provider_id, successor
+    return Quote(_priced(model, row, cap, _input_tokens(turn)), budget_for(conversation.owner))
 
 
 def usd(value: Decimal | None) -> str:
@@ -223,16 +254,18 @@ def _serialize(key: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0xB0D6, key % 2_147_483_647])
 
 
-def turn_reserve(*, turn: Turn) -> Estimate:
-    """Estimate the turn, refuse it if that could pass a budget, else reserve the estimate on it.
+def turn_reserve(*, turn: Turn, quote: Quote | None = None) -> Estimate:
+    """Refuse the turn if its hold could pass a budget, else reserve the hold on it.
 
     Call inside the transaction that queues the turn: a BudgetExceeded rolls the
-    turn back, so nothing is queued and nothing is sent.
+    turn back, so nothing is queued and nothing is sent. `quote`: the hold as `turn_quote` read it
+    before that transaction (for this turn's conversation, prompt and parent); else it is read here.
     """
-    found = estimate(turn)
+    found = quote.found if quote is not None else estimate(turn)
     owner = turn.conversation.owner
     cost = found.usd or ZERO  # a model without prices cannot be priced, nor charged
-    checks: list[tuple[str, Decimal | None, User | None]] = [("your monthly budget", budget_for(owner), owner)]
+    own = quote.budget if quote is not None else budget_for(owner)
+    checks: list[tuple[str, Decimal | None, User | None]] = [("your monthly budget", own, owner)]
     checks.append(("this instance's monthly budget", instance_budget(), None))
     for name, budget, user in checks:
         if budget is None:

@@ -296,3 +296,26 @@ def test_deciding_an_answers_emails_never_raises_into_the_worker(ann, mailbox, c
     turn = factories.turn(factories.conversation(ann, title="Fine"), status=Turn.Status.COMPLETED, attempts=1)
     notices.turn_ended(turn_id=turn.pk)
     assert [m["Subject"] for m in mailbox.wait_for(1)] == ["Fine"]
+
+
+def test_an_answer_the_sweep_marks_interrupted_is_emailed_unless_a_page_showed_it(ann, mailbox, clock):
+    """The worker died mid-answer: the recovery sweep fails the turn as interrupted, and that end brings its
+    email under the same rule as any other (none for the one a page was showing)."""
+    clock(WHEN)
+    lease_over = WHEN + timedelta(minutes=5)
+    left = factories.turn(factories.conversation(ann, title="Left alone"), status=Turn.Status.IN_PROGRESS,
+                          attempts=1, mode="sync", lease_expires_at=WHEN + timedelta(seconds=30))  # fmt: skip
+    watched = factories.turn(factories.conversation(ann, title="Watched"), status=Turn.Status.IN_PROGRESS,
+                             attempts=1, mode="sync", lease_expires_at=WHEN + timedelta(seconds=30))  # fmt: skip
+    clock(lease_over - timedelta(seconds=5))
+    client_for(ann).get(f"/t/{watched.pk}/live/")  # a page polls it until the sweep ends it
+    clock(lease_over)
+    assert tasks.turns_recover()["interrupted"] == 2
+    [message] = mailbox.wait_for(1)
+    assert message["Subject"] == "Left alone" and message.rcpt_tos == ["ann@example.com"]
+    assert "failed" in message.text and "interrupted because the worker stopped" in message.text
+    assert f"{SITE}/c/{left.conversation_id}/?turn={left.pk}#turn-{left.pk}" in message.text
+    assert list(EmailNotice.objects.values_list("key", flat=True)) == [f"{left.pk}:1:interrupted"]
+    # A second sweep finds nothing more: no second email.
+    assert tasks.turns_recover()["interrupted"] == 0
+    assert EmailNotice.objects.count() == 1 and len(mailbox.messages) == 1
