@@ -27,7 +27,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from conversations.chat import selectors
-from conversations.generation.request import conversation_input
+from conversations.generation.request import attachment_tokens, conversation_input
 from conversations.models import AIModel, Conversation, DailyUsage, Turn, UserBudget
 
 from . import catalog, holds, pricing
@@ -185,9 +185,9 @@ def _input_tokens(turn: Turn) -> int:
     }
     previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
-        return previous[0] + previous[1] + _tokens(turn.prompt)
+        return previous[0] + previous[1] + _tokens(turn.prompt) + attachment_tokens([turn.pk])
     sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn))]
-    return sum(_tokens(text) for text in sent)
+    return sum(_tokens(text) for text in sent) + attachment_tokens([*path, turn.pk])  # files: images, PDF pages
 
 
 def estimate(turn: Turn) -> Estimate:
