@@ -69,3 +69,7 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.kind == self.Kind.IMAGE
+
+    @property
+    def long_side(self) -> int:
+        return max(self.width or 0, self.height or 0) or 1

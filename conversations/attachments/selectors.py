@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Max, Q
 
@@ -60,3 +61,40 @@ def model_accepts(row: AIModel | None) -> dict[str, bool]:
 def orphans(*, before: object) -> Q:
     """Uploads never sent with a prompt, older than `before`."""
     return Q(turn__isnull=True, created_at__lt=before)
+
+
+ACCEPT = {"image": "image/png,image/jpeg,image/webp,image/gif", "pdf": "application/pdf,.pdf"}
+
+
+def composer_state(
+    *, model: AIModel | None, rows: Iterable[Attachment] = (), refusals: Iterable[str] = ()
+) -> dict[str, object]:
+    """What the composer's Attach shows: whether the model reads files (else no button), the files so far,
+    refused files and why (one over the quota says how much of it is used), the limits."""
+    accepts = model_accepts(model)
+    kinds = [name for kind, name in (("image", "images"), ("pdf", "PDFs")) if accepts[kind]]
+    return {
+        "accepts": any(accepts.values()),
+        "accept": ",".join(ACCEPT[kind] for kind in ACCEPT if accepts[kind]),
+        "kinds": " and ".join(kinds).capitalize(),
+        "rows": list(rows),
+        "refusals": list(refusals),
+        "max_bytes": settings.ATTACHMENT_MAX_BYTES,
+        "max_files": settings.ATTACHMENT_MAX_FILES,
+    }
+
+
+def file_facts(row: Attachment) -> dict[str, object]:
+    """What a share's snapshot or an export says of a file (the file itself: its id's URL, or base64)."""
+    return {
+        "id": str(row.pk),
+        "kind": row.kind,
+        "name": row.name,
+        "content_type": row.content_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "pages": row.pages,
+        "width": row.width,
+        "height": row.height,
+        "long_side": row.long_side,
+    }

@@ -10,6 +10,7 @@ from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -152,3 +153,28 @@ def attachment_restore(
     if existing is not None:  # imported twice: the same row
         return existing
     return _store(owner, name, checked, turn=turn, position=position)
+
+
+def composer_collect(
+    *, owner: User, ids: Sequence[str], uploads: Sequence[UploadedFile], model: AIModel | None
+) -> tuple[list[Attachment], list[str]]:
+    """What a composer posted: its listed attachments (the owner's; ids from the page) and the files of its
+    plain file input (without JavaScript), each checked and stored; with a message for each refused file."""
+    wanted = []
+    for value in ids:
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    rows = selectors.composer_attachments(user=owner, ids=wanted)
+    refusals = []
+    for upload in uploads:
+        try:
+            rows.append(
+                attachment_upload(
+                    owner=owner, name=upload.name or "file", content=upload, size=upload.size or 0, model=model
+                )
+            )
+        except Refused as refused:
+            refusals.append(refused.message)
+    return rows, refusals

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +24,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import tasks
+from conversations.attachments import services as attachments_writes
 from conversations.generation import scheduler
-from conversations.models import Conversation, Turn
+from conversations.models import Attachment, Conversation, Turn
 from conversations.usage import budgets, catalog, continuity
 
 from . import selectors, titles
@@ -175,8 +176,9 @@ def conversation_create(
     instructions: str = "",
     max_output_tokens: int | None = None,
     reasoning_effort: str = "",
+    attachments: Sequence[Attachment] = (),
 ) -> Turn:
-    """Start a conversation with its first turn (and its settings: model, output cap, effort)."""
+    """Start a conversation with its first turn (and its settings: model, output cap, effort; its files)."""
 
     def create(status: str) -> Turn:
         conversation = Conversation.objects.create(
@@ -187,9 +189,11 @@ def conversation_create(
             max_output_tokens=max_output_tokens,
             reasoning_effort=reasoning_effort,
         )
-        return Turn.objects.create(
+        turn = Turn.objects.create(
             conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=status
         )
+        attachments_writes.attachments_attach(turn=turn, attachments=attachments)
+        return turn
 
     return _create_once(owner=owner, client_token=client_token, create=create)
 
@@ -201,7 +205,12 @@ def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
 
 
 def turn_create(
-    *, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None, parent: Turn | None = None
+    *,
+    conversation: Conversation,
+    prompt: str,
+    client_token: uuid.UUID | None = None,
+    parent: Turn | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Turn:
     """Add a prompt after `parent` (default: the last turn on screen): started now, or queued.
 
@@ -215,11 +224,14 @@ def turn_create(
         return parent.pk if parent is not None else _leaf_on_screen(conversation)
 
     def create(status: str) -> Turn:
-        return Turn.objects.create(
+        turn = Turn.objects.create(
             conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after(), status=status
         )
+        attachments_writes.attachments_attach(turn=turn, attachments=attachments)
+        return turn
 
     def replace(waiting: Turn, start: bool, busy: uuid.UUID | None) -> Turn:
+        attachments_writes.attachments_attach(turn=waiting, attachments=attachments)  # the new prompt's files
         return waiting_writes.turn_waiting_replace(
             waiting=waiting, prompt=prompt, client_token=client_token, after=after(), start=start, busy=busy
         )
@@ -229,22 +241,32 @@ def turn_create(
     )
 
 
-def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
-    """Ask again (optionally with an edited prompt) as another version of `turn`.
+def turn_regenerate(
+    *,
+    turn: Turn,
+    prompt: str | None = None,
+    client_token: uuid.UUID | None = None,
+    attachments: Sequence[Attachment] | None = None,
+) -> Turn:
+    """Ask again (optionally with an edited prompt, and other files: None keeps `turn`'s) as another version.
 
     The new turn has the same parent, so it follows the same turns and the model sees the same
     earlier exchanges; `turn` and everything after it stay as they are, one switch away.
     """
     conversation = turn.conversation
 
+    files = attachments_writes.attachments_of_version(turn=turn) if attachments is None else attachments
+
     def create(status: str) -> Turn:
-        return Turn.objects.create(
+        version = Turn.objects.create(
             conversation=conversation,
             prompt=turn.prompt if prompt is None else prompt,
             client_token=client_token,
             parent_id=turn.parent_id,
             status=status,
         )
+        attachments_writes.attachments_attach(turn=version, attachments=files)  # the version's own rows
+        return version
 
     return _create_once(owner=conversation.owner, client_token=client_token, create=create, conversation=conversation)
 

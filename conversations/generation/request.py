@@ -32,24 +32,25 @@ def file_part(row: Attachment) -> FilePart:
     )
 
 
-def conversation_input(turn: Turn) -> list[dict]:
+def conversation_input(turn: Turn, *, files: bool = True) -> list[dict]:
     """The completed turns of this turn's path (prompt, answer) in order, then this turn's prompt.
 
     Only the path: the versions on other branches of the conversation are never sent. A user message
-    with files has them as `attachments` (FilePart), which aimlapi makes content parts.
+    with files has them as `attachments` (FilePart), which aimlapi makes content parts (`files=False`:
+    not read; the estimate counts their tokens instead).
     """
     path = selectors.turn_path(turn)
     completed = Turn.objects.filter(pk__in=path, status=Turn.Status.COMPLETED)
     answered = {
         turn_id: (prompt, answer) for turn_id, prompt, answer in completed.values_list("id", "prompt", "output_text")
     }
-    files = attachment_selectors.turn_attachments(turn_ids=[*answered, turn.pk])
+    found = attachment_selectors.turn_attachments(turn_ids=[*answered, turn.pk]) if files else {}
     items: list[dict] = []
 
     def user(turn_id: uuid.UUID, prompt: str) -> dict:
         item: dict = {"role": "user", "content": prompt}
-        if files.get(turn_id):
-            item["attachments"] = [file_part(row) for row in files[turn_id]]
+        if found.get(turn_id):
+            item["attachments"] = [file_part(row) for row in found[turn_id]]
         return item
 
     for turn_id in path:

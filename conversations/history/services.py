@@ -124,10 +124,14 @@ def _share_title(conversation: Conversation, snapshot: list[dict[str, Any]]) -> 
     return titles.title_from(snapshot[0]["prompt"]) or "Untitled"
 
 
-def share_create(*, conversation: Conversation, show_cost: bool = False, show_thinking: bool = False) -> Share:
+def share_create(
+    *, conversation: Conversation, show_cost: bool = False, show_thinking: bool = False, show_attachments: bool = False
+) -> Share:
     """A read-only link to a snapshot of the conversation as it is now (the version on screen); the
-    tokens and cost, and the model's thinking, only if the owner chose to show them."""
-    snapshot = sharing.share_snapshot(conversation=conversation, show_cost=show_cost, show_thinking=show_thinking)
+    tokens and cost, the model's thinking, and the prompts' files only if the owner chose to show them."""
+    snapshot = sharing.share_snapshot(
+        conversation=conversation, show_cost=show_cost, show_thinking=show_thinking, show_attachments=show_attachments
+    )
     return Share.objects.create(
         token=secrets.token_urlsafe(24),
         conversation=conversation,
@@ -136,6 +140,7 @@ def share_create(*, conversation: Conversation, show_cost: bool = False, show_th
         snapshot=snapshot,
         show_cost=show_cost,
         show_thinking=show_thinking,
+        show_attachments=show_attachments,
     )
 
 

@@ -185,9 +185,15 @@ def _input_tokens(turn: Turn) -> int:
     }
     previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
-        return previous[0] + previous[1] + _tokens(turn.prompt) + attachment_tokens([turn.pk])
-    sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn))]
-    return sum(_tokens(text) for text in sent) + attachment_tokens([*path, turn.pk])  # files: images, PDF pages
+        return previous[0] + previous[1] + _tokens(turn.prompt) + _file_tokens(turn, [])
+    sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn, files=False))]
+    return sum(_tokens(text) for text in sent) + _file_tokens(turn, path)
+
+
+def _file_tokens(turn: Turn, path: list) -> int:
+    """The files of `turn` (none yet: the composer's prompt to come, not saved) and of `path`: images, PDF pages."""
+    turns = path if turn._state.adding else [*path, turn.pk]
+    return attachment_tokens(turns) if turns else 0
 
 
 def estimate(turn: Turn) -> Estimate:
