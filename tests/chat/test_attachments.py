@@ -9,7 +9,8 @@ from django.core.files.storage import storages
 from django.urls import reverse
 from PIL import Image
 
-from conversations.attachments import checks, services as attachment_services
+from conversations.attachments import checks
+from conversations.attachments import services as attachment_services
 from conversations.chat import services
 from conversations.models import AIModel, Attachment, Turn
 from tests import attachment_files as files
