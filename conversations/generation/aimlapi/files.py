@@ -115,8 +115,9 @@ class StreamedBody:
                 yield piece
 
 
-def encode(body: dict[str, Any]) -> bytes | StreamedBody:
-    """The body as `requests` sent `json=` (UTF-8, no NaN), with every DataUrl streamed in its place."""
+def encode(body: Any, *, ensure_ascii: bool = True) -> bytes | StreamedBody:
+    """The body as `requests` sent `json=` (UTF-8, no NaN), with every DataUrl streamed in its place
+    (also the JSON export's files: history/export_json.py)."""
     files: dict[str, DataUrl] = {}
     mark = uuid.uuid4().hex
 
@@ -127,7 +128,7 @@ def encode(body: dict[str, Any]) -> bytes | StreamedBody:
         files[key] = value
         return key
 
-    text = json.dumps(body, allow_nan=False, default=placeholder)
+    text = json.dumps(body, allow_nan=False, default=placeholder, ensure_ascii=ensure_ascii)
     if not files:
         return text.encode()
     pieces: list[bytes | DataUrl] = []
