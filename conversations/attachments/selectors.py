@@ -72,11 +72,11 @@ def composer_state(
     """What the composer's Attach shows: whether the model reads files (else no button), the files so far,
     refused files and why (one over the quota says how much of it is used), the limits."""
     accepts = model_accepts(model)
-    kinds = [name for kind, name in (("image", "images"), ("pdf", "PDFs")) if accepts[kind]]
+    kinds = [name for kind, name in (("image", "Images"), ("pdf", "PDFs")) if accepts[kind]]
     return {
         "accepts": any(accepts.values()),
         "accept": ",".join(ACCEPT[kind] for kind in ACCEPT if accepts[kind]),
-        "kinds": " and ".join(kinds).capitalize(),
+        "kinds": " and ".join(kinds),
         "rows": list(rows),
         "refusals": list(refusals),
         "max_bytes": settings.ATTACHMENT_MAX_BYTES,

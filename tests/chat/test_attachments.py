@@ -137,7 +137,7 @@ def test_a_model_that_takes_no_images_hides_attach_and_refuses_uploads(alice_cli
     assert response.status_code == 400 and "does not read images" in response.content.decode()
     AIModel.objects.filter(provider_id="openai/gpt-5-pro").update(accepts_files=True)
     page = alice_client.get("/").content.decode()
-    assert 'accept="application/pdf,.pdf"' in page and "Pdfs" in page or "PDFs" in page
+    assert 'accept="application/pdf,.pdf"' in page and "PDFs · up to" in page and "Images and PDFs" not in page
 
 
 # --- Ownership and serving ---------------------------------------------------------------------------
