@@ -17,8 +17,9 @@ DROP = """([data, name]) => {
   const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
   const transfer = new DataTransfer();
   transfer.items.add(new File([bytes], name, {type: "image/png"}));
+  const main = document.querySelector("main");
   for (const kind of ["dragenter", "dragover", "drop"]) {
-    document.querySelector("main").dispatchEvent(new DragEvent(kind, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    main.dispatchEvent(new DragEvent(kind, {dataTransfer: transfer, bubbles: true, cancelable: true}));
   }
 }"""
 PASTE = """([data]) => {
