@@ -55,6 +55,11 @@ gateway in front of the API would):
     ("drop",)               close the socket without answering;
                             ("drop", seconds) waits first
 
+Images and PDFs in user messages (``input_image`` / ``input_file`` on ``/v1/responses``, ``image_url`` /
+``file`` on ``/v1/chat/completions``) are checked as the provider documents them (tests/fake_parts.py):
+a part that is not a base64 data URL of an accepted type gets a 400; each file received is in
+``fake.files`` (its endpoint, kind, name, type, size, sha256, detail and bytes).
+
 Only the standard library is used, so the fake also runs outside the venv.
 """
 
