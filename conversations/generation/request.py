@@ -19,6 +19,7 @@ from conversations.attachments import storage
 from conversations.chat import selectors
 from conversations.generation.aimlapi.files import FilePart
 from conversations.models import Attachment, Turn
+from conversations.usage import catalog
 
 
 def file_part(row: Attachment) -> FilePart:
@@ -45,12 +46,14 @@ def conversation_input(turn: Turn, *, files: bool = True) -> list[dict]:
         turn_id: (prompt, answer) for turn_id, prompt, answer in completed.values_list("id", "prompt", "output_text")
     }
     found = attachment_selectors.turn_attachments(turn_ids=[*answered, turn.pk]) if files else {}
+    # A conversation moved to a model that reads no images (or PDFs) since: those files stay out of its input.
+    reads = attachment_selectors.model_accepts(catalog.model_get(turn.conversation.model)) if found else {}
     items: list[dict] = []
 
     def user(turn_id: uuid.UUID, prompt: str) -> dict:
         item: dict = {"role": "user", "content": prompt}
-        if found.get(turn_id):
-            item["attachments"] = [file_part(row) for row in found[turn_id]]
+        if found.get(turn_id) and any(reads[row.kind] for row in found[turn_id]):
+            item["attachments"] = [file_part(row) for row in found[turn_id] if reads[row.kind]]
         return item
 
     for turn_id in path:

@@ -112,3 +112,12 @@ def test_encode_writes_what_json_would_with_the_base64_in_place():
     assert sent[0]["text"] == '"@@file-'
     assert base64.b64decode(sent[1]["file_data"].split(",", 1)[1]) == data
     assert wire.encode({"model": "m", "input": "x"}) == b'{"model": "m", "input": "x"}'
+
+
+def test_a_conversation_moved_to_a_model_without_images_sends_its_text_only(run_now, alice, fake_api):
+    image, pdf = _attach(alice, "shot.png", made.png()), _attach(alice, "paper.pdf", made.pdf(1))
+    first = run_now(services.conversation_create, owner=alice, prompt="Both", attachments=[image, pdf])
+    AIModel.objects.filter(provider_id=PRO).update(accepts_images=False)
+    run_now(services.turn_create, conversation=first.conversation, prompt="Later")
+    earlier = fake_api.post_requests[1]["json"]["input"][0]["content"]
+    assert [part["type"] for part in earlier] == ["input_text", "input_file"]
