@@ -220,7 +220,26 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "aimlweb.storage.StaticFilesStorage"},
+    # Attachments (conversations/attachments/): never under a public URL, served by a view to their owner.
+    # Any django-storages backend works (README "Attachments": ATTACHMENTS_STORAGE_BACKEND and its options).
+    "attachments": {
+        "BACKEND": env.str("ATTACHMENTS_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env.json("ATTACHMENTS_STORAGE_OPTIONS", default={})
+        or {"location": str(DATA_DIR / "media" / "attachments"), "base_url": None},
+    },
 }
+# --- Attachments (README "Attachments") ---
+# Bytes: one file, all files of one prompt, everything a user keeps; files per prompt.
+ATTACHMENT_MAX_BYTES = env_number("ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+ATTACHMENT_MAX_PROMPT_BYTES = env_number("ATTACHMENT_MAX_PROMPT_BYTES", 50 * 1024 * 1024, minimum=1024)
+ATTACHMENT_MAX_FILES = env_number("ATTACHMENT_MAX_FILES", 10, minimum=1)
+ATTACHMENT_QUOTA_BYTES = env_number("ATTACHMENT_QUOTA_BYTES", 500 * 1024 * 1024, minimum=0)
+# Images: the longest side kept (larger ones are scaled down), the most pixels decoded at all.
+ATTACHMENT_IMAGE_MAX_SIDE = env_number("ATTACHMENT_IMAGE_MAX_SIDE", 2048, minimum=64)
+ATTACHMENT_MAX_PIXELS = env_number("ATTACHMENT_MAX_PIXELS", 40_000_000, minimum=4096)
+ATTACHMENT_PDF_MAX_PAGES = env_number("ATTACHMENT_PDF_MAX_PAGES", 100, minimum=1)
+# The `detail` sent with images (low: 85 tokens each; high/auto: counted by tiles).
+ATTACHMENT_IMAGE_DETAIL = env_choice("ATTACHMENT_IMAGE_DETAIL", "auto", ("auto", "low", "high"))
 
 # Security headers. The pages use no inline script or style, so a strict CSP holds.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -27,6 +27,14 @@ def header(module: str, argv: list[str] | None) -> dict:
     }
 
 
+def output_arguments(parser) -> None:
+    """The options every benchmark takes: where its figures go, and its temp dir."""
+    parser.add_argument("--json", type=Path, help="write all figures here")
+    parser.add_argument("--markdown", type=Path, help="write the results table here")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    parser.add_argument("--tmp", type=Path, default=None)
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so every started process is stopped."""
     signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))

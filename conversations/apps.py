@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 
 
 def _seed_catalogue(sender, **kwargs):
@@ -20,3 +20,8 @@ class ConversationsConfig(AppConfig):
         from conversations.history.search_index import after_migrate
 
         post_migrate.connect(after_migrate, sender=self)
+        # An attachment's file goes with the last row naming it (a conversation's or a user's delete too).
+        from conversations.attachments.storage import attachment_deleted
+        from conversations.models import Attachment
+
+        post_delete.connect(attachment_deleted, sender=Attachment, dispatch_uid="attachment_deleted")

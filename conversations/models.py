@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from conversations.attachments.models import Attachment, ModelInputs  # noqa: F401 (one set of tables)
+
 # A DecimalField's size, spread into its arguments (`**PRICE`).
 PRICE: dict[str, Any] = {"max_digits": 12, "decimal_places": 6}
 USD: dict[str, Any] = {"max_digits": 14, "decimal_places": 6}
@@ -35,7 +37,7 @@ API_CHOICES = [("responses", "Responses (/v1/responses)"), ("chat", "Chat Comple
 MODEL_GONE_CODES = frozenset({"model_deprecated", "model_unknown"})
 
 
-class AIModel(models.Model):
+class AIModel(ModelInputs):
     """One model of the catalogue: what it costs and which parameters it accepts.
 
     Editable in the admin. Settings, request bodies and cost all read this one table.
@@ -457,6 +459,7 @@ class Share(models.Model):
     snapshot = models.JSONField(default=list)
     show_cost = models.BooleanField(default=False)
     show_thinking = models.BooleanField(default=False)
+    show_attachments = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     # Not a column: the absolute link, set for the conversation page's Share menu (chat/pages.share_links).

@@ -16,6 +16,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 from accounts import mail
 from ops import heartbeat
 
+from .attachments import services as attachments
 from .generation import attempts, checks, scheduler, worker
 from .history import importer
 from .notices import services as notices
@@ -101,3 +102,9 @@ def on_startup() -> None:
     # SIGINT), before daemon threads are stopped; a shutdown hook would run in a
     # consumer thread that the exiting process may cut short.
     atexit.register(attempts.release_all)
+
+
+@db_periodic_task(crontab(minute="17"))
+def attachments_orphans_task() -> None:
+    """Hourly: uploads never sent with a prompt, a day old, are deleted (conversations/attachments/)."""
+    attachments.orphans_delete()

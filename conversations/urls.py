@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .attachments import views as attach
 from .chat import views
 from .history import views as hist
 from .live import stream
@@ -17,6 +18,17 @@ urlpatterns = [
     path("c/<uuid:conversation_id>/share/", hist.share_create, name="share_create"),
     path("s/<str:token>/", hist.share_view, name="share"),
     path("s/<str:token>/revoke/", hist.share_revoke, name="share_revoke"),
+    path("s/<str:token>/a/<uuid:attachment_id>/", attach.shared_file, name="shared_attachment"),
+    path(
+        "s/<str:token>/a/<uuid:attachment_id>/thumb/",
+        attach.shared_file,
+        {"thumbnail": True},
+        name="shared_attachment_thumbnail",
+    ),
+    path("attachments/", attach.attachment_upload, name="attachment_upload"),
+    path("a/<uuid:attachment_id>/", attach.attachment_file, name="attachment_file"),
+    path("a/<uuid:attachment_id>/thumb/", attach.attachment_file, {"thumbnail": True}, name="attachment_thumbnail"),
+    path("a/<uuid:attachment_id>/discard/", attach.attachment_discard, name="attachment_discard"),
     path("transfer/", hist.transfer_page, name="transfer"),
     path("transfer/export.json", hist.export_all, name="export_all"),
     path("transfer/import/", hist.import_upload, name="import_upload"),

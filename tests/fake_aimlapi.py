@@ -55,6 +55,11 @@ gateway in front of the API would):
     ("drop",)               close the socket without answering;
                             ("drop", seconds) waits first
 
+Images and PDFs in user messages (``input_image`` / ``input_file`` on ``/v1/responses``, ``image_url`` /
+``file`` on ``/v1/chat/completions``) are checked as the provider documents them (tests/fake_parts.py):
+a part that is not a base64 data URL of an accepted type gets a 400; each file received is in
+``fake.files`` (its endpoint, kind, name, type, size, sha256, detail and bytes).
+
 Only the standard library is used, so the fake also runs outside the venv.
 """
 
@@ -74,6 +79,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any, Self
 from urllib.parse import urlsplit
+
+try:
+    from tests.fake_parts import content_files
+except ImportError:  # run as a script: python tests/fake_aimlapi.py
+    from fake_parts import content_files  # type: ignore[no-redef]
 
 # AI/ML API list prices for openai/gpt-5-pro (docs/responses-api.md section 11).
 USD_PER_INPUT_TOKEN = 20.631 / 1_000_000
@@ -422,6 +432,7 @@ class FakeAimlApi:
         self.unknown_models: set[str] = set()
         self._lock = threading.Lock()
         self._requests: list[dict] = []
+        self._files: list[dict] = []
         self._faults: list[Fault] = []
         self._stored: dict[str, _StoredResponse] = {}
         self._cancel_calls: list[str] = []
@@ -534,11 +545,23 @@ class FakeAimlApi:
         """Forget requests, faults, stored responses and cancel calls."""
         with self._lock:
             self._requests.clear()
+            self._files.clear()
             self._faults.clear()
             self._stored.clear()
             self._cancel_calls.clear()
 
     # ---- used by the request handler ------------------------------------
+
+    @property
+    def files(self) -> list[dict]:
+        """Images and PDFs received as content parts (each: endpoint, kind, filename, content_type, size,
+        sha256, detail, data, and `message`, the index of its message in the request)."""
+        with self._lock:
+            return list(self._files)
+
+    def _record_files(self, files: list[dict]) -> None:
+        with self._lock:
+            self._files.extend(files)
 
     def _record(self, entry: dict) -> None:
         with self._lock:
@@ -982,6 +1005,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("model") or body.get(field) in (None, "", []):
             self._send_aiml_error(400, BODY_VALIDATION_MESSAGE)
             return False
+        # Images and PDFs as content parts (fake_parts.py): recorded, or a 400 naming the bad part.
+        found = content_files("responses" if field == "input" else "chat", body.get(field))
+        if isinstance(found, str):
+            self._send_json(400, openai_error_body(f"Invalid content part: {found}", "invalid_request_error", field))
+            return False
+        self.server.fake._record_files(found)
         return True
 
     def _send_fault(self, name: str, argument: Any) -> None:

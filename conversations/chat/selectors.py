@@ -329,7 +329,8 @@ def conversation_turns_page(
         wanted += [show, tree.running()]
     start = min([start, *(place[turn_id] for turn_id in wanted if turn_id in place)])
     shown = path[start:]
-    rows = {turn.pk: turn for turn in conversation.turns.only(*TURN_FIELDS).filter(pk__in=shown)}
+    shown_turns = conversation.turns.only(*TURN_FIELDS).filter(pk__in=shown).prefetch_related("attachments")
+    rows = {turn.pk: turn for turn in shown_turns}
     turns = [rows[turn_id] for turn_id in shown if turn_id in rows]
     for turn in turns:
         turn.versions = tree.versions(turn.pk)

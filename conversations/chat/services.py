@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +24,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conversations import tasks
+from conversations.attachments import services as attachments_writes
 from conversations.generation import scheduler
-from conversations.models import AIModel, Conversation, Turn
+from conversations.models import AIModel, Attachment, Conversation, Turn
 from conversations.usage import budgets, catalog, continuity
 
 from . import selectors, titles
@@ -124,6 +125,7 @@ def _create_once(
     row: AIModel | None,
     conversation: Conversation | None = None,
     replace: Replace | None = None,
+    files: Sequence[Attachment] = (),
 ) -> Turn:
     """Run `create(status)` (which makes and returns a turn) once per form token, started or queued.
 
@@ -136,12 +138,13 @@ def _create_once(
 
     `draft`: the turn `create` makes, not saved (its conversation, prompt and parent), priced before the
     transaction (budgets.turn_quote) with `row`, its model's catalogue row, read once per request: the
-    transaction, which locks the user's running count and budget, only compares and writes.
+    transaction, which locks the user's running count and budget, only compares and writes. `files`:
+    the attachments `create` (or `replace`) attaches, counted in that price.
     """
     existing = _turn_by_token(owner, client_token)
     if existing:
         return existing
-    quote = budgets.turn_quote(turn=draft, row=row)
+    quote = budgets.turn_quote(turn=draft, row=row, files=sum(file.tokens for file in files))
     try:
         with transaction.atomic():
             running = user_limits_check(owner=owner, hourly=False)
@@ -190,8 +193,9 @@ def conversation_create(
     max_output_tokens: int | None = None,
     reasoning_effort: str = "",
     row: AIModel | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Turn:
-    """Start a conversation with its first turn (and its settings: model, output cap, effort).
+    """Start a conversation with its first turn (and its settings: model, output cap, effort; its files).
 
     `row`: the model's catalogue row, when the caller has read it (the new-chat form reads them all)."""
     model = model or catalog.default_model_id()
@@ -206,12 +210,22 @@ def conversation_create(
 
     def create(status: str) -> Turn:
         conversation = Conversation.objects.create(**fields)
-        return Turn.objects.create(
+        turn = Turn.objects.create(
             conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=status
         )
+        if attachments:  # a new turn has none to drop
+            attachments_writes.attachments_attach(turn=turn, attachments=attachments)
+        return turn
 
     draft = Turn(conversation=Conversation(**fields), prompt=prompt)
-    return _create_once(owner=owner, client_token=client_token, create=create, draft=draft, row=_model_row(model, row))
+    return _create_once(
+        owner=owner,
+        client_token=client_token,
+        create=create,
+        draft=draft,
+        row=_model_row(model, row),
+        files=attachments,
+    )
 
 
 def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
@@ -221,7 +235,12 @@ def _leaf_on_screen(conversation: Conversation) -> uuid.UUID | None:
 
 
 def turn_create(
-    *, conversation: Conversation, prompt: str, client_token: uuid.UUID | None = None, parent: Turn | None = None
+    *,
+    conversation: Conversation,
+    prompt: str,
+    client_token: uuid.UUID | None = None,
+    parent: Turn | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Turn:
     """Add a prompt after `parent` (default: the last turn on screen): started now, or queued.
 
@@ -233,13 +252,17 @@ def turn_create(
     after = parent.pk if parent is not None else _leaf_on_screen(conversation)
 
     def create(status: str) -> Turn:
-        return Turn.objects.create(
+        turn = Turn.objects.create(
             conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after, status=status
         )
+        if attachments:  # a new turn has none to drop
+            attachments_writes.attachments_attach(turn=turn, attachments=attachments)
+        return turn
 
     def replace(waiting: Turn, start: bool, busy: uuid.UUID | None, quote: budgets.Quote) -> Turn:
         # The waiting turn follows `after` from now on, as the draft priced did (unless `after` is itself).
         priced = quote if after is not None and after != waiting.pk else None
+        attachments_writes.attachments_attach(turn=waiting, attachments=attachments)  # the new prompt's files
         return waiting_writes.turn_waiting_replace(
             waiting=waiting, prompt=prompt, client_token=client_token, after=after, start=start, busy=busy, quote=priced
         )
@@ -252,11 +275,18 @@ def turn_create(
         row=catalog.model_get(conversation.model),
         conversation=conversation,
         replace=replace,
+        files=attachments,
     )
 
 
-def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid.UUID | None = None) -> Turn:
-    """Ask again (optionally with an edited prompt) as another version of `turn`.
+def turn_regenerate(
+    *,
+    turn: Turn,
+    prompt: str | None = None,
+    client_token: uuid.UUID | None = None,
+    attachments: Sequence[Attachment] | None = None,
+) -> Turn:
+    """Ask again (optionally with an edited prompt, and other files: None keeps `turn`'s) as another version.
 
     The new turn has the same parent, so it follows the same turns and the model sees the same
     earlier exchanges; `turn` and everything after it stay as they are, one switch away.
@@ -264,10 +294,15 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
     conversation = turn.conversation
     text = turn.prompt if prompt is None else prompt
 
+    files = attachments_writes.attachments_of_version(turn=turn) if attachments is None else attachments
+
     def create(status: str) -> Turn:
-        return Turn.objects.create(
+        version = Turn.objects.create(
             conversation=conversation, prompt=text, client_token=client_token, parent_id=turn.parent_id, status=status
         )
+        if files:  # the version's own rows
+            attachments_writes.attachments_attach(turn=version, attachments=files)
+        return version
 
     return _create_once(
         owner=conversation.owner,
@@ -276,6 +311,7 @@ def turn_regenerate(*, turn: Turn, prompt: str | None = None, client_token: uuid
         draft=Turn(conversation=conversation, prompt=text, parent_id=turn.parent_id),
         row=catalog.model_get(conversation.model),
         conversation=conversation,
+        files=files,
     )
 
 

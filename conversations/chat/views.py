@@ -13,8 +13,11 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aimlweb.http import SignedInRequest
+from conversations.attachments import selectors as attachment_selectors
+from conversations.attachments import services as attachment_writes
+from conversations.attachments.checks import Refused
 from conversations.generation import scheduler
-from conversations.models import Conversation
+from conversations.models import AIModel, Attachment, Conversation
 from conversations.notices import services as notices
 from conversations.templatetags.chat import version as version_stamp
 from conversations.usage import budgets, catalog
@@ -39,6 +42,25 @@ def _retype(form: F, message: str) -> F:
     return retyped
 
 
+def _composer_files(request: SignedInRequest, model_id: str) -> tuple[list[Attachment], list[str]]:
+    """The files a composer posted (listed, or chosen in its plain file input), and why any was refused."""
+    ids, uploads = request.POST.getlist("attachment"), request.FILES.getlist("files")
+    if not ids and not uploads:  # most prompts: no catalogue read for them (tests/chat/test_send_cost.py)
+        return [], []
+    row = catalog.model_get(model_id)
+    rows, refusals = attachment_writes.composer_collect(owner=request.user, ids=ids, uploads=uploads, model=row)
+    if not refusals:
+        try:
+            attachment_writes.attachments_check(attachments=rows, model=row)
+        except Refused as refused:
+            refusals.append(refused.message)
+    return rows, refusals
+
+
+def _attach(model: AIModel | None, rows: list[Attachment], refusals: list[str]) -> dict[str, Any]:
+    return {"attach": attachment_selectors.composer_state(model=model, rows=rows, refusals=refusals)}
+
+
 @login_required
 @gzip_page
 def home(request: SignedInRequest) -> HttpResponse:
@@ -49,8 +71,13 @@ def home(request: SignedInRequest) -> HttpResponse:
     form = (
         NewChatForm(request.POST) if request.method == "POST" else NewChatForm(initial={"client_token": uuid.uuid4()})
     )
+    files: tuple[list[Attachment], list[str]] = ([], [])
+    chosen = form["model"].value() or form.fields["model"].initial
     if request.method == "POST":
-        if form.is_valid():
+        files = _composer_files(request, chosen)
+        if files[1]:
+            status = 400  # the prompt and the other files stay in the composer, with why
+        elif form.is_valid():
             try:
                 turn = services.conversation_create(
                     owner=request.user,
@@ -60,6 +87,7 @@ def home(request: SignedInRequest) -> HttpResponse:
                     max_output_tokens=form.cleaned_data["max_output_tokens"],
                     reasoning_effort=form.cleaned_data["reasoning_effort"] or "",
                     row=form.chosen_row,
+                    attachments=files[0],
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
@@ -68,8 +96,9 @@ def home(request: SignedInRequest) -> HttpResponse:
                 status = 402
             else:
                 return redirect(turn.conversation)
-    cost = budgets.composer_cost(models=form.models, model=form["model"].value() or form.fields["model"].initial)
-    context = {"form": form, "composer_cost": cost, **pages.sidebar(request)}
+    cost = budgets.composer_cost(models=form.models, model=chosen)
+    row = next((m for m in form.models if m.provider_id == chosen), None)
+    context = {"form": form, "composer_cost": cost, **_attach(row, *files), **pages.sidebar(request)}
     return render(request, "conversations/home.html", context, status=status)
 
 
@@ -114,6 +143,7 @@ def _conversation_page(
         "new_share": request.GET.get("shared", ""),
         "form": form,
         "composer_cost": budgets.composer_cost(conversation=conversation, leaf=page.leaf),
+        **_attach(catalog.model_get(conversation.model), [], []),
         "settings_form": ConversationSettingsForm(
             model=conversation.model,
             initial={
@@ -137,7 +167,12 @@ def conversation(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpRe
     form = _new_prompt_form()
     if request.method == "POST":
         form = PromptForm(request.POST)
-        if form.is_valid():
+        rows, refusals = _composer_files(request, conversation.model)
+
+        def kept() -> dict[str, Any]:  # the files stay in a refused composer (read only then)
+            return _attach(catalog.model_get(conversation.model), rows, refusals)
+
+        if form.is_valid() and not refusals:
             # The turn the page showed last (a stale or foreign id: the version on screen now).
             parent = conversation.turns.filter(pk=form.cleaned_data["parent"]).first()
             try:
@@ -146,18 +181,19 @@ def conversation(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpRe
                     prompt=form.cleaned_data["prompt"],
                     client_token=form.cleaned_data["client_token"],
                     parent=parent,
+                    attachments=rows,
                 )
             except (services.TurnInFlight, services.UserLimitReached) as exc:
                 # The form keeps what was typed, with a fresh one-time token.
                 form, status = _retype(form, exc.message), getattr(exc, "status", 409)
-                return _conversation_page(
-                    request, conversation, form, status=status, show=parent.pk if parent else None
-                )
+                show = parent.pk if parent else None
+                return _conversation_page(request, conversation, form, status=status, show=show, **kept())
             except budgets.BudgetExceeded as exc:
                 form.add_error(None, exc.message)
-                return _conversation_page(request, conversation, form, status=402, show=parent.pk if parent else None)
+                show = parent.pk if parent else None
+                return _conversation_page(request, conversation, form, status=402, show=show, **kept())
             return redirect(conversation)
-        return _conversation_page(request, conversation, form, status=400)
+        return _conversation_page(request, conversation, form, status=400, **kept())
     return _conversation_page(request, conversation, form)
 
 
@@ -213,9 +249,18 @@ def turn_regenerate(request: SignedInRequest, turn_id: uuid.UUID) -> HttpRespons
     if not form.is_valid():
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
         return redirect(turn.conversation)
+    files = None  # kept as they are, unless the editor posted its list (Keep boxes, added files)
+    if "attachments_edited" in request.POST:
+        files, refusals = _composer_files(request, turn.conversation.model)
+        if refusals:
+            messages.error(request, " ".join(refusals))
+            return redirect(turn.conversation)
     try:
         services.turn_regenerate(
-            turn=turn, prompt=form.cleaned_data["prompt"], client_token=form.cleaned_data["client_token"]
+            turn=turn,
+            prompt=form.cleaned_data["prompt"],
+            client_token=form.cleaned_data["client_token"],
+            attachments=files,
         )
     except (services.TurnInFlight, services.UserLimitReached) as exc:
         messages.error(request, exc.message)

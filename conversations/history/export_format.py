@@ -1,4 +1,4 @@
-"""The export format ("aimlweb-export", version 3): its names, its fields in order, and how it writes
+"""The export format ("aimlweb-export", version 4): its names, its fields in order, and how it writes
 a time and an amount. docs/export-format.md describes it field by field.
 
 The writers (export_json.py, export_markdown.py), the reader (import_reader.py, import_checks.py)
@@ -13,11 +13,12 @@ from decimal import Decimal
 from conversations.models import USAGE_COLUMNS
 
 FORMAT = "aimlweb-export"
-VERSION = 3
+VERSION = 4
 # Versions this app can read (it refuses newer ones: it could not know what they mean).
 # Version 1 marked a replaced turn `superseded_by` the newer one; version 2 has each turn's `parent`;
-# version 3 adds each turn's `thinking` (the model's reasoning summary).
-READABLE_VERSIONS = (1, 2, 3)
+# version 3 adds each turn's `thinking` (the model's reasoning summary); version 4 each turn's `attachments`
+# (its files, each with its bytes as a base64 data URL).
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 # A turn's usage, as the file writes it: the token counts of models.USAGE_COLUMNS, the prices it
 # was charged at, then the cost columns of USAGE_COLUMNS.
@@ -30,6 +31,7 @@ TURN_FIELDS = (
     "prompt",
     "answer",
     "thinking",
+    "attachments",
     "status",
     "model",
     "response_id",
@@ -47,7 +49,10 @@ TURN_FIELDS = (
     "completed_at",
     "updated_at",
 )
-TURN_FIELDS_V2 = tuple(name for name in TURN_FIELDS if name != "thinking")
+TURN_FIELDS_V3 = tuple(name for name in TURN_FIELDS if name != "attachments")
+TURN_FIELDS_V2 = tuple(name for name in TURN_FIELDS_V3 if name != "thinking")
+# An attachment of a turn (version 4), in order; `data` is "data:<type>;base64,<the file>".
+ATTACHMENT_FIELDS = ("name", "kind", "content_type", "size", "sha256", "pages", "data")
 TURN_FIELDS_V1 = tuple("superseded_by" if name == "parent" else name for name in TURN_FIELDS_V2)
 CONVERSATION_FIELDS = (
     "id",

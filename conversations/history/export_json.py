@@ -6,15 +6,37 @@ The format is export_format.py's (docs/export-format.md); import_reader.py reads
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from django.db.models import Q
 
-from conversations.models import Conversation, Turn
+from conversations.generation import request
+from conversations.generation.aimlapi import files
+from conversations.models import Attachment, Conversation, Turn
 
 from .export_format import COST_FIELDS, FORMAT, PRICE_FIELDS, TOKEN_FIELDS, VERSION, iso_time, money_text
+
+
+def attachment_data(row: Attachment) -> dict:
+    """A file as the export writes it: its facts, and its bytes (a data URL streamed from storage as written)."""
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "content_type": row.content_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "pages": row.pages,
+        "data": files.DataUrl(request.file_part(row)),
+    }
+
+
+def _json(data: dict) -> Iterator[bytes]:
+    encoded = files.encode(data, ensure_ascii=False)
+    if isinstance(encoded, bytes):
+        yield encoded
+    else:
+        yield from encoded
 
 
 def turn_data(turn: Turn) -> dict:
@@ -24,6 +46,7 @@ def turn_data(turn: Turn) -> dict:
         "prompt": turn.prompt,
         "answer": turn.output_text,
         "thinking": turn.thinking,
+        "attachments": [attachment_data(row) for row in turn.attachments.all()],
         "status": turn.status,
         "model": turn.model,
         "response_id": turn.response_id,
@@ -67,6 +90,7 @@ def exported_turns(conversation_ids) -> Iterator[Turn]:
     return (
         Turn.objects.filter(conversation_id__in=conversation_ids)
         .defer("output_html", "response_json")
+        .prefetch_related("attachments")
         .order_by("conversation__created_at", "conversation_id", "created_at", "id")
         .iterator(chunk_size=500)
     )
@@ -79,7 +103,7 @@ def _envelope_head(now: datetime) -> str:
 def export_conversation(*, conversation: Conversation, now: datetime) -> bytes:
     """One conversation as a complete export file (the same format as an export of everything)."""
     data = conversation_data(conversation, exported_turns([conversation.id]))
-    return (_envelope_head(now) + json.dumps(data, ensure_ascii=False) + "\n]}\n").encode()
+    return _envelope_head(now).encode() + b"".join(_json(data)) + b"\n]}\n"
 
 
 def _conversation_batches(user, size: int) -> Iterator[list[Conversation]]:
@@ -114,6 +138,7 @@ def export_stream(*, user, now: datetime, batch_size: int = 200) -> Iterator[byt
             data = conversation_data(conversation, group if group is not None else ())
             if group is not None:  # only now: advancing groupby ends the group just read
                 pending = next(by_conversation, None)
-            yield (separator + json.dumps(data, ensure_ascii=False)).encode()
+            yield separator.encode()
+            yield from _json(data)  # a file's base64 in pieces, never whole
             separator = ",\n"
     yield b"\n]}\n"

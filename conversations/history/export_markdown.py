@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+
 from conversations.chat import selectors
 from conversations.models import Conversation, Turn
 
@@ -25,6 +28,14 @@ def _quote(text: str) -> str:
 
 def _turn_markdown(number: int, turn: Turn, ids: dict, tree: selectors.Tree) -> list[str]:
     lines = [f"## {number}. Prompt", "", _quote(turn.prompt), ""]
+    for row in turn.attachments.all():  # the files stay in the app (the JSON export carries them)
+        facts = f"{row.pages} page{'s' if row.pages != 1 else ''}, " if row.pages else ""
+        name = row.name.replace("[", "\\[").replace("]", "\\]")
+        lines.append(
+            f"- Attached: [{name}]({reverse('attachment_file', args=[row.pk])}) ({facts}{filesizeformat(row.size)})"
+        )
+    if turn.attachments.all():
+        lines.append("")
     notes = []
     if turn.parent_id is not None and ids.get(turn.parent_id) != number - 1:
         notes.append(f"Follows turn {ids.get(turn.parent_id)}.")

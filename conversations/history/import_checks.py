@@ -17,6 +17,7 @@ from django.conf import settings
 
 from conversations.models import PRICE, USD, Turn
 
+from . import import_files
 from .errors import ImportRefused
 from .export_format import (
     CONVERSATION_FIELDS,
@@ -28,6 +29,7 @@ from .export_format import (
     TURN_FIELDS,
     TURN_FIELDS_V1,
     TURN_FIELDS_V2,
+    TURN_FIELDS_V3,
 )
 
 # Bounds on what one file may hold, so a hostile file cannot exhaust memory or the database.
@@ -168,7 +170,7 @@ def _earlier_attempts(value, where: str) -> list[dict]:
 
 
 def _turn(data, where: str, version: int) -> dict:
-    check = Checker(data, where, {1: TURN_FIELDS_V1, 2: TURN_FIELDS_V2}.get(version, TURN_FIELDS))
+    check = Checker(data, where, {1: TURN_FIELDS_V1, 2: TURN_FIELDS_V2, 3: TURN_FIELDS_V3}.get(version, TURN_FIELDS))
     status = check.text("status", 16)
     if status not in Turn.Status.values:
         check.fail(f"field 'status' must be one of {', '.join(Turn.Status.values)}")
@@ -177,6 +179,7 @@ def _turn(data, where: str, version: int) -> dict:
         "prompt": check.text("prompt", settings.MAX_PROMPT_CHARS, blank=False),
         "output_text": check.text("answer", MAX_ANSWER_CHARS),
         "thinking": check.text("thinking", MAX_ANSWER_CHARS) if version >= 3 else "",
+        "attachments": import_files.checked_files(data["attachments"], where) if version >= 4 else [],
         "status": status,
         "model": check.text("model", 100),
         "response_id": check.text("response_id", 255),

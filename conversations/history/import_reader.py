@@ -31,8 +31,14 @@ MAX_DEPTH = 7
 CONTAINER_BYTES = 100
 SCALAR_BYTES = 16
 # Where a conversation may hold a list or an object: (depth inside it, key) -> the container allowed.
+# A turn's files (format version 4) are a list of objects, like its earlier attempts.
 CONTAINERS = {(1, "turns"): "start_array", (2, "item"): "start_map", (3, "earlier_attempts"): "start_array",
-              (4, "item"): "start_map"}  # fmt: skip
+              (3, "attachments"): "start_array", (4, "item"): "start_map"}  # fmt: skip
+
+
+def _max_file_chars() -> int:
+    """An attachment's bytes as a base64 data URL (ATTACHMENT_MAX_BYTES, its prefix)."""
+    return settings.ATTACHMENT_MAX_BYTES * 4 // 3 + 100
 
 
 def _parse_error(exc: Exception) -> ImportRefused:
@@ -46,6 +52,7 @@ def _parse_error(exc: Exception) -> ImportRefused:
 def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
     """The parser's events, without prefixes (whose cost grew with the square of the depth)."""
     depth = 0
+    longest, key = max(MAX_STRING_CHARS, _max_file_chars()), ""
     try:
         for event, value in ijson.basic_parse(file, use_float=False, buf_size=16 * 1024):
             if event in ("start_map", "start_array"):
@@ -56,8 +63,10 @@ def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
                     )
             elif event in ("end_map", "end_array"):
                 depth -= 1
-            elif event == "string" and len(value) > MAX_STRING_CHARS:
-                raise ImportRefused(f"The file has a text of more than {MAX_STRING_CHARS:,} characters.")
+            elif event == "map_key":
+                key = value
+            elif event == "string" and len(value) > (most := longest if key == "data" else MAX_STRING_CHARS):
+                raise ImportRefused(f"The file has a text of more than {most:,} characters.")  # a file's: "data"
             yield event, value
     except ijson.JSONError as exc:
         raise _parse_error(exc) from None

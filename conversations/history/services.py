@@ -20,7 +20,7 @@ from conversations import tasks
 from conversations.chat import titles
 from conversations.models import Charge, Conversation, Share, Turn
 
-from . import importer, sharing
+from . import import_files, importer, sharing
 
 # Conversations written per statement on import (a savepoint each; one at a time only after a collision).
 IMPORT_BATCH = 200
@@ -77,6 +77,7 @@ def _conversations_insert(owner: User, batch: list[dict[str, Any]]) -> None:
     conversations: list[Conversation] = []
     turns: list[Turn] = []
     shown: list[Conversation] = []
+    files: list[tuple[uuid.UUID, list[tuple[str, bytes]]]] = []  # each new turn's files (version 4)
     for data in batch:
         fields = {name: value for name, value in data.items() if name not in ("turns", "id", "current_turn")}
         conversation = Conversation(owner=owner, origin_id=data["id"], **fields)
@@ -85,7 +86,7 @@ def _conversations_insert(owner: User, batch: list[dict[str, Any]]) -> None:
         new_ids = {turn["id"]: uuid.uuid4() for turn in data["turns"]}
         turns += [
             Turn(
-                **{name: value for name, value in turn.items() if name not in ("id", "parent")},
+                **{name: value for name, value in turn.items() if name not in ("id", "parent", "attachments")},
                 id=new_ids[turn["id"]],
                 parent_id=new_ids.get(turn["parent"]),
                 conversation=conversation,
@@ -93,6 +94,7 @@ def _conversations_insert(owner: User, batch: list[dict[str, Any]]) -> None:
             )
             for turn in data["turns"]
         ]
+        files += [(new_ids[turn["id"]], turn["attachments"]) for turn in data["turns"] if turn.get("attachments")]
         if data["current_turn"] in new_ids:
             conversation.current_turn_id = new_ids[data["current_turn"]]
             shown.append(conversation)
@@ -105,6 +107,8 @@ def _conversations_insert(owner: User, batch: list[dict[str, Any]]) -> None:
     for conversation in shown:
         conversation.current_turn_id = current[conversation.pk]
     Conversation.objects.bulk_update(shown, ["current_turn"], batch_size=500)
+    for turn_id, turn_files in files:  # checked as uploads when the file was read (import_files.py)
+        import_files.files_restore(owner=owner, turn=Turn(pk=turn_id), files=turn_files)
 
 
 def _share_title(conversation: Conversation, snapshot: list[dict[str, Any]]) -> str:
@@ -124,10 +128,14 @@ def _share_title(conversation: Conversation, snapshot: list[dict[str, Any]]) -> 
     return titles.title_from(snapshot[0]["prompt"]) or "Untitled"
 
 
-def share_create(*, conversation: Conversation, show_cost: bool = False, show_thinking: bool = False) -> Share:
+def share_create(
+    *, conversation: Conversation, show_cost: bool = False, show_thinking: bool = False, show_attachments: bool = False
+) -> Share:
     """A read-only link to a snapshot of the conversation as it is now (the version on screen); the
-    tokens and cost, and the model's thinking, only if the owner chose to show them."""
-    snapshot = sharing.share_snapshot(conversation=conversation, show_cost=show_cost, show_thinking=show_thinking)
+    tokens and cost, the model's thinking, and the prompts' files only if the owner chose to show them."""
+    snapshot = sharing.share_snapshot(
+        conversation=conversation, show_cost=show_cost, show_thinking=show_thinking, show_attachments=show_attachments
+    )
     return Share.objects.create(
         token=secrets.token_urlsafe(24),
         conversation=conversation,
@@ -136,6 +144,7 @@ def share_create(*, conversation: Conversation, show_cost: bool = False, show_th
         snapshot=snapshot,
         show_cost=show_cost,
         show_thinking=show_thinking,
+        show_attachments=show_attachments,
     )
 
 

@@ -11,13 +11,16 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.utils.safestring import mark_safe
 
+from conversations.attachments import selectors as attachment_selectors
 from conversations.chat import rendering, selectors
 from conversations.models import Conversation, Share, Turn
 
 from .export_format import TOKEN_FIELDS, iso_time, money_text
 
 
-def share_snapshot(*, conversation: Conversation, show_cost: bool, show_thinking: bool = False) -> list[dict]:
+def share_snapshot(
+    *, conversation: Conversation, show_cost: bool, show_thinking: bool = False, show_attachments: bool = False
+) -> list[dict]:
     """The turns a share shows, frozen now: prompt, rendered answer, status (and usage, and the model's
     thinking, if the owner chose to show them).
 
@@ -29,12 +32,13 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool, show_thinking
     tree = selectors.conversation_tree(conversation=conversation)
     path = tree.path(tree.leaf(current=conversation.current_turn_id))
     turns = {turn.pk: turn for turn in conversation.turns.filter(pk__in=path).defer("response_json", "history")}
+    files = attachment_selectors.turn_attachments(turn_ids=turns) if show_attachments else {}
     snapshot = []
     for turn in (turns[turn_id] for turn_id in path if turn_id in turns):
         if turn.status in Turn.OPEN:
             continue
         html = turn.output_html or (rendering.markdown_to_html(turn.output_text) if turn.output_text else "")
-        item = {
+        item: dict[str, object] = {
             "prompt": turn.prompt,
             "answer_html": html,
             "answer_text": "" if html else turn.output_text,
@@ -44,6 +48,8 @@ def share_snapshot(*, conversation: Conversation, show_cost: bool, show_thinking
             "created_at": iso_time(turn.created_at),
             "completed_at": iso_time(turn.completed_at),
         }
+        if files.get(turn.pk):  # served through the share's own URL while the share lives
+            item["attachments"] = [attachment_selectors.file_facts(row) for row in files[turn.pk]]
         if show_thinking and turn.thinking:
             item["thinking"] = turn.thinking  # plain text, shown escaped (rendering.thinking_to_html)
         if show_cost:

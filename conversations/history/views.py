@@ -155,6 +155,7 @@ def share_create(request: SignedInRequest, conversation_id: uuid.UUID) -> HttpRe
         conversation=conversation,
         show_cost=request.POST.get("show_cost") == "on",
         show_thinking=request.POST.get("show_thinking") == "on",
+        show_attachments=request.POST.get("show_attachments") == "on",
     )
     messages.success(request, "Link created. Anyone signed in here who has it can read this snapshot.")
     return redirect(f"{conversation.get_absolute_url()}?shared={share.token}")

@@ -21,7 +21,7 @@ class AIModelForm(forms.ModelForm):
         fields = (
             "provider_id", "label", "api", "enabled", "is_default", "input_price", "cached_input_price",
             "output_price", "reasoning_efforts", "max_output_tokens", "reasoning_summaries", "typical_output_tokens",
-            "retires_on", "successor",
+            "retires_on", "successor", "accepts_images", "accepts_files",
         )  # fmt: skip
 
     def _get_validation_exclusions(self):
@@ -79,7 +79,13 @@ class AIModelAdmin(admin.ModelAdmin):
         (
             "Parameters",
             {
-                "fields": ("reasoning_efforts", "max_output_tokens", "reasoning_summaries"),
+                "fields": (
+                    "reasoning_efforts",
+                    "max_output_tokens",
+                    "reasoning_summaries",
+                    "accepts_images",
+                    "accepts_files",
+                ),
                 "description": "“Returns reasoning summaries”: the model's thinking is asked for and shown under "
                 "“Thinking…” while it works. Off for a model whose documentation shows no reasoning field (e.g. "
                 "gpt-5-pro): switch it on to try. If the provider refuses the field (400), each prompt is sent "

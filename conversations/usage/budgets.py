@@ -27,7 +27,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from conversations.chat import selectors
-from conversations.generation.request import conversation_input
+from conversations.generation.request import attachment_tokens, conversation_input
 from conversations.models import AIModel, Conversation, DailyUsage, Turn, UserBudget
 
 from . import catalog, continuity, holds, pricing
@@ -172,14 +172,14 @@ def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def _input_tokens(turn: Turn) -> int:
+def _input_tokens(turn: Turn, files: int = 0) -> int:
     """What sending `turn` takes in: the previous answered turn on its path (its actual input + output
     tokens) plus this prompt, or (a first turn, or no usage known) a character count of everything sent.
 
     `turn` may be a draft not saved yet (its conversation, prompt and parent): a prompt priced before
-    the transaction that accepts it (`turn_quote`)."""
-    if turn.parent_id is None:  # a first turn: the instructions and its prompt are all that is sent
-        return _tokens(turn.conversation.instructions) + _tokens(turn.prompt)
+    the transaction that accepts it (`turn_quote`), with `files`: the input tokens of its files."""
+    if turn.parent_id is None:  # a first turn: the instructions, its prompt and its files are all that is sent
+        return _tokens(turn.conversation.instructions) + _tokens(turn.prompt) + _file_tokens(turn, [], files)
     path = selectors.turn_path(turn)  # only the versions on screen are sent
     answered = Turn.objects.filter(
         pk__in=path, status=Turn.Status.COMPLETED, input_tokens__isnull=False, output_tokens__isnull=False
@@ -190,9 +190,18 @@ def _input_tokens(turn: Turn) -> int:
     }
     previous = next((usage[turn_id] for turn_id in reversed(path) if turn_id in usage), None)
     if previous is not None:
-        return previous[0] + previous[1] + _tokens(turn.prompt)
-    sent = [turn.conversation.instructions, *(item["content"] for item in conversation_input(turn, path=path))]
-    return sum(_tokens(text) for text in sent)
+        return previous[0] + previous[1] + _tokens(turn.prompt) + _file_tokens(turn, [], files)
+    sent = [
+        turn.conversation.instructions,
+        *(item["content"] for item in conversation_input(turn, files=False, path=path)),
+    ]
+    return sum(_tokens(text) for text in sent) + _file_tokens(turn, path, files)
+
+
+def _file_tokens(turn: Turn, path: list, files: int) -> int:
+    """The files of `path` and of `turn`: its rows once saved, else `files` (a draft's, not attached yet)."""
+    turns = path if turn._state.adding else [*path, turn.pk]
+    return (attachment_tokens(turns) if turns else 0) + files
 
 
 def _priced(model: str, row: AIModel | None, cap: int | None, input_tokens: int) -> Estimate:
@@ -224,18 +233,19 @@ class Quote:
     budget: Decimal | None  # the owner's (budget_for)
 
 
-def turn_quote(*, turn: Turn, row: AIModel | None) -> Quote:
+def turn_quote(*, turn: Turn, row: AIModel | None, files: int = 0) -> Quote:
     """What `turn` (saved, or a draft: its conversation, prompt and parent) will be held at, read outside
     any transaction. `row`: the conversation's model's catalogue row, read once by the caller. A retired
     model is priced as its successor, since the prompt goes there (continuity.turn_continue, called
-    with the same row where it is accepted)."""
+    with the same row where it is accepted). `files`: the input tokens of a draft's files (attachments'
+    `tokens`), which are attached only in that transaction."""
     conversation = turn.conversation
     model, cap = conversation.model, conversation.max_output_tokens
     successor = catalog.continuation(model, row=row) if row is not None else None
     if successor is not None:
         cap = continuity.switch_fields(conversation, successor).get("max_output_tokens", cap)
         model, row = successor.provider_id, successor
-    return Quote(_priced(model, row, cap, _input_tokens(turn)), budget_for(conversation.owner))
+    return Quote(_priced(model, row, cap, _input_tokens(turn, files)), budget_for(conversation.owner))
 
 
 def usd(value: Decimal | None) -> str:

@@ -258,8 +258,10 @@ def test_a_long_conversation_page_makes_few_queries(alice_client, alice, django_
         factories.turn(conversation=turn.conversation, prompt=f"p{i}", status="completed", output_html="<p>x</p>")
     # The turns are two reads whatever their number: the tree of versions, then the turns shown. The
     # composer's estimate (usage/budgets.composer_cost) adds the model, the path, its usage (none known
-    # here: the path's text too, two more), and the hold's indexed read of recent answers.
-    with django_assert_max_num_queries(19):
+    # here: the path's text too, two more), and the hold's indexed read of recent answers. Attachments
+    # (issue 18): the shown turns' files (one prefetch), the path's files' tokens for the estimate, and
+    # the model's row for the composer's Attach.
+    with django_assert_max_num_queries(22):
         response = alice_client.get(turn.conversation.get_absolute_url())
     # The newest turns; earlier ones load as the reader scrolls up (tests/chat/test_history_list.py).
     assert response.content.decode().count('class="turn ') == min(31, selectors.TURNS_PAGE)

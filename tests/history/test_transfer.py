@@ -216,7 +216,7 @@ def test_json_export_of_one_conversation_has_every_field(alice_client, alice):
     assert response["Content-Type"] == "application/json"
     assert response["Content-Disposition"] == 'attachment; filename="quarterly-plan.json"'
     data = json.loads(response.content)
-    assert (data["format"], data["version"]) == ("aimlweb-export", 3)
+    assert (data["format"], data["version"]) == ("aimlweb-export", 4)
     [exported] = data["conversations"]
     assert exported["id"] == str(conversation.id)
     assert exported["instructions"] == "Answer in British English."
@@ -320,7 +320,7 @@ def test_export_all_streams_under_asgi_too(alice):
 
 def test_export_of_nothing_is_a_valid_empty_file(alice):
     data = json.loads(export_all(client_for(alice)))
-    assert data["conversations"] == [] and data["version"] == 3
+    assert data["conversations"] == [] and data["version"] == 4
 
 
 # --- Import ----------------------------------------------------------------------------------
@@ -498,7 +498,7 @@ MALFORMED = {
     "a list": (b"[]", "not an aimlweb export (it is not a JSON object)"),
     "another format": (as_file(envelope(format="chatgpt-export")), "its 'format' is not \"aimlweb-export\""),
     "no format": (b'{"version": 1, "conversations": []}', "its 'format' is not"),
-    "newer version": (as_file(envelope(version=4)), "This export is version 4; this app reads version 3 and older"),
+    "newer version": (as_file(envelope(version=5)), "This export is version 5; this app reads version 4 and older"),
     "version as text": (as_file(envelope(version="1")), "'version' must be a whole number"),
     "version after the data": (
         b'{"format": "aimlweb-export", "conversations": [], "version": 1}',

@@ -108,8 +108,8 @@ def test_the_budget_and_estimate_of_an_ended_turn_are_drawn_once_for_all_the_pag
 
     # Once per user, not once per page: Alice's six pages read her budget as one page did, Bob's once more.
     assert budget_reads(sql) == 2 * budget_reads(single)
-    # Each further page costs only its turn's own article (the turn, its versions, its model's label).
-    assert len(sql) <= 2 * len(single) + 6 * 3
+    # Each further page costs only its turn's own article (the turn, its versions, its model's label, its files).
+    assert len(sql) <= 2 * len(single) + 6 * 4
     # Each page got its own user's figures.
     assert all("$37.50 left of your $50.00 monthly budget" in fragment for fragment in html[:6])
     assert all("$20.00 left of your $50.00 monthly budget" in fragment for fragment in html[6:])

@@ -2,6 +2,7 @@
 to sign in; admin pages are for staff only. A new pattern with an unknown parameter fails here until
 the walk knows how to fill it (so later apps are covered too)."""
 
+import io
 import uuid
 
 import pytest
@@ -10,8 +11,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
+from conversations.attachments import services as attachment_services
 from conversations.chat import services
-from conversations.models import Conversation, Share, Turn
+from conversations.models import Attachment, Conversation, Share, Turn
+from tests import attachment_files
 from tests.helpers import client_for
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -57,11 +60,18 @@ def victim(db):
     share = Share.objects.create(
         token="alices-share-token", conversation=turn.conversation, owner=alice, title="t", snapshot=[]
     )
+    # A file of her prompt (the share above does not include files: through it, 404 too).
+    image = attachment_files.png()
+    attachment = attachment_services.attachment_upload(
+        owner=alice, name="secret.png", content=io.BytesIO(image), size=len(image), model=None
+    )
+    attachment_services.attachments_attach(turn=turn, attachments=[attachment])
     return {
         "alice": alice,
         "conversation_id": turn.conversation_id,
         "turn_id": turn.id,
         "token": share.token,
+        "attachment_id": attachment.id,
         "state": _state(),
     }
 
@@ -71,6 +81,7 @@ def _state():
         list(Conversation.objects.order_by("id").values_list("id", "title", "instructions", "model", "owner_id")),
         list(Turn.objects.order_by("id").values_list("id", "status", "prompt", "attempts", "conversation_id")),
         list(Share.objects.order_by("id").values_list("id", "revoked_at")),
+        list(Attachment.objects.order_by("id").values_list("id", "turn_id", "owner_id", "path")),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 import urllib3
 
+from . import files
 from .errors import AimlApiError, bounded_raw, clean
 from .responses import CODE_CHARS, stream_cut
 from .results import ID_CHARS, MODEL_CHARS, Ask, Response, mapping, usage_from
@@ -34,7 +35,11 @@ def build_body(ask: Ask) -> dict[str, Any]:
     no field asking for the reasoning: `message.reasoning` comes where the provider sends it.
     """
     messages = ask.messages
-    history = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+    history = (
+        [{"role": "user", "content": messages}]
+        if isinstance(messages, str)
+        else files.messages_with_files(messages, files.chat_content)
+    )
     system = [{"role": "system", "content": ask.instructions}] if ask.instructions else []
     body: dict[str, Any] = {"model": ask.model, "messages": [*system, *history]}
     if ask.reasoning_effort:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
+from . import files
 from .errors import AimlApiError, bounded_raw, clean
 from .results import ID_CHARS, MODEL_CHARS, Ask, Response, Usage, mapping, usage_from
 from .sse import sse_events
@@ -24,7 +25,12 @@ REASON_CHARS = 200
 def build_body(ask: Ask) -> dict[str, Any]:
     """The request body; never temperature/top_p. The reasoning summary is `reasoning.summary: "auto"`,
     beside the effort."""
-    body: dict[str, Any] = {"model": ask.model, "input": ask.messages}
+    messages = (
+        ask.messages
+        if isinstance(ask.messages, str)
+        else files.messages_with_files(ask.messages, files.responses_content)
+    )
+    body: dict[str, Any] = {"model": ask.model, "input": messages}
     if ask.instructions:
         body["instructions"] = ask.instructions
     if ask.max_output_tokens:

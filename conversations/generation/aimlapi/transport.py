@@ -25,6 +25,7 @@ import urllib3
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from . import files
 from .errors import AimlApiError, scrub
 
 logger = logging.getLogger(__name__)
@@ -304,7 +305,11 @@ def _send(method: str, url: str, *, abort: Abort | None, **kwargs) -> requests.R
     _local.abort = abort
     kwargs["stream"] = True
     try:
-        return _session().request(method, url, json=kwargs.pop("body"), allow_redirects=False, **kwargs)
+        body = kwargs.pop("body")
+        if body is not None:  # JSON, its files streamed from storage as it is written (files.py)
+            kwargs["data"] = files.encode(body)
+            kwargs["headers"] = {**kwargs["headers"], "Content-Type": "application/json"}
+        return _session().request(method, url, allow_redirects=False, **kwargs)
     except requests.RequestException as exc:
         if abort is not None and abort.aborted:
             raise stopped() from None
