@@ -8,7 +8,7 @@ read.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -21,6 +21,22 @@ def usd(value) -> str:
     if value and abs(value) < 1:
         return f"${value:,.4f}"
     return f"${value:,.2f}"
+
+
+def axis_usd(value: Decimal) -> str:
+    """A value axis's tick, as short as it is exact: $0, $0.75, $0.0025, $12, $2.5k, $1.25M (never "$0.7500")."""
+    value = Decimal(value)
+    for size, suffix in ((Decimal(1_000_000), "M"), (Decimal(1000), "k")):
+        if abs(value) >= size:
+            return f"${_short(value / size)}{suffix}"
+    return f"${_short(value)}"
+
+
+def _short(value: Decimal) -> str:
+    """Four significant digits at most (a tick is a quarter of 1, 2, 2.5 or 5 × 10^k), no trailing zeros."""
+    step = Decimal("0.0001") if abs(value) < 1 else Decimal("0.001") if abs(value) < 10 else Decimal("0.01")
+    text = f"{value.quantize(step):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _html(template: str, *args) -> SafeString:
@@ -150,7 +166,7 @@ def _axis(ceiling: Decimal, left: int, top: int, plot_w: float, plot_h: float) -
                 y,
                 left - 6,
                 y + 4,
-                usd(value.quantize(Decimal("0.01"), rounding=ROUND_CEILING)) if ceiling >= 4 else usd(value),
+                axis_usd(value),
             )
         )
     return mark_safe("".join(lines))  # noqa: S308 (each part built by format_html)
