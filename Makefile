@@ -6,7 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-DEMO_PORT ?= 8765
+# make demo's fake model: DEMO_PORT (default 8765, else a free port: ops/demo_port.py), DEMO_LATENCY seconds (6).
+DEMO_PORT ?=
+DEMO_LATENCY ?= 6
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
@@ -32,12 +34,15 @@ setup: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 run: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --env /dev/null -f Procfile web worker
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $${PORT:-8000} --env /dev/null -f Procfile web worker
 
+# honcho's -p: the web process on PORT (8000), as `make run`, not honcho's own default (5000).
 demo: setup
-	AIMLAPI_KEY=demo-key AIMLAPI_DEMO=true AIMLAPI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 \
-	AIMLAPI_MODE=$${AIMLAPI_MODE:-stream} \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --env /dev/null -f Procfile.demo
+	@port=$$(DEMO_PORT="$(DEMO_PORT)" $(PY) -m ops.demo_port) || exit 1; \
+	echo "The app: http://127.0.0.1:$${PORT:-8000} (demo model on port $$port)"; \
+	AIMLAPI_KEY=demo-key AIMLAPI_DEMO=true AIMLAPI_BASE_URL=http://127.0.0.1:$$port/v1 \
+	AIMLAPI_MODE=$${AIMLAPI_MODE:-stream} DEMO_PORT=$$port DEMO_LATENCY="$(DEMO_LATENCY)" \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $${PORT:-8000} --env /dev/null -f Procfile.demo
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
