@@ -12,7 +12,10 @@ DEMO_LATENCY ?= 6
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-render bench-export bench-import bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
+# axe-core (npm, test-only): injected into pages by tests/e2e/test_accessibility.py, never served by the app.
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+
+.PHONY: run demo test bench bench-render bench-export bench-import bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium axe
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -50,9 +53,20 @@ chromium:
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
+# The accessibility checker for the browser tests, as the lock file pins it (needs Node.js's npm).
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Debian's nodejs and npm for axe-core (the accessibility tests)"; \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+axe: $(AXE)
+
 # collectstatic: the tests that start the app as in production (gunicorn, HTTPS_ONLY) need the
 # hashed static files, as a deployment has them.
-test: $(DEV_STAMP) chromium
+test: $(DEV_STAMP) chromium $(AXE)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
 
@@ -115,4 +129,4 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache tests/e2e/axe/node_modules

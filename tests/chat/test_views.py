@@ -23,7 +23,7 @@ def test_pages_need_a_login(client):
 def test_the_first_account_is_not_an_administrator_without_the_setup_link(client, db):
     """Reaching a fresh site first gives nothing: sign-up waits for approval, never makes an admin."""
     data = {"username": "first", "password1": "a-Long-pass-77", "password2": "a-Long-pass-77"}
-    response = client.post("/signup/", data)
+    response = client.post("/signup/", data, follow=True)
     assert response.status_code == 200
     assert b"approval" in response.content
     first = User.objects.get(username="first")

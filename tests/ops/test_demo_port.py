@@ -45,7 +45,10 @@ def test_a_taken_default_port_is_replaced_by_a_free_one(busy_port):
 def test_a_taken_demo_port_stops_with_one_line_naming_it(busy_port):
     done = _run("-m", "ops.demo_port", DEMO_PORT=str(busy_port))
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr == f"make demo: port {busy_port} (DEMO_PORT) is taken; set DEMO_PORT to a free one, or leave it unset.\n"
+    assert (
+        done.stderr
+        == f"make demo: port {busy_port} (DEMO_PORT) is taken; set DEMO_PORT to a free one, or leave it unset.\n"
+    )
     assert _run("-m", "ops.demo_port", DEMO_PORT="http").stderr.startswith("make demo: DEMO_PORT='http' is not a port")
     free = demo_port.any_free_port()
     assert _run("-m", "ops.demo_port", DEMO_PORT=str(free)).stdout == f"{free}\n"
