@@ -137,22 +137,15 @@ def usage_dashboard(app, **options) -> Page:
     return page
 
 
-def account(app, **options) -> Page:
-    page = app.new_page("/account/", user=app.user("alice"), **options)
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    return page
+def signed_in_page(path: str) -> Callable[..., Page]:
+    """A page of a signed-in user drawn from the request alone (account, password, export and import)."""
 
+    def open_page(app, **options) -> Page:
+        page = app.new_page(path, user=app.user("alice"), **options)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        return page
 
-def password_change(app, **options) -> Page:
-    page = app.new_page("/account/password/", user=app.user("alice"), **options)
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    return page
-
-
-def transfer(app, **options) -> Page:
-    page = app.new_page("/transfer/", user=app.user("alice"), **options)
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    return page
+    return open_page
 
 
 def sign_in(app, **options) -> Page:
@@ -222,9 +215,9 @@ PAGES: dict[str, Callable[..., Page]] = {
     "search": search_results,
     "usage-mine": own_usage,
     "usage-dashboard": usage_dashboard,
-    "account": account,
-    "password-change": password_change,
-    "transfer": transfer,
+    "account": signed_in_page("/account/"),
+    "password-change": signed_in_page("/account/password/"),
+    "transfer": signed_in_page("/transfer/"),
     "sign-in": sign_in,
     "sign-in-error": sign_in_error,
     "sign-up": sign_up,
