@@ -6,11 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-DEMO_PORT ?= 8765
+# make demo's fake model: DEMO_PORT (default 8765, else a free port: ops/demo_port.py), DEMO_LATENCY seconds (6).
+DEMO_PORT ?=
+DEMO_LATENCY ?= 6
 # Tests run in parallel (one process per core); browser tests need Chromium.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: run demo test bench bench-render bench-export bench-import bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium
+# axe-core (npm, test-only): injected into pages by tests/e2e/test_accessibility.py, never served by the app.
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+
+.PHONY: run demo test bench bench-render bench-export bench-import bench-history bench-usage bench-push bench-web lint audit format clean help setup chromium axe
 
 help:
 	@echo "make run    start web + worker on http://127.0.0.1:$${PORT:-8000} (SQLite)"
@@ -32,12 +37,15 @@ setup: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 run: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --env /dev/null -f Procfile web worker
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $${PORT:-8000} --env /dev/null -f Procfile web worker
 
+# honcho's -p: the web process on PORT (8000), as `make run`, not honcho's own default (5000).
 demo: setup
-	AIMLAPI_KEY=demo-key AIMLAPI_DEMO=true AIMLAPI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 \
-	AIMLAPI_MODE=$${AIMLAPI_MODE:-stream} \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --env /dev/null -f Procfile.demo
+	@port=$$(DEMO_PORT="$(DEMO_PORT)" $(PY) -m ops.demo_port) || exit 1; \
+	echo "The app: http://127.0.0.1:$${PORT:-8000} (demo model on port $$port)"; \
+	AIMLAPI_KEY=demo-key AIMLAPI_DEMO=true AIMLAPI_BASE_URL=http://127.0.0.1:$$port/v1 \
+	AIMLAPI_MODE=$${AIMLAPI_MODE:-stream} DEMO_PORT=$$port DEMO_LATENCY="$(DEMO_LATENCY)" \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -p $${PORT:-8000} --env /dev/null -f Procfile.demo
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -45,9 +53,20 @@ chromium:
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
+# The accessibility checker for the browser tests, as the lock file pins it (needs Node.js's npm).
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "Installing Debian's nodejs and npm for axe-core (the accessibility tests)"; \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+axe: $(AXE)
+
 # collectstatic: the tests that start the app as in production (gunicorn, HTTPS_ONLY) need the
 # hashed static files, as a deployment has them.
-test: $(DEV_STAMP) chromium
+test: $(DEV_STAMP) chromium $(AXE)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest $(PYTEST_ARGS) $(ARGS)
 
@@ -110,4 +129,4 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache tests/e2e/axe/node_modules

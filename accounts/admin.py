@@ -1,8 +1,12 @@
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -71,18 +75,34 @@ class InviteAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         return {"expires_at": timezone.now() + timedelta(days=7)}
 
+    class Media:
+        js = [forms.Script("js/admin-copy.js", type="module")]
+
     @admin.display(description="link to send")
     def link(self, invite):
         if not invite.pk:
             return "Shown once saved."
         if not invite.usable:
             return "Used or expired."
-        return format_html("<code>{}</code>", setup.site_url() + invite.get_absolute_url())
+        return format_html(
+            '<span class="copy-field"><input type="text" readonly id="invite-link" value="{}" size="60" '
+            'aria-label="Invitation link">'
+            '<button type="button" class="button" data-copy="invite-link" hidden>Copy link</button></span>',
+            setup.site_url() + invite.get_absolute_url(),
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Saved: its page, with the link to send beside a Copy button (not the list, where no link shows)."""
+        if "_addanother" in request.POST or IS_POPUP_VAR in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        whom = f" to {obj.note}" if obj.note else ""
+        self.message_user(request, f"Invite saved. Copy its link below and send it{whom}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:accounts_invite_change", args=[obj.pk]))
 
 
 @admin.register(FirstAdminSetup)

@@ -8,19 +8,34 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm, SetPasswordForm
+from django.contrib.auth.models import User
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from aimlweb.http import SignedInRequest
 
-from . import mail, notices, services, setup
+from . import mail, notices, selectors, services, setup
 from .forms import AccountEmailForm, LoginForm, SignupForm
 from .models import Invite
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
+# The "Almost there" page's address: it names the account without a session (the user cannot sign in yet).
+WAITING_SALT = "accounts.signup-waiting"
+WAITING_MAX_AGE = 60 * 60 * 24 * 60
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Where `?next=` (or a posted `next`) asks to go after signing up or in, when it is this site's."""
+    target = request.POST.get("next") or request.GET.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe else ""
 
 
 def _auth_page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -37,10 +52,45 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = services.user_signup(form=form)
         if user.is_active:
             login(request, user, backend=BACKEND)
-            return redirect("home")
-        return _auth_page(request, "pending.html", {"pending_user": user})
-    context = {"form": form, "no_admin": not setup.admin_exists(), "mode": settings.SIGNUP}
+            return redirect(_safe_next(request) or "home")  # e.g. the share link that sent them here
+        return redirect("signup_waiting", ticket=signing.dumps(user.pk, salt=WAITING_SALT))
+    context = {"form": form, "no_admin": not setup.admin_exists(), "mode": settings.SIGNUP, "next": _safe_next(request)}
     return _auth_page(request, "signup.html", context)
+
+
+def signup_waiting(request: HttpRequest, ticket: str) -> HttpResponse:
+    """ "Almost there": the account waits for an admin. The page checks again by itself (a meta refresh) and
+    on a click; once approved it says so. An email goes out on approval too, where the user gave an address."""
+    try:
+        user_id = signing.loads(ticket, salt=WAITING_SALT, max_age=WAITING_MAX_AGE)
+    except signing.BadSignature:
+        raise Http404("This link is not valid (any more).") from None
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise Http404("This account no longer exists.")
+    context = {
+        "pending_user": user,
+        "approved": user.is_active,
+        "check_url": request.get_full_path(),
+        "email_enabled": mail.enabled(),
+    }
+    return _auth_page(request, "pending.html", context)
+
+
+@login_required
+@require_POST
+def signup_approve(request: SignedInRequest, user_id: int) -> HttpResponse:
+    """One click in the app's menu (staff who may change users, as in the admin): the sign-up is approved."""
+    if not selectors.can_approve(request.user):  # as a missing page (the URL walk: tests/security)
+        raise Http404("Only staff who may change users approve sign-ups.")
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not services.users_approve(users=User.objects.filter(pk=user_id)):
+        messages.info(request, "That sign-up was already approved or removed.")
+    elif user.email and mail.enabled():
+        messages.success(request, f"Approved {user.get_username()}: an email tells them they can sign in.")
+    else:
+        messages.success(request, f"Approved {user.get_username()}: tell them they can sign in now.")
+    return redirect(_safe_next(request) or reverse("home"))
 
 
 def invite(request: HttpRequest, token: str) -> HttpResponse:

@@ -1,6 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# The admin carries the app's name (its favicon and compact lists: templates/admin/base_site.html).
+admin.site.site_header = "aimlweb admin"
+admin.site.site_title = "aimlweb admin"
+admin.site.index_title = "Users, conversations, models and money"
+# Django's sidebar of every app takes 300 px of each list: the breadcrumbs and the index lead there instead.
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("ops.urls")),

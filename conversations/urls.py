@@ -1,7 +1,7 @@
 from django.urls import path
 
 from .attachments import views as attach
-from .chat import views
+from .chat import banners, views
 from .history import views as hist
 from .live import stream
 from .usage import views as views_usage
@@ -48,6 +48,7 @@ urlpatterns = [
     path("usage/", views_usage.my_usage, name="usage"),
     path("usage/admin/", views_usage.dashboard, name="usage_dashboard"),
     path("usage/admin/csv/", views_usage.dashboard_csv, name="usage_dashboard_csv"),
+    path("banners/dismiss/", banners.banner_dismiss, name="banner_dismiss"),
     path("events/", stream.stream, name="events"),
     path("t/<uuid:turn_id>/live/", views.turn_live, name="turn_live"),
     path("t/<uuid:turn_id>/cancel/", views.turn_cancel, name="turn_cancel"),

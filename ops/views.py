@@ -6,7 +6,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -23,6 +24,12 @@ _migrated = False  # once every migration is applied it stays so for this proces
 def healthz(request):
     """The process is alive and serving requests; touches nothing else."""
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, asked for by browsers (and the admin's pages) whatever the page links: the app's icon."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 def _database() -> bool:

@@ -1160,7 +1160,11 @@ def main(argv: list[str] | None = None) -> None:
         stream_chunks=args.stream_chunks,
         id_prefix=args.id_prefix,
     )
-    fake.start()
+    try:
+        fake.start()
+    except OSError as exc:  # the port is taken: one line, not a traceback (`make demo` picks a free one)
+        print(f"Fake AI/ML API: cannot listen on {args.host}:{args.port} ({exc.strerror}); set DEMO_PORT.", flush=True)
+        raise SystemExit(2) from None
     print(
         f"Fake AI/ML API listening on {fake.base_url} (latency {args.latency}s); any API key works.",
         flush=True,

@@ -14,7 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from conversations.models import CHARGED_COLUMNS, SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
+from conversations.models import CHARGED_COLUMNS, COST_COLUMNS, SPENT_HERE, USAGE_COLUMNS, Charge, Conversation, Turn
 from conversations.usage import periods
 from conversations.usage.admin_filters import (
     ConversationFilter,
@@ -80,8 +80,18 @@ def _parent_short(self, turn):
     return format_html('<a href="{}" title="{}">{}</a>', url, turn.parent_id, str(turn.parent_id)[:8])
 
 
+def _tokens(turn: Turn) -> str:
+    """The token columns in one cell: "1,200 in · 800 out" (cached and reasoning in brackets)."""
+    if turn.total_tokens is None:
+        return "–"
+    cached = f" ({turn.cached_tokens:,} cached)" if turn.cached_tokens else ""
+    reasoning = f" ({turn.reasoning_tokens:,} reasoning)" if turn.reasoning_tokens else ""
+    return f"{turn.input_tokens or 0:,} in{cached} · {turn.output_tokens or 0:,} out{reasoning}"
+
+
 @admin.register(Turn)
 class TurnAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
+    # Fits 1280 px: the token columns as one cell ("tokens"); each one is on the turn's page, in the sums and CSV.
     list_display = (
         "created_at",
         "owner",
@@ -89,7 +99,8 @@ class TurnAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
         "parent_short",
         "status",
         "model",
-        *USAGE_COLUMNS,
+        "tokens",
+        *COST_COLUMNS,
         "attempts",
     )
     list_filter = (DayRangeFilter, StatusFilter, ModelFilter, OwnerFilter, ErrorCodeFilter, ConversationFilter)
@@ -199,6 +210,10 @@ class TurnAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
         return format_html_join(" · ", "{}", ((link,) for link in links)) if len(links) > 1 else "only this one"
 
     parent_short = _parent_short
+
+    @admin.display(description="tokens")
+    def tokens(self, turn):
+        return format_html('<span title="{}">{}</span>', f"{turn.total_tokens or 0:,} total", _tokens(turn))
 
     @admin.display(description="response JSON")
     def response_json_pretty(self, turn):

@@ -79,6 +79,13 @@ def share_get(*, token: str) -> Share:
     return Share.objects.select_related("owner").get(token=token, revoked_at__isnull=True)
 
 
+def share_named(*, token: str) -> Share:
+    """A live share's title and owner only (the sign-in page names what a link shows); Share.DoesNotExist else."""
+    return (
+        Share.objects.select_related("owner").only("title", "owner__username").get(token=token, revoked_at__isnull=True)
+    )
+
+
 def share_get_owned(*, user: User, token: str) -> Share:
     """One of the user's live shares; Share.DoesNotExist otherwise."""
     return Share.objects.get(token=token, owner=user, revoked_at__isnull=True)

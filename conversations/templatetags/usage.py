@@ -118,7 +118,15 @@ def figures_table(rows, first: str, table_id: str, tall: bool = False):
     return format_html(
         '<div class="table-scroll{}"><table class="usage-table" id="{}"><thead><tr><th scope="col">{}</th>{}</tr>'
         "</thead><tbody>{}</tbody></table></div>",
-        " table-tall" if tall else "",
+        # A box that scrolls (a tall table; a wide one on a phone) is reached by the keyboard: a named region in
+        # the tab order, unless its links are (axe-core: scrollable-region-focusable).
+        format_html(
+            '{}" tabindex="0" role="region" aria-label="Figures per {}, scrolls',
+            " table-tall" if tall else "",
+            first.lower(),
+        )
+        if tall or not any(row.url for row in rows)
+        else "",
         table_id,
         first,
         head,

@@ -8,7 +8,7 @@ read.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -21,6 +21,22 @@ def usd(value) -> str:
     if value and abs(value) < 1:
         return f"${value:,.4f}"
     return f"${value:,.2f}"
+
+
+def axis_usd(value: Decimal) -> str:
+    """A value axis's tick, as short as it is exact: $0, $0.75, $0.0025, $12, $2.5k, $1.25M (never "$0.7500")."""
+    value = Decimal(value)
+    for size, suffix in ((Decimal(1_000_000), "M"), (Decimal(1000), "k")):
+        if abs(value) >= size:
+            return f"${_short(value / size)}{suffix}"
+    return f"${_short(value)}"
+
+
+def _short(value: Decimal) -> str:
+    """Four significant digits at most (a tick is a quarter of 1, 2, 2.5 or 5 × 10^k), no trailing zeros."""
+    step = Decimal("0.0001") if abs(value) < 1 else Decimal("0.001") if abs(value) < 10 else Decimal("0.01")
+    text = f"{value.quantize(step):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _html(template: str, *args) -> SafeString:
@@ -86,7 +102,8 @@ def stacked_bars(bars: list[tuple[str, str, dict]], series: list[str], *, title:
         if i % every == 0:
             parts.append(
                 _html(
-                    '<text class="chart-label" x="{}" y="{}" text-anchor="middle">{}</text>',
+                    '<text class="chart-label{}" x="{}" y="{}" text-anchor="middle">{}</text>',
+                    " chart-minor" if (i // every) % 3 else "",  # a phone shows every third label, larger
                     left + slot * i + slot / 2,
                     height - 8,
                     label,
@@ -142,29 +159,37 @@ def _axis(ceiling: Decimal, left: int, top: int, plot_w: float, plot_h: float) -
         lines.append(
             _html(
                 '<line class="{}" x1="{}" x2="{}" y1="{}" y2="{}"></line>'
-                '<text class="chart-label" x="{}" y="{}" text-anchor="end">{}</text>',
+                '<text class="chart-label{}" x="{}" y="{}" text-anchor="end">{}</text>',
                 "chart-base" if k == 0 else "chart-grid",
                 left,
                 left + plot_w,
                 y,
                 y,
+                " chart-minor" if k % 2 else "",
                 left - 6,
                 y + 4,
-                usd(value.quantize(Decimal("0.01"), rounding=ROUND_CEILING)) if ceiling >= 4 else usd(value),
+                axis_usd(value),
             )
         )
     return mark_safe("".join(lines))  # noqa: S308 (each part built by format_html)
 
 
 def _svg(width: int, height: int, title: str, parts: list, kind: str = "chart-columns") -> SafeString:
+    """The drawing: as wide as its box (CSS width: 100%), its height following the viewBox.
+
+    A chart whose bars are links is a named group (its links are reached one by one); one without links is an
+    image with a name, since an image holds no controls (axe-core: nested-interactive).
+    """
+    linked = any(str(p).startswith("<a ") for p in parts)
     return _html(
-        '<svg class="chart {}" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="{}" '
+        '<svg class="chart {}" viewBox="0 0 {} {}" width="{}" height="{}" role="{}" aria-label="{}" '
         'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">{}</svg>',
         kind,
         width,
         height,
         width,
         height,
+        "group" if linked else "img",
         title,
         format_html_join("", "{}", ((p,) for p in parts)),
     )

@@ -3,6 +3,7 @@
 // answers at load (a conversation, a shared snapshot) and on each turn added later (turns.js).
 import { announce, copyText, macTitles } from "./util.js";
 
+// An accessible name begins with the visible label (WCAG 2.5.3, label in name): "Copy code (Python)".
 function copyButton(getText, label, accessibleLabel, className) {
   const button = document.createElement("button");
   button.type = "button";
@@ -66,7 +67,7 @@ export function enhance(scope) {
     pre.appendChild(copyButton(function () {
       const code = pre.querySelector("code");
       return (code || pre).innerText.replace(/\n$/, "");
-    }, "Copy code", lang ? "Copy " + lang + " code" : "Copy code"));
+    }, "Copy code", lang ? "Copy code (" + lang + ")" : ""));
     const code = pre.querySelector("code");
     if (code) makeScrollableFocusable(code, lang ? lang + " code" : "Code");
   });
@@ -79,7 +80,7 @@ export function enhance(scope) {
     if (!meta) return;
     const actions = meta.querySelector(".turn-actions") || meta;
     const source = answer.parentElement.querySelector("template.answer-source");
-    actions.insertBefore(copyButton(function () { return answerText(answer); }, "Copy text", "Copy the answer as plain text", "copy-plain"), actions.firstChild);
+    actions.insertBefore(copyButton(function () { return answerText(answer); }, "Copy text", "Copy text of the answer, without Markdown", "copy-plain"), actions.firstChild);
     actions.insertBefore(copyButton(function () {
       return source ? source.content.textContent.replace(/\s+$/, "") : answerText(answer);
     }, "Copy", "Copy the answer as Markdown"), actions.firstChild);

@@ -59,6 +59,12 @@ if (dialogButton && canShowDialog) {
 
 // --- The shortcuts ----------------------------------------------------------------------------
 function closeOpenPanel() {
+  const account = document.getElementById("account-menu");
+  if (account && account.open) {
+    account.open = false;
+    account.querySelector("summary").focus();
+    return true;
+  }
   const settings = document.getElementById("conversation-settings");
   const edit = document.activeElement && document.activeElement.closest && document.activeElement.closest(".edit-prompt[open]");
   const share = document.getElementById("share-menu");
@@ -108,4 +114,9 @@ function onKeydown(event) {
 }
 
 document.addEventListener("keydown", onKeydown);
+// The sidebar's account menu (a <details>) closes on a click outside it.
+document.addEventListener("click", function (event) {
+  const account = document.getElementById("account-menu");
+  if (account && account.open && !account.contains(event.target)) account.open = false;
+});
 macTitles(document);

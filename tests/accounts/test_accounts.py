@@ -109,8 +109,9 @@ def test_approval_mode_keeps_new_accounts_inactive_until_an_admin_approves(clien
     User.objects.create_superuser("root", password=PASSWORD)
     page = client.get("/signup/")
     assert b"approves new accounts" in page.content
-    response = client.post("/signup/", _signup_data("ann"))
+    response = client.post("/signup/", _signup_data("ann"), follow=True)
     assert response.status_code == 200 and b"waits for an administrator" in response.content
+    assert response.redirect_chain[0][0].startswith("/signup/waiting/")  # a reload posts nothing again
     ann = User.objects.get(username="ann")
     assert not ann.is_active and PendingSignup.objects.filter(user=ann).exists()
     # Cannot sign in yet.

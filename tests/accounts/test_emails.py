@@ -42,7 +42,7 @@ def admins():
 
 def test_a_pending_sign_up_is_emailed_to_each_admin_with_a_link_to_approve(client, mailbox, settings, admins):
     settings.SIGNUP = "approval"
-    response = client.post("/signup/", _signup("ann", "ann@example.com"))
+    response = client.post("/signup/", _signup("ann", "ann@example.com"), follow=True)
     assert b"waits for an administrator" in response.content
     messages = mailbox.wait_for(2)
     assert sorted(m.rcpt_tos[0] for m in messages) == ["root@example.com", "staff@example.com"]

@@ -171,8 +171,13 @@ class App:
         viewport: dict | None = None,
         color_scheme: str = "light",
         permissions: list[str] | None = None,
+        bypass_csp: bool = False,
+        java_script_enabled: bool = True,
     ) -> BrowserContext:
+        # bypass_csp: only for a test that injects a script of its own (axe-core, test_accessibility.py).
         context = self.browser.new_context(
+            bypass_csp=bypass_csp,
+            java_script_enabled=java_script_enabled,
             base_url=self.url,
             viewport=viewport or DESKTOP,
             color_scheme=color_scheme,

@@ -253,7 +253,7 @@ def test_copy_gives_the_markdown_and_copy_text_the_plain_text(app):
     expect(copy).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == markdown
 
-    plain = turn.get_by_role("button", name="Copy the answer as plain text")
+    plain = turn.get_by_role("button", name="Copy text of the answer, without Markdown")
     plain.click()
     expect(plain).to_have_text("Copied")
     text = page.evaluate("navigator.clipboard.readText()")

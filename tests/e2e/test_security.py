@@ -169,6 +169,7 @@ def test_sign_up_tells_that_admins_read_prompts_and_the_account_page_works(app, 
     setup_page.fill("#id_password1", "a-Long-pass-77")
     setup_page.fill("#id_password2", "a-Long-pass-77")
     setup_page.get_by_role("button", name="Create the administrator").click()
+    setup_page.locator("#account-menu summary").click()  # the sidebar's account menu
     expect(setup_page.locator(".admin-link").first).to_be_visible()
     setup_page.locator("#account-link").click()
     expect(setup_page.get_by_role("heading", name="Your account")).to_be_visible()

@@ -47,7 +47,8 @@ def test_export_one_and_all_then_import_as_another_user(app, tmp_path):
         page.get_by_role("link", name="JSON", exact=True).click()
     assert json.loads(open(one.value.path(), "rb").read())["conversations"][0]["title"] == "Billing migration"
 
-    # Everything, from the sidebar's Export link.
+    # Everything, from the sidebar's account menu.
+    page.locator("#account-menu summary").click()
     page.locator("#transfer-link").click()
     expect(page.get_by_role("heading", name="Export and import")).to_be_visible()
     expect(page.get_by_text("Your 1 conversation in one JSON file")).to_be_visible()

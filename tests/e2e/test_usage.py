@@ -103,6 +103,7 @@ def test_a_user_sees_their_own_usage_and_budget(clock, app, tmp_path, settings):
     user = User.objects.get(username="seed-user-001")
     for theme, scheme in THEMES.items():
         page = app.new_page("/", user=user, viewport=DESKTOP, color_scheme=scheme)
+        page.locator("#account-menu summary").click()
         with page.expect_navigation():
             page.locator("#usage-link").click()
         expect(page.get_by_role("heading", name="Per conversation")).to_be_visible()

@@ -22,6 +22,8 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # its emailed link: tests/accounts/test_emails.py).
 PUBLIC = {"healthz", "readyz", "metrics", "signup", "login", "logout", "invite", "first_admin_setup"}
 PUBLIC |= {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
+# The browser's /favicon.ico, and "Almost there" (a waiting sign-up cannot sign in; its link is signed).
+PUBLIC |= {"favicon", "signup_waiting"}
 # Not pages but an EventSource stream: anonymous gets 401 (or 204, "stop reconnecting"), no data.
 STREAMS = {"events": (204, 401)}
 # Meant for other signed-in users who have the link: a conversation snapshot shared on purpose.
@@ -72,6 +74,7 @@ def victim(db):
         "turn_id": turn.id,
         "token": share.token,
         "attachment_id": attachment.id,
+        "user_id": alice.pk,  # approving a sign-up: staff who may change users only
         "state": _state(),
     }
 
@@ -92,7 +95,7 @@ def _url(name, params, values):
 
 
 def _random(params):
-    return {p: (uuid.uuid4() if p.endswith("_id") else "no-such-token") for p in params}
+    return {p: (10**9 if p == "user_id" else uuid.uuid4() if p.endswith("_id") else "no-such-token") for p in params}
 
 
 def test_the_walk_sees_every_app():

@@ -284,3 +284,16 @@ def test_charts_are_valid_svg_with_a_link_and_a_title_per_bar():
     top = charts.horizontal_bars([("ann", "/a", D("2")), ("ben", "", D("1"))], title="Top")
     top = ET.fromstring(str(top))  # noqa: S314
     assert [a.get("href") for a in top.findall("s:a", ns)] == ["/a"]
+
+
+def test_money_axis_labels_are_short_and_exact():
+    cases = {
+        "0": "$0", "0.75": "$0.75", "0.7500": "$0.75", "0.5": "$0.5", "0.0025": "$0.0025", "0.625": "$0.625",
+        "1": "$1", "12": "$12", "12.50": "$12.5", "1.25": "$1.25", "625": "$625", "1200": "$1.2k",
+        "1250": "$1.25k", "2500": "$2.5k", "25000": "$25k", "1250000": "$1.25M", "1875": "$1.875k",
+    }  # fmt: skip
+    assert {value: charts.axis_usd(D(value)) for value in cases} == cases
+    # The axis of a chart whose tallest bar is $2.40: ticks of a quarter of $2.50.
+    svg = ET.fromstring(str(charts.stacked_bars([("01 Nov", "", {PRO: D("2.4")})], [PRO], title="t")))  # noqa: S314
+    ticks = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text") if t.get("text-anchor") == "end"]
+    assert ticks == ["$0", "$0.625", "$1.25", "$1.875", "$2.5"]
