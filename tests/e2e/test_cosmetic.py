@@ -1,0 +1,58 @@
+"""The finish of issue 19, item 10: the answer's meta row, sidebar titles beside a badge, import errors in
+plain words, one name for the username, Delete asking in the app's own dialog."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests import factories
+from tests.e2e.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+PHONE_TALL = {"width": 390, "height": 844}
+
+
+def _answered(user, *, title="Meta row"):
+    from decimal import Decimal
+
+    now = timezone.now()
+    conversation = factories.conversation(owner=user, title=title)
+    factories.turn(
+        conversation=conversation,
+        prompt="How long did that take?",
+        status="completed",
+        output_text="Six seconds, more or less.",
+        output_html="<p>Six seconds, more or less.</p>",
+        input_tokens=12_345,
+        cached_tokens=2_048,
+        output_tokens=3_456,
+        reasoning_tokens=1_024,
+        total_tokens=15_801,
+        cost_usd=Decimal("0.412345"),
+        started_at=now - timedelta(seconds=6),
+        completed_at=now,
+    )
+    return conversation
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_answer_meta_row_keeps_the_time_beside_the_cost_on_a_phone(app, tmp_path, theme):
+    user = app.user()
+    conversation = _answered(user)
+    page = app.new_page(conversation.get_absolute_url(), user=user, viewport=PHONE_TALL, color_scheme=theme)
+    meta = page.locator(".turn-meta").last
+    time = meta.locator(".meta-item", has_text="6.0 s")
+    cost = meta.locator(".meta-item", has_text="$0.4123")
+    expect(time).to_have_count(1)
+    line = cost.bounding_box()
+    box = time.bounding_box()
+    assert abs(box["y"] - line["y"]) < 2, (box, line)  # the same line as the cost, never one of its own
+    assert box["height"] < 1.6 * 0.8 * 16 * 1.5, box  # "6.0 s" on one line
+    # Nothing runs off the screen: the token counts break between their parts instead.
+    tokens = meta.locator(".meta-tokens")
+    assert tokens.evaluate("el => el.getBoundingClientRect().right") <= PHONE_TALL["width"]
+    assert page.evaluate("document.querySelector('#main').scrollWidth <= document.querySelector('#main').clientWidth")
+    screenshot(page, f"meta-row-phone-{theme}", tmp_path)
