@@ -56,3 +56,26 @@ def test_the_answer_meta_row_keeps_the_time_beside_the_cost_on_a_phone(app, tmp_
     assert tokens.evaluate("el => el.getBoundingClientRect().right") <= PHONE_TALL["width"]
     assert page.evaluate("document.querySelector('#main').scrollWidth <= document.querySelector('#main').clientWidth")
     screenshot(page, f"meta-row-phone-{theme}", tmp_path)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_a_badge_in_a_sidebar_row_takes_the_times_place_not_the_titles(app, tmp_path, theme):
+    from conversations.models import Turn
+
+    user = app.user()
+    title = "Draft the onboarding email for the new team"
+    idle = factories.conversation(owner=user, title=title + " (idle)")
+    busy = factories.conversation(owner=user, title=title + " (busy)")
+    factories.turn(conversation=idle, prompt="Draft it", status="completed", output_text="Done.")
+    factories.turn(conversation=busy, prompt="Draft it", status="in_progress", started_at=timezone.now())
+    assert Turn.objects.filter(status="in_progress").count() == 1
+    page = app.new_page("/", user=user, color_scheme=theme)
+    busy_row = page.locator(".conversation-row", has_text="(busy)")
+    idle_row = page.locator(".conversation-row", has_text="(idle)")
+    expect(busy_row.locator(".badge-working")).to_be_visible()
+    expect(busy_row.locator(".badge-working")).to_have_attribute("title", "An answer is being generated")
+    expect(busy_row.locator(".conversation-time")).to_be_hidden()
+    width = lambda row: row.locator(".conversation-title").evaluate("el => el.clientWidth")  # noqa: E731
+    assert width(busy_row) >= width(idle_row), (width(busy_row), width(idle_row))
+    page.mouse.move(600, 400)
+    screenshot(page, f"sidebar-badge-{theme}", tmp_path)
