@@ -136,8 +136,10 @@ def _import_upload(request: SignedInRequest, handler: _ImportUpload) -> HttpResp
         upload.close()
     imported = plan.conversations - plan.skipped
     text = f"Imported {imported} conversation{pluralize(imported)} ({plan.turns} turn{pluralize(plan.turns)})."
-    if plan.skipped:
-        text += f" {plan.skipped} {'was' if plan.skipped == 1 else 'were'} already here and left as they are."
+    if plan.skipped == 1:
+        text += " One conversation was already here, so it was left unchanged."
+    elif plan.skipped:
+        text += f" {plan.skipped} conversations were already here, so they were left unchanged."
     if plan.interrupted:
         text += (
             f" {plan.interrupted} answer{pluralize(plan.interrupted)} still being written when exported"

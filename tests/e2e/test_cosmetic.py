@@ -79,3 +79,36 @@ def test_a_badge_in_a_sidebar_row_takes_the_times_place_not_the_titles(app, tmp_
     assert width(busy_row) >= width(idle_row), (width(busy_row), width(idle_row))
     page.mouse.move(600, 400)
     screenshot(page, f"sidebar-badge-{theme}", tmp_path)
+
+
+def test_import_errors_are_in_plain_words(app, tmp_path):
+    page = app.new_page("/transfer/", user=app.user())
+    cases = {
+        "diary.json": (b"Dear diary,", "it has something that is not an export's text in it"),
+        "cut.json": (b'{"format": "aimlweb-export", "version": 3, "conversations": [', "it ends too early"),
+    }
+    for name, (content, reason) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        page.get_by_label("Export file").set_input_files(path)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Import").click()
+        alert = page.locator(".alert-error")
+        expect(alert).to_contain_text("Nothing was imported: This is not a valid JSON file: " + reason)
+        for jargon in ("lexical", "parse error", "json text", "EOF", "right here"):
+            expect(alert).not_to_contain_text(jargon)
+
+
+def test_the_username_has_one_name_everywhere(app):
+    page = app.new_page("/login/")
+    expect(page.get_by_label("Username", exact=True)).to_be_visible()
+    page.get_by_label("Username", exact=True).fill("nobody")
+    page.get_by_label("Password", exact=True).fill("wrong-password-1")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Your username and password did not match. Please try again.")
+    page.goto("/signup/")
+    expect(page.get_by_label("Username", exact=True)).to_be_visible()
+    for path in ("/login/", "/signup/"):
+        page.goto(path)
+        assert "user name" not in page.locator("body").inner_text().lower(), path
