@@ -44,6 +44,9 @@ from .search_postgres import postgres_groups
 from .search_query import Query, clean, parse
 from .search_sqlite import sqlite_groups
 
+# What a snippet and the page read of a turn (created_at: of the best one only).
+SNIPPET_FIELDS = ("id", "prompt", "status", "output_text", "cost_usd")
+
 
 def _turn_url(conversation: Conversation, turn: Turn) -> str:
     # `?turn=`: the page shows the path through the turn, even on a version not on screen.
@@ -186,12 +189,19 @@ def _uuid(value: object) -> uuid.UUID:
 
 
 def _hits(groups: list[Group], query: Query, width: int) -> list[Hit]:
-    """The page's conversations with their snippets: two queries, whatever the number of matches."""
+    """The page's conversations with their snippets: three queries, whatever the number of matches."""
     if not groups:
         return []
     conversations = Conversation.objects.defer("instructions").in_bulk([_uuid(g.conversation_id) for g in groups])
     turn_ids = [_uuid(turn_id) for group in groups for turn_id in group.turn_ids]
-    turns = Turn.objects.defer("response_json", "output_html", "history").in_bulk(turn_ids) if turn_ids else {}
+    # Only the columns before the stored response: SQLite then never reads a turn's long response JSON
+    # (created_at comes after it: read for each result's best message only, the one whose date it shows).
+    turns = Turn.objects.only(*SNIPPET_FIELDS).in_bulk(turn_ids) if turn_ids else {}
+    best = [_uuid(group.turn_ids[0]) for group in groups if group.turn_ids]
+    dates = dict(Turn.objects.filter(id__in=best).values_list("id", "created_at")) if best else {}
+    for turn_id, created_at in dates.items():
+        if turn_id in turns:
+            turns[turn_id].created_at = created_at
     hits = []
     for group in groups:
         conversation = conversations.get(_uuid(group.conversation_id))
