@@ -43,8 +43,7 @@ function setupCounter(textarea) {
   return api;
 }
 
-// A prompt over the limit is not sent: why, in an alert just above the box (where the user looks; a
-// new one each time, so it is announced again), the text left as typed. Gone once it fits.
+// Over the limit: why, just above the box (a new alert each time: announced again); the text stays.
 function refuse(form, textarea, message) {
   unrefuse(textarea);
   const note = document.createElement("p");

@@ -112,3 +112,34 @@ def test_the_username_has_one_name_everywhere(app):
     for path in ("/login/", "/signup/"):
         page.goto(path)
         assert "user name" not in page.locator("body").inner_text().lower(), path
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_delete_asks_in_the_apps_dialog_and_without_javascript_on_a_page(app, tmp_path, theme):
+    from conversations.models import Conversation
+    from tests.e2e.conftest import DESKTOP
+
+    user = app.user()
+    conversation = _answered(user, title="Old notes")
+    page = app.new_page(conversation.get_absolute_url(), user=user, color_scheme=theme)
+    page.get_by_text("Conversation settings").click()
+    page.get_by_role("button", name="Delete conversation").click()
+    dialog = page.get_by_role("dialog", name="Delete “Old notes”?")
+    expect(dialog).to_be_visible()
+    screenshot(page, f"delete-dialog-{theme}", tmp_path)
+    dialog.get_by_role("button", name="Cancel").click()
+    assert Conversation.objects.filter(id=conversation.id).exists()
+
+    # Without JavaScript the same button opens the confirmation page, which deletes.
+    context = app.browser.new_context(base_url=app.url, java_script_enabled=False, viewport=DESKTOP)
+    plain = context.new_page()
+    plain.context.add_cookies([app._session_cookie(user)])
+    plain.goto(conversation.get_absolute_url())
+    plain.locator("#conversation-settings > summary").click()
+    plain.get_by_role("button", name="Delete conversation").click()
+    expect(plain.get_by_role("heading", name="Delete “Old notes”?")).to_be_visible()
+    assert Conversation.objects.filter(id=conversation.id).exists()
+    plain.get_by_role("button", name="Delete for good").click()
+    expect(plain.get_by_text("Deleted “Old notes”.")).to_be_visible()
+    assert not Conversation.objects.filter(id=conversation.id).exists()
+    context.close()
