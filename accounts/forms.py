@@ -6,7 +6,7 @@ EMAIL_HELP = "Optional. For a new password if you forget yours, and a note when 
 
 
 class SignupForm(UserCreationForm):
-    """User name, an optional email address, password twice; the view decides whether the account is active."""
+    """Username, an optional email address, password twice; the view decides whether the account is active."""
 
     email = forms.EmailField(label="Email (optional)", required=False, help_text=EMAIL_HELP)
 

@@ -107,7 +107,7 @@ class TurnAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
     search_fields = ("prompt", "=conversation__owner__username")
     search_help_text = (
         "A response id, turn id or conversation id is found at once; other words are looked for in prompts "
-        "(which reads every turn: slow with a million) and exact user names."
+        "(which reads every turn: slow with a million) and exact usernames."
     )
     list_select_related = ("conversation__owner",)
     ordering = ("-created_at",)
@@ -330,7 +330,7 @@ class ConversationAdmin(IdSearchMixin, admin.ModelAdmin):
     # Titles and owners only: no join to turns, which would repeat a conversation once per turn.
     search_fields = ("title", "owner__username")
     search_help_text = (
-        "Titles and user names; a response id or conversation id finds its conversation. "
+        "Titles and usernames; a response id or conversation id finds its conversation. "
         "Words in prompts: search the turns."
     )
     list_select_related = ("owner",)

@@ -368,9 +368,18 @@ def _history_entry(turn: Turn) -> dict[str, Any]:
 
 def turn_retry(*, turn: Turn) -> Turn:
     """Send the same prompt again on the same turn, or queue it past the user's running limit;
-    the earlier outcome moves to `history`."""
+    the earlier outcome moves to `history`.
+
+    An attempt that wrote something (an answer stopped or cut short, its thinking) is not written
+    over: the prompt is asked again as another version (`turn_regenerate`), and what it wrote stays
+    one `‹ ›` away. Unless a prompt waits in the conversation (a follow-up held behind this one,
+    which a retry in place sends after it): then in place, as before."""
     if not turn.can_retry:
         raise TurnNotRetryable
+    if (turn.output_text.strip() or turn.thinking.strip()) and not Turn.objects.filter(
+        conversation_id=turn.conversation_id, status=Turn.Status.WAITING
+    ).exists():
+        return turn_regenerate(turn=turn)
     row = catalog.model_get(turn.conversation.model)
     quote = budgets.turn_quote(turn=turn, row=row)  # before the transaction that locks the budget
     try:

@@ -42,11 +42,21 @@ def _max_file_chars() -> int:
 
 
 def _parse_error(exc: Exception) -> ImportRefused:
+    """Why the parser stopped, in plain words (its own message is for programmers: "lexical error: invalid
+    char in json text")."""
     detail = exc.args[0] if exc.args else str(exc)
     if isinstance(detail, bytes):
         detail = detail.decode("utf-8", "replace")
-    detail = str(detail).strip().splitlines()[0] if str(detail).strip() else "unreadable"
-    return ImportRefused(f"This is not a valid JSON file, or it is cut short ({detail}).")
+    detail = str(detail).lower()
+    if "premature eof" in detail or not detail.strip():
+        reason = "it ends too early, as if cut short: was the download complete?"
+    elif "trailing garbage" in detail:
+        reason = "something more follows the end of the export in the same file"
+    elif "utf8" in detail or "utf-8" in detail:
+        reason = "part of its text is not UTF-8, the encoding every export is written in"
+    else:
+        reason = "it has something that is not an export's text in it: is it the file an aimlweb export gave you?"
+    return ImportRefused(f"This is not a valid JSON file: {reason}")
 
 
 def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
@@ -70,8 +80,10 @@ def _events(file: IO[bytes]) -> Iterator[tuple[str, object]]:
             yield event, value
     except ijson.JSONError as exc:
         raise _parse_error(exc) from None
-    except UnicodeDecodeError as exc:
-        raise ImportRefused(f"The file is not valid UTF-8 text ({exc.reason}).") from None
+    except UnicodeDecodeError:
+        raise ImportRefused(
+            "This is not a valid JSON file: part of its text is not UTF-8, the encoding every export is written in."
+        ) from None
 
 
 def _build(first: tuple[str, object], events: Iterator[tuple[str, object]]):

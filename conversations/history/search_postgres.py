@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Expression
+from collections.abc import Hashable
+
+from django.db.models import Count, Expression, F, Window
+from django.db.models.functions import RowNumber
 
 from conversations.models import Conversation, Turn
 
 from .search_filters import PAGE, Filters, conversation_filters, turn_filters
+from .search_groups import SNIPPETS, Group, grouped
 from .search_query import Query
 
 
@@ -23,13 +27,14 @@ class _Vector(Expression):
         return f"{compiler.quote_name_unless_alias(alias)}.search_vector", []
 
 
-def postgres_rows(user, query: Query, filters: Filters, page: int, *, ranked_max: int) -> tuple[list[tuple], int, bool]:
-    """(turn id or None, conversation id) of the page's hits among the newest `ranked_max` matches, how many
-    were ranked, and whether more matched. Ranked by ts_rank (titles count double), then newest first."""
+def postgres_groups(user, query: Query, filters: Filters, page: int, *, ranked_max: int) -> tuple[list[Group], bool]:
+    """The matching conversations, best first (search_groups.py), among the newest `ranked_max` matching
+    messages, and whether more matched. Ranked by ts_rank (titles count
+    double), then newest first. Each conversation brings only its best SNIPPETS messages and their
+    number (window functions), never all its matches."""
     from django.contrib.postgres.search import SearchQuery, SearchRank
 
     tsquery = SearchQuery(query.tsquery(), config="simple", search_type="raw")
-    want = page * PAGE + 1
     newest = (
         Turn.objects.annotate(vector=_Vector())
         .filter(conversation__owner=user, vector=tsquery)
@@ -37,13 +42,20 @@ def postgres_rows(user, query: Query, filters: Filters, page: int, *, ranked_max
         .order_by("-created_at", "-id")
         .values("pk")[:ranked_max]
     )
+    in_conversation = F("conversation_id")
+    best_first = [F("rank").desc(), F("created_at").desc(), F("id").desc()]
     turns = list(
         Turn.objects.filter(pk__in=newest)
         .annotate(rank=SearchRank(_Vector(), tsquery))
-        .order_by("-rank", "-created_at", "-id")
-        .values_list("id", "conversation_id", "rank", "created_at")[:want]
+        .annotate(
+            place=Window(RowNumber(), partition_by=in_conversation, order_by=best_first),
+            matches=Window(Count("id"), partition_by=in_conversation),
+        )
+        .filter(place__lte=SNIPPETS)
+        .order_by()
+        .values_list("id", "conversation_id", "rank", "created_at", "matches")
     )
-    total = Turn.objects.filter(pk__in=newest).count()
+    matches: dict[Hashable, int] = {conversation: count for _t, conversation, _r, _a, count in turns}
     titles = []
     if not filters.turns_only:
         conversations = Conversation.objects.annotate(vector=_Vector()).filter(owner=user, vector=tsquery)
@@ -51,10 +63,11 @@ def postgres_rows(user, query: Query, filters: Filters, page: int, *, ranked_max
         titles = list(
             conversations.annotate(rank=SearchRank(_Vector(), tsquery) * 2)
             .order_by("-rank", "-created_at")
-            .values_list("id", "rank", "created_at")[:want]
+            .values_list("id", "rank", "created_at")[: page * PAGE + 1]
         )
-        total += len(titles)
-    merged = [(t, c, rank, at) for t, c, rank, at in turns] + [(None, c, rank, at) for c, rank, at in titles]
+    merged = [(t, c, rank, at) for t, c, rank, at, _count in turns] + [(None, c, rank, at) for c, rank, at in titles]
     merged.sort(key=lambda row: (-row[2], -row[3].timestamp()))
-    offset = (page - 1) * PAGE
-    return [(t, c) for t, c, _rank, _at in merged[offset : offset + PAGE + 1]], total, total >= ranked_max
+    groups = grouped((t, c) for t, c, _rank, _at in merged)
+    for group in groups:
+        group.matches = matches.get(group.conversation_id, 0)
+    return groups, sum(matches.values()) >= ranked_max

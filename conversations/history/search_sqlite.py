@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from django.db import connection
 
 from . import search_index
 from .errors import SearchError
-from .search_filters import PAGE, Filters
+from .search_filters import Filters
+from .search_groups import Group, grouped
 from .search_query import Query
 
 logger = logging.getLogger(__name__)
@@ -18,15 +18,16 @@ logger = logging.getLogger(__name__)
 BM25_MAX = 300
 
 
-def sqlite_rows(user, query: Query, filters: Filters, page: int, *, ranked_max: int) -> tuple[list[tuple], int, bool]:
-    """(turn id or None, conversation id) of the page's hits, how many were ranked, and whether more matched.
+def sqlite_groups(user, query: Query, filters: Filters, *, ranked_max: int) -> tuple[list[Group], bool]:
+    """The matching conversations, best first (search_groups.py), and whether more matched than were ranked.
 
     1. The newest `ranked_max` matches of this user: FTS5 seeks to the user's row id range and
-       walks it backwards, the filters read from the small search rows beside it.
+       walks it backwards, the filters read from the small search rows beside it (which also say
+       whose turn and conversation each entry is).
     2. Ranked: by bm25 when at most BM25_MAX match (bm25 reads every match of each word in the
        whole index to weigh it, which is quick for rare words and slow for common ones); else
        by where the words are (title, then prompt, then answer), two more range-bounded lookups.
-       Then newest first.
+       Then newest first, and grouped by conversation.
     """
     low, high = search_index.owner_range(user.pk)
     fts, rows = search_index.FTS, search_index.ROWS
@@ -54,17 +55,18 @@ def sqlite_rows(user, query: Query, filters: Filters, page: int, *, ranked_max: 
         params.append(connection.ops.adapt_datetimefield_value(end))
     # Only our own constant SQL is pasted in (table names, column conditions); values are parameters.
     newest = (
-        f"SELECT {fts}.rowid FROM {fts} JOIN {rows} r ON r.id = {fts}.rowid WHERE {' AND '.join(where)} "  # noqa: S608
-        f"ORDER BY {fts}.rowid DESC LIMIT {ranked_max + 1}"
+        f"SELECT {fts}.rowid, r.turn_id, r.conversation_id FROM {fts} JOIN {rows} r ON r.id = {fts}.rowid "  # noqa: S608
+        f"WHERE {' AND '.join(where)} ORDER BY {fts}.rowid DESC LIMIT {ranked_max + 1}"
     )
     try:
         with connection.cursor() as cursor:
             cursor.execute(newest, params)
-            ids = [rowid for (rowid,) in cursor.fetchall()]
+            entries = {rowid: (turn, conversation) for rowid, turn, conversation in cursor.fetchall()}
+            ids = list(entries)
             capped = len(ids) > ranked_max
             ids = ids[:ranked_max]
             if not ids:
-                return [], 0, False
+                return [], False
             bounds = [ids[-1], high]
             within = f"SELECT rowid{{}} FROM {fts} WHERE {fts} MATCH %s AND rowid BETWEEN %s AND %s"  # noqa: S608
             if len(ids) <= BM25_MAX:  # bm25: lower is better; columns title, prompt, answer
@@ -76,17 +78,7 @@ def sqlite_rows(user, query: Query, filters: Filters, page: int, *, ranked_max: 
                     cursor.execute(within.format(""), [query.fts5(column), *bounds])
                     score.update((rowid, weight) for (rowid,) in cursor.fetchall() if rowid in score)
             ranked = sorted(ids, key=lambda rowid: (score.get(rowid, 0), -rowid))
-            shown = ranked[(page - 1) * PAGE : page * PAGE + 1]
-            cursor.execute(
-                f"SELECT id, turn_id, conversation_id FROM {rows} WHERE id IN ({', '.join(['%s'] * len(shown))})",  # noqa: S608
-                shown,
-            )
-            found = {rowid: (_uuid(turn), _uuid(conversation)) for rowid, turn, conversation in cursor.fetchall()}
     except Exception as exc:  # an FTS5 error: our quoting should prevent it, but the page must not 500
         logger.warning("search failed: %s (%r)", exc, query.fts5())
         raise SearchError("That search could not be run. Try plain words.") from None
-    return [found[rowid] for rowid in shown if rowid in found], len(ids), capped
-
-
-def _uuid(value) -> uuid.UUID | None:
-    return uuid.UUID(value) if value else None
+    return grouped(entries[rowid] for rowid in ranked), capped

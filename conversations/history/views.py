@@ -136,8 +136,10 @@ def _import_upload(request: SignedInRequest, handler: _ImportUpload) -> HttpResp
         upload.close()
     imported = plan.conversations - plan.skipped
     text = f"Imported {imported} conversation{pluralize(imported)} ({plan.turns} turn{pluralize(plan.turns)})."
-    if plan.skipped:
-        text += f" {plan.skipped} {'was' if plan.skipped == 1 else 'were'} already here and left as they are."
+    if plan.skipped == 1:
+        text += " One conversation was already here, so it was left unchanged."
+    elif plan.skipped:
+        text += f" {plan.skipped} conversations were already here, so they were left unchanged."
     if plan.interrupted:
         text += (
             f" {plan.interrupted} answer{pluralize(plan.interrupted)} still being written when exported"
@@ -229,7 +231,10 @@ def conversation_organise(request: SignedInRequest, conversation_id: uuid.UUID, 
 @require_GET
 @gzip_page
 def search_page(request: SignedInRequest) -> HttpResponse:
-    """Full-text search with filters; an empty search shows the list."""
+    """Full-text search with filters; an empty search shows the list. Asked by the sidebar's search as
+    the user types (`HX-Request`, static/js/search-live.js): the results alone, as a fragment."""
+    if request.htmx:
+        return _search_panel(request)
     form = search_form.SearchForm(request.GET)
     context = {"form": form, "query": request.GET.get("q", ""), "results": None, **pages.sidebar(request)}
     status = 200
@@ -247,4 +252,23 @@ def search_page(request: SignedInRequest) -> HttpResponse:
     else:
         status = 400
     context["query"] = search_query.clean(context["query"])
-    return render(request, "conversations/search.html", context, status=status)
+    response = render(request, "conversations/search.html", context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _search_panel(request: SignedInRequest) -> HttpResponse:
+    """The sidebar's results: the words only (the filters are the search page's), first page, or why not."""
+    form = search_form.SearchForm({"q": request.GET.get("q", "")})
+    context: dict = {"results": None, "error": "", "query": ""}
+    if form.is_valid():
+        context["query"] = search_query.clean(form.cleaned_data["q"]).strip()
+        try:
+            context["results"] = search.find(user=request.user, text=form.cleaned_data["q"], snippet_width=110)
+        except SearchError as exc:
+            context["error"] = exc.message
+    else:
+        context["error"] = " ".join(str(e) for e in form.errors.get("q", [])) or "That search could not be run."
+    response = render(request, "conversations/_search_panel.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

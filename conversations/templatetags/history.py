@@ -24,7 +24,8 @@ DOTS = mark_safe(  # noqa: S308 (a constant icon)
     'fill="currentColor"/></svg>'
 )
 WORKING = mark_safe(  # noqa: S308 (constant markup)
-    '<span class="badge badge-working" title="An answer is being generated">working</span>'
+    '<span class="badge badge-working" title="An answer is being generated">'
+    '<span class="badge-text">working</span></span>'
 )
 ROW = (
     '<div class="conversation-row" data-id="{}" data-title="{}"{}>'

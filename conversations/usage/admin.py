@@ -34,7 +34,7 @@ class ChargeAdmin(IdSearchMixin, UsageListMixin, admin.ModelAdmin):
     )
     list_filter = (DayRangeFilter, UserFilter, ModelFilter, StatusFilter, "purpose", "usage_unknown")
     search_fields = ("=response_id",)
-    search_help_text = "An exact response id or user name (a deleted user's charges: filter by “(deleted users)”)."
+    search_help_text = "An exact response id or username (a deleted user's charges: filter by “(deleted users)”)."
     ordering = ("-created_at",)
     sortable_by = ("created_at", "cost_usd")
     csv_name = "charges"

@@ -43,6 +43,24 @@ function setupCounter(textarea) {
   return api;
 }
 
+// Over the limit: why, just above the box (a new alert each time: announced again); the text stays.
+function refuse(form, textarea, message) {
+  unrefuse(textarea);
+  const note = document.createElement("p");
+  note.id = "composer-refusal";
+  note.className = "alert alert-error";
+  note.setAttribute("role", "alert");
+  note.textContent = message;
+  form.querySelector(".composer-box").before(note);
+  textarea.setAttribute("aria-invalid", "true");
+  textarea.focus();
+}
+function unrefuse(textarea) {
+  const note = document.getElementById("composer-refusal");
+  if (note) note.remove();
+  textarea.removeAttribute("aria-invalid");
+}
+
 function setupComposer(form, textarea) {
   const key = "draft:" + form.dataset.draftKey;
   // After a send, the draft is dropped once a page shows the prompt sent. A page with an error
@@ -65,6 +83,7 @@ function setupComposer(form, textarea) {
     else store.remove(key);
     grow();
     counter.update();
+    if (!counter.over()) unrefuse(textarea);
   });
   textarea.addEventListener("keydown", function (event) {
     if (event.isComposing || event.keyCode === 229) return;
@@ -76,11 +95,8 @@ function setupComposer(form, textarea) {
         announce("Sending…"); // disabled only while this page's send is on its way
         return;
       }
-      if (counter.over()) {
-        announce(counter.message());
-        return;
-      }
-      form.requestSubmit(send || undefined);
+      if (counter.over()) refuse(form, textarea, counter.message());
+      else form.requestSubmit(send || undefined);
     } else if (event.key === "Escape" && !event.shiftKey && !event.ctrlKey && !event.metaKey && activeTurns().length) {
       // Esc in the composer stops the running answer.
       event.preventDefault();
@@ -91,8 +107,7 @@ function setupComposer(form, textarea) {
     if (counter.over()) {
       // The server would refuse it too; say so here, with the text still in the box.
       event.preventDefault();
-      announce(counter.message());
-      textarea.focus();
+      refuse(form, textarea, counter.message());
       return;
     }
     session.set("sent", key);

@@ -34,3 +34,6 @@ document.addEventListener("click", function (event) {
 // The current conversation, when it is in the list, is scrolled into view in the sidebar.
 const current = document.querySelector("#conversation-list .conversation-link.current");
 if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest" });
+// Search as the user types: search-live.js, fetched when the box is first focused.
+const searchBox = document.getElementById("search-q");
+if (searchBox) searchBox.addEventListener("focus", function () { import("./search-live.js"); }, { once: true });

@@ -1,6 +1,8 @@
 // The sidebar's row menu, one for every row: pin or unpin, rename in place, archive, delete (without
 // JavaScript they are on each conversation's page). conversation-list.js fetches this module at the first
 // click on a row's menu button, and calls toggleMenu() for that click and each later one.
+import { confirmAction } from "./confirm-dialog.js";
+
 const ZERO = "00000000-0000-0000-0000-000000000000";
 
 let openFor = null;
@@ -112,9 +114,14 @@ function setupMenu() {
       closeMenu(false);
       renameInline(id, title);
     } else if (item.dataset.action === "delete") {
-      const ok = window.confirm("Delete “" + title + "”? Its prompts and answers will be deleted for good. " +
-        "What they cost stays in the usage ledger and your usage totals.");
-      if (!ok) { event.preventDefault(); closeMenu(true); }
+      event.preventDefault();
+      const opener = openFor;
+      confirmAction("Delete “" + title + "”?", "Its prompts and answers will be deleted for good. " +
+        "What they cost stays in the usage ledger and your usage totals.", "Delete").then(function (ok) {
+        closeMenu(false);
+        if (ok) item.form.requestSubmit(item);
+        else if (opener && opener.isConnected) opener.focus();
+      });
     }
   });
   menu.addEventListener("keydown", function (event) {

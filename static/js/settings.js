@@ -1,5 +1,5 @@
 // A conversation's settings popover: opening it closes the drawer (narrow screens), a click outside
-// closes it (Escape too: shortcuts.js); what it deletes is confirmed first.
+// closes it (Escape too: shortcuts.js); Delete asks first (confirm-dialog.js, fetched then).
 import { closeDrawer } from "./sidebar.js";
 
 const settings = document.getElementById("conversation-settings");
@@ -13,6 +13,7 @@ if (settings) {
 }
 document.querySelectorAll("form[data-confirm]").forEach(function (form) {
   form.addEventListener("submit", function (event) {
-    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    event.preventDefault();
+    import("./confirm-dialog.js").then(function (m) { m.confirmForm(form); }, function () { form.submit(); });
   });
 });

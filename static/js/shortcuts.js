@@ -76,7 +76,7 @@ function closeOpenPanel() {
 }
 function onKeydown(event) {
   if (event.defaultPrevented || event.isComposing || event.keyCode === 229) return;
-  if (dialog && dialog.open) return; // the modal dialog handles Escape itself
+  if (document.querySelector("dialog[open]")) return; // a modal dialog handles Escape itself
   const mod = event.ctrlKey || event.metaKey;
   const key = (event.key || "").toLowerCase();
   const code = event.code || "";

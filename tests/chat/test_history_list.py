@@ -227,7 +227,7 @@ def test_delete_asks_first_and_says_what_goes_and_what_stays(alice_client, alice
 def test_the_conversation_page_confirms_delete_with_what_goes(alice_client, alice):
     conversation = make(alice, "Counted", turns=2)
     page = alice_client.get(conversation.get_absolute_url()).content.decode()
-    assert 'data-confirm="Delete this conversation? Its 2 prompts and their answers' in page
+    assert 'data-confirm="Its 2 prompts and their answers' in page
 
 
 def test_rename_goes_back_to_the_page_it_was_on_and_only_there(alice_client, alice):

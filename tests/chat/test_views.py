@@ -164,7 +164,10 @@ def test_cancel_and_retry_buttons(alice_client, alice, fake_api, transactional_d
     assert b"Retry" in alice_client.get(turn.conversation.get_absolute_url()).content
     alice_client.post(reverse("turn_retry", args=[turn.id]))
     turn.refresh_from_db()
-    assert turn.status == "completed" and turn.attempts == 2
+    # What the stopped attempt wrote stays, as the first version; the retry is the second.
+    assert turn.status == "cancelled" and turn.output_text
+    retried = Turn.objects.exclude(id=turn.id).get()
+    assert (retried.prompt, retried.parent_id, retried.status) == (turn.prompt, turn.parent_id, "completed")
 
 
 @pytest.mark.parametrize(

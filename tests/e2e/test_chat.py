@@ -165,21 +165,32 @@ def test_delete_conversation_asks_first(app):
     app.send(page, "Something to delete")
     app.wait_for_answer(page, "Echo: Something to delete")
     conversation_url = page.url
-    guard = app.guard(page)
 
+    # The app's own dialog, not the browser's confirm() (the page guard fails the test on one).
     page.get_by_text("Conversation settings").click()
-    guard.expect_dialog("Delete this conversation", accept=False)
-    page.get_by_role("button", name="Delete conversation").click()
-    expect(page.get_by_role("button", name="Delete conversation")).to_be_visible()
-    assert page.url == conversation_url
+    delete = page.get_by_role("button", name="Delete conversation")
+    delete.click()
+    dialog = page.get_by_role("dialog", name="Delete “Something to delete”?")
+    expect(dialog).to_be_visible()
     # It says what goes and what stays (the spend, in the usage ledger).
-    assert len(guard.dialogs) == 1
-    assert guard.dialogs[0].startswith("confirm: Delete this conversation? Its 1 prompt and its answer will be deleted")
-    assert "stays in the usage ledger" in guard.dialogs[0]
+    expect(dialog).to_contain_text("Its 1 prompt and its answer will be deleted")
+    expect(dialog).to_contain_text("stays in the usage ledger")
+    cancel = dialog.get_by_role("button", name="Cancel")
+    expect(cancel).to_be_focused()  # Enter alone never deletes
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Delete", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")  # modal: focus stays in the dialog (the page behind is inert)
+    assert page.evaluate("document.querySelector('#confirm-dialog').contains(document.activeElement)") or (
+        page.evaluate("document.activeElement === document.body")
+    )
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(delete).to_be_focused()  # back where it was
+    assert page.url == conversation_url
 
-    guard.expect_dialog("Delete this conversation", accept=True)
+    delete.click()
     with page.expect_navigation():
-        page.get_by_role("button", name="Delete conversation").click()
+        dialog.get_by_role("button", name="Delete", exact=True).click()
     expect(page.get_by_text("Deleted “Something to delete”.")).to_be_visible()
     expect(page.locator(".sidebar")).to_contain_text("No conversations yet.")
     response = page.goto(conversation_url)

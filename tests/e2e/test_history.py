@@ -204,14 +204,16 @@ def test_delete_asks_first_and_says_what_goes(app):
     made = seed(user, 3)
     title = made[0].title
     page = app.new_page("/", user=user)
-    guard = app.guard(page)
-    guard.expect_dialog("usage ledger", accept=False)
     open_row_menu(page, title).get_by_role("menuitem", name="Delete…").click()
+    dialog = page.get_by_role("dialog", name=f"Delete “{title}”?")
+    expect(dialog).to_have_text(re.compile(r"Its prompts and answers will be deleted for good.*usage ledger"))
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
     expect(rows(page)).to_have_count(3)
-    assert re.search(r"Delete “.*#0”\? Its prompts and answers will be deleted for good", guard.dialogs[0])
-    guard.expect_dialog("usage ledger", accept=True)
+    expect(page.get_by_role("button", name=f"Actions for {title}")).to_be_focused()
+    open_row_menu(page, title).get_by_role("menuitem", name="Delete…").click()
     with page.expect_navigation():
-        open_row_menu(page, title).get_by_role("menuitem", name="Delete…").click()
+        dialog.get_by_role("button", name="Delete", exact=True).click()
     expect(page.get_by_text(f"Deleted “{title}”.")).to_be_visible()
     expect(rows(page)).to_have_count(2)
 

@@ -71,9 +71,16 @@ def test_a_conversation_loads_each_module_once_by_its_hashed_name(deployed):
     at_start, on_first_use = page_bytes.loaded(ROOT)
     assert ours() == {Path(path).stem for path in at_start if path.startswith("js/")}
     assert {"util", "sidebar", "theme-toggle", "answers"} <= ours()
-    assert {"edit", "versions", "earlier", "share", "row-menu", "shortcuts-dialog"} <= {
-        Path(path).stem for path in on_first_use
-    }
+    assert {
+        "edit",
+        "versions",
+        "earlier",
+        "share",
+        "row-menu",
+        "shortcuts-dialog",
+        "search-live",
+        "confirm-dialog",
+    } <= {Path(path).stem for path in on_first_use}
     # One live.js: the page's tag and turns.js's import are the same module, and its stream opens
     # (after a reload it may still be connecting).
     wait_for(lambda: page.evaluate(LIVE_STATE) == "open")
@@ -105,7 +112,15 @@ def test_a_conversation_loads_each_module_once_by_its_hashed_name(deployed):
     expect(menu.get_by_role("menuitem", name="Pin")).to_be_focused()  # the first action
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
-    assert "row-menu" in ours()
+    assert "row-menu" in ours() and "confirm-dialog" in ours()  # row-menu.js imports it
+
+    search = page.get_by_label("Search conversations")
+    search.focus()
+    wait_for(lambda: "search-live" in ours())
+    search.press_sequentially("code", delay=20)
+    expect(page.locator("#search-panel .panel-hit")).to_have_count(1)
+    search.press("Escape")
+    expect(page.locator("#search-panel")).to_be_hidden()
 
     share = page.locator("#share-menu")
     share.locator("summary").click()

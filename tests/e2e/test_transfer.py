@@ -66,7 +66,9 @@ def test_export_one_and_all_then_import_as_another_user(app, tmp_path):
     # Again: nothing new.
     bob_page.get_by_label("Export file").set_input_files(export_path)
     bob_page.get_by_role("button", name="Import").click()
-    expect(bob_page.locator(".alert-success")).to_contain_text("1 was already here and left as they are.")
+    expect(bob_page.locator(".alert-success")).to_contain_text(
+        "One conversation was already here, so it was left unchanged."
+    )
     bob_page.get_by_role("link", name="Back to the chat").click()
     bob_page.get_by_role("link", name="Billing migration").click()
     turn = bob_page.locator("#turns > article.turn")

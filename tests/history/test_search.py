@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.chat import services
-from conversations.history import search, search_filters, search_index, search_query, search_sqlite
+from conversations.history import search, search_filters, search_groups, search_index, search_query, search_sqlite
 from conversations.models import Conversation, Turn
 from tests import factories
 
@@ -148,7 +148,8 @@ def test_imported_rows_written_in_bulk_are_indexed(alice):
     Turn.objects.bulk_create(
         [Turn(conversation=conversation, prompt=f"bulk prompt {i} platypus", status="completed") for i in range(30)]
     )
-    assert len(search.find(user=alice, text="platypus").hits) == search_filters.PAGE
+    [hit] = search.find(user=alice, text="platypus").hits  # one result per conversation
+    assert hit.matches == 30 and len(hit.snippets) == search_groups.SNIPPETS
 
 
 def test_search_rebuild_restores_a_wiped_index(alice):
@@ -388,7 +389,8 @@ def test_bulk_loading_with_the_triggers_off_indexes_the_new_rows_once(alice, tra
         Turn.objects.bulk_create(
             [Turn(conversation=conversation, prompt=f"wombat {i}", status="completed") for i in range(3)]
         )
-    assert sorted(t for t, _ in found(alice, "wombat")) == ["Before", "Loaded", "Loaded", "Loaded"]
+    results = search.find(user=alice, text="wombat")
+    assert sorted((hit.conversation.title, hit.matches) for hit in results.hits) == [("Before", 1), ("Loaded", 3)]
     assert found(alice, "loaded") == [("Loaded", None)]
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM conversations_searchrow")

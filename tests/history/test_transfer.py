@@ -398,7 +398,9 @@ def test_importing_twice_creates_nothing_new(alice, bob):
     assert response.status_code == 302
     assert counts() == before
     page = bob_client.get("/transfer/")
-    assert "Imported 0 conversations (0 turns). 2 were already here and left as they are." in page.content.decode()
+    assert "Imported 0 conversations (0 turns). 2 conversations were already here, so they were left unchanged." in (
+        page.content.decode()
+    )
     # One conversation exported on its own is the same conversation: also already here.
     one = Conversation.objects.filter(owner=alice).first()
     upload(bob_client, client_for(alice).get(f"/c/{one.id}/export.json").content)
@@ -490,11 +492,11 @@ def _turn_with(**changes):
 
 
 MALFORMED = {
-    "empty file": (b"", "not a valid JSON file"),
-    "not JSON": (b"Dear diary,", "not a valid JSON file"),
-    "cut short": (as_file(envelope(valid_conversation()))[:-40], "not a valid JSON file, or it is cut short"),
-    "trailing data": (as_file(envelope(valid_conversation())) + b" {}", "not a valid JSON file"),
-    "not UTF-8": (b'{"format": "aimlweb-export\xff"}', "not a valid JSON file"),
+    "empty file": (b"", "not a valid JSON file: it ends too early, as if cut short"),
+    "not JSON": (b"Dear diary,", "not a valid JSON file: it has something that is not an export's text in it"),
+    "cut short": (as_file(envelope(valid_conversation()))[:-40], "it ends too early, as if cut short"),
+    "trailing data": (as_file(envelope(valid_conversation())) + b" {}", "something more follows the end of the export"),
+    "not UTF-8": (b'{"format": "aimlweb-export\xff"}', "part of its text is not UTF-8"),
     "a list": (b"[]", "not an aimlweb export (it is not a JSON object)"),
     "another format": (as_file(envelope(format="chatgpt-export")), "its 'format' is not \"aimlweb-export\""),
     "no format": (b'{"version": 1, "conversations": []}', "its 'format' is not"),
@@ -639,6 +641,9 @@ def test_a_malformed_file_is_refused_with_the_reason_and_changes_nothing(alice_c
     page = response.content.decode()
     assert "Nothing was imported:" in page
     assert reason in html.unescape(page)
+    # In plain words: none of the parser's own jargon.
+    for jargon in ("lexical error", "parse error", "json text", "premature EOF", "trailing garbage", "right here"):
+        assert jargon not in page
     assert counts() == before
 
 
