@@ -1,14 +1,11 @@
-// The composer (a new chat's and a conversation's): Enter sends, Shift+Enter adds a line, the box grows
-// with the text, the draft is kept per conversation until a page shows it sent, and near the length
-// limit it counts characters as the server does. While an answer runs it stays usable: the server
-// queues what is sent and sends it right after that answer (a follow-up); Esc stops the answer.
+// The composer: Enter sends, Shift+Enter adds a line, the box grows, the draft is kept until a page
+// shows it sent, characters are counted as the server counts them. While an answer runs, what is sent
+// waits on the server as a follow-up; Esc stops the answer.
 import { stopRunning } from "./shortcuts.js";
 import { activeTurns, announce, fitHeight, session, store } from "./util.js";
 
-// --- Character count: shown from COUNT_FROM of the limit, counted as the server counts -------
-// A line break is one character (a textarea's value has LF line breaks; the server turns the
-// CRLF a browser posts into LF before counting), and a character outside the BMP (an emoji) is
-// one, as Python's len() counts it, not two UTF-16 units.
+// --- Character count, from COUNT_FROM of the limit. As Python's len() after the server turns CRLF
+// into LF: a line break is one, an emoji (a surrogate pair) is one.
 const COUNT_FROM = 0.8;
 function charCount(text) {
   const pairs = text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g);
@@ -43,22 +40,19 @@ function setupCounter(textarea) {
   return api;
 }
 
-// Over the limit: why, just above the box (a new alert each time: announced again); the text stays.
-function refuse(form, textarea, message) {
-  unrefuse(textarea);
+// Over the limit: why, above the box (a new alert: announced each time); the text stays.
+function refuse(textarea, message) {
+  const old = document.getElementById("composer-refusal");
+  if (old) old.remove();
+  if (!message) return textarea.removeAttribute("aria-invalid");
   const note = document.createElement("p");
   note.id = "composer-refusal";
   note.className = "alert alert-error";
   note.setAttribute("role", "alert");
   note.textContent = message;
-  form.querySelector(".composer-box").before(note);
+  textarea.closest(".composer-box").before(note);
   textarea.setAttribute("aria-invalid", "true");
   textarea.focus();
-}
-function unrefuse(textarea) {
-  const note = document.getElementById("composer-refusal");
-  if (note) note.remove();
-  textarea.removeAttribute("aria-invalid");
 }
 
 function setupComposer(form, textarea) {
@@ -83,7 +77,7 @@ function setupComposer(form, textarea) {
     else store.remove(key);
     grow();
     counter.update();
-    if (!counter.over()) unrefuse(textarea);
+    if (!counter.over()) refuse(textarea);
   });
   textarea.addEventListener("keydown", function (event) {
     if (event.isComposing || event.keyCode === 229) return;
@@ -95,7 +89,7 @@ function setupComposer(form, textarea) {
         announce("Sending…"); // disabled only while this page's send is on its way
         return;
       }
-      if (counter.over()) refuse(form, textarea, counter.message());
+      if (counter.over()) refuse(textarea, counter.message());
       else form.requestSubmit(send || undefined);
     } else if (event.key === "Escape" && !event.shiftKey && !event.ctrlKey && !event.metaKey && activeTurns().length) {
       // Esc in the composer stops the running answer.
@@ -107,7 +101,7 @@ function setupComposer(form, textarea) {
     if (counter.over()) {
       // The server would refuse it too; say so here, with the text still in the box.
       event.preventDefault();
-      refuse(form, textarea, counter.message());
+      refuse(textarea, counter.message());
       return;
     }
     session.set("sent", key);

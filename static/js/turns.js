@@ -1,8 +1,7 @@
-// A conversation's turns as they live: elapsed timers ("Thinking… 2:41"), the answer being written
-// followed as it grows, Send enabled again when no answer is running, "Answer ready" announced (and in
-// a hidden tab, in the title and a notification), a queued prompt's start announced. While live.js receives pushed updates it swaps the
-// turns in; when it cannot, each running turn is polled here (htmx does the request and the swap:
-// hx-trigger="live" on the turn; this module only decides when).
+// A conversation's turns as they live: elapsed timers, the answer followed as it grows, Send enabled
+// when nothing runs, "Answer ready" (in a hidden tab: title and notification), a queued prompt's start.
+// live.js swaps pushed turns in; without it each running turn is polled here (htmx does the request
+// and swap: hx-trigger="live"; this module decides when).
 import { enhance } from "./answers.js";
 import { pushing, whenPushChanges } from "./live.js";
 import { activeTurns, announce } from "./util.js";

@@ -77,7 +77,9 @@ def test_streamed_text_shows_before_the_answer_completes(app):
 
 
 def test_stop_cancels_at_once_and_retry_completes(app):
-    app.fake_api.latency = 10  # stopped long before
+    # Stopped long before its one delta: an attempt that wrote nothing is retried in place ("attempt 2").
+    # (One that wrote something is kept as a version: tests/e2e/test_retry_versions.py.)
+    app.fake_api.latency, app.fake_api.stream_chunks = 60, 1
     app.start_worker(AIMLAPI_MODE="stream")
     page = app.new_page("/", user=app.user())
     app.send(page, "Long question")
@@ -92,6 +94,7 @@ def test_stop_cancels_at_once_and_retry_completes(app):
     expect(turn.get_by_role("status")).to_have_text("Stopped by the user.")
     expect(turn.locator(".status-line")).to_have_count(0)
     expect(page.locator("#send-button")).to_be_enabled()
+    assert Turn.objects.get(pk=turn.get_attribute("id").removeprefix("turn-")).output_text == ""
 
     app.fake_api.latency = 0.3
     with page.expect_navigation():
