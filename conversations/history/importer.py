@@ -36,6 +36,7 @@ class ImportPlan:
     turns: int = 0
     skipped: int = 0
     interrupted: int = 0
+    file_bytes: int = 0  # the attachments of the conversations to import (they count in the user's storage)
 
 
 def prepare(file: IO[bytes], spool: IO[bytes], *, known_ids: set[uuid.UUID]) -> ImportPlan:
@@ -61,6 +62,7 @@ def prepare(file: IO[bytes], spool: IO[bytes], *, known_ids: set[uuid.UUID]) -> 
         for turn in conversation["turns"]:
             plan.turns += 1
             plan.interrupted += turn.pop("was_active")
+            plan.file_bytes += sum(len(raw) for _name, raw in turn.get("attachments", ()))
         pickle.dump(conversation, spool, protocol=pickle.HIGHEST_PROTOCOL)
     spool.seek(0)
     return plan

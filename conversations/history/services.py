@@ -14,13 +14,16 @@ from typing import IO, Any, cast
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from conversations import tasks
+from conversations.attachments import selectors as attachment_selectors
 from conversations.chat import titles
 from conversations.models import Charge, Conversation, Share, Turn
 
 from . import import_files, importer, sharing
+from .errors import ImportRefused
 
 # Conversations written per statement on import (a savepoint each; one at a time only after a collision).
 IMPORT_BATCH = 200
@@ -43,6 +46,7 @@ def conversations_import(*, owner: User, file: IO[bytes]) -> importer.ImportPlan
     known = set(mine.values_list("id", flat=True)) | origins
     with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as spool:
         plan = importer.prepare(file, spool, known_ids=known)
+        _quota_check(owner, plan)
         with transaction.atomic():
             batch: list[dict[str, Any]] = []
             for data in importer.spooled(spool):
@@ -55,6 +59,20 @@ def conversations_import(*, owner: User, file: IO[bytes]) -> importer.ImportPlan
     if plan.turns:  # committed: their answers are rendered by the worker (pages render them meanwhile)
         tasks.imported_answers_render_task(owner.pk)
     return plan
+
+
+def _quota_check(owner: User, plan: importer.ImportPlan) -> None:
+    """The files an import brings count in the user's storage, as uploads do: over the quota, nothing is
+    imported (before any write)."""
+    if not plan.file_bytes:
+        return
+    used, quota = attachment_selectors.storage_used(user=owner), settings.ATTACHMENT_QUOTA_BYTES
+    if used + plan.file_bytes > quota:
+        raise ImportRefused(
+            f"This file's attachments take {filesizeformat(plan.file_bytes)}; with the "
+            f"{filesizeformat(used)} yours take already, that is over your {filesizeformat(quota)}. "
+            "Nothing was imported: delete conversations with files you no longer need, or ask an admin for more."
+        )
 
 
 def _batch_insert(owner: User, batch: list[dict[str, Any]], plan: importer.ImportPlan) -> None:

@@ -62,6 +62,11 @@ def test_the_dashboard_in_both_themes_and_a_figure_followed_to_its_rows(clock, a
         assert fill == ("rgb(52, 82, 209)" if theme == "light" else "rgb(142, 163, 255)")
         screenshot(page, f"usage-dashboard-{theme}", tmp_path)
         expect(page.locator("#near-budget tbody tr").first).to_be_visible()
+        # At 1280 px the budget table fits its card (its overshoot note wraps): no sideways scrolling.
+        near = page.locator("#near-budget .table-scroll")
+        assert near.evaluate("e => e.scrollWidth - e.clientWidth") <= 0
+        near.scroll_into_view_if_needed()
+        screenshot(page, f"usage-near-budget-{theme}", tmp_path)
         page.locator("#chart-days-title").evaluate("e => e.closest('section').scrollIntoView({block: 'start'})")
         screenshot(page, f"usage-charts-{theme}", tmp_path)
         page.locator("#matrix-title").scroll_into_view_if_needed()

@@ -10,6 +10,7 @@ import re
 from django.core.files.storage import storages
 from django.urls import reverse
 
+from conversations.attachments import selectors as attachment_selectors
 from conversations.attachments import services as attachment_services
 from conversations.chat import services
 from conversations.history import services as history
@@ -108,3 +109,20 @@ def test_the_share_menu_offers_to_include_files(alice_client, alice):
     assert re.search(r'name="show_attachments"', page)
     alice_client.post(reverse("share_create", args=[conversation.id]), {"show_attachments": "on"})
     assert conversation.shares.get().show_attachments
+
+
+def test_an_import_whose_files_would_pass_the_storage_quota_imports_nothing(alice, bob, settings):
+    _conversation_with_files(alice)
+    exported = export_all(client_for(alice))
+    brought = sum(row.size for row in Attachment.objects.filter(owner=alice))  # the bytes the file carries
+    _attach(bob, "mine.png", made.png(40, 40))
+    used = attachment_selectors.storage_used(user=bob)  # the file and its thumbnail
+    settings.ATTACHMENT_QUOTA_BYTES = used + brought - 1  # one byte short
+    response = upload(client_for(bob), exported)
+    message = html.unescape(response.content.decode())
+    assert response.status_code == 400 and "over your" in message and "Nothing was imported" in message
+    assert not Conversation.objects.filter(owner=bob).exists() and Attachment.objects.filter(owner=bob).count() == 1
+
+    settings.ATTACHMENT_QUOTA_BYTES = used + brought  # exactly enough
+    assert upload(client_for(bob), exported).status_code == 302
+    assert Attachment.objects.filter(owner=bob).count() == 3
