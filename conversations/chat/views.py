@@ -381,9 +381,14 @@ def turn_edit(request: SignedInRequest, turn_id: uuid.UUID) -> HttpResponse:
     if request.method == "POST":
         form = PromptForm(request.POST)
         status = 400
+        files = None  # kept as they are, unless the editor posted its list (Keep boxes, added files)
+        if form.is_valid() and "attachments_edited" in request.POST:
+            files, refusals = _composer_files(request, turn.conversation.model)
+            for refusal in refusals:
+                form.add_error(None, refusal)  # the form is no longer valid: nothing changes
         if form.is_valid():
             try:
-                if waiting.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"]):
+                if waiting.turn_waiting_edit(turn=turn, prompt=form.cleaned_data["prompt"], attachments=files):
                     return redirect(f"{turn.conversation.get_absolute_url()}#turn-{turn.id}")
                 turn.refresh_from_db()
                 status = 409  # the editor now sends the edit as another version (_edit_form.html)

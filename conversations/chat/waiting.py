@@ -8,14 +8,16 @@ starts or waits is decided where it is accepted (`services._create_once`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from conversations import tasks
+from conversations.attachments import services as attachments_writes
 from conversations.generation import scheduler
-from conversations.models import Conversation, Turn
+from conversations.models import Attachment, Conversation, Turn
 from conversations.usage import budgets
 
 
@@ -66,16 +68,19 @@ def turn_waiting_replace(
     return waiting
 
 
-def turn_waiting_edit(*, turn: Turn, prompt: str) -> bool:
-    """Change the prompt of a turn that waits to start (it was never sent); False once it started.
+def turn_waiting_edit(*, turn: Turn, prompt: str, attachments: Sequence[Attachment] | None = None) -> bool:
+    """Change the prompt of a turn that waits to start (it was never sent), and its files when the editor
+    posted its list (`attachments`: those kept, then those added); False once it started.
 
-    Held against budgets again, as the new text may cost more (BudgetExceeded: nothing changes).
+    Held against budgets again, as the new text or files may cost more (BudgetExceeded: nothing changes).
     """
     with transaction.atomic():
         if not Turn.objects.filter(id=turn.id, status=Turn.Status.WAITING).update(
             prompt=prompt, updated_at=timezone.now()
         ):
             return False
+        if attachments is not None:
+            attachments_writes.attachments_attach(turn=turn, attachments=attachments)
         turn.refresh_from_db()
         budgets.turn_reserve(turn=turn)
     return True

@@ -5,6 +5,7 @@
 // price, plus the model's hold (what its answers really take, never above the cap) at the output price.
 // A finished answer's fragment replaces #composer-money (out of band) with new figures: it is read again.
 const money = function () { return document.getElementById("composer-money"); };
+const form = function () { return document.getElementById("composer"); };
 
 function readModels(box) {
   try { return JSON.parse(box.dataset.models || "{}") || {}; } catch (e) { return {}; }
@@ -48,7 +49,11 @@ function estimate() {
   if (!model || model.input === null || model.output === null) return null;
   const perToken = parseInt(box.dataset.charsPerToken, 10) || 3;
   const typed = textarea ? characters(cleaned(textarea.value)) : 0;
-  const input = (parseInt(box.dataset.inputTokens, 10) || 0) + Math.ceil(typed / perToken);
+  let input = (parseInt(box.dataset.inputTokens, 10) || 0) + Math.ceil(typed / perToken);
+  // The composer's files, each with the input tokens the server counted for it (attachments/tokens.py).
+  form().querySelectorAll(".attach-item[data-input-tokens]").forEach(function (item) {
+    input += parseInt(item.dataset.inputTokens, 10) || 0;
+  });
   const cap = typedCap();
   const hold = cap ? Math.min(model.hold, cap) : model.hold;
   return {
@@ -77,25 +82,26 @@ function refreshEstimate() {
 }
 
 function setup() {
-  const form = document.getElementById("composer");
-  if (!form || !money()) return;
+  const composer = form();
+  if (!composer || !money()) return;
   // Typing, the model picker and the max output tokens box (outside the form, form="composer").
   document.addEventListener("input", function (event) {
     const target = event.target;
-    if (target && (target.form === form || target.id === "id_prompt")) refreshEstimate();
+    if (target && (target.form === composer || target.id === "id_prompt")) refreshEstimate();
   });
   document.addEventListener("change", function (event) {
-    if (event.target && event.target.form === form) refreshEstimate();
+    if (event.target && event.target.form === composer) refreshEstimate();
   });
-  // A finished answer brought new figures (out of band): the old element was replaced.
-  let shown = money();
+  // A finished answer brought new figures (out of band; the old element was replaced), or a file was
+  // attached or removed (attach.js). Not on other changes: the estimate's own text is in the form.
+  let shown = null;
   new MutationObserver(function () {
-    const now = money();
-    if (now && now !== shown) {
+    const now = [money(), ...Array.from(composer.querySelectorAll(".attach-item"), (item) => item.dataset.inputTokens)];
+    if (now[0] && (!shown || now.length !== shown.length || now.some((value, i) => value !== shown[i]))) {
       shown = now;
       refreshEstimate();
     }
-  }).observe(form, { childList: true, subtree: true });
+  }).observe(composer, { childList: true, subtree: true });
   refreshEstimate();
 }
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from conversations.chat import services
 from conversations.chat import waiting as waiting_writes
 from conversations.generation import scheduler, worker
-from conversations.models import Conversation, Turn, WaitingTurn
+from conversations.models import Attachment, Conversation, Turn, WaitingTurn
+from tests import attachment_files as files
 from tests import factories
 from tests.helpers import deferred_tasks
 
@@ -88,6 +89,38 @@ def test_a_queued_prompt_is_edited_in_place_until_it_starts(alice_client, alice,
     Turn.objects.filter(pk=waiting.pk).update(status="queued")
     assert not waiting_writes.turn_waiting_edit(turn=waiting, prompt="too late")
     assert Turn.objects.get(pk=waiting.pk).prompt == "better question"
+
+
+def test_a_queued_prompt_s_files_are_kept_changed_or_refused_in_its_editor(alice_client, alice, limits):
+    _fill(alice)
+    alice_client.post("/", {"prompt": "look", "files": [files.upload("a.png", files.png(64, 64))]})
+    waiting = Turn.objects.get(prompt="look", status="waiting")
+    [image] = waiting.attachments.all()
+    held = waiting.estimate_usd
+    editor = alice_client.get(reverse("turn_edit", args=[waiting.id]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="attachments_edited"' in editor and f'name="attachment" value="{image.id}"' in editor
+    # Untick the image, add a twelve-page PDF: the queued prompt has the PDF alone, held at its new cost.
+    edit = {"prompt": "read this instead", "attachments_edited": "1"}
+    response = alice_client.post(
+        reverse("turn_edit", args=[waiting.id]), {**edit, "files": [files.upload("b.pdf", files.pdf(12))]}
+    )
+    assert response.status_code == 302
+    waiting.refresh_from_db()
+    assert [row.name for row in waiting.attachments.all()] == ["b.pdf"] and waiting.prompt == "read this instead"
+    assert waiting.estimate_usd > held and not Attachment.objects.filter(pk=image.pk).exists()
+    # A refused file changes nothing, and says which and why in the editor, the edit still typed.
+    [pdf] = waiting.attachments.all()
+    response = alice_client.post(
+        reverse("turn_edit", args=[waiting.id]),
+        {**edit, "prompt": "again", "attachment": [str(pdf.id)], "files": [files.upload("cute.png", files.HTML)]},
+    )
+    page = response.content.decode()
+    assert response.status_code == 400 and "cute.png" in page and "again" in page
+    waiting.refresh_from_db()
+    assert waiting.prompt == "read this instead" and [row.name for row in waiting.attachments.all()] == ["b.pdf"]
+    # Without the editor's list (an older page), the files stay as they are.
+    alice_client.post(reverse("turn_edit", args=[waiting.id]), {"prompt": "text only"})
+    assert [row.name for row in Turn.objects.get(pk=waiting.pk).attachments.all()] == ["b.pdf"]
 
 
 def test_a_queued_prompt_is_cancelled_and_can_be_sent_later(alice_client, alice, limits):

@@ -83,3 +83,33 @@ def test_a_dropped_and_a_pasted_image_are_sent_and_shown(app, tmp_path):
     assert response.status == 200 and response.headers["x-content-type-options"] == "nosniff"
     screenshot(page, "attachments-conversation", tmp_path)
     expect(turn.locator(".turn-file-image img").first).to_have_attribute("loading", "lazy")
+
+
+def test_the_composer_s_estimate_counts_its_files_as_the_hold_does(app, clock):
+    from datetime import UTC, datetime
+
+    from conversations.models import Attachment, Turn
+    from conversations.usage import budgets
+
+    clock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))  # before gpt-5-pro, the default model, retires
+    page = app.new_page("/", user=app.user())
+    shown = page.locator("#composer-estimate .estimate-usd")
+    page.locator("#id_prompt").fill("Summarise this paper")
+    expect(shown).to_have_text("$2.64")
+    page.locator("#attach .attach-input").set_input_files(
+        [{"name": "paper.pdf", "mimeType": "application/pdf", "buffer": made.pdf(12)}]
+    )
+    expect(page.locator("#attach .attach-item[data-input-tokens]")).to_have_count(1)
+    assert Attachment.objects.get().tokens > 5_000  # twelve pages: enough to move the cents
+    expect(shown).not_to_have_text("$2.64")
+    with_file = shown.text_content()
+    page.locator("#attach .attach-remove").click()
+    expect(shown).to_have_text("$2.64")  # removed: out of the estimate
+    page.locator("#attach .attach-input").set_input_files(
+        [{"name": "paper.pdf", "mimeType": "application/pdf", "buffer": made.pdf(12)}]
+    )
+    expect(shown).to_have_text(with_file)
+    with page.expect_navigation():
+        page.locator("#id_prompt").press("Enter")
+    turn = Turn.objects.get(prompt="Summarise this paper")
+    assert budgets.about_usd(turn.estimate_usd) == with_file  # what was shown is what the prompt is held at
