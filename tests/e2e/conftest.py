@@ -287,7 +287,11 @@ def settle(page: Page) -> None:
     Playwright's sync API hands page events (dialogs, errors) to Python only while a call runs:
     this is that call, ended by the page itself, not by a clock.
     """
-    page.evaluate("() => new Promise(done => setTimeout(() => requestAnimationFrame(() => done()), 0))")
+    # The frame may never come (a page Chromium treats as hidden runs no animation frames): at most 1 s.
+    page.evaluate(
+        "() => new Promise(done => {"
+        " setTimeout(() => requestAnimationFrame(() => done()), 0); setTimeout(done, 1000); })"
+    )
 
 
 def page_until(page: Page, condition, timeout: float = 10.0) -> None:
