@@ -6,6 +6,7 @@ read before the transaction that accepts it: that transaction locks the user's r
 """
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -46,7 +47,9 @@ def locked_part(sql: list[str], *, catalogue_reads: int) -> list[str]:
 
 
 @pytest.fixture
-def budgeted(settings):
+def budgeted(settings, clock):
+    # Before gpt-5-pro retires (2026-12-11): after it, a prompt also reads its successor's row.
+    clock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
     settings.BUDGET_MONTHLY_USD = Decimal("50")
     settings.INSTANCE_BUDGET_MONTHLY_USD = Decimal("500")
 
