@@ -287,11 +287,22 @@ def settle(page: Page) -> None:
     Playwright's sync API hands page events (dialogs, errors) to Python only while a call runs:
     this is that call, ended by the page itself, not by a clock.
     """
-    # The frame may never come (a page Chromium treats as hidden runs no animation frames): at most 1 s.
-    page.evaluate(
-        "() => new Promise(done => {"
-        " setTimeout(() => requestAnimationFrame(() => done()), 0); setTimeout(done, 1000); })"
-    )
+    page.evaluate(SETTLE)
+
+
+# Under Playwright's page.clock the timers and frames are the test's to run: paused, none would ever come
+# (the call would never end), so the page's next task, a message, ends it instead. A frame may also never
+# come to a page Chromium treats as hidden: then at most 1 s.
+SETTLE = """() => new Promise(done => {
+  if (!String(setTimeout).includes("[native code]")) {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => done();
+    channel.port2.postMessage(0);
+    return;
+  }
+  setTimeout(() => requestAnimationFrame(() => done()), 0);
+  setTimeout(done, 1000);
+})"""
 
 
 def page_until(page: Page, condition, timeout: float = 10.0) -> None:
