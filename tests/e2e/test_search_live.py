@@ -157,8 +157,24 @@ def test_screenshots_of_the_sidebar_search(app, tmp_path, view):
     page = app.new_page("/", **options, user=user)
     if size == "phone":
         page.locator("#sidebar-toggle").click()
+    page.get_by_label("Search conversations").focus()
+    expect(page.locator("#search-panel")).to_be_attached()  # search-live.js arrived (what is typed before: below)
     page.get_by_label("Search conversations").press_sequentially("quokka", delay=20)
     expect(panel(page).locator(".panel-hit")).to_have_count(2)
     page.get_by_label("Search conversations").press("ArrowDown")
     path = screenshot(page, f"search-live-{view}", tmp_path)
     assert path.exists() and (os.environ.get("SAVE_SCREENSHOTS") != "1" or path.stat().st_size > 10_000)
+
+
+def test_what_is_typed_before_the_module_arrives_is_searched(app):
+    user = app.user()
+    _seed_matches(user)
+    page = app.new_context(user=user).new_page()
+    app.guard_page(page)
+    held = []
+    page.route("**/search-live*.js", lambda route: held.append(route))  # arrives once the typing is done
+    page.goto("/")
+    page.get_by_label("Search conversations").press_sequentially("quokka", delay=20)
+    page_until(page, lambda: len(held) == 1)
+    held[0].continue_()
+    expect(panel(page).locator(".panel-hit")).to_have_count(2)
