@@ -50,6 +50,8 @@ from conversations.models import Conversation, Turn
 from conversations.notices import selectors as notice_rules
 from conversations.notices import services as notices
 
+from . import sessions
+
 logger = logging.getLogger(__name__)
 
 # The most turns one page may ask about (a conversation page shows one running turn).
@@ -84,12 +86,18 @@ def sse(event: str, data: dict, event_id: int | None = None) -> str:
 
 @dataclass(eq=False)
 class Subscriber:
-    """One open page: its user, the versions of the turns it shows running, its unread events."""
+    """One open page: its user, the versions of the turns it shows running, its unread events.
+
+    `session_key`: the page's sign-in, which the watcher re-reads (sessions.py); `signed_out` once
+    it no longer holds, and the stream ends.
+    """
 
     user_id: int
     turns: dict[uuid.UUID, int]
+    session_key: str | None = None
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
+    signed_out: bool = False
 
     def put(self, message) -> None:
         """Queue an event: SSE text, or a TurnEvent (its fragment is drawn by the stream)."""
@@ -98,6 +106,11 @@ class Subscriber:
         except asyncio.QueueFull:
             # A page that stopped reading: end its stream; it reconnects and catches up.
             self.overflowed = True
+
+    def sign_out(self) -> None:
+        """Its sign-in is gone: end the stream now (an empty message wakes it; it sends nothing more)."""
+        self.signed_out = True
+        self.put("")
 
 
 @dataclass
@@ -255,6 +268,9 @@ class Watcher:
         self.overlap = timedelta(seconds=settings.LIVE_EVENTS_OVERLAP)
         # One thread, one database connection, for all the reads of this process.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-watcher")
+        # The pages' sign-ins are re-read in a thread of their own, so that never delays a change.
+        self.sessions_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-sessions")
+        self.sessions_task: asyncio.Task | None = None
         self.subscribers: set[Subscriber] = set()
         # Per connected user: their running turns (turn id -> conversation id).
         self.running: dict[int, dict[uuid.UUID, uuid.UUID]] = {}
@@ -262,6 +278,8 @@ class Watcher:
         self.rows_told: dict[uuid.UUID, tuple] = {}
         self.checked_at = timezone.now()
         self.seen_due = 0.0  # when the turns the pages show are next noted (loop time; notices/selectors.py)
+        self.sessions_due = 0.0  # when the pages' sign-ins are next re-read (loop time; sessions.py)
+        self.session_checks = 0
         self.task: asyncio.Task | None = None
         self.checks = 0
         self.probes = 0  # ticks that found nothing committed, so read nothing
@@ -270,8 +288,9 @@ class Watcher:
 
     def close(self, wait: bool = False) -> None:
         """Give back the thread and its connection (the loop this watcher served is gone)."""
-        self.executor.submit(release_connections)
-        self.executor.shutdown(wait=wait)
+        for executor in (self.executor, self.sessions_executor):
+            executor.submit(release_connections)
+            executor.shutdown(wait=wait)
 
     def _read(self, function, *args, **kwargs):
         return self.loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
@@ -288,6 +307,8 @@ class Watcher:
         self.running.setdefault(subscriber.user_id, {})
         if self.task is None or self.task.done():
             self.checked_at = timezone.now()
+            # A stream's sign-in was just read by its request: the first re-read is one period on.
+            self.sessions_due = self.loop.time() + settings.LIVE_EVENTS_SESSION_CHECK_SECONDS
             self.task = self.loop.create_task(self._run(), name="live-watcher")
         running, turns, rows = await self._read(
             read_catch_up, user_id=subscriber.user_id, turn_ids=list(subscriber.turns), since=since - self.overlap
@@ -320,6 +341,7 @@ class Watcher:
                 # Idle: give the connection back. No await between the last look and the end,
                 # so a page subscribing meanwhile either is seen here or starts a new task.
                 await self._read(release_connections)
+                await self.loop.run_in_executor(self.sessions_executor, release_connections)
                 if not self.subscribers:
                     self.rows_told.clear()
                     return
@@ -328,6 +350,9 @@ class Watcher:
                 if self.loop.time() >= self.seen_due:
                     self.seen_due = self.loop.time() + notice_rules.SEEN_TOUCH_SECONDS
                     await self.note_shown(self.shown_turns())
+                if self.loop.time() >= self.sessions_due and (self.sessions_task is None or self.sessions_task.done()):
+                    self.sessions_due = self.loop.time() + settings.LIVE_EVENTS_SESSION_CHECK_SECONDS
+                    self.sessions_task = self.loop.create_task(self.check_sessions(), name="live-sessions")
                 # Nothing committed since the last read: nothing to read (but look at least every
                 # second, in case a write escaped the probe).
                 seen = await self._read(commits_seen)
@@ -342,6 +367,21 @@ class Watcher:
                 commits = None
                 logger.warning("live watcher: reading changes failed (%s in a row)", failures, exc_info=True)
                 await self._read(release_connections)
+
+    async def check_sessions(self) -> None:
+        """End the streams whose sign-in no longer holds: one read for every page of the process."""
+        pages = list(self.subscribers)
+        sign_ins = [(s.session_key, s.user_id) for s in pages]
+        try:
+            holding = await self.loop.run_in_executor(self.sessions_executor, sessions.sign_ins_holding, sign_ins)
+        except Exception:  # a database hiccup ends no stream: the next check reads again
+            logger.warning("live: could not re-read the pages' sign-ins", exc_info=True)
+            await self.loop.run_in_executor(self.sessions_executor, release_connections)
+            return
+        self.session_checks += 1
+        for subscriber in pages:
+            if (subscriber.session_key, subscriber.user_id) not in holding:
+                subscriber.sign_out()
 
     def shown_turns(self) -> list[uuid.UUID]:
         """The running turns the open pages show (each its owner's: `running` is read from the database)."""

@@ -2,8 +2,8 @@
 
 A page (static/js/live.js) opens the stream listing the turns it shows running; `turn` events carry
 the turn's fragment, drawn by the same renderer as `/t/<id>/live/` (chat/fragments.py) for the
-stream's own user; `conversation` events carry sidebar rows. The stream re-reads its session every
-LIVE_EVENTS_SESSION_CHECK_SECONDS and ends once the sign-in is gone.
+stream's own user; `conversation` events carry sidebar rows. The stream ends once its sign-in is
+gone, which the watcher re-reads for every stream every LIVE_EVENTS_SESSION_CHECK_SECONDS (sessions.py).
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from importlib import import_module
-from types import SimpleNamespace
 from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import get_user
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -74,7 +71,9 @@ async def stream(request: HttpRequest) -> HttpResponseBase:
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse("Sign in to receive updates.", status=401, content_type="text/plain")
-    subscriber = Subscriber(user_id=user.pk, turns=_page_turns(request.GET.getlist("t")))
+    subscriber = Subscriber(
+        user_id=user.pk, turns=_page_turns(request.GET.getlist("t")), session_key=request.session.session_key
+    )
     signed_in = cast(SignedInRequest, request)  # its user is signed in (above)
     response = StreamingHttpResponse(_events(signed_in, subscriber, _since(request)), content_type="text/event-stream")
     # Proxies must pass each event on at once (nginx reads this header; see the README).
@@ -112,21 +111,6 @@ async def _text(request: SignedInRequest, items: Sequence[str | TurnEvent]) -> s
     return "".join([item if isinstance(item, str) else await _with_fragment(request, item) for item in items])
 
 
-def session_holds(session_key: str | None, user_id: int) -> bool:
-    """Whether the stream's sign-in still holds: its session exists and is unexpired (not signed out,
-    nor ended by "Sign out everywhere"), the password it was made with is unchanged, the user active.
-
-    Read fresh from the session store, as a new request would (django.contrib.auth.get_user).
-    """
-    try:
-        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-        # get_user reads nothing of a request but its session.
-        user = get_user(cast(HttpRequest, SimpleNamespace(session=store)))
-        return user.is_authenticated and user.pk == user_id
-    finally:
-        release_connections()  # an open stream holds no database connection
-
-
 async def _events(request: SignedInRequest, subscriber: Subscriber, since: datetime) -> AsyncIterator[str]:
     # The request's own database connection is not needed while the stream stays open (the
     # watcher reads for everyone): give it back now rather than when the stream ends.
@@ -144,28 +128,24 @@ async def _events(request: SignedInRequest, subscriber: Subscriber, since: datet
         loop = asyncio.get_running_loop()
         ends = loop.time() + settings.LIVE_EVENTS_MAX_SECONDS
         heartbeat = settings.LIVE_EVENTS_HEARTBEAT_SECONDS
-        session_key, every = request.session.session_key, settings.LIVE_EVENTS_SESSION_CHECK_SECONDS
         last_sent = loop.time()
-        next_check = last_sent + every
-        while not subscriber.overflowed and loop.time() < ends:
-            if loop.time() >= next_check:
-                # Else the stream outlives its sign-in; its reconnect then gets a 401 and stops.
-                if not await sync_to_async(session_holds)(session_key, subscriber.user_id):
-                    break
-                next_check = loop.time() + every
+        # The watcher ends a stream whose sign-in is gone (signed_out); its reconnect then gets a 401.
+        while not subscriber.overflowed and not subscriber.signed_out and loop.time() < ends:
             if loop.time() - last_sent >= heartbeat:
                 # A comment: keeps proxies and load balancers from closing an idle stream.
                 yield ": keep-alive\n\n"
                 last_sent = loop.time()
                 continue
             try:
-                wait = min(last_sent + heartbeat, next_check, ends) - loop.time()
+                wait = min(last_sent + heartbeat, ends) - loop.time()
                 message = await asyncio.wait_for(subscriber.queue.get(), timeout=max(wait, 0))
             except TimeoutError:
                 continue
             batch = [message]
             while not subscriber.queue.empty():
                 batch.append(subscriber.queue.get_nowait())
+            if subscriber.signed_out:
+                break
             yield await _text(request, batch)
             last_sent = loop.time()
     finally:

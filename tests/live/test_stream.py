@@ -545,3 +545,40 @@ def test_a_stream_whose_session_lives_stays_open(alice, settings):
         return await read_stream(response, until=lambda text: text.count(": keep-alive") >= 5, timeout=5.0)
 
     assert asyncio.run(scenario()).count(": keep-alive") >= 5
+
+
+def test_the_watcher_re_reads_each_sign_in_once_and_ends_only_the_pages_whose_sign_in_is_gone(alice, bob, settings):
+    """Before, every stream re-read its own session every 5 s: 200 checks a second at 1,000 streams."""
+    from django.contrib.sessions.models import Session
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.live import sessions
+
+    settings.LIVE_EVENTS_INTERVAL_MS = 600_000  # only the re-reads below run
+    laptop, phone, bobs = client_for(alice), client_for(alice), client_for(bob)
+    keys = {name: c.session.session_key for name, c in (("laptop", laptop), ("phone", phone), ("bob", bobs))}
+    owners = {"laptop": alice.pk, "phone": alice.pk, "bob": bob.pk}
+    tabs = {"laptop": 5, "phone": 1, "bob": 3}
+
+    with CaptureQueriesContext(connection) as one_each:
+        sessions.sign_ins_holding([(keys[n], owners[n]) for n in tabs])
+    with CaptureQueriesContext(connection) as every_tab:
+        sessions.sign_ins_holding([(keys[n], owners[n]) for n in tabs for _ in range(tabs[n])])
+    assert len(every_tab) == len(one_each)  # nine pages, three sign-ins: read once each
+
+    Session.objects.filter(session_key=keys["laptop"]).delete()  # signed out on the laptop
+
+    async def scenario():
+        watcher = live.watcher()
+        pages = {
+            n: [live.Subscriber(user_id=owners[n], turns={}, session_key=keys[n]) for _ in range(tabs[n])]
+            for n in tabs
+        }
+        for subscriber in [s for each in pages.values() for s in each]:
+            await watcher.subscribe(subscriber, since=timezone.now())
+        await watcher.check_sessions()
+        return {n: [s.signed_out for s in each] for n, each in pages.items()}, watcher.session_checks
+
+    ended, checks = asyncio.run(scenario())
+    assert checks == 1
+    assert ended == {"laptop": [True] * 5, "phone": [False], "bob": [False] * 3}
