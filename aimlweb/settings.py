@@ -114,6 +114,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ops.logs.RequestIdMiddleware",
+    # Reference reads (a model's catalogue row) done once per request: aimlweb/request_memo.py.
+    "aimlweb.request_memo.RequestMemoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -366,6 +366,7 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
             modes = {m: sum(1 for t in tabs if t.mode == m) for m in ("push", "poll", "")}
             windows.append(
                 {"tabs": stage, "start": start, "end": end, "idle": idle, "waiting": waiting, "open_s": sent_s,
+                 "opening": (t0, t0 + sent_s),
                  "modes": modes}
             )  # fmt: skip
             print(f"[tabs] {stage} tabs open ({waiting} waiting), measured 2 x {args.window:g} s", flush=True)
@@ -388,7 +389,8 @@ def bench_tabs(args, static_root: Path, workdir: Path) -> dict:
             failed = sum(1 for _, t in page_loads if t.status != 200 and w["start"] <= t.start < w["end"])
             results_windows.append({**w, "page_loads": summary(loads), "page_loads_failed": failed,
                                     "cpu_cores": sampler.cores(w["start"], w["end"]),
-                                    "idle_cpu_cores": sampler.cores(*w["idle"])})  # fmt: skip
+                                    "idle_cpu_cores": sampler.cores(*w["idle"]),
+                                    "opening_cpu_cores": sampler.cores(*w["opening"])})  # fmt: skip
         seen = [t for t in tabs if t.visible_at is not None and t.status == "completed"]
         added = []
         for tab in seen:

@@ -66,6 +66,15 @@ def report(results: dict) -> str:
                 f"({p['n']}) | {verdict(p['p95'], TARGETS['page_p95_ms'], or_equal=True)} | {cpu.get('web', 0):.3f} | "
                 f"{cpu.get('worker', 0):.3f} | {cpu.get('other processes', 0):.3f} |"
             )
+        lines.append("")
+        for w in tabs["windows"]:
+            if "opening_cpu_cores" not in w:  # results from before 2026-12-07's second session
+                continue
+            cpu = ", ".join(f"{name} {cores:.2f}" for name, cores in w["opening_cpu_cores"].items())
+            lines.append(
+                f"Opening {w['tabs']} tabs (home page, send, conversation page, stream) took {w['open_s']:.1f} s "
+                f"({w['tabs'] / w['open_s']:.1f} a second); cores meanwhile: {cpu}."
+            )
         a = tabs["added_at_once"]
         lines += [
             "",

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from aimlweb.request_memo import memoised
+
 from .pricing import NO_PRICES, Prices
 
 if TYPE_CHECKING:  # annotations only: the functions import it where they read it, as before
@@ -100,6 +102,7 @@ def models_enabled() -> QuerySet[AIModel]:
     return AIModel.objects.filter(enabled=True).order_by("-is_default", "provider_id")
 
 
+@memoised
 def model_get(provider_id: str) -> AIModel | None:
     """The catalogue row of a model id, or None for a model the catalogue does not know."""
     from conversations.models import AIModel
@@ -107,6 +110,7 @@ def model_get(provider_id: str) -> AIModel | None:
     return AIModel.objects.select_related("successor").filter(provider_id=provider_id).first()
 
 
+@memoised
 def labels() -> dict[str, str]:
     """{provider_id: label (or the id when it has none)} of every catalogued model, in one query."""
     from conversations.models import AIModel
@@ -132,6 +136,7 @@ def model_echoed(echoed: str, known: dict[str, str]) -> str:
     return best
 
 
+@memoised
 def default_model_id() -> str:
     from conversations.models import AIModel
 

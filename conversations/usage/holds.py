@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 
+from aimlweb.request_memo import memoised
 from conversations.models import AIModel, Charge
 
 HOLD_SAMPLE = 200
@@ -59,6 +60,7 @@ def recent_answers(model: str) -> QuerySet[Charge, int]:
     return rows.values_list("output_tokens", flat=True)[:HOLD_SAMPLE]
 
 
+@memoised
 def recent_output_tokens(model: str) -> list[int]:
     return list(recent_answers(model))
 

@@ -571,8 +571,7 @@ def test_the_watcher_re_reads_each_sign_in_once_and_ends_only_the_pages_whose_si
     async def scenario():
         watcher = live.watcher()
         pages = {
-            n: [live.Subscriber(user_id=owners[n], turns={}, session_key=keys[n]) for _ in range(tabs[n])]
-            for n in tabs
+            n: [live.Subscriber(user_id=owners[n], turns={}, session_key=keys[n]) for _ in range(tabs[n])] for n in tabs
         }
         for subscriber in [s for each in pages.values() for s in each]:
             await watcher.subscribe(subscriber, since=timezone.now())
