@@ -295,6 +295,12 @@ class TurnsPage:
     leaf: uuid.UUID | None  # the path's last turn: a prompt sent from this page follows it
     running_elsewhere: uuid.UUID | None = None  # a turn being answered on a version not shown
 
+    @property
+    def whole_path(self) -> list[Turn] | None:
+        """The turns shown when they are the whole path to its last turn (nothing earlier), else None."""
+        whole = not self.earlier and self.leaf is not None and bool(self.turns) and self.turns[-1].pk == self.leaf
+        return self.turns if whole else None
+
 
 def conversation_turns_page(
     *,

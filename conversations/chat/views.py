@@ -142,7 +142,7 @@ def _conversation_page(
         "share_open": "shared" in request.GET,
         "new_share": request.GET.get("shared", ""),
         "form": form,
-        "composer_cost": budgets.composer_cost(conversation=conversation, leaf=page.leaf),
+        "composer_cost": budgets.composer_cost(conversation=conversation, leaf=page.leaf, shown=page.whole_path),
         **_attach(catalog.model_get(conversation.model), [], []),
         "settings_form": ConversationSettingsForm(
             model=conversation.model,

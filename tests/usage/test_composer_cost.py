@@ -131,3 +131,39 @@ def test_an_ended_turns_fragment_brings_the_budget_line_and_the_estimate(
     assert D(attrs["left"]) == left
     assert f"${left:,.2f} left of your $50.00 monthly budget" in text and "held" not in text
     assert attrs["input-tokens"] == str(turn.input_tokens + turn.output_tokens)
+
+
+def _file(owner, turn, tokens: int):
+    from conversations.models import Attachment
+
+    return Attachment.objects.create(
+        owner=owner, turn=turn, kind="image", name="a.png", content_type="image/png", size=10, sha256="0" * 64,
+        tokens=tokens, path=f"x/{turn.pk}.png",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", ["no usage known", "usage known", "usage on an earlier turn", "a failed last turn"])
+def test_a_pages_estimate_counts_the_turns_it_shows_as_a_read_would_without_reading_them_again(
+    alice, alice_client, shape, django_assert_max_num_queries
+):
+    """The conversation page had read the path already; its estimate read the tree, the usage, the
+    texts and the files again (four queries). Counted from the rows in hand, it is the same figure."""
+    conversation = factories.conversation(owner=alice, title="c", instructions="Be brief, please.")
+    usage = {"usage known": [None, (900, 300)], "usage on an earlier turn": [(500, 200), None]}.get(shape, [None, None])
+    turns = []
+    for index, known in enumerate(usage):
+        fields = {"input_tokens": known[0], "output_tokens": known[1]} if known else {}
+        status = "failed" if shape == "a failed last turn" and index == 1 else "completed"
+        turns.append(factories.turn(conversation=conversation, prompt=f"Question {index} " * 9, status=status,
+                                    output_text=f"Answer {index} " * 20, **fields))  # fmt: skip
+        _file(alice, turns[-1], tokens=85 * (index + 1))
+    read = budgets.composer_cost(conversation=conversation, leaf=turns[-1].pk)
+    from conversations.chat import selectors
+
+    page = selectors.conversation_turns_page(conversation=conversation)
+    assert page.whole_path is not None and [t.pk for t in page.whole_path] == [t.pk for t in turns]
+    with django_assert_max_num_queries(4):  # the model's row, its successor's offer, the recent answers
+        in_hand = budgets.composer_cost(conversation=conversation, leaf=page.leaf, shown=page.whole_path)
+    assert in_hand == read and read.input_tokens > 0
+    attrs, _ = money(alice_client.get(conversation.get_absolute_url()).content.decode())
+    assert int(attrs["input-tokens"]) == read.input_tokens
