@@ -1,21 +1,21 @@
 """Private pages are never cached; no NUL reaches a query; the client address for sign-in throttling."""
 
 import ipaddress
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.http import QueryDict
 from django.utils.cache import add_never_cache_headers
 
+from aimlweb.middleware import BothModes
 
-class NoStoreMiddleware:
+
+class NoStoreMiddleware(BothModes):
     """`Cache-Control: no-store` on every page the app renders (static files never get here:
     whitenoise answers them earlier), so a shared computer's back button or a proxy keeps no
     copy of a conversation."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+    def around(self, request):
         if "%00" in request.META.get("QUERY_STRING", ""):
             # A NUL in a query parameter (a search, a cursor) is never meaningful, and PostgreSQL
             # refuses it in any query (a 500). Forms already refuse it with a message.
@@ -23,11 +23,27 @@ class NoStoreMiddleware:
             for key, values in request.GET.lists():
                 cleaned.setlist(key.replace("\x00", ""), [value.replace("\x00", "") for value in values])
             request.GET = cleaned
-        response = self.get_response(request)
+        return nullcontext()
+
+    def finish(self, request, response):
         user = getattr(request, "user", None)
-        if "Cache-Control" not in response or (user is not None and user.is_authenticated):
-            add_never_cache_headers(response)  # no-store, no-cache, private, max-age=0
-        return response
+        return _keep_private(response, "Cache-Control" in response and user is not None and user.is_authenticated)
+
+    async def __acall__(self, request):
+        with self.around(request):
+            response = await self.get_response(request)
+        # The user is read only when it decides (request.user would read it in the event loop).
+        signed_in = (
+            "Cache-Control" in response and hasattr(request, "auser") and (await request.auser()).is_authenticated
+        )
+        return _keep_private(response, signed_in)
+
+
+def _keep_private(response, signed_in: bool):
+    """A response that set no caching of its own, or any for a signed-in user, is never stored."""
+    if "Cache-Control" not in response or signed_in:
+        add_never_cache_headers(response)  # no-store, no-cache, private, max-age=0
+    return response
 
 
 def client_ip(request) -> str:

@@ -13,12 +13,15 @@ its own, and a streamed response's body (read after the middleware returned) rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest
+
+from aimlweb.middleware import BothModes
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,15 +45,13 @@ def memoised(function: Callable[P, R]) -> Callable[P, R]:
     return read
 
 
-class RequestMemoMiddleware:
+class RequestMemoMiddleware(BothModes):
     """Gives each request a memo of its own, dropped when its response is made."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+    @contextmanager
+    def around(self, request: HttpRequest) -> Iterator[None]:
         token = _memo.set({})
         try:
-            return self.get_response(request)
+            yield
         finally:
             _memo.reset(token)

@@ -117,7 +117,8 @@ MIDDLEWARE = [
     # Reference reads (a model's catalogue row) done once per request: aimlweb/request_memo.py.
     "aimlweb.request_memo.RequestMemoMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # WhiteNoise, able to run as a coroutine (aimlweb/middleware.py: no middleware here is sync only).
+    "aimlweb.middleware.StaticFiles",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from aimlweb.middleware import BothModes
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 turn_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("turn_id", default="")
 
@@ -34,21 +36,20 @@ def turn_context(turn_id: object) -> Iterator[None]:
         turn_id_var.reset(token)
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(BothModes):
     """Take a sane X-Request-ID from the proxy or make one; echo it in the response."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+    @contextmanager
+    def around(self, request):
         incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        token = request_id_var.set(incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex)
         try:
-            response = self.get_response(request)
+            yield
         finally:
             request_id_var.reset(token)
-        response["X-Request-ID"] = request_id
+
+    def finish(self, request, response):
+        response["X-Request-ID"] = request_id_var.get()
         return response
 
 
