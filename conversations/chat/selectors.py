@@ -296,10 +296,9 @@ class TurnsPage:
     running_elsewhere: uuid.UUID | None = None  # a turn being answered on a version not shown
 
     @property
-    def whole_path(self) -> list[Turn] | None:
-        """The turns shown when they are the whole path to its last turn (nothing earlier), else None."""
-        whole = not self.earlier and self.leaf is not None and bool(self.turns) and self.turns[-1].pk == self.leaf
-        return self.turns if whole else None
+    def path_end(self) -> list[Turn] | None:
+        """The turns shown when they end the path at its last turn (all of it when `earlier` is empty)."""
+        return self.turns if self.leaf is not None and self.turns and self.turns[-1].pk == self.leaf else None
 
 
 def conversation_turns_page(

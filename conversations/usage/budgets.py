@@ -172,18 +172,19 @@ def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def _input_tokens(turn: Turn, files: int = 0, shown: Sequence[Turn] | None = None) -> int:
+def _input_tokens(turn: Turn, files: int = 0, shown: Sequence[Turn] | None = None, shown_whole: bool = False) -> int:
     """What sending `turn` takes in: the previous answered turn on its path (its actual input + output
     tokens) plus this prompt, or (a first turn, or no usage known) a character count of everything sent.
 
     `turn` may be a draft not saved yet (its conversation, prompt and parent): a prompt priced before
     the transaction that accepts it (`turn_quote`), with `files`: the input tokens of its files.
-    `shown`: the draft's whole path, first turn first, when a page has read it already (with their
-    attachments): then nothing is read again."""
+    `shown`: the end of the draft's path, first turn first, as a page read it (with their attachments;
+    `shown_whole`: all of the path): counted from those rows when they hold the answer."""
     if turn.parent_id is None:  # a first turn: the instructions, its prompt and its files are all that is sent
         return _tokens(turn.conversation.instructions) + _tokens(turn.prompt) + _file_tokens(turn, [], files)
-    if shown is not None:
-        return _input_tokens_shown(turn, shown, files)
+    counted = _input_tokens_shown(turn, shown, files, shown_whole) if shown is not None else None
+    if counted is not None:
+        return counted
     path = selectors.turn_path(turn)  # only the versions on screen are sent
     answered = Turn.objects.filter(
         pk__in=path, status=Turn.Status.COMPLETED, input_tokens__isnull=False, output_tokens__isnull=False
@@ -202,15 +203,18 @@ def _input_tokens(turn: Turn, files: int = 0, shown: Sequence[Turn] | None = Non
     return sum(_tokens(text) for text in sent) + _file_tokens(turn, path, files)
 
 
-def _input_tokens_shown(draft: Turn, path: Sequence[Turn], files: int) -> int:
-    """`_input_tokens` of a draft following `path` (its turns read, with their attachments): the same
-    rule, counted from the rows in hand."""
+def _input_tokens_shown(draft: Turn, path: Sequence[Turn], files: int, whole: bool) -> int | None:
+    """`_input_tokens` of a draft following `path` (the end of its path, read with their attachments): the
+    same rule, counted from the rows in hand; None when they do not hold the answer (no answer with usage
+    among them, and turns above them)."""
     completed = [turn for turn in path if turn.status == Turn.Status.COMPLETED]
     answered = [turn for turn in completed if turn.input_tokens is not None and turn.output_tokens is not None]
     if answered:
         return (
             cast(int, answered[-1].input_tokens) + cast(int, answered[-1].output_tokens) + _tokens(draft.prompt) + files
         )
+    if not whole:
+        return None
     sent = [draft.conversation.instructions, *(text for turn in completed for text in (turn.prompt, turn.output_text))]
     file_tokens = sum(row.tokens for turn in path for row in turn.attachments.all())
     return sum(_tokens(text) for text in [*sent, draft.prompt]) + file_tokens + files
@@ -374,12 +378,14 @@ def composer_cost(
     conversation: Conversation | None = None,
     leaf: uuid.UUID | None = None,
     shown: Sequence[Turn] | None = None,
+    shown_whole: bool = False,
     models: Sequence[AIModel] = (),
     model: str = "",
 ) -> ComposerCost:
     """The composer's figures: of a conversation's next prompt after `leaf` (the last turn on screen),
     or of a new chat's first one on any of `models` (the model picker's; `model` the one it shows).
-    `shown`: the whole path to `leaf` when the page has read it (with the turns' attachments)."""
+    `shown`: the end of the path to `leaf` as the page read it (with the turns' attachments; `shown_whole`:
+    all of it)."""
     if conversation is None:
         return ComposerCost(
             model=model or catalog.default_model_id(),
@@ -393,7 +399,7 @@ def composer_cost(
     following = Turn(conversation=conversation, prompt="", parent_id=leaf)  # not saved: the prompt to come
     return ComposerCost(
         model=model,
-        input_tokens=_input_tokens(following, shown=shown),
+        input_tokens=_input_tokens(following, shown=shown, shown_whole=shown_whole),
         models={model: _model_cost(model, row, conversation.max_output_tokens)},
     )
 
