@@ -1,7 +1,6 @@
 """Private pages are never cached; no NUL reaches a query; the client address for sign-in throttling."""
 
 import ipaddress
-from contextlib import nullcontext
 
 from django.conf import settings
 from django.http import QueryDict
@@ -15,7 +14,7 @@ class NoStoreMiddleware(BothModes):
     whitenoise answers them earlier), so a shared computer's back button or a proxy keeps no
     copy of a conversation."""
 
-    def around(self, request):
+    def before(self, request):
         if "%00" in request.META.get("QUERY_STRING", ""):
             # A NUL in a query parameter (a search, a cursor) is never meaningful, and PostgreSQL
             # refuses it in any query (a 500). Forms already refuse it with a message.
@@ -23,15 +22,13 @@ class NoStoreMiddleware(BothModes):
             for key, values in request.GET.lists():
                 cleaned.setlist(key.replace("\x00", ""), [value.replace("\x00", "") for value in values])
             request.GET = cleaned
-        return nullcontext()
+        return None
 
     def finish(self, request, response):
         user = getattr(request, "user", None)
         return _keep_private(response, "Cache-Control" in response and user is not None and user.is_authenticated)
 
-    async def __acall__(self, request):
-        with self.around(request):
-            response = await self.get_response(request)
+    async def afinish(self, request, response):
         # The user is read only when it decides (request.user would read it in the event loop).
         signed_in = (
             "Cache-Control" in response and hasattr(request, "auser") and (await request.auser()).is_authenticated

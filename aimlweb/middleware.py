@@ -20,7 +20,8 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 
 class BothModes:
-    """A middleware written once for both modes: `around` the rest of the chain, then `finish`."""
+    """A middleware written once for both modes: `before` (which may answer at once), `around` the rest
+    of the chain, then `finish` (`afinish` in async mode, where it may await)."""
 
     sync_capable = True
     async_capable = True
@@ -31,6 +32,10 @@ class BothModes:
         if self.is_async:
             markcoroutinefunction(self)
 
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
+        """A response that ends the request here, or None to go on."""
+        return None
+
     def around(self, request: HttpRequest) -> AbstractContextManager[object]:
         """What holds while the request is inside (a context variable set, say)."""
         return nullcontext()
@@ -39,38 +44,36 @@ class BothModes:
         """The response on its way out, still inside `around`."""
         return response
 
+    async def afinish(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        return self.finish(request, response)
+
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
+        answered = self.before(request)
+        if answered is not None:
+            return answered
         with self.around(request):
             return self.finish(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        answered = self.before(request)
+        if answered is not None:
+            return answered
         with self.around(request):
-            return self.finish(request, await self.get_response(request))
+            return await self.afinish(request, await self.get_response(request))
 
 
-class StaticFiles(WhiteNoiseMiddleware):
-    """WhiteNoise, which is sync only, in both modes: a static file is answered at once (WhiteNoise's
-    own lookup and response, no I/O but opening the file); any other request goes on in the mode of
+class StaticFiles(BothModes):
+    """WhiteNoise, which is sync only, in both modes: a static file is answered at once by WhiteNoise's
+    own lookup and response (no I/O but opening the file); any other request goes on in the mode of
     the chain."""
-
-    sync_capable = True
-    async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]):
         super().__init__(get_response)
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        self.whitenoise = WhiteNoiseMiddleware()  # its files, read from the settings as it always does
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self.__acall__(request)
-        return super().__call__(request)
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        static_file = self.find_file(request.path_info) if self.autorefresh else self.files.get(request.path_info)
-        if static_file is not None:
-            return self.serve(static_file, request)
-        return await self.get_response(request)
+    def before(self, request: HttpRequest) -> HttpResponseBase | None:
+        files = self.whitenoise
+        found = files.find_file(request.path_info) if files.autorefresh else files.files.get(request.path_info)
+        return files.serve(found, request) if found is not None else None
