@@ -1,8 +1,11 @@
+import asyncio
 from datetime import datetime
 
 import pytest
 import time_machine
+from asgiref.sync import sync_to_async
 
+from conversations.live.changes import release_connections
 from conversations.models import Turn
 from tests import factories
 from tests.fake_aimlapi import FakeAimlApi
@@ -50,6 +53,15 @@ def clock():
     yield travel
     for traveller in reversed(travellers):
         traveller.stop()
+
+
+@pytest.fixture
+def async_connections_closed():
+    """For a test whose `asyncio.run` reaches the database through `sync_to_async`: afterwards the connection
+    left open in asgiref's thread is closed. That thread lives on for the rest of this worker's tests, and a
+    connection kept there holds the SQLite file (its -shm mapped) past the test and any flush."""
+    yield
+    asyncio.run(sync_to_async(release_connections)())
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.test import AsyncClient
 from django.utils import timezone
@@ -24,14 +23,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def watcher_closed():
-    """Each test's watcher gives its connection back (PostgreSQL cannot drop a database in use)."""
+def watcher_closed(async_connections_closed):
+    """Each test's watcher gives its connection back (PostgreSQL cannot drop a database in use), and so does
+    the thread where asyncio.run's sync_to_async calls ran (the views' session reads)."""
     yield
     if live._watcher is not None:
         live._watcher.close(wait=True)
         live._watcher = None
-    # The thread where asyncio.run's sync_to_async calls ran (the views' session reads) too.
-    asyncio.run(sync_to_async(live.release_connections)())
 
 
 async def in_thread(function, *args):

@@ -11,7 +11,7 @@ from django.test import AsyncClient, RequestFactory
 
 from aimlweb.middleware import StaticFiles
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("async_connections_closed")]
 
 
 def test_no_middleware_makes_django_switch_modes_under_asgi(caplog):
