@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ANSWER_TIMEOUT_MS, App
+from tests.fake_aimlapi import default_reply
 from tests.helpers import free_port, subprocess_env, wait_for
 
 pytestmark = pytest.mark.browser
@@ -174,6 +176,25 @@ def test_an_answer_appears_by_push_without_any_polling(push):
 
 def test_the_sidebar_keeps_up_with_answers_finishing_in_other_tabs(push):
     """Two long answers started in another tab: this tab's sidebar shows each start, each end, the order."""
+    # Each answer ends when the test lets it (the fake's reply waits for it), however loaded the machine:
+    # the quick one must still be working when the slow one starts.
+    release = {"Quick question": threading.Event(), "Slow question": threading.Event()}
+
+    def reply(body: dict) -> str:
+        for prompt, released in release.items():
+            if prompt in str(body["input"]):
+                released.wait(timeout=120)
+        return default_reply(body)
+
+    push.fake_api.reply = reply
+    try:
+        sidebar_follows_other_tabs(push, release)
+    finally:
+        for released in release.values():
+            released.set()
+
+
+def sidebar_follows_other_tabs(push, release: dict[str, threading.Event]) -> None:
     push.start_worker()
     user = push.user()
     context = push.new_context(user=user)
@@ -182,12 +203,9 @@ def test_the_sidebar_keeps_up_with_answers_finishing_in_other_tabs(push):
     expect(watching.locator("#conversation-list .conversation-row")).to_have_count(0)
 
     other = recorded_page(push, user, context=context)
-    push.fake_api.latency = 3
     push.send(other, "Quick question")
     quick_url = other.url
-    wait_for(lambda: push.fake_api.post_count >= 1)  # asked upstream with the short latency
     other.goto("/")
-    push.fake_api.latency = 60
     push.send(other, "Slow question")
     slow_url = other.url
 
@@ -199,6 +217,7 @@ def test_the_sidebar_keeps_up_with_answers_finishing_in_other_tabs(push):
     expect(watching.locator(".conversation-row .badge-working")).to_have_count(2)
 
     # The quick one ends: its row says done, moves to the top; the slow one still works.
+    release["Quick question"].set()
     quick = watching.locator(".conversation-row", has_text="Quick question")
     expect(quick.locator(".badge-done")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     expect(quick.locator(".badge-working")).to_have_count(0)
