@@ -1,9 +1,11 @@
 import asyncio
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import time_machine
 from asgiref.sync import sync_to_async
+from django.db import connection
 
 from conversations.live.changes import release_connections
 from conversations.models import Turn
@@ -62,6 +64,25 @@ def async_connections_closed():
     connection kept there holds the SQLite file (its -shm mapped) past the test and any flush."""
     yield
     asyncio.run(sync_to_async(release_connections)())
+
+
+@pytest.fixture(autouse=True)
+def sqlite_shared_memory_kept():
+    """Fails the test during which another process deleted this process's SQLite shared memory (-shm) under
+    a connection still open here. That only happens when this process lost its locks on the test database,
+    which an earlier test on this worker did by opening one of its files directly (README, Tests); without
+    this check, that worker's later tests fail one by one with "disk I/O error"."""
+    yield
+    maps = Path("/proc/self/maps")
+    if connection.vendor != "sqlite" or not maps.exists():
+        return
+    deleted = f"{connection.settings_dict['NAME']}-shm (deleted)"
+    if any(line.endswith(deleted) for line in maps.read_text().splitlines()):
+        pytest.fail(
+            f"{deleted}: this test process's SQLite shared memory was deleted under an open connection. "
+            "A test before this one on this worker opened the database's files itself and dropped its locks.",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
