@@ -142,9 +142,7 @@ def _conversation_page(
         "share_open": "shared" in request.GET,
         "new_share": request.GET.get("shared", ""),
         "form": form,
-        "composer_cost": budgets.composer_cost(
-            conversation=conversation, leaf=page.leaf, shown=page.path_end, shown_whole=not page.earlier
-        ),
+        "composer_cost": budgets.composer_cost(conversation=conversation, leaf=page.leaf, shown=page.path_end),
         **_attach(catalog.model_get(conversation.model), [], []),
         "settings_form": ConversationSettingsForm(
             model=conversation.model,

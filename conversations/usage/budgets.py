@@ -172,17 +172,17 @@ def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def _input_tokens(turn: Turn, files: int = 0, shown: Sequence[Turn] | None = None, shown_whole: bool = False) -> int:
+def _input_tokens(turn: Turn, files: int = 0, shown: Sequence[Turn] | None = None) -> int:
     """What sending `turn` takes in: the previous answered turn on its path (its actual input + output
     tokens) plus this prompt, or (a first turn, or no usage known) a character count of everything sent.
 
     `turn` may be a draft not saved yet (its conversation, prompt and parent): a prompt priced before
     the transaction that accepts it (`turn_quote`), with `files`: the input tokens of its files.
-    `shown`: the end of the draft's path, first turn first, as a page read it (with their attachments;
-    `shown_whole`: all of the path): counted from those rows when they hold the answer."""
+    `shown`: the end of the draft's path, first turn first, as a page read it (with their attachments):
+    counted from those rows when they hold the answer."""
     if turn.parent_id is None:  # a first turn: the instructions, its prompt and its files are all that is sent
         return _tokens(turn.conversation.instructions) + _tokens(turn.prompt) + _file_tokens(turn, [], files)
-    counted = _input_tokens_shown(turn, shown, files, shown_whole) if shown is not None else None
+    counted = _input_tokens_shown(turn, shown, files) if shown is not None else None
     if counted is not None:
         return counted
     path = selectors.turn_path(turn)  # only the versions on screen are sent
@@ -203,7 +203,7 @@ def _input_tokens(turn: Turn, files: int = 0, shown: Sequence[Turn] | None = Non
     return sum(_tokens(text) for text in sent) + _file_tokens(turn, path, files)
 
 
-def _input_tokens_shown(draft: Turn, path: Sequence[Turn], files: int, whole: bool) -> int | None:
+def _input_tokens_shown(draft: Turn, path: Sequence[Turn], files: int) -> int | None:
     """`_input_tokens` of a draft following `path` (the end of its path, read with their attachments): the
     same rule, counted from the rows in hand; None when they do not hold the answer (no answer with usage
     among them, and turns above them)."""
@@ -213,7 +213,7 @@ def _input_tokens_shown(draft: Turn, path: Sequence[Turn], files: int, whole: bo
         return (
             cast(int, answered[-1].input_tokens) + cast(int, answered[-1].output_tokens) + _tokens(draft.prompt) + files
         )
-    if not whole:
+    if not path or path[0].parent_id is not None:  # turns above these: not all of what is sent
         return None
     sent = [draft.conversation.instructions, *(text for turn in completed for text in (turn.prompt, turn.output_text))]
     file_tokens = sum(row.tokens for turn in path for row in turn.attachments.all())
@@ -378,14 +378,12 @@ def composer_cost(
     conversation: Conversation | None = None,
     leaf: uuid.UUID | None = None,
     shown: Sequence[Turn] | None = None,
-    shown_whole: bool = False,
     models: Sequence[AIModel] = (),
     model: str = "",
 ) -> ComposerCost:
     """The composer's figures: of a conversation's next prompt after `leaf` (the last turn on screen),
     or of a new chat's first one on any of `models` (the model picker's; `model` the one it shows).
-    `shown`: the end of the path to `leaf` as the page read it (with the turns' attachments; `shown_whole`:
-    all of it)."""
+    `shown`: the end of the path to `leaf` as the page read it (with the turns' attachments)."""
     if conversation is None:
         return ComposerCost(
             model=model or catalog.default_model_id(),
@@ -399,7 +397,7 @@ def composer_cost(
     following = Turn(conversation=conversation, prompt="", parent_id=leaf)  # not saved: the prompt to come
     return ComposerCost(
         model=model,
-        input_tokens=_input_tokens(following, shown=shown, shown_whole=shown_whole),
+        input_tokens=_input_tokens(following, shown=shown),
         models={model: _model_cost(model, row, conversation.max_output_tokens)},
     )
 

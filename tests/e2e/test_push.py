@@ -174,7 +174,7 @@ def test_an_answer_appears_by_push_without_any_polling(push):
     expect(page.locator(".conversation-link.current .badge-working")).to_have_count(0)
 
 
-def test_the_sidebar_keeps_up_with_answers_finishing_in_other_tabs(push):
+def test_the_sidebar_keeps_up_with_answers_finishing_in_other_tabs(push, request):
     """Two long answers started in another tab: this tab's sidebar shows each start, each end, the order."""
     # Each answer ends when the test lets it (the fake's reply waits for it), however loaded the machine:
     # the quick one must still be working when the slow one starts.
@@ -187,14 +187,7 @@ def test_the_sidebar_keeps_up_with_answers_finishing_in_other_tabs(push):
         return default_reply(body)
 
     push.fake_api.reply = reply
-    try:
-        sidebar_follows_other_tabs(push, release)
-    finally:
-        for released in release.values():
-            released.set()
-
-
-def sidebar_follows_other_tabs(push, release: dict[str, threading.Event]) -> None:
+    request.addfinalizer(lambda: [released.set() for released in release.values()])
     push.start_worker()
     user = push.user()
     context = push.new_context(user=user)

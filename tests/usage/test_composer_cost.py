@@ -163,9 +163,7 @@ def test_a_pages_estimate_counts_the_turns_it_shows_as_a_read_would_without_read
     page = selectors.conversation_turns_page(conversation=conversation)
     assert page.path_end is not None and [t.pk for t in page.path_end] == [t.pk for t in turns]
     with django_assert_max_num_queries(4):  # the model's row, its successor's offer, the recent answers
-        in_hand = budgets.composer_cost(
-            conversation=conversation, leaf=page.leaf, shown=page.path_end, shown_whole=True
-        )
+        in_hand = budgets.composer_cost(conversation=conversation, leaf=page.leaf, shown=page.path_end)
     assert in_hand == read and read.input_tokens > 0
     # Only the last turn in hand (a long conversation's page shows its end): the same figure, read
     # from the rows when they hold the last usage, else from the database.
