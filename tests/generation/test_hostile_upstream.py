@@ -159,15 +159,20 @@ def test_keep_alive_comments_keep_a_quiet_stream_open(upstream, settings):
     settings.AIMLAPI_READ_TIMEOUT = 0.3
     done = json.dumps({"type": "response.completed", "response": completed("thought long")}).encode()
 
+    pace = threading.Event()  # never set: its wait paces the comments
+
     def reasoning(request):
         yield sse_head()
-        for _ in range(10):  # 0.5 s of keep-alives, longer than the read timeout
+        quiet_until = time.monotonic() + 0.6  # twice the read timeout with nothing but comments
+        while time.monotonic() < quiet_until:
             yield b": keep-alive\n\n"
-            time.sleep(0.05)
+            pace.wait(0.05)
         yield b"data: " + done + b"\n\n"
 
     upstream.answer(reasoning)
+    start = time.monotonic()
     assert aimlapi.stream_response(BODY).text == "thought long"
+    assert time.monotonic() - start >= 0.6  # the answer came after the quiet stretch, not instead of it
 
 
 # --- Retries, Retry-After and Stop -----------------------------------------------------------
