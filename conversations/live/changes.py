@@ -36,6 +36,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,6 +134,9 @@ class Plan:
     turn_ids: list[uuid.UUID]
     user_ids: list[int]
     since: datetime
+    # The rows already told, by id (the watcher's own map, only read in the thread; a row told
+    # meanwhile is then read again and dropped by `dispatch`, which checks it once more).
+    told: Mapping[str, tuple] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,19 +155,28 @@ def _running_turn() -> Subquery:
     )
 
 
-def _rows(conversations) -> list[dict]:
+def _rows(conversations, told: Mapping[str, tuple] | None = None) -> list[dict]:
+    """The sidebar rows of `conversations`, but those already `told` in this very version.
+
+    Each read's window overlaps the last one, so most rows it finds were told already: they are
+    left out before their HTML is drawn, which is most of what a read costs while pages are sent.
+    """
     rows = (
         conversations.order_by()
         .only("id", "owner_id", "title", "updated_at", "pinned_at", "archived_at")
         .annotate(running_turn=_running_turn())
     )
-    return [row_event(c) for c in rows]
+    events = []
+    for conversation in rows:
+        row = row_fields(conversation)
+        if told is None or told.get(row["id"]) != row_key(row):
+            events.append(row_event(conversation, row))
+    return events
 
 
-def row_event(conversation: Conversation) -> dict:
-    """A sidebar row as an event carries it (the same row a page load draws)."""
+def row_fields(conversation: Conversation) -> dict:
+    """A sidebar row as an event carries it, but its HTML (row_event)."""
     from conversations.chat.selectors import group_label
-    from conversations.templatetags.history import sidebar_rows
 
     conversation.running = conversation.running_turn is not None
     conversation.list_group = group_label(conversation.updated_at, timezone.localdate())
@@ -178,8 +191,20 @@ def row_event(conversation: Conversation) -> dict:
         "pinned": conversation.pinned_at is not None,
         "archived": conversation.archived_at is not None,
         "url": conversation.get_absolute_url(),
-        "html": sidebar_rows({}, [conversation]).strip(),
     }
+
+
+def row_key(row: dict) -> tuple:
+    """What a page sees change in a row: the same key is not told twice."""
+    return (row["v"], row["running"], row["title"], row["pinned"], row["archived"])
+
+
+def row_event(conversation: Conversation, fields: dict | None = None) -> dict:
+    """A sidebar row as an event carries it (the same row a page load draws)."""
+    from conversations.templatetags.history import sidebar_rows
+
+    row = fields if fields is not None else row_fields(conversation)
+    return {**row, "html": sidebar_rows({}, [conversation]).strip()}
 
 
 def read_changes(plan: Plan) -> Changes:
@@ -211,7 +236,8 @@ def read_changes(plan: Plan) -> Changes:
         rows = _rows(
             Conversation.objects.filter(owner_id__in=plan.user_ids).filter(
                 Q(updated_at__gt=plan.since) | Q(pk__in=changed)
-            )
+            ),
+            told=plan.told,
         )
     return Changes(turns, rows)
 
@@ -275,7 +301,7 @@ class Watcher:
         # Per connected user: their running turns (turn id -> conversation id).
         self.running: dict[int, dict[uuid.UUID, uuid.UUID]] = {}
         # Last version of each sidebar row told (so the overlapping window repeats nothing).
-        self.rows_told: dict[uuid.UUID, tuple] = {}
+        self.rows_told: dict[str, tuple] = {}
         self.checked_at = timezone.now()
         self.seen_due = 0.0  # when the turns the pages show are next noted (loop time; notices/selectors.py)
         self.sessions_due = 0.0  # when the pages' sign-ins are next re-read (loop time; sessions.py)
@@ -398,7 +424,9 @@ class Watcher:
 
     def plan(self) -> Plan:
         turn_ids = sorted({turn for turns in self.running.values() for turn in turns})
-        return Plan(turn_ids=turn_ids, user_ids=sorted(self.running), since=self.checked_at - self.overlap)
+        return Plan(
+            turn_ids=turn_ids, user_ids=sorted(self.running), since=self.checked_at - self.overlap, told=self.rows_told
+        )
 
     async def check(self) -> None:
         """One check for every open page: read (at most two queries), then tell each page its part."""
@@ -431,7 +459,7 @@ class Watcher:
                 continue
             if row["running_turn"]:
                 self.running[user][uuid.UUID(row["running_turn"])] = uuid.UUID(row["id"])
-            key = (row["v"], row["running"], row["title"], row["pinned"], row["archived"])
+            key = row_key(row)
             if self.rows_told.get(row["id"]) == key:
                 continue
             self.rows_told[row["id"]] = key

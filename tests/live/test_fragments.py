@@ -128,3 +128,33 @@ def test_a_shared_draw_is_never_used_for_another_users_page(alice, bob, settings
     assert "$37.50 left" in turn_html(request_of(alice), Turn.objects.get(pk=hers.pk), shared)
     drawn = turn_html(request_of(bob), Turn.objects.get(pk=his.pk), shared)
     assert "$50.00 left of your $50.00 monthly budget" in drawn and "$37.50" not in drawn
+
+
+def test_a_read_draws_only_the_sidebar_rows_not_told_yet(alice, watcher, monkeypatch, clock):
+    """Each read's window overlaps the last one: a row already told in its version is not drawn again."""
+    from conversations.templatetags import history
+
+    clock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
+    drawn = []
+    draw = history.sidebar_rows
+    monkeypatch.setattr(history, "sidebar_rows", lambda context, rows: drawn.extend(rows) or draw(context, rows))
+    page = live.Subscriber(user_id=alice.pk, turns={})
+    watcher.subscribers.add(page)
+    watcher.running[alice.pk] = {}
+    watcher.checked_at = timezone.now()
+    talk = factories.conversation(owner=alice, title="Overlap")
+
+    def check() -> list[dict]:
+        watcher.dispatch(live.read_changes(watcher.plan()), live.stamp(timezone.now()))
+        messages = []
+        while not page.queue.empty():
+            messages.append(page.queue.get_nowait())
+        return messages
+
+    first = check()
+    assert len(first) == 1 and '"title":"Overlap"' in first[0] and [row.pk for row in drawn] == [talk.pk]
+    assert check() == [] and len(drawn) == 1  # read again in the overlap: not drawn, not told
+    talk.title = "Overlap, renamed"
+    talk.save(update_fields=["title"])
+    renamed = check()
+    assert len(renamed) == 1 and '"title":"Overlap, renamed"' in renamed[0] and len(drawn) == 2
