@@ -1,12 +1,11 @@
-"""Middleware that runs in the web server's own mode: no switch between the event loop and a thread.
+"""Middleware that runs in the chain's own mode: no switch between the event loop and a thread.
 
-Under ASGI (gunicorn.conf.py) Django calls each middleware as a coroutine, as long as it can be
-one; a sync-only middleware in the chain makes it hand the request to a thread there and back
-through the event loop again below it, for every request (django.request logs "Asynchronous
-handler adapted for middleware ..."). With 1,000 pushed streams on the same event loop, those
-switches queued behind each other. Every middleware of MIDDLEWARE is now both sync and async
-capable, so a request leaves the event loop only for its (sync) view, as Django's docs advise.
-"""
+Under ASGI a page's request goes through the sync chain in one thread (aimlweb/handlers.py); a
+coroutine view (/events/) goes through Django's async chain, where Django calls each middleware as a
+coroutine, as long as it can be one: a sync-only middleware there makes it hand the request to a
+thread and back through the event loop again below it (django.request logs "Asynchronous handler
+adapted for middleware ..."). With 1,000 pushed streams on the same event loop, those switches
+queued behind each other. Every middleware of MIDDLEWARE is therefore both sync and async capable."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Every middleware runs in the server's own mode (aimlweb/middleware.py): under ASGI a request leaves
-the event loop only for its view, instead of switching to a thread and back at each sync-only one."""
+"""Every middleware runs in the chain's own mode (aimlweb/middleware.py): in Django's async chain (the
+coroutine views, aimlweb/handlers.py) a request does not switch to a thread and back at a sync-only one."""
 
 import asyncio
 import logging
