@@ -221,9 +221,9 @@ class _AnyOf(Lookup):
 
 def _turn_among(turn_ids: list[uuid.UUID]) -> Q:
     """The turns of `turn_ids`. Every read asks it twice about every running turn of the process's pages: as
-    `pk__in` that was one bound parameter per turn (2,000 with 1,000 pages open), 22 ms of CPU to build and
+    `pk__in` that was one bound parameter per turn (2,000 with 1,000 pages open), 27-30 ms of CPU to build and
     send a read, which the watcher does up to 50 times a second while prompts are sent; on PostgreSQL the
-    ids go as one array parameter, 5 ms (docs/benchmarks.md, "The watcher's read")."""
+    ids go as one array parameter, 8 ms (benchmarks.watcher_read; docs/benchmarks.md, "The watcher's read")."""
     if connection.vendor != "postgresql":
         return Q(pk__in=turn_ids)
     return Q(_AnyOf(F("pk"), "{" + ",".join(str(turn_id) for turn_id in turn_ids) + "}"))
