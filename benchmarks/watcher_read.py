@@ -1,4 +1,4 @@
-"""CPU of one read of the live watcher (conversations/live/changes.read_changes) by the running turns it asks about.
+"""CPU of one read of the live watcher (conversations/live/reads.read_changes) by the running turns it asks about.
 
     DATABASE_URL=postgres://…/aimlweb_bench_watcher python -m benchmarks.watcher_read --ids 10,1000 --users 100
 
@@ -39,7 +39,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from conversations.live import changes
+    from conversations.live import reads
     from conversations.models import Conversation, Turn
 
     call_command("migrate", verbosity=0)
@@ -57,16 +57,16 @@ def main() -> None:
         hour_ago = timezone.now() - timedelta(hours=1)
         Turn.objects.filter(pk__in=[t.pk for t in turns]).update(updated_at=hour_ago)
         Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(updated_at=hour_ago)
-        plan = changes.Plan(
+        plan = reads.Plan(
             turn_ids=[t.pk for t in turns],
             user_ids=[u.pk for u in users],
             since=timezone.now() - timedelta(seconds=5),
         )
-        found = changes.read_changes(plan)  # warm
+        found = reads.read_changes(plan)  # warm
         assert not found.turns and not found.rows, "the steady state changed nothing"
         start = time.process_time()
         for _ in range(args.reads):
-            changes.read_changes(plan)
+            reads.read_changes(plan)
         results["cpu_ms_per_read"][count] = round((time.process_time() - start) / args.reads * 1000, 2)
         Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
     print(json.dumps(results))

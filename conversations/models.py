@@ -128,10 +128,10 @@ class Conversation(models.Model):
     current_turn = models.ForeignKey(
         "Turn", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
-    # Not columns: set on the rows a sidebar draws (chat/selectors.py, live/changes.py).
+    # Not columns: set on the rows a sidebar draws (chat/selectors.py, live/reads.py).
     list_group: str  # its heading: "Today", "Previous 7 days", ...
     running: bool  # an answer is queued or running (a query annotation)
-    running_turn: uuid.UUID | None  # which one (a query annotation of live/changes.py)
+    running_turn: uuid.UUID | None  # which one (a query annotation of live/reads.py)
 
     class Meta:
         ordering = ["-updated_at"]

@@ -7,7 +7,7 @@ import time_machine
 from asgiref.sync import sync_to_async
 from django.db import connection
 
-from conversations.live.changes import release_connections
+from conversations.live.reads import release_connections
 from conversations.models import Turn
 from tests import factories
 from tests.fake_aimlapi import FakeAimlApi

@@ -15,7 +15,7 @@ What changed is read by ONE watcher per process for every open page: an asyncio 
 the first subscriber and stopped when none is left. Every LIVE_EVENTS_INTERVAL_MS it asks the
 database whether anything was committed since its last read (a probe that reads no table:
 SQLite's data_version, PostgreSQL's current snapshot) and if so (or a second passed) reads what
-changed with at most two queries, whatever the number of pages:
+changed with at most two queries (reads.py), whatever the number of pages:
 
 1. the running turns of the connected users that changed or ended (by primary key), and those
    not known yet (started on another device, or retried), by the status index;
@@ -36,23 +36,20 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, connections
-from django.db.models import F, OuterRef, Q, Subquery
-from django.db.models.lookups import Lookup
 from django.utils import timezone
 
 from conversations.chat.fragments import Shared
-from conversations.models import Conversation, Turn
+from conversations.models import Turn
 from conversations.notices import selectors as notice_rules
 from conversations.notices import services as notices
 
 from . import sessions
+from .reads import Changes, Plan, commits_seen, read_catch_up, read_changes, release_connections, row_key, stamp
 
 logger = logging.getLogger(__name__)
 
@@ -60,23 +57,12 @@ logger = logging.getLogger(__name__)
 MAX_TURNS_PER_PAGE = 20
 # Events a page has not read yet before its stream is ended (it reconnects and catches up).
 QUEUE_LIMIT = 500
-# Sidebar rows a (re)connecting page is sent at most to catch up.
-CATCH_UP_ROWS = 100
 # When nothing was committed, the watcher still reads this often (its probe is only a shortcut).
 IDLE_READ_SECONDS = 1.0
 # Turn fragments the streams of one process draw at once (each in its request's thread).
 DRAW_AT_ONCE = 4
 # Longest wait (s) for SQLite's write lock when noting which turns the pages show (notices/selectors.py).
 SEEN_LOCK_WAIT = 0.2
-
-
-def stamp(when: datetime | None) -> int:
-    """A change time as an integer (microseconds), as the page's `?v=` and event ids carry it."""
-    return int(when.timestamp() * 1_000_000) if when else 0
-
-
-def from_stamp(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
 
 
 def sse(event: str, data: dict, event_id: int | None = None) -> str:
@@ -126,183 +112,6 @@ class TurnEvent:
     data: dict
     event_id: int
     shared: Shared | None = None
-
-
-@dataclass
-class Plan:
-    """What one check reads: taken in the event loop, read in the watcher's thread."""
-
-    turn_ids: list[uuid.UUID]
-    user_ids: list[int]
-    since: datetime
-    # The rows already told, by id (the watcher's own map, only read in the thread; a row told
-    # meanwhile is then read again and dropped by `dispatch`, which checks it once more).
-    told: Mapping[str, tuple] = field(default_factory=dict)
-
-
-@dataclass
-class Changes:
-    turns: list[tuple]  # (id, conversation_id, status, updated_at, owner_id)
-    rows: list[dict]  # sidebar rows (see row_event)
-
-
-# --- Reads (run in the watcher's thread, with its own database connection) -----------------
-
-
-def _running_turn() -> Subquery:
-    """The conversation's queued or running turn, if any (at most one: a unique constraint)."""
-    return Subquery(
-        Turn.objects.filter(conversation=OuterRef("pk"), status__in=Turn.ACTIVE).order_by().values("id")[:1]
-    )
-
-
-def _rows(conversations, told: Mapping[str, tuple] | None = None) -> list[dict]:
-    """The sidebar rows of `conversations`, but those already `told` in this very version.
-
-    Each read's window overlaps the last one, so most rows it finds were told already: they are
-    left out before their HTML is drawn, which is most of what a read costs while pages are sent.
-    """
-    rows = (
-        conversations.order_by()
-        .only("id", "owner_id", "title", "updated_at", "pinned_at", "archived_at")
-        .annotate(running_turn=_running_turn())
-    )
-    events = []
-    for conversation in rows:
-        row = row_fields(conversation)
-        if told is None or told.get(row["id"]) != row_key(row):
-            events.append(row_event(conversation, row))
-    return events
-
-
-def row_fields(conversation: Conversation) -> dict:
-    """A sidebar row as an event carries it, but its HTML (row_event)."""
-    from conversations.chat.selectors import group_label
-
-    conversation.running = conversation.running_turn is not None
-    conversation.list_group = group_label(conversation.updated_at, timezone.localdate())
-    return {
-        "id": str(conversation.id),
-        "owner": conversation.owner_id,
-        "running": conversation.running,
-        "running_turn": str(conversation.running_turn) if conversation.running else None,
-        "title": conversation.title or "Untitled",
-        "v": stamp(conversation.updated_at),
-        "group": conversation.list_group,
-        "pinned": conversation.pinned_at is not None,
-        "archived": conversation.archived_at is not None,
-        "url": conversation.get_absolute_url(),
-    }
-
-
-def row_key(row: dict) -> tuple:
-    """What a page sees change in a row: the same key is not told twice."""
-    return (row["v"], row["running"], row["title"], row["pinned"], row["archived"])
-
-
-def row_event(conversation: Conversation, fields: dict | None = None) -> dict:
-    """A sidebar row as an event carries it (the same row a page load draws)."""
-    from conversations.templatetags.history import sidebar_rows
-
-    row = fields if fields is not None else row_fields(conversation)
-    return {**row, "html": sidebar_rows({}, [conversation]).strip()}
-
-
-class _AnyOf(Lookup):
-    """`<uuid column> = ANY(<one array parameter>)`, PostgreSQL's `IN` with all its values in one parameter."""
-
-    lookup_name = "any_of"  # never registered: used as an expression, in _turn_among only
-    prepare_rhs = False  # the right-hand side is the array's text, not one UUID
-
-    def as_sql(self, compiler, connection):
-        lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::uuid[])", (*params, self.rhs)
-
-
-def _turn_among(turn_ids: list[uuid.UUID]) -> Q:
-    """The turns of `turn_ids`. Every read asks it twice about every running turn of the process's pages: as
-    `pk__in` that was one bound parameter per turn (2,000 with 1,000 pages open), 27-30 ms of CPU to build and
-    send a read, which the watcher does up to 50 times a second while prompts are sent; on PostgreSQL the
-    ids go as one array parameter, 8 ms (benchmarks.watcher_read; docs/benchmarks.md, "The watcher's read")."""
-    if connection.vendor != "postgresql":
-        return Q(pk__in=turn_ids)
-    return Q(_AnyOf(F("pk"), "{" + ",".join(str(turn_id) for turn_id in turn_ids) + "}"))
-
-
-def read_changes(plan: Plan) -> Changes:
-    """Everything that changed for every connected page of this process: at most two queries.
-
-    1. Turns: the known running ones that changed or ended (by primary key), and the connected
-       users' running turns not known yet (started elsewhere, or a Retry, which does not touch
-       its conversation), by the status index. (id, conversation, status, updated_at, owner).
-    2. Sidebar rows: the connected users' conversations updated since the last read, and those
-       whose turn ended or started in (1).
-    """
-    turns = []
-    if plan.user_ids:
-        among = _turn_among(plan.turn_ids)
-        known = among & (Q(updated_at__gt=plan.since) | ~Q(status__in=Turn.OPEN))
-        new = Q(status__in=Turn.OPEN, conversation__owner_id__in=plan.user_ids) & ~among
-        turns = list(
-            Turn.objects.filter(known | new)
-            .order_by()
-            .values_list("id", "conversation_id", "status", "updated_at", "conversation__owner_id")
-        )
-    known_ids = set(plan.turn_ids)
-    changed = {
-        conversation_id
-        for turn_id, conversation_id, status, _, _ in turns
-        if status not in Turn.OPEN or turn_id not in known_ids
-    }
-    rows = []
-    if plan.user_ids:
-        rows = _rows(
-            Conversation.objects.filter(owner_id__in=plan.user_ids).filter(
-                Q(updated_at__gt=plan.since) | Q(pk__in=changed)
-            ),
-            told=plan.told,
-        )
-    return Changes(turns, rows)
-
-
-def read_catch_up(*, user_id: int, turn_ids: list[uuid.UUID], since: datetime) -> tuple[dict, list, list]:
-    """For a page that (re)connects: the user's running turns, the page's turns, rows changed since."""
-    running = dict(
-        Turn.objects.filter(conversation__owner_id=user_id, status__in=Turn.OPEN).values_list("id", "conversation_id")
-    )
-    turns = list(
-        Turn.objects.filter(pk__in=turn_ids, conversation__owner_id=user_id).values_list(
-            "id", "conversation_id", "status", "updated_at"
-        )
-    )
-    recent = Conversation.objects.filter(owner_id=user_id, updated_at__gt=since).order_by("-updated_at")
-    rows = _rows(Conversation.objects.filter(pk__in=list(recent.values_list("pk", flat=True)[:CATCH_UP_ROWS])))
-    return running, turns, rows
-
-
-def commits_seen():
-    """A value that changes whenever a write is committed to the database, or None if unknown.
-
-    A probe much cheaper than reading what changed: SQLite's data_version (changed by every commit of
-    another connection to the file), PostgreSQL's current snapshot (changed when a writing
-    transaction starts or ends). The watcher reads what changed only when it moved.
-    """
-    if connection.vendor == "sqlite":
-        sql = "PRAGMA data_version"
-    elif connection.vendor == "postgresql":
-        sql = "SELECT pg_current_snapshot()::text"
-    else:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()[0]
-
-
-def release_connections() -> None:
-    """Close this thread's database connections (not one inside a transaction: a test's)."""
-    for each in connections.all(initialized_only=True):
-        if not each.in_atomic_block:
-            each.close()
 
 
 # --- The watcher ------------------------------------------------------------------------------

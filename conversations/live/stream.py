@@ -27,7 +27,8 @@ from django.views.decorators.http import require_GET
 from aimlweb.http import SignedInRequest
 from conversations.chat import fragments, selectors
 
-from .changes import MAX_TURNS_PER_PAGE, Subscriber, TurnEvent, from_stamp, release_connections, sse, watcher
+from .changes import MAX_TURNS_PER_PAGE, Subscriber, TurnEvent, sse, watcher
+from .reads import from_stamp, release_connections
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What one watcher read finds (live/changes.py read_changes), whatever the number of running turns it asks about."""
+"""What one watcher read finds (live/reads.py read_changes), whatever the number of running turns it asks about."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations.live import changes as live
+from conversations.live import reads
 from conversations.models import Turn
 from tests import factories
 
@@ -31,10 +31,10 @@ def test_a_read_finds_the_changed_the_ended_and_the_new_turns_among_many(alice, 
     others = turn(bob, "in_progress", since + timedelta(seconds=5))  # not a connected user's
     # 1,500 more known running turns (gone since), as a process with that many open pages asks about.
     known = [quiet.pk, ended.pk, moved.pk] + [uuid.uuid4() for _ in range(1_500)]
-    plan = live.Plan(turn_ids=known, user_ids=[alice.pk], since=since)
+    plan = reads.Plan(turn_ids=known, user_ids=[alice.pk], since=since)
 
     with CaptureQueriesContext(connection) as queries:
-        found = live.read_changes(plan)
+        found = reads.read_changes(plan)
 
     assert {row[0] for row in found.turns} == {ended.pk, moved.pk, started.pk}
     assert others.pk not in {row[0] for row in found.turns}

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.live import changes as live
-from conversations.live import stream
+from conversations.live import reads, stream
 from conversations.models import Turn
 from tests import factories
 
@@ -60,7 +60,7 @@ def told(watcher: live.Watcher, pages: list[live.Subscriber], ended: list[Turn])
         )
     for turn in ended:
         finish(turn)
-    watcher.dispatch(live.read_changes(watcher.plan()), live.stamp(timezone.now()))
+    watcher.dispatch(reads.read_changes(watcher.plan()), reads.stamp(timezone.now()))
     events = []
     for subscriber in pages:
         while not subscriber.queue.empty():
@@ -145,7 +145,7 @@ def test_a_read_draws_only_the_sidebar_rows_not_told_yet(alice, watcher, monkeyp
     talk = factories.conversation(owner=alice, title="Overlap")
 
     def check() -> list[dict]:
-        watcher.dispatch(live.read_changes(watcher.plan()), live.stamp(timezone.now()))
+        watcher.dispatch(reads.read_changes(watcher.plan()), reads.stamp(timezone.now()))
         messages = []
         while not page.queue.empty():
             messages.append(page.queue.get_nowait())

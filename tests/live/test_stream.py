@@ -15,6 +15,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from conversations.live import changes as live
+from conversations.live import reads
 from conversations.models import Conversation, Turn
 from tests import factories
 from tests.helpers import client_for, until
@@ -39,7 +40,7 @@ async def in_thread(function, *args):
         try:
             return function(*args)
         finally:
-            live.release_connections()
+            reads.release_connections()
 
     return await asyncio.to_thread(run)
 
@@ -79,7 +80,7 @@ async def settle(watcher: live.Watcher, subscriber: live.Subscriber) -> None:
 
 
 def page(user, *turns: Turn) -> live.Subscriber:
-    return live.Subscriber(user_id=user.pk, turns={t.pk: live.stamp(t.updated_at) for t in turns})
+    return live.Subscriber(user_id=user.pk, turns={t.pk: reads.stamp(t.updated_at) for t in turns})
 
 
 def count_watcher_queries(watcher: live.Watcher):
@@ -138,7 +139,7 @@ def test_a_page_is_told_when_its_turn_changes_and_when_it_ends(alice):
         await watcher.check()
         events = drain(subscriber)
         assert events == [
-            ("turn", {"id": str(turn.pk), "v": live.stamp(later), "status": "in_progress",
+            ("turn", {"id": str(turn.pk), "v": reads.stamp(later), "status": "in_progress",
                       "conversation": str(turn.conversation_id)})
         ]  # fmt: skip
         await watcher.check()
@@ -370,7 +371,7 @@ def test_the_stream_carries_turn_and_row_events_of_the_user_only(alice, bob, set
     settings.LIVE_EVENTS_INTERVAL_MS = 10
     mine = running_turn(alice, "Mine")
     theirs = running_turn(bob, "Bob's")
-    version = live.stamp(mine.updated_at)
+    version = reads.stamp(mine.updated_at)
 
     async def scenario():
         client = AsyncClient()
@@ -403,7 +404,7 @@ def test_the_stream_carries_turn_and_row_events_of_the_user_only(alice, bob, set
 def test_a_reconnect_resumes_from_its_last_event_id(alice):
     before = running_turn(alice, "Ended long ago")
     finish(before, when=timezone.now() - timedelta(minutes=10))
-    last_seen = live.stamp(timezone.now() - timedelta(minutes=1))
+    last_seen = reads.stamp(timezone.now() - timedelta(minutes=1))
     missed = running_turn(alice, "Ended while the stream was down")
     finish(missed)
 
@@ -421,7 +422,7 @@ def test_a_reconnect_resumes_from_its_last_event_id(alice):
 def ended_before_the_stream(user) -> list:
     """The first events of a page of `user` drawn while its turn ran, whose answer ended before its stream opened."""
     turn = running_turn(user)
-    version = live.stamp(turn.updated_at)
+    version = reads.stamp(turn.updated_at)
     loaded = int(timezone.now().timestamp()) - 1
     finish(turn)
 

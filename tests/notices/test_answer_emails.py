@@ -18,6 +18,7 @@ from accounts.models import EmailNotice, EmailPreference
 from conversations import tasks
 from conversations.chat import services
 from conversations.live import changes as live
+from conversations.live import reads
 from conversations.models import Conversation, Turn, TurnSeen
 from conversations.notices import selectors as rules
 from conversations.notices import services as notices
@@ -188,7 +189,7 @@ def _open_stream(user, turn_ids: list, until_text: str, opened: threading.Event,
     try:
         asyncio.run(scenario())
     finally:
-        live.release_connections()
+        reads.release_connections()
 
 
 def test_an_answer_ended_while_its_page_had_the_stream_open_sends_nothing(run_now, fake_api, mailbox, ann, settings):
