@@ -47,7 +47,7 @@ class Plan:
 @dataclass
 class Changes:
     turns: list[tuple]  # (id, conversation_id, status, updated_at, owner_id)
-    rows: list[dict]  # sidebar rows (see row_event)
+    rows: list[dict]  # sidebar rows (see _rows)
 
 
 def _running_turn() -> Subquery:
@@ -58,11 +58,14 @@ def _running_turn() -> Subquery:
 
 
 def _rows(conversations, told: Mapping[str, tuple] | None = None) -> list[dict]:
-    """The sidebar rows of `conversations`, but those already `told` in this very version.
+    """The sidebar rows of `conversations` as events carry them (the same row a page load draws), but
+    those already `told` in this very version.
 
     Each read's window overlaps the last one, so most rows it finds were told already: they are
     left out before their HTML is drawn, which is most of what a read costs while pages are sent.
     """
+    from conversations.templatetags.history import sidebar_rows
+
     rows = (
         conversations.order_by()
         .only("id", "owner_id", "title", "updated_at", "pinned_at", "archived_at")
@@ -70,14 +73,15 @@ def _rows(conversations, told: Mapping[str, tuple] | None = None) -> list[dict]:
     )
     events = []
     for conversation in rows:
-        row = row_fields(conversation)
+        row = _row(conversation)
         if told is None or told.get(row["id"]) != row_key(row):
-            events.append(row_event(conversation, row))
+            row["html"] = sidebar_rows({}, [conversation]).strip()
+            events.append(row)
     return events
 
 
-def row_fields(conversation: Conversation) -> dict:
-    """A sidebar row as an event carries it, but its HTML (row_event)."""
+def _row(conversation: Conversation) -> dict:
+    """A sidebar row's event, but its HTML (drawn by `_rows` only for a row to tell)."""
     from conversations.chat.selectors import group_label
 
     conversation.running = conversation.running_turn is not None
@@ -99,14 +103,6 @@ def row_fields(conversation: Conversation) -> dict:
 def row_key(row: dict) -> tuple:
     """What a page sees change in a row: the same key is not told twice."""
     return (row["v"], row["running"], row["title"], row["pinned"], row["archived"])
-
-
-def row_event(conversation: Conversation, fields: dict | None = None) -> dict:
-    """A sidebar row as an event carries it (the same row a page load draws)."""
-    from conversations.templatetags.history import sidebar_rows
-
-    row = fields if fields is not None else row_fields(conversation)
-    return {**row, "html": sidebar_rows({}, [conversation]).strip()}
 
 
 class _AnyOf(Lookup):
