@@ -17,20 +17,62 @@ able to run as a coroutine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
 
-class PagesHandler(ASGIHandler):
+class RequestThreads:
+    """The threads requests run their sync code in, each kept for a next request once its request ends.
+
+    Django's ASGIHandler gives every request a thread of its own (a ThreadSensitiveContext without
+    an executor: a new one-thread pool), then starts one more thread to join it when the request
+    ends: two threads started and ended per request, about 5 % of the web's CPU while 1,000 prompts
+    are sent (py-spy, docs/benchmarks.md "Threads kept"). Here a request still has its thread to itself
+    (an executor of one thread, entered by one request at a time: database connections stay per
+    request), but the thread outlives the request. At most `keep` idle ones are kept; the others end.
+    """
+
+    def __init__(self, keep: int = 64) -> None:
+        self.keep = keep
+        self.idle: list[ThreadPoolExecutor] = []
+
+    @asynccontextmanager
+    async def context(self) -> AsyncIterator[None]:
+        executor = self.idle.pop() if self.idle else ThreadPoolExecutor(1, thread_name_prefix="request")
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                yield
+        finally:
+            if len(self.idle) < self.keep:
+                self.idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
+
+
+class ReusedThreads(ASGIHandler):
+    """Django's ASGI handler, with each request's thread taken from (and given back to) `threads`."""
+
+    threads: RequestThreads
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":  # as Django's own
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with self.threads.context():
+            await self.handle(scope, receive, send)
+
+
+class PagesHandler(ReusedThreads):
     """Django's ASGI handler whose middleware chain is the sync one, entered in one thread per request.
 
-    The thread is the request's own (thread_sensitive, in the ThreadSensitiveContext that
-    ASGIHandler opens per request): the same one that closes its database connection at the end
-    and that reads the rows of a streamed export, as under Django's async chain.
+    The thread is the request's own while it runs (thread_sensitive, in the request's
+    ThreadSensitiveContext: `RequestThreads`): the same one that closes its database connection at
+    the end and that reads the rows of a streamed export, as under Django's async chain.
     """
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -55,8 +97,10 @@ class ByView:
     """The ASGI application: coroutine views to Django's async chain, everything else to `PagesHandler`."""
 
     def __init__(self) -> None:
+        threads = RequestThreads()
         self.pages = PagesHandler()
-        self.coroutines = ASGIHandler()
+        self.coroutines = ReusedThreads()
+        self.pages.threads = self.coroutines.threads = threads
 
     async def __call__(self, scope, receive, send) -> None:
         handler = self.coroutines if scope["type"] == "http" and is_coroutine_view(scope) else self.pages

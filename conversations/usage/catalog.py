@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from aimlweb.request_memo import memoised
@@ -96,27 +95,38 @@ def seed(model_class: type[AIModel]) -> int:
 # --- Reads (the app's models, not the migration's) -------------------------------
 
 
-def models_enabled() -> QuerySet[AIModel]:
+@memoised
+def catalogue() -> dict[str, AIModel]:
+    """Every catalogue row by model id, each row's `successor` one of the same rows: one query.
+
+    The catalogue is a handful of rows that most pages read several ways (the enabled models, the
+    default, one model's row, every label): read whole, once per request (request_memo), rather than
+    a query for each way (benchmarks.push: two to three catalogue queries a page before).
+    """
     from conversations.models import AIModel
 
-    return AIModel.objects.filter(enabled=True).order_by("-is_default", "provider_id")
+    rows = list(AIModel.objects.order_by("-is_default", "provider_id"))
+    by_pk = {row.pk: row for row in rows}
+    for row in rows:
+        # Set from the rows already read (a successor is a row of the same table): no query, and
+        # `row.successor` is the very object `catalogue()[its id]` returns.
+        row.successor = by_pk.get(row.successor_id) if row.successor_id else None
+    return {row.provider_id: row for row in rows}
 
 
-@memoised
+def models_enabled() -> list[AIModel]:
+    """The models an admin enabled, the default first, then by id."""
+    return [row for row in catalogue().values() if row.enabled]
+
+
 def model_get(provider_id: str) -> AIModel | None:
     """The catalogue row of a model id, or None for a model the catalogue does not know."""
-    from conversations.models import AIModel
-
-    return AIModel.objects.select_related("successor").filter(provider_id=provider_id).first()
+    return catalogue().get(provider_id)
 
 
-@memoised
 def labels() -> dict[str, str]:
-    """{provider_id: label (or the id when it has none)} of every catalogued model, in one query."""
-    from conversations.models import AIModel
-
-    rows = AIModel.objects.values_list("provider_id", "label")
-    return {provider_id: label or provider_id for provider_id, label in rows}
+    """{provider_id: label (or the id when it has none)} of every catalogued model."""
+    return {provider_id: row.label or provider_id for provider_id, row in catalogue().items()}
 
 
 def model_echoed(echoed: str, known: dict[str, str]) -> str:
@@ -136,12 +146,10 @@ def model_echoed(echoed: str, known: dict[str, str]) -> str:
     return best
 
 
-@memoised
 def default_model_id() -> str:
-    from conversations.models import AIModel
-
-    row = AIModel.objects.filter(is_default=True, enabled=True).values_list("provider_id", flat=True).first()
-    return row or settings.AIMLAPI_MODEL
+    """The enabled model marked default, else AIMLAPI_MODEL."""
+    row = next((row for row in catalogue().values() if row.is_default and row.enabled), None)
+    return row.provider_id if row else settings.AIMLAPI_MODEL
 
 
 def prices_for(provider_id: str) -> Prices:
@@ -224,7 +232,7 @@ def continuation(
         target = successor
         if not is_retired(successor, today):
             break
-        row = model_get(successor.provider_id)  # retired too: its own successor (one more query, rarely)
+        row = successor  # retired too: its own successor (the rows are read whole)
     return target
 
 

@@ -2,6 +2,7 @@
 once; only a coroutine view (the event stream) goes through Django's async chain."""
 
 import asyncio
+import threading
 
 import pytest
 from asgiref import sync
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.test import Client
 
-from aimlweb.handlers import ByView, PagesHandler, is_coroutine_view
+from aimlweb.handlers import ByView, PagesHandler, RequestThreads, is_coroutine_view
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("async_connections_closed")]
 
@@ -79,6 +80,49 @@ def test_a_signed_in_page_enters_a_thread_once_for_its_whole_middleware_chain(al
     hops[0] = 0
     assert get(ASGIHandler(), "/", cookie)[0] == 200  # Django's own: a hop per middleware method
     assert hops[0] > 2 * ours
+
+
+def test_a_request_starts_no_thread_when_one_is_free(alice, monkeypatch):
+    """Django's handler starts two threads per request (its thread, then one to join it); here a request
+    takes the thread a finished one gave back."""
+    app, cookie = ByView(), session_cookie(alice)
+    assert get(app, "/", cookie)[0] == 200  # the first request starts its thread
+    started = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread.name) or start(thread))
+    assert get(app, "/", cookie)[0] == 200
+    assert get(app, "/events/", cookie, until=b"event: hello")[0] == 200  # the stream's own sync calls too
+    assert [name for name in started if not name.startswith("live-")] == []  # the watcher's own, once
+    assert get(ASGIHandler(), "/", cookie)[0] == 200
+    assert len(started) >= 2  # Django's own handler, for comparison: its thread, then the one joining it
+
+
+def test_requests_at_once_each_have_a_thread_of_their_own_and_idle_ones_are_capped():
+    threads = RequestThreads(keep=2)
+
+    async def in_request(entered: asyncio.Event, leave: asyncio.Event) -> int:
+        async with threads.context():
+            ident = await sync.sync_to_async(threading.get_ident)()
+            entered.set()
+            await leave.wait()
+            assert await sync.sync_to_async(threading.get_ident)() == ident  # the same thread all along
+            return ident
+
+    async def scenario() -> tuple[list[int], int]:
+        leave = asyncio.Event()
+        entered = [asyncio.Event() for _ in range(3)]
+        tasks = [asyncio.create_task(in_request(e, leave)) for e in entered]
+        for event in entered:
+            await event.wait()
+        leave.set()
+        at_once = list(await asyncio.gather(*tasks))
+        after = await in_request(asyncio.Event(), leave)  # leave is set: it ends at once
+        return at_once, after
+
+    at_once, after = asyncio.run(scenario())
+    assert len(set(at_once)) == 3  # three requests at once: three threads
+    assert after in at_once  # the next request: one of theirs, no new thread
+    assert len(threads.idle) == 2  # three given back, two kept
 
 
 def test_only_a_coroutine_view_goes_to_the_async_chain():
