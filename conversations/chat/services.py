@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -109,10 +110,11 @@ def _running_in(conversation_id: uuid.UUID) -> Turn | None:
     return Turn.objects.filter(conversation_id=conversation_id, status__in=Turn.ACTIVE).first()
 
 
-# A new prompt, from `Turn.Status` (QUEUED: it starts now, or WAITING: it is queued), or the
+# A new prompt, from `Turn.Status` (QUEUED: it starts now, or WAITING: it is queued) and its hold (inserted
+# with it: no second write), or the
 # waiting prompt it replaces: (the waiting turn, whether it may start now, the running turn, the new
 # prompt's hold as priced before the transaction).
-Create = Callable[[str], Turn]
+Create = Callable[[str, Decimal | None], Turn]
 Replace = Callable[[Turn, bool, "uuid.UUID | None", budgets.Quote], Turn]
 
 
@@ -127,7 +129,7 @@ def _create_once(
     replace: Replace | None = None,
     files: Sequence[Attachment] = (),
 ) -> Turn:
-    """Run `create(status)` (which makes and returns a turn) once per form token, started or queued.
+    """Run `create(status, hold)` (which makes and returns a turn) once per form token, started or queued.
 
     A repeated token returns the turn it made (double click, resubmitted form, two tabs). The turn
     waits past the user's running limit, or while `conversation`'s answer runs when `replace` is
@@ -159,7 +161,7 @@ def _create_once(
                 return replace(waiting, busy is None and free, busy, quote)
             _hourly_check(owner)  # UserLimitReached: nothing is created
             start = busy is None and free
-            turn = create(Turn.Status.QUEUED if start else Turn.Status.WAITING)
+            turn = create(Turn.Status.QUEUED if start else Turn.Status.WAITING, quote.found.usd)
             # A retired model hands the conversation to its successor before the prompt is priced.
             continuity.turn_continue(turn=turn, row=row)
             # Raises BudgetExceeded (rolling the turn back) when the prompt could pass a budget.
@@ -208,10 +210,15 @@ def conversation_create(
         "reasoning_effort": reasoning_effort,
     }
 
-    def create(status: str) -> Turn:
+    def create(status: str, hold: Decimal | None) -> Turn:
         conversation = Conversation.objects.create(**fields)
         turn = Turn.objects.create(
-            conversation=conversation, prompt=prompt, client_token=client_token, parent=None, status=status
+            conversation=conversation,
+            prompt=prompt,
+            client_token=client_token,
+            parent=None,
+            status=status,
+            estimate_usd=hold,
         )
         if attachments:  # a new turn has none to drop
             attachments_writes.attachments_attach(turn=turn, attachments=attachments)
@@ -251,9 +258,14 @@ def turn_create(
     """
     after = parent.pk if parent is not None else _leaf_on_screen(conversation)
 
-    def create(status: str) -> Turn:
+    def create(status: str, hold: Decimal | None) -> Turn:
         turn = Turn.objects.create(
-            conversation=conversation, prompt=prompt, client_token=client_token, parent_id=after, status=status
+            conversation=conversation,
+            prompt=prompt,
+            client_token=client_token,
+            parent_id=after,
+            status=status,
+            estimate_usd=hold,
         )
         if attachments:  # a new turn has none to drop
             attachments_writes.attachments_attach(turn=turn, attachments=attachments)
@@ -296,9 +308,14 @@ def turn_regenerate(
 
     files = attachments_writes.attachments_of_version(turn=turn) if attachments is None else attachments
 
-    def create(status: str) -> Turn:
+    def create(status: str, hold: Decimal | None) -> Turn:
         version = Turn.objects.create(
-            conversation=conversation, prompt=text, client_token=client_token, parent_id=turn.parent_id, status=status
+            conversation=conversation,
+            prompt=text,
+            client_token=client_token,
+            parent_id=turn.parent_id,
+            status=status,
+            estimate_usd=hold,
         )
         if files:  # the version's own rows
             attachments_writes.attachments_attach(turn=version, attachments=files)

@@ -307,8 +307,9 @@ def turn_reserve(*, turn: Turn, quote: Quote | None = None) -> Estimate:
         held = reserved(user, exclude_turn_id=turn.pk)
         if spent + held + cost > budget:
             raise BudgetExceeded(_refusal(name, budget, spent, held, found, _hint(turn)))
-    Turn.objects.filter(pk=turn.pk).update(estimate_usd=found.usd)
-    turn.estimate_usd = found.usd
+    if turn.estimate_usd != found.usd:  # a new turn is inserted with its quote's hold (chat/services.py)
+        Turn.objects.filter(pk=turn.pk).update(estimate_usd=found.usd)
+        turn.estimate_usd = found.usd
     return found
 
 
