@@ -58,10 +58,8 @@ def conversation_action(
 
 def sidebar(request: SignedInRequest) -> dict[str, Any]:
     """Pinned conversations, then the first page of the others (app.js loads more as the list scrolls)."""
-    return {
-        "pinned": selectors.conversations_pinned(user=request.user),
-        "page": selectors.conversation_list(user=request.user),
-    }
+    pinned, page = selectors.conversations_sidebar(user=request.user)
+    return {"pinned": pinned, "page": page}
 
 
 def next_or(request: HttpRequest, fallback: Conversation | str) -> HttpResponseRedirect:

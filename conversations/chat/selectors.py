@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from conversations.models import SPENT_HERE, Conversation, Turn
+from conversations.models import SPENT_HERE, USAGE_COLUMNS, Conversation, Turn
 
 # --- The sidebar list: pinned first, then every other conversation, page by page --------
 
@@ -90,12 +90,26 @@ def group_label(when: datetime, today: date) -> str:
     return f"{day:%B %Y}"
 
 
-def conversations_pinned(*, user: User, now: datetime | None = None) -> list[Conversation]:
-    rows = list(_list_rows(user).filter(pinned_at__isnull=False).order_by("-pinned_at", "-id")[:PINNED_MAX])
-    today = timezone.localdate(now)
+def _label(rows: list[Conversation], today: date) -> None:
     for conversation in rows:
         conversation.list_group = group_label(conversation.updated_at, today)
-    return rows
+
+
+def _list_page(rows: list[Conversation], *, limit: int, group: str, today: date) -> ListPage:
+    """A page of the list from up to `limit` + 1 rows, newest first (one more: there is a next page)."""
+    more = len(rows) > limit
+    page = rows[:limit]
+    _label(page, today)
+    groups: list[tuple[str, list[Conversation]]] = []
+    current = group
+    for conversation in page:
+        label = conversation.list_group
+        if not groups or label != current:
+            groups.append((label if label != current else "", []))
+            current = label
+        groups[-1][1].append(conversation)
+    next_cursor = Cursor(page[-1].updated_at, page[-1].id).encode() if more else ""
+    return ListPage(groups=groups, cursor=next_cursor, last_group=current)
 
 
 def conversation_list(
@@ -112,19 +126,25 @@ def conversation_list(
         cursor = Cursor.decode(after)
         rows = rows.filter(Q(updated_at__lt=cursor.at) | Q(updated_at=cursor.at, id__lt=cursor.id))
     page = list(rows.order_by("-updated_at", "-id")[: limit + 1])
-    more = len(page) > limit
-    page = page[:limit]
+    return _list_page(page, limit=limit, group=group, today=timezone.localdate(now))
+
+
+def conversations_sidebar(*, user: User, now: datetime | None = None) -> tuple[list[Conversation], ListPage]:
+    """What every page's sidebar shows: the pinned conversations, then the first page of the others.
+
+    One query (every page draws the sidebar: two before), whose two subqueries pick the pinned ones
+    (newest pin first, at most PINNED_MAX) and the rows of `conversation_list`'s first page, each by
+    its own partial index and limit; the rows are then put in their two orders here.
+    """
+    mine = Conversation.objects.filter(owner=user, archived_at__isnull=True)
+    pinned_ids = mine.filter(pinned_at__isnull=False).order_by("-pinned_at", "-id").values("pk")[:PINNED_MAX]
+    first_ids = mine.filter(pinned_at__isnull=True).order_by("-updated_at", "-id").values("pk")[: LIST_PAGE + 1]
+    rows = list(_list_rows(user).filter(Q(pk__in=pinned_ids) | Q(pk__in=first_ids)))
+    pinned = sorted((c for c in rows if c.pinned_at), key=lambda c: (c.pinned_at, c.id), reverse=True)
+    others = sorted((c for c in rows if not c.pinned_at), key=lambda c: (c.updated_at, c.id), reverse=True)
     today = timezone.localdate(now)
-    groups: list[tuple[str, list[Conversation]]] = []
-    current = group
-    for conversation in page:
-        label = conversation.list_group = group_label(conversation.updated_at, today)
-        if not groups or label != current:
-            groups.append((label if label != current else "", []))
-            current = label
-        groups[-1][1].append(conversation)
-    next_cursor = Cursor(page[-1].updated_at, page[-1].id).encode() if more else ""
-    return ListPage(groups=groups, cursor=next_cursor, last_group=current)
+    _label(pinned, today)
+    return pinned, _list_page(others, limit=LIST_PAGE, group="", today=today)
 
 
 def conversation_get(*, user: User, conversation_id: uuid.UUID | str) -> Conversation:
@@ -294,6 +314,7 @@ class TurnsPage:
     earlier: str  # cursor of the turns above these on the same path; empty at the top
     leaf: uuid.UUID | None  # the path's last turn: a prompt sent from this page follows it
     running_elsewhere: uuid.UUID | None = None  # a turn being answered on a version not shown
+    usage: dict[str, Any] | None = None  # conversation_usage's figures, read with the tree
 
     @property
     def path_end(self) -> list[Turn] | None:
@@ -315,9 +336,9 @@ def conversation_turns_page(
     path through turn `show`. The window always reaches back to a running turn of the path (a
     retried early turn runs again), so the composer state and the turns shown agree. With
     `through`, every turn of the path from that one on is included (a link to an early turn).
-    Two queries: the tree, then the turns shown.
+    Two queries: the tree (with what the page's header sums: `usage`), then the turns shown.
     """
-    tree = conversation_tree(conversation=conversation)
+    tree, usage = _tree_and_usage(conversation)
     if before:
         anchor = Cursor.decode(before).id
         if anchor not in tree:
@@ -341,7 +362,25 @@ def conversation_turns_page(
         turn.versions = tree.versions(turn.pk)
     earlier = Cursor(turns[0].created_at, turns[0].pk).encode() if start and turns else ""
     running = tree.running()
-    return TurnsPage(turns, earlier, leaf, running if running is not None and running not in place else None)
+    return TurnsPage(turns, earlier, leaf, running if running is not None and running not in place else None, usage)
+
+
+def _tree_and_usage(conversation: Conversation) -> tuple[Tree, dict[str, Any]]:
+    """The conversation's tree and conversation_usage's figures, from one read of its turns' small columns
+    (a conversation page needs both: one query where it made two)."""
+    rows = list(
+        Turn.objects.filter(conversation_id=conversation.pk)
+        .order_by("created_at", "id")
+        .values_list("id", "parent_id", "status", "imported", "completed_at", *USAGE_COLUMNS)
+    )
+    here = [row[5:] for row in rows if not row[3]]  # SPENT_HERE: imported turns are history from elsewhere
+    usage: dict[str, Any] = {}
+    for index, name in enumerate(USAGE_COLUMNS):
+        values = [row[index] for row in here if row[index] is not None]
+        usage[name] = sum(values) if values else None  # as SQL's SUM: NULL when nothing is summed
+    usage["last"] = max((row[4] for row in rows if row[4] is not None), default=None)
+    usage["turns"] = len(rows)
+    return Tree(row[:3] for row in rows), usage
 
 
 def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:
@@ -349,12 +388,9 @@ def conversation_turns(*, conversation: Conversation) -> QuerySet[Turn]:
 
 
 def conversation_usage(*, conversation: Conversation) -> dict[str, Any]:
+    """Every usage column summed over the turns spent here, the last answer's time, how many turns.
+
+    A conversation page reads the same figures with its tree (`_tree_and_usage`), without this query."""
     # Imported turns' usage is history from elsewhere, not what this conversation cost here.
-    return conversation.turns.aggregate(
-        input_tokens=Sum("input_tokens", filter=SPENT_HERE),
-        output_tokens=Sum("output_tokens", filter=SPENT_HERE),
-        total_tokens=Sum("total_tokens", filter=SPENT_HERE),
-        cost_usd=Sum("cost_usd", filter=SPENT_HERE),
-        last=Max("completed_at"),
-        turns=Count("id"),
-    )
+    sums = {name: Sum(name, filter=SPENT_HERE) for name in USAGE_COLUMNS}
+    return conversation.turns.aggregate(**sums, last=Max("completed_at"), turns=Count("id"))

@@ -137,7 +137,7 @@ def _conversation_page(
         "place": scheduler.waiting_place(turn=queued) if queued is not None else None,
         # Offered once the model retired, or as soon as the provider said it is deprecated.
         "switch_to": catalog.successor_offer(conversation.model, deprecated=bool(turns) and turns[-1].model_gone),
-        "usage": selectors.conversation_usage(conversation=conversation),
+        "usage": page.usage,
         "shares": pages.share_links(request, conversation),
         "share_open": "shared" in request.GET,
         "new_share": request.GET.get("shared", ""),

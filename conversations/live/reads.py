@@ -163,17 +163,21 @@ def read_changes(plan: Plan) -> Changes:
 
 
 def read_catch_up(*, user_id: int, turn_ids: list[uuid.UUID], since: datetime) -> tuple[dict, list, list]:
-    """For a page that (re)connects: the user's running turns, the page's turns, rows changed since."""
-    running = dict(
-        Turn.objects.filter(conversation__owner_id=user_id, status__in=Turn.OPEN).values_list("id", "conversation_id")
-    )
-    turns = list(
-        Turn.objects.filter(pk__in=turn_ids, conversation__owner_id=user_id).values_list(
+    """For a page that (re)connects: the user's running turns, the page's turns, rows changed since.
+
+    Two queries (a page connects after every send: four before): the user's open turns with the page's
+    own, then the rows changed since, picked by a subquery.
+    """
+    wanted = set(turn_ids)
+    found = list(
+        Turn.objects.filter(Q(status__in=Turn.OPEN) | Q(pk__in=wanted), conversation__owner_id=user_id).values_list(
             "id", "conversation_id", "status", "updated_at"
         )
     )
+    running = {turn_id: conversation_id for turn_id, conversation_id, status, _ in found if status in Turn.OPEN}
+    turns = [turn for turn in found if turn[0] in wanted]
     recent = Conversation.objects.filter(owner_id=user_id, updated_at__gt=since).order_by("-updated_at")
-    rows = _rows(Conversation.objects.filter(pk__in=list(recent.values_list("pk", flat=True)[:CATCH_UP_ROWS])))
+    rows = _rows(Conversation.objects.filter(pk__in=recent.values("pk")[:CATCH_UP_ROWS]))
     return running, turns, rows
 
 

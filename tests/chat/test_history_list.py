@@ -93,14 +93,32 @@ def test_the_running_flag_probes_the_partial_unique_index(alice):
     assert "conv_owner_list" in plan
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan text")
-def test_the_pinned_group_reads_its_partial_index(alice):
-    query = selectors._list_rows(alice).filter(pinned_at__isnull=False).order_by("-pinned_at", "-id")[:100]
-    sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        plan = " ".join(str(row) for row in cursor.fetchall())
-    assert "conv_owner_pinned" in plan
+def test_the_sidebar_is_one_query_pinned_first_then_a_page_of_the_rest(alice, bob):
+    now = timezone.now()
+    for i in range(selectors.LIST_PAGE + 2):
+        make(alice, f"Other {i}", at=now - timedelta(minutes=i), status="queued" if i == 1 else "completed")
+    pins = [make(alice, f"Pinned {i}", at=now - timedelta(days=30 + i)) for i in range(3)]
+    for i, conversation in enumerate(pins):  # pinned in turn: the last pinned first
+        Conversation.objects.filter(pk=conversation.pk).update(pinned_at=now - timedelta(hours=3 - i))
+    make(bob, "Not mine", at=now)
+    archived = make(alice, "Archived", at=now)
+    Conversation.objects.filter(pk=archived.pk).update(archived_at=now)
+    with CaptureQueriesContext(connection) as queries:
+        pinned, page = selectors.conversations_sidebar(user=alice)
+    assert len(queries) == 1
+    assert [c.title for c in pinned] == ["Pinned 2", "Pinned 1", "Pinned 0"]
+    listed = [c.title for _, group in page.groups for c in group]
+    assert listed == [f"Other {i}" for i in range(selectors.LIST_PAGE)]  # newest first, one page
+    assert page.cursor and page.groups[0][0] == "Today"
+    flags = [c.running for _, group in page.groups for c in group][:3] + [c.running for c in pinned]
+    assert flags == [False, True, False, False, False, False]  # the running flag, from the same query
+    rest = selectors.conversation_list(user=alice, after=page.cursor, group=page.last_group)
+    assert [c.title for _, group in rest.groups for c in group] == ["Other 50", "Other 51"] and not rest.cursor
+    if connection.vendor == "sqlite":  # each part reads its own partial index (SQLite's plan text)
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + queries[0]["sql"])
+            plan = " ".join(str(row) for row in cursor.fetchall())
+        assert "conv_owner_pinned" in plan and "conv_owner_list" in plan
 
 
 def test_a_row_shows_title_time_and_a_running_answer(alice_client, alice):
@@ -202,7 +220,7 @@ def test_archiving_a_pinned_conversation_unpins_it(alice):
     services.conversation_archive(conversation=conversation)
     conversation.refresh_from_db()
     assert conversation.archived_at and conversation.pinned_at is None
-    assert selectors.conversations_pinned(user=alice) == []
+    assert selectors.conversations_sidebar(user=alice)[0] == []
 
 
 def test_delete_asks_first_and_says_what_goes_and_what_stays(alice_client, alice):
@@ -272,7 +290,8 @@ def test_queries_per_page_do_not_grow_with_conversations_or_turns(alice_client, 
     for i in range(3):
         make(alice, f"Few {i}", at=now - timedelta(days=i), turns=1)
     few = [
-        _queries(django_assert_max_num_queries, alice_client, "/", 8),
+        # The sign-in (2), the catalogue, the hold's recent answers, the sidebar (one query), the budget.
+        _queries(django_assert_max_num_queries, alice_client, "/", 6),
         _queries(django_assert_max_num_queries, alice_client, "/conversations/", 6, HTTP_HX_REQUEST="true"),
     ]
     for i in range(80):
@@ -282,7 +301,7 @@ def test_queries_per_page_do_not_grow_with_conversations_or_turns(alice_client, 
     services.conversation_pin(conversation=Conversation.objects.filter(owner=alice).last())
     after = MORE.search(alice_client.get("/").content.decode()).group(1).replace("&amp;", "&")
     many = [
-        _queries(django_assert_max_num_queries, alice_client, "/", 8),
+        _queries(django_assert_max_num_queries, alice_client, "/", 6),
         _queries(django_assert_max_num_queries, alice_client, after, 6, HTTP_HX_REQUEST="true"),
     ]
     assert many == few
@@ -456,11 +475,32 @@ def test_the_conversation_page_makes_the_same_queries_for_20_and_200_turns(
             extra = {"HTTP_HX_REQUEST": "true"} if "turns/" in url else {}
             # 14, and the composer's estimate (usage/budgets.composer_cost): the model, the path, its last
             # usage, the hold's indexed read of recent answers; attachments (issue 18): the shown turns' files
-            # (one prefetch) and the model's row for the composer's Attach.
-            with django_assert_max_num_queries(19) as captured:
+            # (one prefetch) and the model's row for the composer's Attach. Since: the catalogue read
+            # whole once, the sidebar in one query, the header's usage read with the tree (16).
+            with django_assert_max_num_queries(16) as captured:
                 assert alice_client.get(url, **extra).status_code == 200
             counts.append(len(captured.captured_queries))
     assert counts[:2] == counts[2:]
+
+
+def test_the_pages_usage_read_with_its_tree_is_conversation_usage(alice_client, alice):
+    """The header's tokens and cost, summed from the tree's read, are what conversation_usage sums."""
+    conversation = long_conversation(alice, 4)
+    turns = list(conversation.turns.order_by("created_at"))
+    Turn.objects.filter(pk=turns[0].pk).update(total_tokens=1200, cost_usd=Decimal("0.0125"), output_tokens=300)
+    Turn.objects.filter(pk=turns[1].pk).update(total_tokens=None, cost_usd=None, output_tokens=None)  # no usage
+    Turn.objects.filter(pk=turns[2].pk).update(imported=True, total_tokens=99_000, cost_usd=Decimal("9"))
+    Turn.objects.filter(pk=turns[3].pk).update(total_tokens=800, cost_usd=Decimal("0.0075"), output_tokens=None)
+    page = selectors.conversation_turns_page(conversation=conversation)
+    assert page.usage == selectors.conversation_usage(conversation=conversation)
+    assert page.usage["total_tokens"] == 2000 and page.usage["cost_usd"] == Decimal("0.02")
+    assert page.usage["turns"] == 4 and page.usage["output_tokens"] == 300
+    header = alice_client.get(conversation.get_absolute_url()).content.decode()
+    assert "2,000 tokens" in header and "$0.0200" in header  # not the imported turn's 99,000
+    empty = factories.conversation(owner=alice, title="Nothing yet")
+    assert selectors.conversation_turns_page(conversation=empty).usage == selectors.conversation_usage(
+        conversation=empty
+    )
 
 
 def _first_cursor(conversation) -> str:

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversations.live import reads
-from conversations.models import Turn
+from conversations.models import Conversation, Turn
 from tests import factories
 
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
@@ -41,3 +41,25 @@ def test_a_read_finds_the_changed_the_ended_and_the_new_turns_among_many(alice, 
     sql = queries.captured_queries[0]["sql"]
     if connection.vendor == "postgresql":  # the ids as one array parameter, not one parameter each
         assert "= ANY(" in sql
+
+
+def test_a_page_connecting_catches_up_in_two_reads(alice, bob, clock):
+    """A page connects after every send: the user's open turns with the page's own, then the rows changed."""
+    clock(NOW)
+    since = NOW - timedelta(seconds=10)
+    shown = turn(alice, "completed", since - timedelta(minutes=5))  # the page's, ended before it connected
+    running = turn(alice, "in_progress", since - timedelta(minutes=3))  # another tab's
+    waiting = turn(alice, "waiting", since - timedelta(minutes=2))
+    old = turn(alice, "completed", since - timedelta(minutes=9))  # neither open nor the page's
+    theirs = turn(bob, "in_progress", since)  # another user's id, posted by a forged page
+    Conversation.objects.update(updated_at=since - timedelta(minutes=1))  # no row changed since, but:
+    factories.conversation(owner=alice, title="Renamed just now", updated_at=since + timedelta(seconds=2))
+    factories.conversation(owner=bob, title="Bob's", updated_at=since + timedelta(seconds=2))
+
+    with CaptureQueriesContext(connection) as queries:
+        found_running, turns, rows = reads.read_catch_up(user_id=alice.pk, turn_ids=[shown.pk, theirs.pk], since=since)
+
+    assert len(queries) == 2
+    assert found_running == {running.pk: running.conversation_id, waiting.pk: waiting.conversation_id}
+    assert [row[:3] for row in turns] == [(shown.pk, shown.conversation_id, "completed")]
+    assert [row["title"] for row in rows] == ["Renamed just now"] and old.pk not in found_running
