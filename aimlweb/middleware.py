@@ -5,7 +5,14 @@ coroutine view (/events/) goes through Django's async chain, where Django calls 
 coroutine, as long as it can be one: a sync-only middleware there makes it hand the request to a
 thread and back through the event loop again below it (django.request logs "Asynchronous handler
 adapted for middleware ..."). With 1,000 pushed streams on the same event loop, those switches
-queued behind each other. Every middleware of MIDDLEWARE is therefore both sync and async capable."""
+queued behind each other. Every middleware of MIDDLEWARE is therefore both sync and async capable.
+
+Django's own middleware are async capable by handing each hook to a thread and back (MiddlewareMixin),
+even those whose hooks only set headers or lazy attributes: `InLoop` runs such hooks in the loop itself
+(aimlweb/in_loop.py names them; a module of its own, since importing Django's auth and messages
+middleware needs the app registry, and this module is imported before it, by the logging settings).
+Opening a stream made 20 switches, 7 of them for such hooks (tests/ops/test_asgi.py counts them); the
+streams' chain was a tenth of the web's CPU while 1,000 prompts were sent (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -76,3 +83,22 @@ class StaticFiles(BothModes):
         files = self.whitenoise
         found = files.find_file(request.path_info) if files.autorefresh else files.files.get(request.path_info)
         return files.serve(found, request) if found is not None else None
+
+
+class InLoop:
+    """For a Django middleware (MiddlewareMixin) whose `process_request` and `process_response` do no I/O:
+    in the async chain they run in the event loop, not each in a thread and back.
+
+    Only for hooks that set headers or attributes: a database query in the loop would raise
+    SynchronousOnlyOperation (Django's guard), and other I/O would hold every stream of the process.
+    `process_view` hooks are left as Django adapts them (the sync chain calls them too).
+    """
+
+    get_response: Callable[[HttpRequest], Any]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        process_request = getattr(self, "process_request", None)
+        process_response = getattr(self, "process_response", None)
+        response = process_request(request) if process_request is not None else None
+        response = response or await self.get_response(request)
+        return process_response(request, response) if process_response is not None else response

@@ -116,16 +116,19 @@ MIDDLEWARE = [
     "ops.logs.RequestIdMiddleware",
     # Reference reads (a model's catalogue row) done once per request: aimlweb/request_memo.py.
     "aimlweb.request_memo.RequestMemoMiddleware",
+    # Django's own by name, as X-Frame-Options' below: `check --deploy` looks for both as named.
     "django.middleware.security.SecurityMiddleware",
     # WhiteNoise, able to run as a coroutine (aimlweb/middleware.py: no middleware here is sync only).
     "aimlweb.middleware.StaticFiles",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",  # may save the session: in a thread
+    # Django's (and django-csp's) own, as `aimlweb.in_loop.X` where their hooks do no I/O: under ASGI
+    # those run in the event loop rather than each in a thread and back (aimlweb/middleware.py InLoop).
+    "aimlweb.in_loop.Common",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "aimlweb.in_loop.Authentication",
+    "aimlweb.in_loop.Messages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "aimlweb.in_loop.ContentSecurityPolicy",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.NoStoreMiddleware",
     # Last, as django-axes requires: it answers a locked-out sign-in.
