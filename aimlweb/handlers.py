@@ -56,9 +56,12 @@ class RequestThreads:
 
 
 class ReusedThreads(ASGIHandler):
-    """Django's ASGI handler, with each request's thread taken from (and given back to) `threads`."""
+    """Django's ASGI handler, with each request's thread taken from (and given back to) `threads`
+    (its own, unless given one to share with another handler)."""
 
-    threads: RequestThreads
+    def __init__(self, threads: RequestThreads | None = None) -> None:
+        self.threads = threads if threads is not None else RequestThreads()
+        super().__init__()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # as Django's own
@@ -97,10 +100,9 @@ class ByView:
     """The ASGI application: coroutine views to Django's async chain, everything else to `PagesHandler`."""
 
     def __init__(self) -> None:
-        threads = RequestThreads()
-        self.pages = PagesHandler()
-        self.coroutines = ReusedThreads()
-        self.pages.threads = self.coroutines.threads = threads
+        threads = RequestThreads()  # one set for both: a stream that ends gives its thread to pages
+        self.pages = PagesHandler(threads)
+        self.coroutines = ReusedThreads(threads)
 
     async def __call__(self, scope, receive, send) -> None:
         handler = self.coroutines if scope["type"] == "http" and is_coroutine_view(scope) else self.pages
