@@ -18,10 +18,11 @@ import json
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 import uuid
+
+from benchmarks.in_process import app_for
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CLIENT_TOKEN = re.compile(r'name="client_token" value="([^"]+)"')
@@ -32,11 +33,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5, help="sends per user (the first one is not counted)")
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL"):
-        parser.error("set DATABASE_URL to a database of its own: the benchmark writes users and conversations")
-    if os.environ.get("BENCH_APP_DIR"):
-        sys.path.insert(0, os.environ["BENCH_APP_DIR"])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    app_for(parser, "users and conversations", "benchmarks.settings")
     # As benchmarks.push runs it: no prompt of the run waits for a slot (a queued one draws more).
     os.environ.setdefault("MAX_ACTIVE_TURNS_PER_USER", str(args.rounds + 1))
     os.environ.setdefault("BENCH_STATIC_ROOT", tempfile.mkdtemp(prefix="aimlweb-bench-static-"))

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
+
+from benchmarks.in_process import app_for
 
 
 def main() -> None:
@@ -23,11 +24,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100, help="connected users (the read's second list)")
     parser.add_argument("--reads", type=int, default=200)
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL"):
-        parser.error("set DATABASE_URL to a database of its own: the benchmark writes users, conversations and turns")
-    if os.environ.get("BENCH_APP_DIR"):
-        sys.path.insert(0, os.environ["BENCH_APP_DIR"])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aimlweb.settings")
+    app_for(parser, "users, conversations and turns")
     os.environ.setdefault("DATABASE_POOL", "false")
     import django
 

@@ -198,8 +198,8 @@ def api_for(provider_id: str) -> str:
     """The endpoint that answers a model: the catalogue's `api`; Responses for a model it does not know."""
     from conversations.models import AIModel
 
-    api = AIModel.objects.filter(provider_id=provider_id).values_list("api", flat=True).first()
-    return api or AIModel._meta.get_field("api").default
+    row = model_get(provider_id)
+    return row.api if row is not None and row.api else AIModel._meta.get_field("api").default
 
 
 def is_retired(row: AIModel, today: date | None = None) -> bool:
